@@ -1,0 +1,39 @@
+# dm-bow: the kernel module, bow-restore, and the test entry points.
+#
+#   make            build dm-bow.ko and bow-restore/bow-restore
+#   make demo       install what is missing, build, show the story in a VM
+#   make check      install what is missing, build, run every test
+#
+# KDIR selects the kernel build tree.  By default: the running kernel's,
+# else the newest installed Debian headers under /lib/modules/*/build.
+
+KVER ?= $(shell tests/vm/kernel-version)
+KDIR ?= /lib/modules/$(KVER)/build
+
+.PHONY: all module tool clean demo check deps lint
+
+all: module tool
+
+module:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+tool:
+	$(MAKE) -C bow-restore
+
+lint: module
+	tests/lint.sh
+
+deps:
+	tests/install-deps.sh
+
+demo: deps
+	$(MAKE) all
+	tests/vm/demo.sh
+
+check: deps
+	$(MAKE) all
+	tests/run-all.sh
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
+	$(MAKE) -C bow-restore clean

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * dm-bow on-disk log format.
+ *
+ * This header is the single definition of the format: the kernel target,
+ * bow-restore and the tests all include it unchanged.  Every multi-byte
+ * field is little-endian on disk whatever the host; convert explicitly
+ * (le32_to_cpu() in the kernel, le32toh() in userspace).
+ *
+ * See Documentation/dm-bow.rst, "On-disk format", for the byte-by-byte
+ * description and the replay rules.
+ */
+#ifndef DM_BOW_FORMAT_H
+#define DM_BOW_FORMAT_H
+
+#include <linux/types.h>
+#ifdef __KERNEL__
+#include <linux/build_bug.h>
+#else
+#include <assert.h>
+/* The kernel's spelling, for userspace (checkpatch: PREFER_DEFINED_ATTRIBUTE_MACRO). */
+#ifndef __packed
+#define __packed __attribute__((__packed__))
+#endif
+#endif
+
+/* "BOW\0" when the first four bytes are read as a little-endian u32. */
+#define BOW_MAGIC		0x00574f42
+#define BOW_HEADER_VERSION	0x0100
+/* header_size written by this version; readers accept larger headers. */
+#define BOW_HEADER_SIZE		28
+
+#define BOW_SECTOR_SHIFT	9
+#define BOW_SECTOR_SIZE		512
+#define BOW_MIN_BLOCK_SIZE	512
+#define BOW_MAX_BLOCK_SIZE	4096
+
+/*
+ * Header at byte 0 of block 0 while a checkpoint is live.
+ *
+ * sector0 is the 512-byte sector where the file system's own block 0
+ * currently lives (it is redirected there while block 0 holds the log).
+ */
+struct bow_log_header {
+	__le32 magic;
+	__le16 header_version;
+	__le16 header_size;
+	__le32 block_size;
+	__le32 count;		/* number of entries that follow the header */
+	__le32 sequence;	/* 0 for the first log block, +1 per roll-over */
+	__le64 sector0;
+} __packed;
+
+/*
+ * One backup: size bytes at sector dest hold what sector source held.
+ * Replaying an entry copies dest back to source.  checksum is crc32_le
+ * (no pre- or post-inversion) of those bytes, seeded with the block index
+ * of source: source / (block_size / 512), truncated to 32 bits.
+ */
+struct bow_log_entry {
+	__le64 source;
+	__le64 dest;
+	__le32 size;
+	__le32 checksum;
+} __packed;
+
+static_assert(sizeof(struct bow_log_header) == BOW_HEADER_SIZE, "header");
+static_assert(sizeof(struct bow_log_entry) == 24, "entry");
+
+/* How many entries fit in one log block after a header of header_size. */
+static inline __u32 bow_log_capacity(__u32 block_size, __u32 header_size)
+{
+	if (header_size > block_size)
+		return 0;
+	return (block_size - header_size) / sizeof(struct bow_log_entry);
+}
+
+#endif /* DM_BOW_FORMAT_H */

@@ -1,0 +1,1525 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dm-bow: backup on write.
+ *
+ * Lets a device take an update and roll it back without a second volume,
+ * by borrowing the file system's own free space.  In state 0 (trim) the
+ * target records every discard as a free range.  In state 1 (checkpoint)
+ * the first overwrite of data that existed at the checkpoint first copies
+ * the old data into a free range and logs the copy in block 0.  In state 2
+ * (committed) the file system's block 0 is put back and the target passes
+ * everything through.  bow-restore replays the log to roll back.
+ *
+ * See Documentation/dm-bow.rst.
+ */
+
+#include <linux/blkdev.h>
+#include <linux/crc32.h>
+#include <linux/device-mapper.h>
+#include <linux/dm-io.h>
+#include <linux/kobject.h>
+#include <linux/module.h>
+#include <linux/rbtree.h>
+#include <linux/slab.h>
+#include <linux/sysfs.h>
+#include <linux/vmalloc.h>
+#include <linux/workqueue.h>
+
+#include "dm-bow-format.h"
+
+#define DM_MSG_PREFIX "bow"
+
+/* Largest piece of data copied for one log entry. */
+#define BOW_COPY_SECTORS	((256 * 1024) >> SECTOR_SHIFT)
+
+enum bow_state {
+	BOW_STATE_TRIM = 0,
+	BOW_STATE_CHECKPOINT = 1,
+	BOW_STATE_COMMITTED = 2,
+};
+
+/*
+ * What a range of the device holds.  Boundaries are always block aligned.
+ * Neighbouring ranges of the same type are merged.
+ */
+enum bow_range_type {
+	BOW_SECTOR0,		/* block 0: the log while a checkpoint is live */
+	BOW_SECTOR0_LIVE,	/* where the file system's block 0 lives now */
+	BOW_UNCHANGED,		/* data as at the checkpoint, no backup yet */
+	BOW_FREE,		/* discarded before the checkpoint, unused */
+	BOW_CHANGED,		/* rewritten since the checkpoint: ours to lose */
+	BOW_BACKUP,		/* holds a backup that the log points at */
+	BOW_BACKING,		/* backed up, waiting for its log entry to land */
+	BOW_TOP,		/* sentinel: the end of the device */
+};
+
+#define BOW_TYPE(t)	(1u << (t))
+
+struct bow_range {
+	struct rb_node node;
+	struct list_head free_link;	/* on bow_dev.free_ranges if BOW_FREE */
+	sector_t sector;		/* first sector; ends at the next range */
+	enum bow_range_type type;
+};
+
+/* Nodes allocated outside the spinlock for one range-map update. */
+struct bow_prealloc {
+	struct bow_range *node[2];
+};
+
+/* Per-bio flags, kept in the per-bio data. */
+#define BOW_BIO_INFLIGHT	BIT(0)	/* counted in bow_dev.inflight */
+#define BOW_BIO_SECTOR0		BIT(1)	/* counted in bow_dev.sector0_writes */
+
+struct bow_bio {
+	unsigned int flags;
+};
+
+/*
+ * The state of one dm-bow device.  It is shared by every table loaded
+ * for the same mapped device and lower device, so that a table reload
+ * keeps the checkpoint (as dm-thin shares its pool).
+ */
+struct bow_dev {
+	struct list_head list;		/* on bow_devs, under bow_devs_lock */
+	unsigned int refs;		/* tables using it, under bow_devs_lock */
+	dev_t lower_dev;
+	struct mapped_device *md;
+	struct block_device *bdev;	/* held open by every referencing table */
+
+	unsigned int block_size;	/* bytes */
+	unsigned int block_sectors;
+	sector_t nr_sectors;		/* device size, a multiple of block_sectors */
+	bool block_size_set;		/* given in the table line */
+
+	/*
+	 * lock protects the range map (ranges, free_ranges, free_sectors),
+	 * the state fields and the bio lists below.  It is never held across
+	 * I/O or taken from interrupt context.
+	 */
+	spinlock_t lock;
+	struct rb_root ranges;
+	struct list_head free_ranges;
+	sector_t free_sectors;
+	enum bow_state state;
+	bool transition;		/* a state change is draining I/O */
+	bool failed;			/* a log write failed: writes get -EIO */
+	sector_t sector0_live;		/* valid in state 1 */
+	struct bio_list deferred;	/* for the worker */
+	struct bio_list held;		/* arrived during a transition */
+	u64 backup_sectors;		/* statistics for status and sysfs */
+	u64 log_entries;
+	u32 log_blocks;
+
+	/*
+	 * Only the worker, or a transition after it has flushed the worker,
+	 * touches the log and copy buffers: no lock needed.
+	 */
+	struct workqueue_struct *wq;
+	struct work_struct work;
+	struct dm_io_client *io_client;
+	void *log;			/* block 0 as it should be on disk */
+	bool log_dirty;
+	void *copy_buf;			/* BOW_COPY_SECTORS of bounce buffer */
+
+	atomic_t inflight;		/* remapped bios not yet completed */
+	atomic_t sector0_writes;	/* of those, writes to the live block 0 */
+	wait_queue_head_t inflight_wait;
+
+	struct mutex state_mutex;	/* serialises state changes */
+
+	struct kobject kobj;		/* /sys/block/dm-N/bow */
+	struct completion kobj_released;
+};
+
+/* One table's view: its own reference on the lower device. */
+struct bow_target {
+	struct dm_dev *dev;
+	struct bow_dev *bd;
+};
+
+static LIST_HEAD(bow_devs);
+static DEFINE_MUTEX(bow_devs_lock);
+static struct kmem_cache *bow_range_cache;
+
+/* ---------------------------------------------------------------------
+ * The range map.  All of these run under bd->lock.
+ */
+
+static struct bow_range *bow_range_next(struct bow_range *r)
+{
+	struct rb_node *n = rb_next(&r->node);
+
+	return n ? rb_entry(n, struct bow_range, node) : NULL;
+}
+
+static struct bow_range *bow_range_prev(struct bow_range *r)
+{
+	struct rb_node *n = rb_prev(&r->node);
+
+	return n ? rb_entry(n, struct bow_range, node) : NULL;
+}
+
+/* The range containing @sector; the map always covers [0, nr_sectors]. */
+static struct bow_range *bow_range_find(struct bow_dev *bd, sector_t sector)
+{
+	struct rb_node *n = bd->ranges.rb_node;
+	struct bow_range *found = NULL;
+
+	while (n) {
+		struct bow_range *r = rb_entry(n, struct bow_range, node);
+
+		if (r->sector <= sector) {
+			found = r;
+			n = n->rb_right;
+		} else {
+			n = n->rb_left;
+		}
+	}
+	return found;
+}
+
+static sector_t bow_range_end(struct bow_range *r)
+{
+	struct bow_range *next = bow_range_next(r);
+
+	return next ? next->sector : r->sector;
+}
+
+static void bow_range_insert(struct bow_dev *bd, struct bow_range *new)
+{
+	struct rb_node **link = &bd->ranges.rb_node, *parent = NULL;
+
+	while (*link) {
+		struct bow_range *r = rb_entry(*link, struct bow_range, node);
+
+		parent = *link;
+		if (new->sector < r->sector)
+			link = &(*link)->rb_left;
+		else
+			link = &(*link)->rb_right;
+	}
+	rb_link_node(&new->node, parent, link);
+	rb_insert_color(&new->node, &bd->ranges);
+	if (new->type == BOW_FREE)
+		list_add(&new->free_link, &bd->free_ranges);
+}
+
+static void bow_range_erase(struct bow_dev *bd, struct bow_range *r)
+{
+	if (r->type == BOW_FREE)
+		list_del(&r->free_link);
+	rb_erase(&r->node, &bd->ranges);
+	kmem_cache_free(bow_range_cache, r);
+}
+
+static void bow_range_set_type(struct bow_dev *bd, struct bow_range *r,
+			       enum bow_range_type type)
+{
+	sector_t len = bow_range_end(r) - r->sector;
+
+	if (r->type == BOW_FREE) {
+		list_del(&r->free_link);
+		bd->free_sectors -= len;
+	}
+	r->type = type;
+	if (type == BOW_FREE) {
+		list_add(&r->free_link, &bd->free_ranges);
+		bd->free_sectors += len;
+	}
+}
+
+/* Split @r at @sector, inside it; returns the range starting at @sector. */
+static struct bow_range *bow_range_split(struct bow_dev *bd,
+					 struct bow_range *r, sector_t sector,
+					 struct bow_prealloc *pa)
+{
+	struct bow_range *new;
+
+	if (r->sector == sector)
+		return r;
+	new = pa->node[0] ? pa->node[0] : pa->node[1];
+	if (WARN_ON_ONCE(!new))
+		return NULL;
+	if (new == pa->node[0])
+		pa->node[0] = NULL;
+	else
+		pa->node[1] = NULL;
+	new->sector = sector;
+	new->type = r->type;
+	bow_range_insert(bd, new);
+	return new;
+}
+
+/* Merge equal neighbours from the range before @start to the one at @end. */
+static void bow_range_merge(struct bow_dev *bd, sector_t start, sector_t end)
+{
+	struct bow_range *r = bow_range_find(bd, start);
+	struct bow_range *prev = bow_range_prev(r);
+
+	if (prev)
+		r = prev;
+	while (r->type != BOW_TOP) {
+		struct bow_range *next = bow_range_next(r);
+
+		if (next->type == r->type && r->type != BOW_SECTOR0) {
+			bow_range_erase(bd, next);
+			continue;
+		}
+		if (next->sector > end)
+			break;
+		r = next;
+	}
+}
+
+/*
+ * Give every part of [start, end) whose type is in @from the type @to.
+ * Needs at most two preallocated nodes: splits happen only at start and
+ * at end.  Returns 0 or -ENOMEM (never with a half-done change).
+ */
+static int bow_convert(struct bow_dev *bd, sector_t start, sector_t end,
+		       unsigned int from, enum bow_range_type to,
+		       struct bow_prealloc *pa)
+{
+	struct bow_range *r = bow_range_find(bd, start);
+
+	while (r->sector < end && r->type != BOW_TOP) {
+		if (from & BOW_TYPE(r->type)) {
+			if (r->sector < start)
+				r = bow_range_split(bd, r, start, pa);
+			if (r && bow_range_end(r) > end &&
+			    !bow_range_split(bd, r, end, pa))
+				r = NULL;
+			if (!r)
+				return -ENOMEM;
+			bow_range_set_type(bd, r, to);
+		}
+		r = bow_range_next(r);
+	}
+	bow_range_merge(bd, start, end);
+	return 0;
+}
+
+/* True if every part of [start, end) has a type in @types. */
+static bool bow_range_all(struct bow_dev *bd, sector_t start, sector_t end,
+			  unsigned int types)
+{
+	struct bow_range *r = bow_range_find(bd, start);
+
+	for (; r->sector < end; r = bow_range_next(r))
+		if (!(types & BOW_TYPE(r->type)))
+			return false;
+	return true;
+}
+
+/*
+ * Take up to @max_sectors of free space as @type.  Returns the number of
+ * sectors taken at *@dest, 0 if none is left.  Free ranges are block
+ * aligned, so asking for a whole block gets a whole block or nothing.
+ */
+static sector_t bow_alloc_free(struct bow_dev *bd, sector_t max_sectors,
+			       enum bow_range_type type, sector_t *dest,
+			       struct bow_prealloc *pa)
+{
+	struct bow_range *r;
+	sector_t len;
+
+	r = list_first_entry_or_null(&bd->free_ranges, struct bow_range,
+				     free_link);
+	if (!r)
+		return 0;
+	len = min(bow_range_end(r) - r->sector, max_sectors);
+	*dest = r->sector;
+	if (bow_convert(bd, *dest, *dest + len, BOW_TYPE(BOW_FREE), type, pa))
+		return 0;
+	return len;
+}
+
+static int bow_prealloc_fill(struct bow_prealloc *pa)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(pa->node); i++) {
+		if (pa->node[i])
+			continue;
+		pa->node[i] = kmem_cache_alloc(bow_range_cache, GFP_NOIO);
+		if (!pa->node[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void bow_prealloc_free(struct bow_prealloc *pa)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(pa->node); i++) {
+		if (pa->node[i])
+			kmem_cache_free(bow_range_cache, pa->node[i]);
+		pa->node[i] = NULL;
+	}
+}
+
+/* Convert under the lock, allocating what it needs first. */
+static int bow_convert_locked(struct bow_dev *bd, sector_t start, sector_t end,
+			      unsigned int from, enum bow_range_type to)
+{
+	struct bow_prealloc pa = {};
+	int r;
+
+	r = bow_prealloc_fill(&pa);
+	if (!r) {
+		spin_lock(&bd->lock);
+		r = bow_convert(bd, start, end, from, to, &pa);
+		spin_unlock(&bd->lock);
+	}
+	bow_prealloc_free(&pa);
+	return r;
+}
+
+/* Allocate free space as @type: 0 and *@len > 0, or -ENOSPC, -ENOMEM. */
+static int bow_alloc(struct bow_dev *bd, sector_t max_sectors,
+		     enum bow_range_type type, sector_t *dest, sector_t *len)
+{
+	struct bow_prealloc pa = {};
+	int r;
+
+	r = bow_prealloc_fill(&pa);
+	if (!r) {
+		spin_lock(&bd->lock);
+		*len = bow_alloc_free(bd, max_sectors, type, dest, &pa);
+		spin_unlock(&bd->lock);
+		if (!*len)
+			r = -ENOSPC;
+	}
+	bow_prealloc_free(&pa);
+	return r;
+}
+
+/* Give back space taken by bow_alloc() and not used after all. */
+static void bow_unalloc(struct bow_dev *bd, sector_t dest, sector_t len,
+			enum bow_range_type type)
+{
+	bow_convert_locked(bd, dest, dest + len, BOW_TYPE(type), BOW_FREE);
+}
+
+static void bow_ranges_free(struct bow_dev *bd)
+{
+	struct bow_range *r, *tmp;
+
+	rbtree_postorder_for_each_entry_safe(r, tmp, &bd->ranges, node)
+		kmem_cache_free(bow_range_cache, r);
+	bd->ranges = RB_ROOT;
+	INIT_LIST_HEAD(&bd->free_ranges);
+	bd->free_sectors = 0;
+}
+
+static int bow_ranges_init(struct bow_dev *bd)
+{
+	static const struct {
+		enum bow_range_type type;
+		bool at_end;
+	} layout[] = {
+		{ BOW_SECTOR0, false }, { BOW_UNCHANGED, false }, { BOW_TOP, true },
+	};
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(layout); i++) {
+		struct bow_range *r = kmem_cache_alloc(bow_range_cache,
+						       GFP_KERNEL);
+
+		if (!r) {
+			bow_ranges_free(bd);
+			return -ENOMEM;
+		}
+		r->type = layout[i].type;
+		r->sector = layout[i].at_end ? bd->nr_sectors :
+			    i * bd->block_sectors;
+		bow_range_insert(bd, r);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Synchronous I/O to the lower device, from the worker or a transition.
+ */
+
+static int bow_io(struct bow_dev *bd, blk_opf_t opf, sector_t sector,
+		  sector_t count, void *buf)
+{
+	struct dm_io_region region = {
+		.bdev = bd->bdev,
+		.sector = sector,
+		.count = count,
+	};
+	struct dm_io_request req = {
+		.bi_opf = opf,
+		.mem.type = DM_IO_VMA,
+		.mem.ptr.vma = buf,
+		.client = bd->io_client,
+	};
+
+	return dm_io(&req, 1, &region, NULL, IOPRIO_DEFAULT);
+}
+
+/* Copy @count sectors from @from to @to through the copy buffer. */
+static int bow_copy(struct bow_dev *bd, sector_t from, sector_t to,
+		    sector_t count, u32 *crc, u32 seed)
+{
+	int r;
+
+	r = bow_io(bd, REQ_OP_READ, from, count, bd->copy_buf);
+	if (r)
+		return r;
+	if (crc)
+		*crc = crc32(seed, bd->copy_buf, count << SECTOR_SHIFT);
+	return bow_io(bd, REQ_OP_WRITE, to, count, bd->copy_buf);
+}
+
+/* ---------------------------------------------------------------------
+ * The log in block 0.
+ */
+
+static struct bow_log_header *bow_log_header(struct bow_dev *bd)
+{
+	return bd->log;
+}
+
+static struct bow_log_entry *bow_log_entry(struct bow_dev *bd, u32 i)
+{
+	return bd->log + BOW_HEADER_SIZE + i * sizeof(struct bow_log_entry);
+}
+
+static void bow_log_set_entry(struct bow_dev *bd, u32 i, sector_t source,
+			      sector_t dest, u32 size, u32 checksum)
+{
+	struct bow_log_entry *e = bow_log_entry(bd, i);
+
+	e->source = cpu_to_le64(source);
+	e->dest = cpu_to_le64(dest);
+	e->size = cpu_to_le32(size);
+	e->checksum = cpu_to_le32(checksum);
+}
+
+/* Start log block @sequence whose entry 0 says @dest holds old block 0. */
+static void bow_log_start(struct bow_dev *bd, u32 sequence, sector_t dest,
+			  u32 checksum)
+{
+	struct bow_log_header *h = bow_log_header(bd);
+
+	memset(bd->log, 0, bd->block_size);
+	h->magic = cpu_to_le32(BOW_MAGIC);
+	h->header_version = cpu_to_le16(BOW_HEADER_VERSION);
+	h->header_size = cpu_to_le16(BOW_HEADER_SIZE);
+	h->block_size = cpu_to_le32(bd->block_size);
+	h->count = cpu_to_le32(1);
+	h->sequence = cpu_to_le32(sequence);
+	h->sector0 = cpu_to_le64(bd->sector0_live);
+	bow_log_set_entry(bd, 0, 0, dest, bd->block_size, checksum);
+	bd->log_dirty = true;
+}
+
+/*
+ * Make the log durable.  The PREFLUSH makes every backup written before
+ * it durable first; the FUA makes the log itself durable before any
+ * overwrite it protects is submitted.
+ */
+static int bow_log_commit(struct bow_dev *bd)
+{
+	int r;
+
+	if (!bd->log_dirty)
+		return 0;
+	r = bow_io(bd, REQ_OP_WRITE | REQ_PREFLUSH | REQ_FUA, 0,
+		   bd->block_sectors, bd->log);
+	if (r) {
+		DMERR("log write failed (%d): further writes fail", r);
+		spin_lock(&bd->lock);
+		bd->failed = true;
+		spin_unlock(&bd->lock);
+		return r;
+	}
+	bd->log_dirty = false;
+	return 0;
+}
+
+/*
+ * Append an entry in memory.  A full log block is first backed up to
+ * free space, and the next log block starts with an entry 0 for it.
+ */
+static int bow_log_append(struct bow_dev *bd, sector_t source, sector_t dest,
+			  sector_t count, u32 checksum)
+{
+	struct bow_log_header *h = bow_log_header(bd);
+	u32 n = le32_to_cpu(h->count);
+
+	if (n == bow_log_capacity(bd->block_size, BOW_HEADER_SIZE)) {
+		sector_t log_copy, len;
+		int r;
+
+		r = bow_alloc(bd, bd->block_sectors, BOW_BACKUP, &log_copy,
+			      &len);
+		if (r)
+			return r;
+		r = bow_io(bd, REQ_OP_WRITE, log_copy, bd->block_sectors,
+			   bd->log);
+		if (r) {
+			bow_unalloc(bd, log_copy, len, BOW_BACKUP);
+			return r;
+		}
+		bow_log_start(bd, le32_to_cpu(h->sequence) + 1, log_copy,
+			      crc32(0, bd->log, bd->block_size));
+		spin_lock(&bd->lock);
+		bd->log_blocks++;
+		bd->log_entries++;
+		bd->backup_sectors += bd->block_sectors;
+		spin_unlock(&bd->lock);
+		n = 1;
+	}
+	bow_log_set_entry(bd, n, source, dest, count << SECTOR_SHIFT, checksum);
+	h->count = cpu_to_le32(n + 1);
+	bd->log_dirty = true;
+	spin_lock(&bd->lock);
+	bd->log_entries++;
+	bd->backup_sectors += count;
+	spin_unlock(&bd->lock);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * The state 1 write path, run by the worker.
+ */
+
+/*
+ * Back up [start, end), which holds data the checkpoint needs (unchanged
+ * data or a backup), into free space.  Each piece copied is marked
+ * BOW_BACKING: it becomes CHANGED once the log that points at its backup
+ * is durable.
+ */
+static int bow_backup(struct bow_dev *bd, sector_t start, sector_t end)
+{
+	while (start < end) {
+		sector_t dest, len;
+		u32 crc;
+		int r;
+
+		r = bow_alloc(bd, min_t(sector_t, end - start, BOW_COPY_SECTORS),
+			      BOW_BACKUP, &dest, &len);
+		if (r)
+			return r;
+
+		r = bow_copy(bd, start, dest, len, &crc,
+			     (u32)(start / bd->block_sectors));
+		if (!r)
+			r = bow_log_append(bd, start, dest, len, crc);
+		if (r) {
+			bow_unalloc(bd, dest, len, BOW_BACKUP);
+			return r;
+		}
+		r = bow_convert_locked(bd, start, start + len,
+				       BOW_TYPE(BOW_UNCHANGED) |
+				       BOW_TYPE(BOW_BACKUP), BOW_BACKING);
+		if (r)
+			return r;
+		start += len;
+	}
+	return 0;
+}
+
+/*
+ * The file system is about to write over the block where its block 0
+ * lives (to the file system that block is free space): move it.
+ */
+static int bow_move_sector0(struct bow_dev *bd)
+{
+	sector_t old = bd->sector0_live, new, len;
+	int r;
+
+	r = bow_alloc(bd, bd->block_sectors, BOW_SECTOR0_LIVE, &new, &len);
+	if (r)
+		return r;
+	/* Only the worker submits writes to block 0: wait for its last. */
+	wait_event(bd->inflight_wait, !atomic_read(&bd->sector0_writes));
+	r = bow_copy(bd, old, new, len, NULL, 0);
+	if (r) {
+		bow_unalloc(bd, new, len, BOW_SECTOR0_LIVE);
+		return r;
+	}
+	spin_lock(&bd->lock);
+	bd->sector0_live = new;
+	spin_unlock(&bd->lock);
+	bow_log_header(bd)->sector0 = cpu_to_le64(new);
+	bd->log_dirty = true;
+	return bow_convert_locked(bd, old, old + len,
+				  BOW_TYPE(BOW_SECTOR0_LIVE), BOW_BACKING);
+}
+
+/* Protect what the checkpoint needs in [start, end) before it is written. */
+static int bow_prepare_write(struct bow_dev *bd, sector_t start, sector_t end)
+{
+	sector_t pos = start;
+	int r;
+
+	/* Free space under the write is not needed: never back up into it. */
+	r = bow_convert_locked(bd, start, end, BOW_TYPE(BOW_FREE), BOW_CHANGED);
+	while (!r && pos < end) {
+		struct bow_range *range;
+		enum bow_range_type type;
+		sector_t next;
+
+		spin_lock(&bd->lock);
+		range = bow_range_find(bd, pos);
+		type = range->type;
+		next = min(bow_range_end(range), end);
+		spin_unlock(&bd->lock);
+
+		switch (type) {
+		case BOW_CHANGED:
+		case BOW_BACKING:
+			break;
+		case BOW_UNCHANGED:
+		case BOW_BACKUP:
+			r = bow_backup(bd, pos, next);
+			break;
+		case BOW_SECTOR0_LIVE:
+			r = bow_move_sector0(bd);
+			break;
+		default:
+			WARN_ON_ONCE(1);
+			r = -EIO;
+		}
+		pos = next;
+	}
+	return r;
+}
+
+static sector_t bow_bio_end(struct bio *bio, sector_t sector)
+{
+	return sector + bio_sectors(bio);
+}
+
+static void bow_remap(struct bow_dev *bd, struct bio *bio, sector_t sector,
+		      unsigned int flags)
+{
+	struct bow_bio *pb = dm_per_bio_data(bio, sizeof(struct bow_bio));
+
+	pb->flags |= BOW_BIO_INFLIGHT | flags;
+	atomic_inc(&bd->inflight);
+	if (flags & BOW_BIO_SECTOR0)
+		atomic_inc(&bd->sector0_writes);
+	bio_set_dev(bio, bd->bdev);
+	bio->bi_iter.bi_sector = sector;
+}
+
+enum bow_route {
+	BOW_ROUTE_REMAPPED,	/* send it down */
+	BOW_ROUTE_SLOW,		/* the worker must protect old data first */
+	BOW_ROUTE_HELD,		/* queued until a state change is over */
+	BOW_ROUTE_DONE,		/* completed here */
+};
+
+/*
+ * Decide what to do with a bio, and do it when that needs no I/O.  Runs
+ * from map() and, for bios that had to wait, from the worker.
+ */
+static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
+				sector_t sector)
+{
+	struct bow_prealloc pa = {};
+	enum bow_route route = BOW_ROUTE_REMAPPED;
+	sector_t end = bow_bio_end(bio, sector);
+	sector_t bs = bd->block_sectors;
+	sector_t start_blk = round_down(sector, bs), end_blk = roundup(end, bs);
+	bool is_write = op_is_write(bio_op(bio));
+	bool in_sector0 = sector < bs;
+	int r = 0;
+
+	/* Range map updates need nodes, allocated before taking the lock. */
+	if (is_write && READ_ONCE(bd->state) != BOW_STATE_COMMITTED) {
+		r = bow_prealloc_fill(&pa);
+		if (r)
+			goto out;
+	}
+
+	spin_lock(&bd->lock);
+	if (bd->transition) {
+		bio_list_add(&bd->held, bio);
+		route = BOW_ROUTE_HELD;
+		goto unlock;
+	}
+
+	switch (bd->state) {
+	case BOW_STATE_TRIM:
+		if (bio_op(bio) == REQ_OP_DISCARD) {
+			/* Whole blocks only, never block 0. */
+			start_blk = max(roundup(sector, bs), bs);
+			end_blk = round_down(end, bs);
+			if (start_blk < end_blk)
+				r = bow_convert(bd, start_blk, end_blk,
+						BOW_TYPE(BOW_UNCHANGED),
+						BOW_FREE, &pa);
+			route = BOW_ROUTE_DONE;
+		} else if (is_write && !in_sector0) {
+			r = bow_convert(bd, start_blk, end_blk,
+					BOW_TYPE(BOW_FREE), BOW_UNCHANGED, &pa);
+		}
+		if (route == BOW_ROUTE_REMAPPED)
+			bow_remap(bd, bio, sector, 0);
+		break;
+
+	case BOW_STATE_CHECKPOINT:
+		if (bio_op(bio) == REQ_OP_DISCARD) {
+			/* Discarded blocks may hold backups: drop them all. */
+			route = BOW_ROUTE_DONE;
+		} else if (in_sector0) {
+			if (is_write)
+				route = BOW_ROUTE_SLOW;
+			else
+				bow_remap(bd, bio, bd->sector0_live + sector, 0);
+		} else if (!is_write) {
+			bow_remap(bd, bio, sector, 0);
+		} else if (bd->failed) {
+			r = -EIO;
+		} else if (bow_range_all(bd, start_blk, end_blk,
+					 BOW_TYPE(BOW_CHANGED) |
+					 BOW_TYPE(BOW_FREE))) {
+			r = bow_convert(bd, start_blk, end_blk,
+					BOW_TYPE(BOW_FREE), BOW_CHANGED, &pa);
+			if (!r)
+				bow_remap(bd, bio, sector, 0);
+		} else {
+			route = BOW_ROUTE_SLOW;
+		}
+		break;
+
+	case BOW_STATE_COMMITTED:
+		if (bio_op(bio) == REQ_OP_DISCARD &&
+		    !bdev_max_discard_sectors(bd->bdev))
+			route = BOW_ROUTE_DONE;
+		else
+			bow_remap(bd, bio, sector, 0);
+		break;
+	}
+unlock:
+	spin_unlock(&bd->lock);
+out:
+	bow_prealloc_free(&pa);
+	if (r) {
+		bio->bi_status = errno_to_blk_status(r);
+		route = BOW_ROUTE_DONE;
+	}
+	if (route == BOW_ROUTE_DONE)
+		bio_endio(bio);
+	return route;
+}
+
+/* The slow path of a state 1 write: protect old data, then submit. */
+static void bow_write_slow(struct bow_dev *bd, struct bio *bio,
+			   sector_t sector)
+{
+	sector_t bs = bd->block_sectors;
+	sector_t start = round_down(sector, bs);
+	sector_t end = roundup(bow_bio_end(bio, sector), bs);
+	int r = 0, commit_r;
+
+	if (sector < bs) {
+		spin_lock(&bd->lock);
+		bow_remap(bd, bio, bd->sector0_live + sector, BOW_BIO_SECTOR0);
+		spin_unlock(&bd->lock);
+		dm_submit_bio_remap(bio, NULL);
+		return;
+	}
+
+	r = bow_prepare_write(bd, start, end);
+	commit_r = bow_log_commit(bd);
+	if (!r)
+		r = commit_r;
+	/*
+	 * Pieces backed up are safe once the log is durable, even when the
+	 * write itself fails: the log then restores what is there already.
+	 */
+	if (!commit_r)
+		commit_r = bow_convert_locked(bd, start, end,
+					      BOW_TYPE(BOW_BACKING),
+					      BOW_CHANGED);
+	if (!r)
+		r = commit_r;
+	if (r) {
+		bio->bi_status = errno_to_blk_status(r);
+		bio_endio(bio);
+		return;
+	}
+	spin_lock(&bd->lock);
+	bow_remap(bd, bio, sector, 0);
+	spin_unlock(&bd->lock);
+	dm_submit_bio_remap(bio, NULL);
+}
+
+static void bow_worker(struct work_struct *work)
+{
+	struct bow_dev *bd = container_of(work, struct bow_dev, work);
+	struct bio *bio;
+
+	for (;;) {
+		sector_t sector;
+
+		spin_lock(&bd->lock);
+		bio = bio_list_pop(&bd->deferred);
+		spin_unlock(&bd->lock);
+		if (!bio)
+			break;
+		/* bi_sector is still relative to the target: not yet remapped */
+		sector = bio->bi_iter.bi_sector;
+		switch (bow_route(bd, bio, sector)) {
+		case BOW_ROUTE_REMAPPED:
+			dm_submit_bio_remap(bio, NULL);
+			break;
+		case BOW_ROUTE_SLOW:
+			bow_write_slow(bd, bio, sector);
+			break;
+		case BOW_ROUTE_HELD:
+		case BOW_ROUTE_DONE:
+			break;
+		}
+		cond_resched();
+	}
+}
+
+static void bow_defer(struct bow_dev *bd, struct bio *bio)
+{
+	spin_lock(&bd->lock);
+	bio_list_add(&bd->deferred, bio);
+	spin_unlock(&bd->lock);
+	queue_work(bd->wq, &bd->work);
+}
+
+/* ---------------------------------------------------------------------
+ * State changes.
+ */
+
+/*
+ * State 0 -> 1.  Block 0 is copied twice: once as the backup that entry 0
+ * of the first log block points at, once as the live block 0 that the
+ * file system now reads and writes.  Then the log goes into block 0.
+ */
+static int bow_checkpoint(struct bow_dev *bd)
+{
+	sector_t backup, live, len;
+	u32 crc;
+	int r;
+
+	r = bow_alloc(bd, bd->block_sectors, BOW_BACKUP, &backup, &len);
+	if (!r)
+		r = bow_alloc(bd, bd->block_sectors, BOW_SECTOR0_LIVE, &live,
+			      &len);
+	if (!r)
+		r = bow_copy(bd, 0, backup, bd->block_sectors, &crc, 0);
+	if (!r)
+		r = bow_io(bd, REQ_OP_WRITE, live, bd->block_sectors,
+			   bd->copy_buf);
+	if (r)
+		goto undo;
+
+	bd->sector0_live = live;
+	bow_log_start(bd, 0, backup, crc);
+	r = bow_log_commit(bd);
+	if (r) {
+		/* Block 0 may be torn: put the file system's block 0 back. */
+		if (bow_io(bd, REQ_OP_WRITE | REQ_FUA, 0, bd->block_sectors,
+			   bd->copy_buf))
+			DMERR("cannot restore block 0 after a failed log write");
+		spin_lock(&bd->lock);
+		bd->failed = false;
+		spin_unlock(&bd->lock);
+		goto undo;
+	}
+	spin_lock(&bd->lock);
+	bd->log_blocks = 1;
+	bd->log_entries = 1;
+	bd->backup_sectors = bd->block_sectors;
+	spin_unlock(&bd->lock);
+	return 0;
+
+undo:
+	bow_convert_locked(bd, 0, bd->nr_sectors,
+			   BOW_TYPE(BOW_BACKUP) | BOW_TYPE(BOW_SECTOR0_LIVE),
+			   BOW_FREE);
+	return r;
+}
+
+/* State 1 -> 2: put the file system's block 0 back over the log. */
+static int bow_commit(struct bow_dev *bd)
+{
+	int r;
+
+	r = bow_io(bd, REQ_OP_READ, bd->sector0_live, bd->block_sectors,
+		   bd->copy_buf);
+	if (!r)
+		r = bow_io(bd, REQ_OP_WRITE | REQ_PREFLUSH | REQ_FUA, 0,
+			   bd->block_sectors, bd->copy_buf);
+	if (r)
+		return r;
+	spin_lock(&bd->lock);
+	bow_ranges_free(bd);
+	bd->backup_sectors = 0;
+	bd->log_entries = 0;
+	bd->log_blocks = 0;
+	spin_unlock(&bd->lock);
+	return 0;
+}
+
+static int bow_set_state(struct bow_dev *bd, unsigned int new_state)
+{
+	struct bio_list held;
+	int r;
+
+	mutex_lock(&bd->state_mutex);
+	if (new_state != bd->state + 1 ||
+	    new_state > BOW_STATE_COMMITTED) {
+		r = -EINVAL;
+		goto out;
+	}
+
+	/* Hold new bios, finish the worker's, wait for all in flight. */
+	spin_lock(&bd->lock);
+	bd->transition = true;
+	spin_unlock(&bd->lock);
+	flush_workqueue(bd->wq);
+	wait_event(bd->inflight_wait, !atomic_read(&bd->inflight));
+
+	r = new_state == BOW_STATE_CHECKPOINT ? bow_checkpoint(bd) :
+						bow_commit(bd);
+
+	spin_lock(&bd->lock);
+	if (!r) {
+		WRITE_ONCE(bd->state, new_state);
+		DMINFO("%pg: state %u", bd->bdev, new_state);
+	}
+	bd->transition = false;
+	held = bd->held;
+	bio_list_init(&bd->held);
+	bio_list_merge(&bd->deferred, &held);
+	spin_unlock(&bd->lock);
+	queue_work(bd->wq, &bd->work);
+out:
+	mutex_unlock(&bd->state_mutex);
+	return r;
+}
+
+/* ---------------------------------------------------------------------
+ * sysfs: /sys/block/dm-N/bow/{state,free}
+ */
+
+struct bow_attr {
+	struct attribute attr;
+	ssize_t (*show)(struct bow_dev *bd, char *buf);
+	ssize_t (*store)(struct bow_dev *bd, const char *buf, size_t len);
+};
+
+static ssize_t state_show(struct bow_dev *bd, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(bd->state));
+}
+
+static ssize_t state_store(struct bow_dev *bd, const char *buf, size_t len)
+{
+	unsigned int state;
+	int r;
+
+	r = kstrtouint(buf, 10, &state);
+	if (!r)
+		r = bow_set_state(bd, state);
+	return r ? r : len;
+}
+
+static ssize_t free_show(struct bow_dev *bd, char *buf)
+{
+	u64 free;
+
+	spin_lock(&bd->lock);
+	free = (u64)bd->free_sectors << SECTOR_SHIFT;
+	spin_unlock(&bd->lock);
+	return sysfs_emit(buf, "%llu\n", free);
+}
+
+static struct bow_attr bow_attr_state = __ATTR_RW(state);
+static struct bow_attr bow_attr_free = __ATTR_RO(free);
+
+static struct attribute *bow_attrs[] = {
+	&bow_attr_state.attr,
+	&bow_attr_free.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(bow);
+
+static ssize_t bow_attr_show(struct kobject *kobj, struct attribute *attr,
+			     char *buf)
+{
+	struct bow_attr *a = container_of(attr, struct bow_attr, attr);
+
+	return a->show(container_of(kobj, struct bow_dev, kobj), buf);
+}
+
+static ssize_t bow_attr_store(struct kobject *kobj, struct attribute *attr,
+			      const char *buf, size_t len)
+{
+	struct bow_attr *a = container_of(attr, struct bow_attr, attr);
+
+	if (!a->store)
+		return -EIO;
+	return a->store(container_of(kobj, struct bow_dev, kobj), buf, len);
+}
+
+static const struct sysfs_ops bow_sysfs_ops = {
+	.show = bow_attr_show,
+	.store = bow_attr_store,
+};
+
+static void bow_kobj_release(struct kobject *kobj)
+{
+	struct bow_dev *bd = container_of(kobj, struct bow_dev, kobj);
+
+	complete(&bd->kobj_released);
+}
+
+static struct kobj_type bow_ktype = {
+	.sysfs_ops = &bow_sysfs_ops,
+	.default_groups = bow_groups,
+	.release = bow_kobj_release,
+};
+
+/* ---------------------------------------------------------------------
+ * Device lifetime: one bow_dev per mapped device, shared across tables.
+ */
+
+static void bow_dev_free(struct bow_dev *bd)
+{
+	if (bd->wq)
+		destroy_workqueue(bd->wq);
+	if (bd->io_client)
+		dm_io_client_destroy(bd->io_client);
+	vfree(bd->log);
+	vfree(bd->copy_buf);
+	bow_ranges_free(bd);
+	kfree(bd);
+}
+
+/* True if block 0 holds a log: the device needs bow-restore or a commit. */
+static int bow_has_log(struct bow_dev *bd, bool *has_log)
+{
+	struct bow_log_header *h = bd->copy_buf;
+	int r;
+
+	r = bow_io(bd, REQ_OP_READ, 0, bd->block_sectors, bd->copy_buf);
+	if (r)
+		return r;
+	*has_log = le32_to_cpu(h->magic) == BOW_MAGIC;
+	return 0;
+}
+
+static struct bow_dev *bow_dev_create(struct dm_target *ti,
+				      struct dm_dev *dev,
+				      unsigned int block_size,
+				      bool block_size_set)
+{
+	struct mapped_device *md = dm_table_get_md(ti->table);
+	struct bow_dev *bd;
+	bool has_log;
+	int r;
+
+	bd = kzalloc(sizeof(*bd), GFP_KERNEL);
+	if (!bd) {
+		ti->error = "Cannot allocate device";
+		return ERR_PTR(-ENOMEM);
+	}
+	bd->lower_dev = dev->bdev->bd_dev;
+	bd->bdev = dev->bdev;
+	bd->md = md;
+	bd->block_size = block_size;
+	bd->block_sectors = block_size >> SECTOR_SHIFT;
+	bd->block_size_set = block_size_set;
+	bd->nr_sectors = ti->len;
+	spin_lock_init(&bd->lock);
+	bd->ranges = RB_ROOT;
+	INIT_LIST_HEAD(&bd->free_ranges);
+	bio_list_init(&bd->deferred);
+	bio_list_init(&bd->held);
+	INIT_WORK(&bd->work, bow_worker);
+	atomic_set(&bd->inflight, 0);
+	atomic_set(&bd->sector0_writes, 0);
+	init_waitqueue_head(&bd->inflight_wait);
+	mutex_init(&bd->state_mutex);
+	init_completion(&bd->kobj_released);
+
+	bd->log = vzalloc(block_size);
+	bd->copy_buf = vmalloc(BOW_COPY_SECTORS << SECTOR_SHIFT);
+	bd->io_client = dm_io_client_create();
+	if (!bd->log || !bd->copy_buf || IS_ERR(bd->io_client)) {
+		if (IS_ERR(bd->io_client))
+			bd->io_client = NULL;
+		ti->error = "Cannot allocate buffers";
+		r = -ENOMEM;
+		goto bad;
+	}
+	bd->wq = alloc_ordered_workqueue("dm-" DM_MSG_PREFIX, WQ_MEM_RECLAIM);
+	if (!bd->wq) {
+		ti->error = "Cannot allocate workqueue";
+		r = -ENOMEM;
+		goto bad;
+	}
+	r = bow_ranges_init(bd);
+	if (r) {
+		ti->error = "Cannot allocate range map";
+		goto bad;
+	}
+	r = bow_has_log(bd, &has_log);
+	if (r) {
+		ti->error = "Cannot read block 0";
+		goto bad;
+	}
+	if (has_log) {
+		ti->error = "Device holds a live bow log: run bow-restore";
+		r = -EBUSY;
+		goto bad;
+	}
+
+	r = kobject_init_and_add(&bd->kobj, &bow_ktype,
+				 &disk_to_dev(dm_disk(md))->kobj, "%s", "bow");
+	if (r) {
+		kobject_put(&bd->kobj);
+		wait_for_completion(&bd->kobj_released);
+		ti->error = "Cannot create sysfs node";
+		goto bad;
+	}
+	bd->refs = 1;
+	list_add(&bd->list, &bow_devs);
+	return bd;
+
+bad:
+	bow_dev_free(bd);
+	return ERR_PTR(r);
+}
+
+/* Called with bow_devs_lock held. */
+static void bow_dev_put(struct bow_dev *bd)
+{
+	if (--bd->refs)
+		return;
+	list_del(&bd->list);
+	kobject_del(&bd->kobj);
+	kobject_put(&bd->kobj);
+	wait_for_completion(&bd->kobj_released);
+	bow_dev_free(bd);
+}
+
+/* Called with bow_devs_lock held. */
+static struct bow_dev *bow_dev_get(struct dm_target *ti, struct dm_dev *dev,
+				   unsigned int block_size, bool block_size_set)
+{
+	struct mapped_device *md = dm_table_get_md(ti->table);
+	struct bow_dev *bd;
+
+	list_for_each_entry(bd, &bow_devs, list) {
+		if (bd->md != md && bd->lower_dev != dev->bdev->bd_dev)
+			continue;
+		if (bd->md != md || bd->lower_dev != dev->bdev->bd_dev) {
+			ti->error = "Device already used by another bow target";
+			return ERR_PTR(-EBUSY);
+		}
+		if (bd->block_size != block_size || bd->nr_sectors != ti->len) {
+			ti->error = "Reload cannot change size or block size";
+			return ERR_PTR(-EINVAL);
+		}
+		bd->refs++;
+		return bd;
+	}
+	return bow_dev_create(ti, dev, block_size, block_size_set);
+}
+
+/* ---------------------------------------------------------------------
+ * Target interface.
+ */
+
+static int bow_parse_features(struct dm_target *ti, struct dm_arg_set *as,
+			      unsigned int *block_size, bool *block_size_set)
+{
+	static const struct dm_arg feature_count = {
+		0, 1, "Invalid number of feature args"
+	};
+	unsigned int count;
+	int r;
+
+	if (!as->argc)
+		return 0;
+	r = dm_read_arg_group(&feature_count, as, &count, &ti->error);
+	if (r)
+		return r;
+	while (count--) {
+		const char *arg = dm_shift_arg(as);
+		unsigned int value;
+		char dummy;
+
+		if (sscanf(arg, "block_size:%u%c", &value, &dummy) != 1) {
+			ti->error = "Unknown feature";
+			return -EINVAL;
+		}
+		if (!is_power_of_2(value) || value < BOW_MIN_BLOCK_SIZE ||
+		    value > BOW_MAX_BLOCK_SIZE) {
+			ti->error = "Invalid block size";
+			return -EINVAL;
+		}
+		*block_size = value;
+		*block_size_set = true;
+	}
+	if (as->argc) {
+		ti->error = "Too many arguments";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Construct: <dev> [<#feature args> [block_size:<bytes>]]
+ */
+static int bow_ctr(struct dm_target *ti, unsigned int argc, char **argv)
+{
+	struct dm_arg_set as = { .argc = argc, .argv = argv };
+	struct bow_target *bt;
+	unsigned int block_size = 0;
+	bool block_size_set = false;
+	sector_t block_sectors;
+	int r;
+
+	if (!argc) {
+		ti->error = "No device given";
+		return -EINVAL;
+	}
+	bt = kzalloc(sizeof(*bt), GFP_KERNEL);
+	if (!bt) {
+		ti->error = "Cannot allocate target";
+		return -ENOMEM;
+	}
+	r = dm_get_device(ti, dm_shift_arg(&as), dm_table_get_mode(ti->table),
+			  &bt->dev);
+	if (r) {
+		ti->error = "Device lookup failed";
+		goto bad_free;
+	}
+	r = bow_parse_features(ti, &as, &block_size, &block_size_set);
+	if (r)
+		goto bad_put;
+	if (!block_size_set)
+		block_size = max_t(unsigned int, BOW_MIN_BLOCK_SIZE,
+				   bdev_logical_block_size(bt->dev->bdev));
+	if (block_size < bdev_logical_block_size(bt->dev->bdev)) {
+		ti->error = "Block size below the device's logical block size";
+		r = -EINVAL;
+		goto bad_put;
+	}
+	block_sectors = block_size >> SECTOR_SHIFT;
+	if (ti->len % block_sectors) {
+		ti->error = "Length not a multiple of the block size";
+		r = -EINVAL;
+		goto bad_put;
+	}
+	if (ti->len < 2 * block_sectors ||
+	    bdev_nr_sectors(bt->dev->bdev) < ti->len) {
+		ti->error = "Device too small";
+		r = -EINVAL;
+		goto bad_put;
+	}
+
+	mutex_lock(&bow_devs_lock);
+	bt->bd = bow_dev_get(ti, bt->dev, block_size, block_size_set);
+	mutex_unlock(&bow_devs_lock);
+	if (IS_ERR(bt->bd)) {
+		r = PTR_ERR(bt->bd);
+		goto bad_put;
+	}
+
+	ti->private = bt;
+	ti->num_flush_bios = 1;
+	ti->num_discard_bios = 1;
+	ti->discards_supported = true;
+	ti->per_io_data_size = sizeof(struct bow_bio);
+	return 0;
+
+bad_put:
+	dm_put_device(ti, bt->dev);
+bad_free:
+	kfree(bt);
+	return r;
+}
+
+static void bow_dtr(struct dm_target *ti)
+{
+	struct bow_target *bt = ti->private;
+
+	mutex_lock(&bow_devs_lock);
+	bow_dev_put(bt->bd);
+	mutex_unlock(&bow_devs_lock);
+	dm_put_device(ti, bt->dev);
+	kfree(bt);
+}
+
+static int bow_map(struct dm_target *ti, struct bio *bio)
+{
+	struct bow_target *bt = ti->private;
+	struct bow_dev *bd = bt->bd;
+	struct bow_bio *pb = dm_per_bio_data(bio, sizeof(struct bow_bio));
+	sector_t sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
+
+	pb->flags = 0;
+	if (!bio_sectors(bio)) {
+		/* An empty flush keeps its meaning: pass it down. */
+		bio_set_dev(bio, bd->bdev);
+		return DM_MAPIO_REMAPPED;
+	}
+	switch (bio_op(bio)) {
+	case REQ_OP_READ:
+	case REQ_OP_WRITE:
+		/* Block 0 may live elsewhere: handle it apart from the rest. */
+		if (sector < bd->block_sectors &&
+		    bow_bio_end(bio, sector) > bd->block_sectors)
+			dm_accept_partial_bio(bio, bd->block_sectors - sector);
+		break;
+	case REQ_OP_DISCARD:
+		break;
+	default:
+		return DM_MAPIO_KILL;
+	}
+	/* Keep the target-relative sector in the bio until it is remapped. */
+	bio->bi_iter.bi_sector = sector;
+
+	switch (bow_route(bd, bio, sector)) {
+	case BOW_ROUTE_REMAPPED:
+		return DM_MAPIO_REMAPPED;
+	case BOW_ROUTE_SLOW:
+		bow_defer(bd, bio);
+		return DM_MAPIO_SUBMITTED;
+	case BOW_ROUTE_HELD:
+	case BOW_ROUTE_DONE:
+		break;
+	}
+	return DM_MAPIO_SUBMITTED;
+}
+
+static int bow_end_io(struct dm_target *ti, struct bio *bio,
+		      blk_status_t *error)
+{
+	struct bow_target *bt = ti->private;
+	struct bow_dev *bd = bt->bd;
+	struct bow_bio *pb = dm_per_bio_data(bio, sizeof(struct bow_bio));
+	bool wake = false;
+
+	if (pb->flags & BOW_BIO_SECTOR0)
+		wake |= atomic_dec_and_test(&bd->sector0_writes);
+	if (pb->flags & BOW_BIO_INFLIGHT)
+		wake |= atomic_dec_and_test(&bd->inflight);
+	pb->flags = 0;
+	if (wake)
+		wake_up_all(&bd->inflight_wait);
+	return DM_ENDIO_DONE;
+}
+
+static void bow_status(struct dm_target *ti, status_type_t type,
+		       unsigned int status_flags, char *result,
+		       unsigned int maxlen)
+{
+	struct bow_target *bt = ti->private;
+	struct bow_dev *bd = bt->bd;
+	unsigned int sz = 0;
+
+	switch (type) {
+	case STATUSTYPE_INFO:
+		spin_lock(&bd->lock);
+		DMEMIT("%u %llu %llu %llu %u", bd->state,
+		       (u64)bd->free_sectors << SECTOR_SHIFT,
+		       bd->backup_sectors << SECTOR_SHIFT,
+		       bd->log_entries, bd->log_blocks);
+		spin_unlock(&bd->lock);
+		break;
+	case STATUSTYPE_TABLE:
+		DMEMIT("%s", bt->dev->name);
+		if (bd->block_size_set)
+			DMEMIT(" 1 block_size:%u", bd->block_size);
+		break;
+	case STATUSTYPE_IMA:
+		*result = '\0';
+		break;
+	}
+}
+
+static int bow_message(struct dm_target *ti, unsigned int argc, char **argv,
+		       char *result, unsigned int maxlen)
+{
+	struct bow_target *bt = ti->private;
+
+	if (argc != 1)
+		return -EINVAL;
+	if (!strcasecmp(argv[0], "checkpoint"))
+		return bow_set_state(bt->bd, BOW_STATE_CHECKPOINT);
+	if (!strcasecmp(argv[0], "commit"))
+		return bow_set_state(bt->bd, BOW_STATE_COMMITTED);
+	DMWARN("unrecognised message: %s", argv[0]);
+	return -EINVAL;
+}
+
+static int bow_iterate_devices(struct dm_target *ti,
+			       iterate_devices_callout_fn fn, void *data)
+{
+	struct bow_target *bt = ti->private;
+
+	return fn(ti, bt->dev, 0, ti->len, data);
+}
+
+static void bow_io_hints(struct dm_target *ti, struct queue_limits *limits)
+{
+	struct bow_target *bt = ti->private;
+
+	/* Discards are ours in state 0 whatever the device supports. */
+	limits->discard_granularity = bt->bd->block_size;
+	limits->max_discard_sectors = UINT_MAX >> SECTOR_SHIFT;
+	limits->max_hw_discard_sectors = UINT_MAX >> SECTOR_SHIFT;
+}
+
+static struct target_type bow_target_type = {
+	.name = "bow",
+	.version = {1, 0, 0},
+	.module = THIS_MODULE,
+	.ctr = bow_ctr,
+	.dtr = bow_dtr,
+	.map = bow_map,
+	.end_io = bow_end_io,
+	.status = bow_status,
+	.message = bow_message,
+	.iterate_devices = bow_iterate_devices,
+	.io_hints = bow_io_hints,
+};
+
+static int __init dm_bow_init(void)
+{
+	int r;
+
+	bow_range_cache = KMEM_CACHE(bow_range, 0);
+	if (!bow_range_cache)
+		return -ENOMEM;
+	r = dm_register_target(&bow_target_type);
+	if (r) {
+		DMERR("register failed %d", r);
+		kmem_cache_destroy(bow_range_cache);
+	}
+	return r;
+}
+
+static void __exit dm_bow_exit(void)
+{
+	dm_unregister_target(&bow_target_type);
+	kmem_cache_destroy(bow_range_cache);
+}
+
+module_init(dm_bow_init);
+module_exit(dm_bow_exit);
+
+MODULE_DESCRIPTION(DM_NAME " backup-on-write target for update rollback");
+MODULE_LICENSE("GPL");
