@@ -1,0 +1,644 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bow-restore: validate a dm-bow log chain by simulating its replay, then
+ * replay it for real.  See Documentation/dm-bow.rst, "On-disk format".
+ *
+ * Replaying an entry copies size bytes from dest to source.  The chain is
+ * replayed newest first: the entries of the log block in block 0 from the
+ * last to entry 0, whose copy puts the previous log block into block 0,
+ * and so on down to sequence 0, whose entry 0 puts back the file system's
+ * own block 0.
+ *
+ * The simulation never copies data.  It keeps a map from each block the
+ * replay would write to the block on the device that holds, right now,
+ * the bytes that block would receive.  Checksums are computed by reading
+ * through that map, so the whole chain, data included, is checked before
+ * a single byte is written.
+ */
+#define _GNU_SOURCE
+#include "restore.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../dm-bow-format.h"
+
+/* Bytes read or copied at a time. */
+#define CHUNK_BYTES (1024 * 1024)
+
+/* ------------------------------------------------------------------ */
+
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ ((c & 1) ? 0xEDB88320u : 0);
+		crc_table[i] = c;
+	}
+}
+
+uint32_t bow_crc32(uint32_t crc, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	if (!crc_table[1])
+		crc_init();
+	while (len--)
+		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return crc;
+}
+
+/* ------------------------------------------------------------------
+ * Block redirection map: open addressing, keys are block numbers + 1
+ * (0 marks an empty slot).
+ */
+
+struct block_map {
+	uint64_t *key;
+	uint64_t *val;
+	size_t cap;	/* a power of two */
+	size_t used;
+};
+
+static size_t map_slot(const struct block_map *m, uint64_t key)
+{
+	uint64_t h = key * 0x9E3779B97F4A7C15ull;
+
+	return (size_t)(h >> 17) & (m->cap - 1);
+}
+
+static uint64_t map_get(const struct block_map *m, uint64_t block)
+{
+	if (!m->cap)
+		return block;
+	for (size_t i = map_slot(m, block + 1);; i = (i + 1) & (m->cap - 1)) {
+		if (m->key[i] == block + 1)
+			return m->val[i];
+		if (!m->key[i])
+			return block;
+	}
+}
+
+static int map_put(struct block_map *m, uint64_t block, uint64_t phys);
+
+static int map_grow(struct block_map *m)
+{
+	struct block_map bigger = { .cap = m->cap ? m->cap * 2 : 1024 };
+
+	bigger.key = calloc(bigger.cap, sizeof(*bigger.key));
+	bigger.val = calloc(bigger.cap, sizeof(*bigger.val));
+	if (!bigger.key || !bigger.val) {
+		free(bigger.key);
+		free(bigger.val);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->key[i])
+			map_put(&bigger, m->key[i] - 1, m->val[i]);
+	free(m->key);
+	free(m->val);
+	*m = bigger;
+	return 0;
+}
+
+static int map_put(struct block_map *m, uint64_t block, uint64_t phys)
+{
+	size_t i;
+
+	if ((m->used + 1) * 2 > m->cap && map_grow(m))
+		return -ENOMEM;
+	for (i = map_slot(m, block + 1); m->key[i] && m->key[i] != block + 1;
+	     i = (i + 1) & (m->cap - 1))
+		;
+	if (!m->key[i])
+		m->used++;
+	m->key[i] = block + 1;
+	m->val[i] = phys;
+	return 0;
+}
+
+static void map_free(struct block_map *m)
+{
+	free(m->key);
+	free(m->val);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ------------------------------------------------------------------ */
+
+/* One entry, converted to host order and to block units. */
+struct entry {
+	uint64_t source;	/* block */
+	uint64_t dest;		/* block */
+	uint64_t blocks;
+	uint32_t checksum;
+};
+
+/* One log block of the chain: where its entries start in ctx.entries. */
+struct log_block {
+	uint32_t sequence;
+	uint32_t count;
+	uint64_t first;
+};
+
+struct ctx {
+	int fd;
+	uint64_t size;		/* device bytes */
+	const char *path;
+	const struct bow_restore_opts *opts;
+	FILE *out, *err;
+
+	uint32_t block_size;
+	uint64_t dev_blocks;
+	unsigned char *chunk;	/* CHUNK_BYTES */
+	unsigned char *block;	/* one block */
+
+	struct block_map map;
+	struct entry *entries;
+	uint64_t nr_entries, cap_entries;
+	struct log_block *logs;
+	uint32_t nr_logs;
+	uint64_t writes;
+};
+
+#define say(c, ...) fprintf((c)->err, __VA_ARGS__)
+
+static int read_at(struct ctx *c, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(c->fd, (char *)buf + done, len - done,
+				  (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			say(c, "%s: cannot read %zu bytes at offset %" PRIu64
+			    ": %s\n", c->path, len - done, off + done,
+			    n < 0 ? strerror(errno) : "unexpected end of file");
+			return BOW_EXIT_IO;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int write_at(struct ctx *c, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	if (c->opts->stop_after_writes &&
+	    c->writes >= c->opts->stop_after_writes) {
+		say(c, "%s: stopping after %" PRIu64 " writes (test hook)\n",
+		    c->path, c->writes);
+		return BOW_EXIT_WRITE;
+	}
+	while (done < len) {
+		ssize_t n = pwrite(c->fd, (const char *)buf + done, len - done,
+				   (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			say(c, "%s: cannot write %zu bytes at offset %" PRIu64
+			    ": %s; the device is partly restored, run "
+			    "bow-restore again\n", c->path, len - done,
+			    off + done, n < 0 ? strerror(errno) : "no space");
+			return BOW_EXIT_WRITE;
+		}
+		done += (size_t)n;
+	}
+	c->writes++;
+	return 0;
+}
+
+static int sync_dev(struct ctx *c)
+{
+	if (fsync(c->fd)) {
+		say(c, "%s: fsync failed: %s; run bow-restore again\n",
+		    c->path, strerror(errno));
+		return BOW_EXIT_WRITE;
+	}
+	return 0;
+}
+
+/*
+ * Read @blocks blocks of the simulated device starting at @block into
+ * c->chunk, coalescing runs that are contiguous on the real device.
+ */
+static int read_virtual(struct ctx *c, uint64_t block, uint64_t blocks)
+{
+	uint64_t i = 0;
+
+	while (i < blocks) {
+		uint64_t phys = map_get(&c->map, block + i), run = 1;
+		int r;
+
+		while (i + run < blocks &&
+		       map_get(&c->map, block + i + run) == phys + run)
+			run++;
+		r = read_at(c, c->chunk + i * c->block_size,
+			    run * c->block_size, phys * c->block_size);
+		if (r)
+			return r;
+		i += run;
+	}
+	return 0;
+}
+
+/*
+ * Check a log block's header.  @first: the newest, read from block 0 of
+ * the device, which fixes the block size.  Otherwise @expect_sequence
+ * and the block size must match.
+ */
+static int check_header(struct ctx *c, const unsigned char *blk, bool first,
+			uint32_t expect_sequence, uint32_t *count,
+			uint32_t *sequence, uint32_t *header_size)
+{
+	struct bow_log_header h;
+	char where[64];
+
+	memcpy(&h, blk, sizeof(h));
+	if (le32toh(h.magic) != BOW_MAGIC) {
+		if (first) {
+			say(c, "%s: no checkpoint found: block 0 holds no "
+			    "dm-bow log (magic 0x%08" PRIx32 ", expected "
+			    "0x%08x)\n", c->path, le32toh(h.magic), BOW_MAGIC);
+			return BOW_EXIT_NO_LOG;
+		}
+		say(c, "%s: log block sequence %" PRIu32 " (restored into "
+		    "block 0) has magic 0x%08" PRIx32 ", expected 0x%08x\n",
+		    c->path, expect_sequence, le32toh(h.magic), BOW_MAGIC);
+		return BOW_EXIT_INVALID;
+	}
+	*sequence = le32toh(h.sequence);
+	snprintf(where, sizeof(where), "log block sequence %" PRIu32, *sequence);
+	if (le16toh(h.header_version) != BOW_HEADER_VERSION) {
+		say(c, "%s: %s: header_version 0x%04x at offset 4, expected "
+		    "0x%04x\n", c->path, where, le16toh(h.header_version),
+		    BOW_HEADER_VERSION);
+		return BOW_EXIT_INVALID;
+	}
+	if (le32toh(h.block_size) != c->block_size) {
+		say(c, "%s: %s: block_size %" PRIu32 " at offset 8, expected "
+		    "%" PRIu32 "\n", c->path, where, le32toh(h.block_size),
+		    c->block_size);
+		return BOW_EXIT_INVALID;
+	}
+	*header_size = le16toh(h.header_size);
+	if (*header_size < BOW_HEADER_SIZE || *header_size > c->block_size) {
+		say(c, "%s: %s: header_size %" PRIu32 " at offset 6, expected "
+		    "%d to %" PRIu32 "\n", c->path, where, *header_size,
+		    BOW_HEADER_SIZE, c->block_size);
+		return BOW_EXIT_INVALID;
+	}
+	*count = le32toh(h.count);
+	if (*count < 1 || *count > bow_log_capacity(c->block_size,
+						    *header_size)) {
+		say(c, "%s: %s: count %" PRIu32 " at offset 12, expected 1 to "
+		    "%" PRIu32 "\n", c->path, where, *count,
+		    bow_log_capacity(c->block_size, *header_size));
+		return BOW_EXIT_INVALID;
+	}
+	if (!first && *sequence != expect_sequence) {
+		say(c, "%s: %s at offset 16, expected sequence %" PRIu32
+		    " (the chain must count down by one)\n", c->path, where,
+		    expect_sequence);
+		return BOW_EXIT_INVALID;
+	}
+	if (le64toh(h.sector0) % (c->block_size / BOW_SECTOR_SIZE) ||
+	    le64toh(h.sector0) / (c->block_size / BOW_SECTOR_SIZE) >=
+	    c->dev_blocks) {
+		say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is not a "
+		    "block inside the device (%" PRIu64 " sectors)\n", c->path,
+		    where, (uint64_t)le64toh(h.sector0),
+		    c->size / BOW_SECTOR_SIZE);
+		return le64toh(h.sector0) % (c->block_size / BOW_SECTOR_SIZE) ?
+		       BOW_EXIT_INVALID : BOW_EXIT_TRUNCATED;
+	}
+	return 0;
+}
+
+/* Convert and check entry @i of a log block; see the format rules. */
+static int check_entry(struct ctx *c, const unsigned char *blk,
+		       uint32_t header_size, uint32_t sequence, uint32_t i,
+		       struct entry *e)
+{
+	uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
+	uint64_t off = header_size + (uint64_t)i * sizeof(struct bow_log_entry);
+	struct bow_log_entry raw;
+	uint64_t source, dest;
+	uint32_t size;
+
+	memcpy(&raw, blk + off, sizeof(raw));
+	source = le64toh(raw.source);
+	dest = le64toh(raw.dest);
+	size = le32toh(raw.size);
+	e->checksum = le32toh(raw.checksum);
+
+	if (source % bs_sectors || dest % bs_sectors || !size ||
+	    size % c->block_size) {
+		say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
+		    " (offset %" PRIu64 "): source %" PRIu64 ", dest %" PRIu64
+		    ", size %" PRIu32 " are not whole %" PRIu32 "-byte blocks\n",
+		    c->path, sequence, i, off, source, dest, size,
+		    c->block_size);
+		return BOW_EXIT_INVALID;
+	}
+	e->source = source / bs_sectors;
+	e->dest = dest / bs_sectors;
+	e->blocks = size / c->block_size;
+	if ((i == 0) != (e->source == 0) || (i == 0 && e->blocks != 1) ||
+	    e->dest == 0) {
+		say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
+		    " (offset %" PRIu64 "): source %" PRIu64 ", dest %" PRIu64
+		    ", size %" PRIu32 ": block 0 is the source of entry 0, "
+		    "one block, and of no other entry, and never a dest\n",
+		    c->path, sequence, i, off, source, dest, size);
+		return BOW_EXIT_INVALID;
+	}
+	if (e->source + e->blocks > c->dev_blocks ||
+	    e->dest + e->blocks > c->dev_blocks ||
+	    e->source + e->blocks < e->source ||
+	    e->dest + e->blocks < e->dest) {
+		say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
+		    ": sectors %" PRIu64 "+%" PRIu32 " -> %" PRIu64 "+%" PRIu32
+		    " reach past the end of the device (%" PRIu64 " sectors): "
+		    "truncated device or corrupt log\n", c->path, sequence, i,
+		    dest, size / BOW_SECTOR_SIZE, source,
+		    size / BOW_SECTOR_SIZE, c->size / BOW_SECTOR_SIZE);
+		return BOW_EXIT_TRUNCATED;
+	}
+	if (e->source < e->dest + e->blocks && e->dest < e->source + e->blocks) {
+		say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
+		    ": source %" PRIu64 " and dest %" PRIu64 " overlap\n",
+		    c->path, sequence, i, source, dest);
+		return BOW_EXIT_INVALID;
+	}
+	return 0;
+}
+
+/* Checksum @e's data as it would be read at replay time, in c->map. */
+static int verify_entry(struct ctx *c, const struct entry *e,
+			uint32_t sequence, uint32_t i)
+{
+	uint64_t per_chunk = CHUNK_BYTES / c->block_size;
+	uint32_t crc = (uint32_t)e->source;
+
+	for (uint64_t b = 0; b < e->blocks; b += per_chunk) {
+		uint64_t n = e->blocks - b < per_chunk ? e->blocks - b :
+							 per_chunk;
+		int r = read_virtual(c, e->dest + b, n);
+
+		if (r)
+			return r;
+		crc = bow_crc32(crc, c->chunk, n * c->block_size);
+	}
+	if (crc != e->checksum) {
+		uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
+
+		say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
+		    ": checksum of sectors %" PRIu64 "+%" PRIu64 " (backup of "
+		    "sector %" PRIu64 ") is 0x%08" PRIx32 ", log says 0x%08"
+		    PRIx32 "\n", c->path, sequence, i, e->dest * bs_sectors,
+		    e->blocks * bs_sectors, e->source * bs_sectors, crc,
+		    e->checksum);
+		return BOW_EXIT_CHECKSUM;
+	}
+	return 0;
+}
+
+static int add_entry(struct ctx *c, const struct entry *e)
+{
+	if (c->nr_entries == c->cap_entries) {
+		uint64_t cap = c->cap_entries ? c->cap_entries * 2 : 256;
+		struct entry *n = realloc(c->entries, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		c->entries = n;
+		c->cap_entries = cap;
+	}
+	c->entries[c->nr_entries++] = *e;
+	return 0;
+}
+
+static int add_log(struct ctx *c, uint32_t sequence, uint32_t count,
+		   uint64_t first)
+{
+	struct log_block *n = realloc(c->logs, (c->nr_logs + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	c->logs = n;
+	c->logs[c->nr_logs++] = (struct log_block){ sequence, count, first };
+	return 0;
+}
+
+static int no_memory(struct ctx *c)
+{
+	say(c, "%s: out of memory\n", c->path);
+	return BOW_EXIT_IO;
+}
+
+/*
+ * Walk the chain newest first, checking every field and every checksum,
+ * simulating the replay in c->map.  Fills c->entries (in replay order)
+ * and c->logs.  Writes nothing.
+ */
+static int validate(struct ctx *c, struct bow_restore_summary *s)
+{
+	struct bow_log_header h;
+	uint64_t budget;
+	uint32_t expect = 0;
+	int r;
+
+	/* The first sector fixes the block size. */
+	if (c->size < BOW_SECTOR_SIZE) {
+		say(c, "%s: device of %" PRIu64 " bytes is too small to hold "
+		    "a dm-bow log\n", c->path, c->size);
+		return BOW_EXIT_TRUNCATED;
+	}
+	r = read_at(c, &h, sizeof(h), 0);
+	if (r)
+		return r;
+	c->block_size = le32toh(h.block_size);
+	if (le32toh(h.magic) == BOW_MAGIC &&
+	    (c->block_size < BOW_MIN_BLOCK_SIZE ||
+	     c->block_size > BOW_MAX_BLOCK_SIZE ||
+	     (c->block_size & (c->block_size - 1)))) {
+		say(c, "%s: block_size %" PRIu32 " at offset 8 is not a power "
+		    "of two from %d to %d\n", c->path, c->block_size,
+		    BOW_MIN_BLOCK_SIZE, BOW_MAX_BLOCK_SIZE);
+		return BOW_EXIT_INVALID;
+	}
+	if (le32toh(h.magic) != BOW_MAGIC)
+		c->block_size = BOW_SECTOR_SIZE;
+	s->block_size = c->block_size;
+	c->dev_blocks = c->size / c->block_size;
+	if (c->dev_blocks < 2 && le32toh(h.magic) == BOW_MAGIC) {
+		say(c, "%s: device of %" PRIu64 " bytes is smaller than two "
+		    "%" PRIu32 "-byte blocks: truncated\n", c->path, c->size,
+		    c->block_size);
+		return BOW_EXIT_TRUNCATED;
+	}
+	c->block = malloc(c->block_size);
+	if (!c->block)
+		return no_memory(c);
+
+	/*
+	 * Every backup goes to space that was free at the checkpoint and is
+	 * never freed again, so the chain cannot copy more than the device
+	 * holds: this bounds the work and memory a crafted log can cause.
+	 */
+	budget = c->dev_blocks;
+	for (bool first = true;; first = false) {
+		uint32_t count, sequence, header_size;
+		uint64_t first_entry = c->nr_entries;
+
+		r = read_virtual(c, 0, 1);
+		if (r)
+			return r;
+		memcpy(c->block, c->chunk, c->block_size);
+		r = check_header(c, c->block, first, expect, &count, &sequence,
+				 &header_size);
+		if (r)
+			return r;
+		if (add_log(c, sequence, count, first_entry))
+			return no_memory(c);
+		s->log_blocks = c->nr_logs;
+		for (uint32_t i = count; i-- > 0;) {
+			struct entry e;
+
+			r = check_entry(c, c->block, header_size, sequence, i,
+					&e);
+			if (r)
+				return r;
+			if (e.blocks > budget) {
+				say(c, "%s: log block sequence %" PRIu32
+				    " entry %" PRIu32 ": the chain backs up "
+				    "more than the device holds\n", c->path,
+				    sequence, i);
+				return BOW_EXIT_INVALID;
+			}
+			budget -= e.blocks;
+			r = verify_entry(c, &e, sequence, i);
+			if (r)
+				return r;
+			for (uint64_t b = 0; b < e.blocks; b++)
+				if (map_put(&c->map, e.source + b,
+					    map_get(&c->map, e.dest + b)))
+					return no_memory(c);
+			if (add_entry(c, &e))
+				return no_memory(c);
+			s->entries++;
+			s->bytes += e.blocks * c->block_size;
+		}
+		if (sequence == 0)
+			return 0;
+		expect = sequence - 1;
+	}
+}
+
+/* Copy every entry, in the order validated, re-checking each checksum. */
+static int replay(struct ctx *c)
+{
+	uint64_t per_chunk = CHUNK_BYTES / c->block_size;
+	uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
+
+	/* From now on reads go to the real device as it is being written. */
+	map_free(&c->map);
+	for (uint32_t l = 0; l < c->nr_logs; l++) {
+		const struct log_block *lb = &c->logs[l];
+
+		for (uint32_t k = 0; k < lb->count; k++) {
+			const struct entry *e = &c->entries[lb->first + k];
+			uint32_t i = lb->count - 1 - k;
+			int r;
+
+			/*
+			 * Entry 0 rewrites block 0, which says where a rerun
+			 * starts: everything before it must be durable.
+			 */
+			if (i == 0) {
+				r = sync_dev(c);
+				if (r)
+					return r;
+			}
+			r = verify_entry(c, e, lb->sequence, i);
+			if (r)
+				return r;
+			for (uint64_t b = 0; b < e->blocks; b += per_chunk) {
+				uint64_t n = e->blocks - b < per_chunk ?
+					     e->blocks - b : per_chunk;
+
+				r = read_virtual(c, e->dest + b, n);
+				if (!r)
+					r = write_at(c, c->chunk,
+						     n * c->block_size,
+						     (e->source + b) *
+						     c->block_size);
+				if (r)
+					return r;
+			}
+			if (c->opts->verbose)
+				fprintf(c->out, "sequence %" PRIu32 " entry %"
+					PRIu32 ": sectors %" PRIu64 "+%" PRIu64
+					" -> %" PRIu64 "\n", lb->sequence, i,
+					e->dest * bs_sectors,
+					e->blocks * bs_sectors,
+					e->source * bs_sectors);
+		}
+	}
+	return sync_dev(c);
+}
+
+int bow_restore(int fd, uint64_t size, const char *path,
+		const struct bow_restore_opts *opts,
+		struct bow_restore_summary *summary, FILE *out, FILE *err)
+{
+	struct ctx c = {
+		.fd = fd, .size = size, .path = path, .opts = opts,
+		.out = out, .err = err,
+	};
+	int r;
+
+	memset(summary, 0, sizeof(*summary));
+	c.chunk = malloc(CHUNK_BYTES);
+	if (!c.chunk) {
+		r = no_memory(&c);
+		goto out;
+	}
+	r = validate(&c, summary);
+	if (r)
+		goto out;
+	fprintf(out, "%s: checkpoint found: %" PRIu32 " log block%s, %" PRIu64
+		" entries, %" PRIu64 " bytes to restore, block size %" PRIu32
+		"\n", path, summary->log_blocks,
+		summary->log_blocks == 1 ? "" : "s", summary->entries,
+		summary->bytes, summary->block_size);
+	if (opts->dry_run) {
+		fprintf(out, "%s: dry run: nothing written\n", path);
+		goto out;
+	}
+	r = replay(&c);
+	summary->writes = c.writes;
+	if (!r)
+		fprintf(out, "%s: restored to the checkpoint\n", path);
+out:
+	map_free(&c.map);
+	free(c.entries);
+	free(c.logs);
+	free(c.block);
+	free(c.chunk);
+	return r;
+}
