@@ -129,6 +129,7 @@ struct bow_dev {
 	struct mutex state_mutex;	/* serialises state changes */
 
 	struct kobject kobj;		/* /sys/block/dm-N/bow */
+	bool kobj_added;		/* under bow_devs_lock */
 	struct completion kobj_released;
 };
 
@@ -1183,14 +1184,8 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 		goto bad;
 	}
 
-	r = kobject_init_and_add(&bd->kobj, &bow_ktype,
-				 &disk_to_dev(dm_disk(md))->kobj, "%s", "bow");
-	if (r) {
-		kobject_put(&bd->kobj);
-		wait_for_completion(&bd->kobj_released);
-		ti->error = "Cannot create sysfs node";
-		goto bad;
-	}
+	/* Added to sysfs at the first resume: the disk is not there yet. */
+	kobject_init(&bd->kobj, &bow_ktype);
 	bd->refs = 1;
 	list_add(&bd->list, &bow_devs);
 	return bd;
@@ -1206,7 +1201,8 @@ static void bow_dev_put(struct bow_dev *bd)
 	if (--bd->refs)
 		return;
 	list_del(&bd->list);
-	kobject_del(&bd->kobj);
+	if (bd->kobj_added)
+		kobject_del(&bd->kobj);
 	kobject_put(&bd->kobj);
 	wait_for_completion(&bd->kobj_released);
 	bow_dev_free(bd);
@@ -1362,6 +1358,26 @@ static void bow_dtr(struct dm_target *ti)
 	kfree(bt);
 }
 
+/* The mapped device's disk exists by now: add /sys/block/dm-N/bow. */
+static int bow_preresume(struct dm_target *ti)
+{
+	struct bow_target *bt = ti->private;
+	struct bow_dev *bd = bt->bd;
+	int r = 0;
+
+	mutex_lock(&bow_devs_lock);
+	if (!bd->kobj_added) {
+		r = kobject_add(&bd->kobj, &disk_to_dev(dm_disk(bd->md))->kobj,
+				"%s", "bow");
+		if (r)
+			DMERR("cannot create sysfs node: %d", r);
+		else
+			bd->kobj_added = true;
+	}
+	mutex_unlock(&bow_devs_lock);
+	return r;
+}
+
 static int bow_map(struct dm_target *ti, struct bio *bio)
 {
 	struct bow_target *bt = ti->private;
@@ -1491,6 +1507,7 @@ static struct target_type bow_target_type = {
 	.dtr = bow_dtr,
 	.map = bow_map,
 	.end_io = bow_end_io,
+	.preresume = bow_preresume,
 	.status = bow_status,
 	.message = bow_message,
 	.iterate_devices = bow_iterate_devices,

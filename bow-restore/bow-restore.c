@@ -24,7 +24,7 @@ static void usage(FILE *f)
 	      "is written.  Run it on the raw device, not the dm-bow device.\n"
 	      "\n"
 	      "  -n, --dry-run   check the log and report, write nothing\n"
-	      "  -v, --verbose   print every entry replayed\n"
+	      "  -v, --verbose   list every entry, in replay order\n"
 	      "  -h, --help      show this help\n"
 	      "\n"
 	      "Exit status:\n"

@@ -457,6 +457,7 @@ static int no_memory(struct ctx *c)
  */
 static int validate(struct ctx *c, struct bow_restore_summary *s)
 {
+	uint64_t bs_sectors;
 	struct bow_log_header h;
 	uint64_t budget;
 	uint32_t expect = 0;
@@ -491,6 +492,7 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 		    c->block_size);
 		return BOW_EXIT_TRUNCATED;
 	}
+	bs_sectors = c->block_size / BOW_SECTOR_SIZE;
 	c->block = malloc(c->block_size);
 	if (!c->block)
 		return no_memory(c);
@@ -540,6 +542,13 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 					return no_memory(c);
 			if (add_entry(c, &e))
 				return no_memory(c);
+			if (c->opts->verbose)
+				fprintf(c->out, "sequence %" PRIu32 " entry %"
+					PRIu32 ": source %" PRIu64 " dest %"
+					PRIu64 " sectors %" PRIu64 "\n",
+					sequence, i, e.source * bs_sectors,
+					e.dest * bs_sectors,
+					e.blocks * bs_sectors);
 			s->entries++;
 			s->bytes += e.blocks * c->block_size;
 		}
@@ -553,7 +562,6 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 static int replay(struct ctx *c)
 {
 	uint64_t per_chunk = CHUNK_BYTES / c->block_size;
-	uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
 
 	/* From now on reads go to the real device as it is being written. */
 	map_free(&c->map);
@@ -590,13 +598,6 @@ static int replay(struct ctx *c)
 				if (r)
 					return r;
 			}
-			if (c->opts->verbose)
-				fprintf(c->out, "sequence %" PRIu32 " entry %"
-					PRIu32 ": sectors %" PRIu64 "+%" PRIu64
-					" -> %" PRIu64 "\n", lb->sequence, i,
-					e->dest * bs_sectors,
-					e->blocks * bs_sectors,
-					e->source * bs_sectors);
 		}
 	}
 	return sync_dev(c);

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Install what the build and the tests need, on Debian 12, if missing.
+# Run by 'make demo' and 'make check'; safe to run again.
+set -eu
+
+packages="build-essential kmod cpio qemu-system-x86 linux-image-amd64
+linux-headers-amd64 busybox-static e2fsprogs dmsetup util-linux fdisk
+sparse linux-source-6.1 clang"
+
+missing=""
+for p in $packages; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+	     grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+if [ -n "$missing" ]; then
+	echo "install-deps: installing:$missing"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps: not root: run as root or install them" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# The kernel we test in must have both an image and a build tree.
+tests/vm/kernel-version >/dev/null

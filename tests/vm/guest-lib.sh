@@ -1,0 +1,34 @@
+# Guest-side helpers for VM tests, sourced by each run.sh (busybox sh).
+. ./lib.sh
+
+# busybox sh runs its own applets before PATH; its dd falls back to
+# buffered I/O on unaligned buffers.  GNU dd sends the bios we ask for.
+dd()
+{
+	/sbin/dd status=none "$@"
+}
+
+# bow_create <name> <device> [feature args...]: a bow target over all of
+# <device>, with /dev/mapper/<name>.
+bow_create()
+{
+	_name=$1
+	_dev=$2
+	shift 2
+	_sectors=$(blockdev --getsz "$_dev")
+	dmsetup create --noudevsync "$_name" \
+		--table "0 $_sectors bow $_dev $*" && dmsetup mknodes "$_name"
+}
+
+# bow_sys <name>: the bow sysfs directory of a dm device.
+bow_sys()
+{
+	echo "/sys/block/$(dmsetup info -c --noheadings -o blkdevname "$1")/bow"
+}
+
+# bow_status <name> <field>: one field of the INFO status line (1 = state,
+# 2 = free bytes, 3 = bytes backed up, 4 = log entries, 5 = log blocks).
+bow_status()
+{
+	dmsetup status "$1" | awk -v f="$2" '{ print $(3 + f) }'
+}

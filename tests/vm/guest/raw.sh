@@ -1,0 +1,154 @@
+# Raw device semantics, exact: free-space accounting, the state machine,
+# sector 0 redirection, unaligned I/O, backup moves, discards in state 1,
+# table reload, refusal of a device with a live log.
+# Disks: /dev/vdb data (32 MiB of random bytes), /dev/vdc checkpoint copy.
+. ./guest-lib.sh
+B=4096
+dev=/dev/vdb
+bow=/dev/mapper/bow
+
+# blocks <first> <count> [dd args]: dd through the dm device, in blocks.
+wblk() { dd if=/dev/urandom of=$bow bs=$B seek=$1 count=$2 conv=notrunc oflag=direct 2>/dev/null; }
+wsec() { dd if=/dev/urandom of=$bow bs=512 seek=$1 count=$2 conv=notrunc oflag=direct 2>/dev/null; }
+sum() { dd if=$1 bs=512 skip=$2 count=$3 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1; }
+
+check "create bow over vdb with block_size:4096" bow_create bow $dev 1 block_size:4096
+S=$(bow_sys bow)
+expect_eq "table line round-trips" "0 65536 bow 254:16 1 block_size:4096" "$(dmsetup table bow)"
+expect_eq "state 0 at creation" 0 "$(cat $S/state)"
+expect_eq "status at creation" "0 65536 bow 0 0 0 0 0" "$(dmsetup status bow)"
+expect_eq "no free space before any discard" 0 "$(cat $S/free)"
+
+blkdiscard -o $((16 * B)) -l $((16 * B)) $bow
+expect_eq "discard of blocks 16-31 frees 16 blocks" $((16 * B)) "$(cat $S/free)"
+blkdiscard -o $((24 * B)) -l $((16 * B)) $bow
+expect_eq "overlapping discard of 24-39 frees the union" $((24 * B)) "$(cat $S/free)"
+blkdiscard -o $((24 * B)) -l $((16 * B)) $bow
+expect_eq "repeated discard changes nothing" $((24 * B)) "$(cat $S/free)"
+blkdiscard -o $((64 * B + 512)) -l $((2 * B)) $bow
+expect_eq "unaligned discard frees only the whole block inside" $((25 * B)) "$(cat $S/free)"
+blkdiscard -o 0 -l $((2 * B)) $bow
+expect_eq "discard of blocks 0-1 frees block 1, never block 0" $((26 * B)) "$(cat $S/free)"
+blkdiscard -o $((1024 * B)) -l $((3072 * B)) $bow
+expect_eq "discard of blocks 1024-4095" $((3098 * B)) "$(cat $S/free)"
+wblk 20 1
+expect_eq "state 0 write into free space un-frees its block" $((3097 * B)) "$(cat $S/free)"
+wsec $((30 * 8 + 3)) 1
+expect_eq "state 0 partial write un-frees the whole block" $((3096 * B)) "$(cat $S/free)"
+expect_eq "discards in state 0 never reach the disk" \
+	"$(sum $dev $((1024 * 8)) 64)" "$(sum $bow $((1024 * 8)) 64)"
+# Leave one free region, 1024-4095, so that backups below are contiguous:
+# three 32 KiB bios over 16-39, and blocks 1 and 65.
+dd if=/dev/urandom of=$bow bs=32K seek=2 count=3 conv=notrunc oflag=direct 2>/dev/null
+wblk 1 1
+wblk 65 1
+expect_eq "writes over several free ranges un-free them all" $((3072 * B)) "$(cat $S/free)"
+
+# Invalid state changes in state 0 change nothing.
+for v in 0 2 3 x -1 ""; do
+	if echo "$v" > $S/state 2>/dev/null; then
+		not_ok "state 0: writing '$v' is refused"
+	else
+		ok "state 0: writing '$v' is refused"
+	fi
+done
+expect_eq "state still 0" 0 "$(cat $S/state)"
+if dmsetup message bow 0 commit 2>/dev/null; then not_ok "commit message refused in state 0"; else ok "commit message refused in state 0"; fi
+if dmsetup message bow 0 frobnicate 2>/dev/null; then not_ok "unknown message refused"; else ok "unknown message refused"; fi
+
+# Checkpoint through the message interface.
+free0=$(cat $S/free)
+b0=$(sum $dev 0 8)
+check "checkpoint message" dmsetup message bow 0 checkpoint
+expect_eq "state 1 after checkpoint" 1 "$(cat $S/state)"
+expect_eq "checkpoint takes two blocks: backup and live block 0" $((free0 - 2 * B)) "$(cat $S/free)"
+expect_eq "status after checkpoint" "1 $((free0 - 2 * B)) $B 1 1" "$(dmsetup status bow | cut -d' ' -f4-)"
+expect_eq "block 0 on the disk holds the log magic" "424f5700" \
+	"$(dd if=$dev bs=512 count=1 iflag=direct 2>/dev/null | head -c 4 | od -An -tx1 | tr -d ' \n')"
+expect_eq "block 0 read through bow is the block 0 of the checkpoint" "$b0" "$(sum $bow 0 8)"
+dd if=$bow of=/dev/vdc bs=1M iflag=direct oflag=direct 2>/dev/null
+expect_eq "checkpoint copy taken" "$(sum $bow 0 65536)" "$(sum /dev/vdc 0 65536)"
+for v in 0 1 3 x; do
+	if echo "$v" > $S/state 2>/dev/null; then
+		not_ok "state 1: writing '$v' is refused"
+	else
+		ok "state 1: writing '$v' is refused"
+	fi
+done
+
+# Writes that need no backup: into free space, and rewrites.
+e=$(bow_status bow 4)
+free1=$(cat $S/free)
+wblk 2000 4
+expect_eq "write into free space logs nothing" "$e" "$(bow_status bow 4)"
+expect_eq "write into free space takes it" $((free1 - 4 * B)) "$(cat $S/free)"
+
+# First overwrites: one entry each, whole blocks around partial writes.
+wblk 100 1
+expect_eq "first overwrite of a block: one entry" $((e + 1)) "$(bow_status bow 4)"
+wblk 100 1
+expect_eq "second overwrite of the same block: no entry" $((e + 1)) "$(bow_status bow 4)"
+# One 2560-byte bio at sector 1605 (= 321 * 2560 bytes): blocks 200-201.
+dd if=/dev/urandom of=$bow bs=2560 seek=321 count=1 conv=notrunc oflag=direct 2>/dev/null
+expect_eq "unaligned write across blocks 200-201: one entry" $((e + 2)) "$(bow_status bow 4)"
+dd if=/dev/urandom of=$bow bs=1M seek=$((300 * B / 1048576)) count=1 conv=notrunc oflag=direct 2>/dev/null
+expect_eq "1 MiB write into blocks 256-511: 256 KiB entries" $((e + 6)) "$(bow_status bow 4)"
+expect_eq "bytes backed up: block 0, 100, 200-201, 256-511" $(((1 + 1 + 2 + 256) * B)) "$(bow_status bow 3)"
+
+# Block 0: I/O of every size and offset is redirected to the live copy.
+dd if=/dev/urandom of=/tmp/b0 bs=512 count=3 2>/dev/null
+# One 1536-byte bio at sector 3, and one 3072-byte bio at sector 5.
+dd if=/tmp/b0 of=$bow bs=1536 seek=1536 conv=notrunc oflag=direct,seek_bytes 2>/dev/null
+expect_eq "partial block 0 write reads back through bow" "$(md5sum < /tmp/b0)" \
+	"$(dd if=$bow bs=512 skip=3 count=3 iflag=direct 2>/dev/null | md5sum)"
+expect_eq "block 0 on the disk still holds the log" "424f5700" \
+	"$(dd if=$dev bs=512 count=1 iflag=direct 2>/dev/null | head -c 4 | od -An -tx1 | tr -d ' \n')"
+dd if=/dev/urandom of=/tmp/b01 bs=512 count=6 2>/dev/null
+dd if=/tmp/b01 of=$bow bs=3072 seek=2560 conv=notrunc oflag=direct,seek_bytes 2>/dev/null
+expect_eq "write spanning blocks 0 and 1 reads back" "$(md5sum < /tmp/b01)" \
+	"$(dd if=$bow bs=512 skip=5 count=6 iflag=direct 2>/dev/null | md5sum)"
+expect_eq "block 0 writes log nothing; block 1 is backed up" $((e + 7)) "$(bow_status bow 4)"
+
+# Discards in state 1 are dropped: the data stays.
+before=$(sum $bow $((400 * 8)) 64)
+blkdiscard -o $((400 * B)) -l $((8 * B)) $bow
+expect_eq "discard in state 1 leaves the data" "$before" "$(sum $bow $((400 * 8)) 64)"
+expect_eq "discard in state 1 logs nothing" $((e + 7)) "$(bow_status bow 4)"
+
+# Overwriting a block that holds a backup moves the backup first.
+dd if=$dev of=/tmp/now.img bs=1M iflag=direct 2>/dev/null
+dest=$(bow-restore -n -v /tmp/now.img | awk '/entry/ && $6 != 0 { print $8; exit }')
+n=$(bow_status bow 4)
+wblk $((dest / 8)) 1
+expect_eq "overwrite of a backup logs a move" $((n + 1)) "$(bow_status bow 4)"
+dd if=$dev of=/tmp/now.img bs=1M iflag=direct 2>/dev/null
+expect_eq "the move's source is the old backup" "$dest" \
+	"$(bow-restore -n -v /tmp/now.img | awk '/entry/ { print $6; exit }')"
+rm -f /tmp/now.img
+
+# Table reload keeps the checkpoint.
+check "reload in state 1" dmsetup reload bow --table "0 65536 bow $dev 1 block_size:4096"
+check "resume after reload" dmsetup resume --noudevsync bow
+S=$(bow_sys bow)
+expect_eq "state 1 after reload" 1 "$(cat $S/state)"
+expect_eq "entries kept across reload" $((n + 1)) "$(bow_status bow 4)"
+if dmsetup reload bow --table "0 65536 bow $dev 1 block_size:512" 2>/dev/null; then
+	not_ok "reload with another block size is refused"
+else
+	ok "reload with another block size is refused"
+fi
+wblk 600 1
+expect_eq "writes go on after reload" $((n + 2)) "$(bow_status bow 4)"
+
+if rmmod dm_bow 2>/dev/null; then not_ok "module unload refused while in use"; else ok "module unload refused while in use"; fi
+check "remove in state 1" dmsetup remove --noudevsync bow
+if bow_create bow2 $dev 2>/dev/null; then
+	not_ok "create over a device with a live log is refused"
+else
+	ok "create over a device with a live log is refused"
+fi
+expect_eq "refusal names the reason" 1 \
+	"$(dmesg | tail -n 5 | grep -c 'bow: Device holds a live bow log: run bow-restore')"
+dmsetup remove --noudevsync bow2 2>/dev/null
+check "module unloads when unused" rmmod dm_bow
+check "module loads again" insmod /lib/modules/dm-bow.ko

@@ -1,0 +1,78 @@
+# Host-side helpers for VM tests.  Source it; needs $top (the checkout).
+#
+# A test writes a guest script, calls vm_run with its disks, then checks
+# the console output and the disk images the guest left behind.
+
+: "${top:?}"
+. "$top/tests/lib.sh"
+
+kver=$("$top/tests/vm/kernel-version")
+vm_dir=$top/build/vm
+mkdir -p "$vm_dir"
+
+# Build the initramfs once per run (or when dm-bow.ko is newer).
+vm_initramfs()
+{
+	if [ ! -e "$vm_dir/initramfs.cpio.gz" ] ||
+	   [ "$top/dm-bow.ko" -nt "$vm_dir/initramfs.cpio.gz" ] ||
+	   [ "$top/bow-restore/bow-restore" -nt "$vm_dir/initramfs.cpio.gz" ] ||
+	   [ "$top/tests/vm/init" -nt "$vm_dir/initramfs.cpio.gz" ]; then
+		"$top/tests/vm/mkinitramfs.sh" "$kver" \
+			"$vm_dir/initramfs.cpio.gz.tmp"
+		mv "$vm_dir/initramfs.cpio.gz.tmp" "$vm_dir/initramfs.cpio.gz"
+	fi
+}
+
+# vm_run <console-log> <guest-dir> [disk-image...]
+# Boots the VM with <guest-dir> (run.sh and helpers) as /dev/vda and each
+# image as the next virtio disk (/dev/vdb, /dev/vdc, ...).
+vm_run()
+{
+	log=$1
+	guest=$2
+	shift 2
+	vm_initramfs
+	tar cf "$vm_dir/control.tar" -C "$guest" . \
+		-C "$top/tests/vm" guest-lib.sh -C "$top/tests" lib.sh
+	set -- -drive "file=$vm_dir/control.tar,format=raw,if=virtio,readonly=on" \
+		$(for img in "$@"; do
+			printf -- '-drive file=%s,format=raw,if=virtio,discard=unmap,cache=writeback ' "$img"
+		done)
+	accel="-accel tcg -cpu max"
+	if [ "${BOW_VM_KVM:-0}" = 1 ]; then
+		accel="-accel kvm -cpu host"
+	fi
+	# shellcheck disable=SC2086
+	timeout "${BOW_VM_TIMEOUT:-900}" qemu-system-x86_64 $accel \
+		-m 1024 -smp 2 -nodefaults -display none -no-reboot \
+		-serial stdio -monitor none \
+		-kernel "/boot/vmlinuz-$kver" \
+		-initrd "$vm_dir/initramfs.cpio.gz" \
+		-append "console=ttyS0 loglevel=5 panic=-1 oops=panic" \
+		"$@" < /dev/null > "$log" 2>&1
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		echo "# qemu exited with status $rc" >> "$log"
+	fi
+	return 0
+}
+
+# vm_results <console-log>: report the guest's ok/not ok lines, and one
+# more for the kernel log: no BUG, WARNING, Oops, lockdep report or
+# panic, and the guest reached its end.
+vm_results()
+{
+	log=$1
+	sed -n 's/\r$//; /^=== guest start/,/^=== guest end/p' "$log" |
+		grep -E '^(not )?ok - |^# '
+	if ! grep -q '^=== dmesg end' "$log"; then
+		not_ok "guest ran to the end ($(basename "$log"))"
+		tail -n 40 "$log" | sed 's/^/#   /'
+	elif grep -nE 'BUG:|WARNING:|Oops|INFO: possible|lockdep|Kernel panic|general protection|Call Trace' "$log" >/dev/null; then
+		not_ok "guest kernel log clean ($(basename "$log"))"
+		grep -nE -B2 -A12 'BUG:|WARNING:|Oops|INFO: possible|lockdep|Kernel panic|general protection|Call Trace' "$log" |
+			head -n 60 | sed 's/^/#   /'
+	else
+		ok "guest kernel log clean ($(basename "$log"))"
+	fi
+}

@@ -1,0 +1,49 @@
+#!/bin/sh
+# Build the test VM's initramfs: busybox, the kernel modules the tests
+# need (with their dependencies, from Debian's kernel), dm-bow.ko, and
+# the dynamically linked tools with their libraries.
+#
+#   mkinitramfs.sh <kernel version> <output.cpio.gz>
+set -eu
+
+kver=$1
+out=$2
+top=$(cd "$(dirname "$0")/../.." && pwd)
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+
+mkdir -p "$root/bin" "$root/sbin" "$root/proc" "$root/sys" "$root/dev" \
+	"$root/tmp" "$root/mnt" "$root/run" "$root/lib/modules" "$root/etc"
+cp /bin/busybox "$root/bin/busybox"
+
+# Modules, in load order, each once.
+mods="virtio_pci virtio_blk dm-mod ext4 loop dm-snapshot dm-log-writes"
+: > "$root/etc/modules"
+for m in $mods; do
+	modprobe -S "$kver" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
+done | awk '!seen[$0]++' | while read -r ko; do
+	name=$(basename "$ko")
+	cp "$ko" "$root/lib/modules/$name"
+	echo "$name" >> "$root/etc/modules"
+done
+cp "$top/dm-bow.ko" "$root/lib/modules/dm-bow.ko"
+echo dm-bow.ko >> "$root/etc/modules"
+
+# Tools and their libraries.  GNU dd, unlike busybox dd, uses aligned
+# buffers, so oflag=direct really sends one bio of exactly bs bytes.
+tools="/usr/sbin/dmsetup /usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/tune2fs
+/usr/sbin/dumpe2fs /usr/sbin/e2image /usr/sbin/debugfs /usr/sbin/fstrim
+/usr/sbin/fsfreeze /usr/sbin/losetup /usr/sbin/blkdiscard /usr/bin/dd
+$top/bow-restore/bow-restore"
+for t in $tools; do
+	cp "$t" "$root/sbin/"
+	ldd "$t" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }'
+done | sort -u | while read -r lib; do
+	mkdir -p "$root$(dirname "$lib")"
+	cp -L "$lib" "$root$lib"
+done
+ln -s mke2fs "$root/sbin/mkfs.ext4"
+
+cp "$top/tests/vm/init" "$root/init"
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$out"
