@@ -1,0 +1,84 @@
+#!/bin/sh
+# VM test: ext4 on dm-bow (see guest/ext4.sh).  The host then restores
+# the images and checks that every block in use at the checkpoint is
+# back: e2image -ra of the restored image and of the checkpoint copy
+# (which holds exactly the in-use blocks) must be byte-identical.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/vm/lib.sh"
+restore=$top/bow-restore/bow-restore
+
+work=$vm_dir/ext4
+rm -rf "$work"
+mkdir -p "$work/guest" "$work/tree/files"
+cp "$top/tests/vm/guest/ext4.sh" "$work/guest/run.sh"
+
+# A few hundred files of 1 to 24 KiB.
+i=1
+while [ $i -le 400 ]; do
+	head -c $(( (i * 7919 % 24 + 1) * 1024 )) /dev/urandom > "$work/tree/files/f$i"
+	i=$((i + 1))
+done
+
+mkfs() # <image> <size> <ext4 block size>
+{
+	rm -f "$1"
+	truncate -s "$2" "$1"
+	mkfs.ext4 -q -F -L ckpt -b "$3" -d "${tree:-$work/tree}" "$1"
+}
+mkfs "$work/crash.img" 64M 4096
+mkfs "$work/inguest.img" 64M 4096
+mkfs "$work/commit.img" 64M 4096
+cp -r "$work/tree" "$work/bigtree"
+head -c 16M /dev/urandom > "$work/bigtree/large"
+tree=$work/bigtree mkfs "$work/big.img" 160M 4096
+mkfs "$work/bs1k.img" 48M 1024
+mkfs "$work/bs512.img" 48M 4096
+for n in crash inguest big bs1k bs512; do
+	truncate -s "$(stat -c %s "$work/$n.img")" "$work/$n.ckpt"
+done
+
+vm_run "$work/console.log" "$work/guest" \
+	"$work/crash.img" "$work/crash.ckpt" \
+	"$work/inguest.img" "$work/inguest.ckpt" \
+	"$work/commit.img" \
+	"$work/big.img" "$work/big.ckpt" \
+	"$work/bs1k.img" "$work/bs1k.ckpt" \
+	"$work/bs512.img" "$work/bs512.ckpt"
+vm_results "$work/console.log"
+
+# Keep a copy of the crashed image for the corruption tests.
+cp "$work/crash.img" "$vm_dir/crashed-ext4.img"
+cp "$work/crash.ckpt" "$vm_dir/crashed-ext4.ckpt"
+
+same_in_use() # <image> <checkpoint copy>
+{
+	e2image -ra "$1" "$1.e2i" 2>/dev/null &&
+		e2image -ra "$2" "$2.e2i" 2>/dev/null &&
+		cmp -s "$1.e2i" "$2.e2i"
+}
+
+# The big workload must have made the file system write over backups:
+# some entry's dest is the source of a newer entry (a move).  Entries are
+# listed newest first.
+"$restore" -n -v "$work/big.img" > "$work/big.entries" 2>&1
+moved=$(awk '/ entry / {
+	for (s = $8; s < $8 + $10; s += 8) if (s in src) moved++
+	for (s = $6; s < $6 + $10; s += 8) src[s] = 1
+} END { print moved + 0 }' "$work/big.entries")
+check "big: the file system wrote over backups ($moved blocks moved)" \
+	[ "$moved" -gt 0 ]
+
+for n in crash big bs1k bs512; do
+	"$restore" "$work/$n.img" > "$work/$n.restore" 2>&1
+	expect_eq "$n: bow-restore on the host" 0 $?
+done
+for n in crash inguest big bs1k bs512; do
+	check "$n: checkpoint copy is a clean file system" \
+		e2fsck -fn "$work/$n.ckpt" > /dev/null 2>&1
+	check "$n: e2fsck -fn clean after restore" \
+		e2fsck -fn "$work/$n.img" > /dev/null 2>&1
+	check "$n: every block in use at the checkpoint restored" \
+		same_in_use "$work/$n.img" "$work/$n.ckpt"
+	expect_eq "$n: label restored" ckpt "$(e2label "$work/$n.img")"
+done
+
