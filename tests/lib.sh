@@ -33,3 +33,10 @@ expect_eq()
 		not_ok "$1: expected '$2', got '$3'"
 	fi
 }
+
+# quiet <command...>: run it with its output discarded (for check, whose
+# own verdict line must not be redirected with the command's output).
+quiet()
+{
+	"$@" > /dev/null 2>&1
+}

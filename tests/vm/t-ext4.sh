@@ -74,9 +74,9 @@ for n in crash big bs1k bs512; do
 done
 for n in crash inguest big bs1k bs512; do
 	check "$n: checkpoint copy is a clean file system" \
-		e2fsck -fn "$work/$n.ckpt" > /dev/null 2>&1
+		quiet e2fsck -fn "$work/$n.ckpt"
 	check "$n: e2fsck -fn clean after restore" \
-		e2fsck -fn "$work/$n.img" > /dev/null 2>&1
+		quiet e2fsck -fn "$work/$n.img"
 	check "$n: every block in use at the checkpoint restored" \
 		same_in_use "$work/$n.img" "$work/$n.ckpt"
 	expect_eq "$n: label restored" ckpt "$(e2label "$work/$n.img")"

@@ -12,6 +12,35 @@ wblk() { dd if=/dev/urandom of=$bow bs=$B seek=$1 count=$2 conv=notrunc oflag=di
 wsec() { dd if=/dev/urandom of=$bow bs=512 seek=$1 count=$2 conv=notrunc oflag=direct 2>/dev/null; }
 sum() { dd if=$1 bs=512 skip=$2 count=$3 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1; }
 
+# bad_table <table> <expected ti->error>: the table is refused with it.
+bad_table()
+{
+	if dmsetup create --noudevsync bad --table "$1" 2>/dev/null; then
+		not_ok "table '$1' is refused"
+		dmsetup remove --noudevsync bad
+		return
+	fi
+	expect_eq "table '$1' is refused" "$2" \
+		"$(dmesg | grep ': bow: ' | tail -n 1 | sed 's/.*: bow: //; s/ (-E[A-Z]*)$//')"
+}
+bad_table "0 65536 bow" "No device given"
+bad_table "0 65536 bow /dev/nonexistent" "Device lookup failed"
+bad_table "0 65536 bow $dev 1 frob" "Unknown feature"
+bad_table "0 65536 bow $dev 1 block_size:4096x" "Unknown feature"
+bad_table "0 65536 bow $dev 1 block_size:" "Unknown feature"
+bad_table "0 65536 bow $dev 1 block_size:1000" "Invalid block size"
+bad_table "0 65536 bow $dev 1 block_size:256" "Invalid block size"
+bad_table "0 65536 bow $dev 1 block_size:8192" "Invalid block size"
+bad_table "0 65536 bow $dev 2 block_size:4096" "Invalid number of feature args"
+bad_table "0 65536 bow $dev x" "Invalid number of feature args"
+bad_table "0 65536 bow $dev 1" "Invalid number of feature args"
+bad_table "0 65536 bow $dev 1 block_size:4096 junk" "Too many arguments"
+bad_table "0 65535 bow $dev 1 block_size:4096" "Length not a multiple of the block size"
+bad_table "0 65544 bow $dev 1 block_size:4096" "Device too small"
+bad_table "0 8 bow $dev 1 block_size:4096" "Device too small"
+bad_table "0 1 bow $dev" "Device too small"
+expect_eq "no device left behind by refused tables" "" "$(dmsetup ls | grep -v 'No devices found')"
+
 check "create bow over vdb with block_size:4096" bow_create bow $dev 1 block_size:4096
 S=$(bow_sys bow)
 expect_eq "table line round-trips" "0 65536 bow 254:16 1 block_size:4096" "$(dmsetup table bow)"
