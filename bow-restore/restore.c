@@ -315,15 +315,19 @@ static int check_header(struct ctx *c, const unsigned char *blk, bool first,
 		    expect_sequence);
 		return BOW_EXIT_INVALID;
 	}
-	if (le64toh(h.sector0) % (c->block_size / BOW_SECTOR_SIZE) ||
-	    le64toh(h.sector0) / (c->block_size / BOW_SECTOR_SIZE) >=
+	if (le64toh(h.sector0) % (c->block_size / BOW_SECTOR_SIZE)) {
+		say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is not "
+		    "block aligned\n", c->path, where,
+		    (uint64_t)le64toh(h.sector0));
+		return BOW_EXIT_INVALID;
+	}
+	if (le64toh(h.sector0) / (c->block_size / BOW_SECTOR_SIZE) >=
 	    c->dev_blocks) {
-		say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is not a "
-		    "block inside the device (%" PRIu64 " sectors)\n", c->path,
-		    where, (uint64_t)le64toh(h.sector0),
-		    c->size / BOW_SECTOR_SIZE);
-		return le64toh(h.sector0) % (c->block_size / BOW_SECTOR_SIZE) ?
-		       BOW_EXIT_INVALID : BOW_EXIT_TRUNCATED;
+		say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is past the "
+		    "end of the device (%" PRIu64 " sectors): truncated device "
+		    "or corrupt log\n", c->path, where,
+		    (uint64_t)le64toh(h.sector0), c->size / BOW_SECTOR_SIZE);
+		return BOW_EXIT_TRUNCATED;
 	}
 	return 0;
 }

@@ -46,9 +46,6 @@ vm_run "$work/console.log" "$work/guest" \
 	"$work/bs512.img" "$work/bs512.ckpt"
 vm_results "$work/console.log"
 
-# Keep a copy of the crashed image for the corruption tests.
-cp "$work/crash.img" "$vm_dir/crashed-ext4.img"
-cp "$work/crash.ckpt" "$vm_dir/crashed-ext4.ckpt"
 
 same_in_use() # <image> <checkpoint copy>
 {
@@ -67,6 +64,32 @@ moved=$(awk '/ entry / {
 } END { print moved + 0 }' "$work/big.entries")
 check "big: the file system wrote over backups ($moved blocks moved)" \
 	[ "$moved" -gt 0 ]
+
+"$restore" -n -v "$work/crash.img" > "$work/crash.entries" 2>&1
+# Corrupted copies of the crashed image are refused, untouched.
+corrupt() # <what> <byte offset> <expected status> <expected words>
+{
+	cp "$work/crash.img" "$work/bad.img"
+	printf '\377' | dd of="$work/bad.img" bs=1 seek="$2" conv=notrunc status=none
+	sum=$(md5sum < "$work/bad.img")
+	"$restore" "$work/bad.img" > "$work/bad.out" 2>&1
+	status=$?
+	if [ $status -eq "$3" ] && grep -q "$4" "$work/bad.out" &&
+	   [ "$sum" = "$(md5sum < "$work/bad.img")" ]; then
+		ok "crashed image, $1: exit $3, '$4', untouched"
+	else
+		not_ok "crashed image, $1: exit $3, '$4', untouched (got $status: $(cat "$work/bad.out"))"
+	fi
+}
+corrupt "header version" 5 4 "header_version 0xff00"
+corrupt "header count" 15 4 "count "
+corrupt "entry 1 size" $((28 + 24 + 16)) 4 "are not whole"
+corrupt "entry 1 checksum" $((28 + 24 + 23)) 5 "entry 1: checksum"
+# The newest entry's backup (listed first) cannot have been moved since.
+line=$(grep -m1 ' entry ' "$work/crash.entries")
+dest=$(echo "$line" | awk '{ print $8 * 512 }')
+corrupt "backed-up data of the newest entry" $((dest + 4000)) 5 \
+	"entry $(echo "$line" | awk '{ print $4 }') checksum of sectors"
 
 for n in crash big bs1k bs512; do
 	"$restore" "$work/$n.img" > "$work/$n.restore" 2>&1

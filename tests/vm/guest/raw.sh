@@ -169,6 +169,9 @@ fi
 wblk 600 1
 expect_eq "writes go on after reload" $((n + 2)) "$(bow_status bow 4)"
 
+bow-restore /dev/vdb > /tmp/out 2>&1
+expect_eq "bow-restore refuses the device under a live target" "3 1" \
+	"$? $(grep -c 'device is in use' /tmp/out)"
 if rmmod dm_bow 2>/dev/null; then not_ok "module unload refused while in use"; else ok "module unload refused while in use"; fi
 check "remove in state 1" dmsetup remove --noudevsync bow
 if bow_create bow2 $dev 2>/dev/null; then

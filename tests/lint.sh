@@ -1,0 +1,32 @@
+#!/bin/sh
+# Kernel style and static checks: checkpatch.pl --strict (from Debian's
+# linux-source-6.1, unpacked once into build/), sparse via make C=2, and
+# a warning-free module build.
+top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/tests/lib.sh"
+kver=$("$top/tests/vm/kernel-version")
+kdir=/lib/modules/$kver/build
+
+src=$top/build/linux-source-6.1
+if [ ! -x "$src/scripts/checkpatch.pl" ]; then
+	mkdir -p "$top/build"
+	tar -C "$top/build" -xf /usr/src/linux-source-6.1.tar.xz \
+		linux-source-6.1/scripts
+fi
+cp=$src/scripts/checkpatch.pl
+check "checkpatch --strict: dm-bow.c" \
+	quiet "$cp" --strict --no-tree -f "$top/dm-bow.c"
+# The shared header defines __packed for userspace: that one definition
+# is the only PREFER_DEFINED_ATTRIBUTE_MACRO warning checkpatch can give.
+check "checkpatch --strict: dm-bow-format.h" \
+	quiet "$cp" --strict --no-tree --ignore PREFER_DEFINED_ATTRIBUTE_MACRO \
+	-f "$top/dm-bow-format.h"
+
+out=$(make -C "$kdir" M="$top" C=2 modules 2>&1)
+diag=$(echo "$out" | grep -E 'warning|error|dm-bow\.[ch]:[0-9]+' | grep -v '^make')
+if [ -z "$diag" ]; then
+	ok "module builds with no warning, sparse clean (make C=2)"
+else
+	not_ok "module builds with no warning, sparse clean (make C=2)"
+	echo "$diag" | sed 's/^/#   /'
+fi

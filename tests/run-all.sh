@@ -1,0 +1,31 @@
+#!/bin/sh
+# Run every test; print each verdict, then "N passed, N failed".
+# BOW_TESTS="lint unit raw ext4" picks a subset.
+top=$(cd "$(dirname "$0")/.." && pwd)
+tests=${BOW_TESTS:-"lint unit raw ext4"}
+log=$top/build/test-results.txt
+mkdir -p "$top/build"
+: > "$log"
+
+for t in $tests; do
+	case $t in
+	lint)	cmd=$top/tests/lint.sh ;;
+	unit)	cmd=$top/tests/unit/run.sh ;;
+	*)	cmd=$top/tests/vm/t-$t.sh ;;
+	esac
+	echo "# $t"
+	start=$(date +%s)
+	"$cmd" 2>&1 | tee -a "$log" | grep -E '^(not )?ok - |^# '
+	echo "# $t took $(( $(date +%s) - start )) s"
+done
+
+passed=$(grep -c '^ok - ' "$log")
+failed=$(grep -c '^not ok - ' "$log")
+if [ "$passed" -eq 0 ]; then
+	failed=$((failed + 1))
+	echo "not ok - no test ran"
+fi
+echo
+grep '^not ok - ' "$log"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
