@@ -30,3 +30,8 @@ else
 	not_ok "module builds with no warning, sparse clean (make C=2)"
 	echo "$diag" | sed 's/^/#   /'
 fi
+
+check "Documentation/dm-bow.rst builds with no docutils warning" \
+	quiet rst2html --halt=warning --report=warning "$top/Documentation/dm-bow.rst"
+warn=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$top/bow-restore/bow-restore.8" 2>&1 >/dev/null)
+expect_eq "bow-restore.8 renders with no groff warning" "" "$warn"
