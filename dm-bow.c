@@ -404,15 +404,13 @@ static void bow_unalloc(struct bow_dev *bd, sector_t dest, sector_t len,
 	bow_convert_locked(bd, dest, dest + len, BOW_TYPE(type), BOW_FREE);
 }
 
-static void bow_ranges_free(struct bow_dev *bd)
+static void bow_ranges_free(struct rb_root *ranges)
 {
 	struct bow_range *r, *tmp;
 
-	rbtree_postorder_for_each_entry_safe(r, tmp, &bd->ranges, node)
+	rbtree_postorder_for_each_entry_safe(r, tmp, ranges, node)
 		kmem_cache_free(bow_range_cache, r);
-	bd->ranges = RB_ROOT;
-	INIT_LIST_HEAD(&bd->free_ranges);
-	bd->free_sectors = 0;
+	*ranges = RB_ROOT;
 }
 
 static int bow_ranges_init(struct bow_dev *bd)
@@ -430,7 +428,7 @@ static int bow_ranges_init(struct bow_dev *bd)
 						       GFP_KERNEL);
 
 		if (!r) {
-			bow_ranges_free(bd);
+			bow_ranges_free(&bd->ranges);
 			return -ENOMEM;
 		}
 		r->type = layout[i].type;
@@ -699,13 +697,20 @@ static sector_t bow_bio_end(struct bio *bio, sector_t sector)
 	return sector + bio_sectors(bio);
 }
 
+/*
+ * Point @bio at @sector of the lower device.  @flags says which in-flight
+ * counts it joins: a state change waits for every write and every read of
+ * block 0 sent down in states 0 and 1 (BOW_BIO_INFLIGHT), and moving the
+ * live block 0 waits for the writes to it (BOW_BIO_SECTOR0).
+ */
 static void bow_remap(struct bow_dev *bd, struct bio *bio, sector_t sector,
 		      unsigned int flags)
 {
 	struct bow_bio *pb = dm_per_bio_data(bio, sizeof(struct bow_bio));
 
-	pb->flags |= BOW_BIO_INFLIGHT | flags;
-	atomic_inc(&bd->inflight);
+	pb->flags |= flags;
+	if (flags & BOW_BIO_INFLIGHT)
+		atomic_inc(&bd->inflight);
 	if (flags & BOW_BIO_SECTOR0)
 		atomic_inc(&bd->sector0_writes);
 	bio_set_dev(bio, bd->bdev);
@@ -718,6 +723,19 @@ enum bow_route {
 	BOW_ROUTE_HELD,		/* queued until a state change is over */
 	BOW_ROUTE_DONE,		/* completed here */
 };
+
+/* State 2, and reads that need no redirection: straight down. */
+static enum bow_route bow_route_passthrough(struct bow_dev *bd,
+					    struct bio *bio, sector_t sector)
+{
+	if (bio_op(bio) == REQ_OP_DISCARD &&
+	    !bdev_max_discard_sectors(bd->bdev)) {
+		bio_endio(bio);
+		return BOW_ROUTE_DONE;
+	}
+	bow_remap(bd, bio, sector, 0);
+	return BOW_ROUTE_REMAPPED;
+}
 
 /*
  * Decide what to do with a bio, and do it when that needs no I/O.  Runs
@@ -735,8 +753,16 @@ static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 	bool in_sector0 = sector < bs;
 	int r = 0;
 
+	/*
+	 * Reads away from block 0 need nothing from the range map, and
+	 * state 2 is final: neither takes the lock.
+	 */
+	if ((!is_write && !in_sector0) ||
+	    READ_ONCE(bd->state) == BOW_STATE_COMMITTED)
+		return bow_route_passthrough(bd, bio, sector);
+
 	/* Range map updates need nodes, allocated before taking the lock. */
-	if (is_write && READ_ONCE(bd->state) != BOW_STATE_COMMITTED) {
+	if (is_write) {
 		r = bow_prealloc_fill(&pa);
 		if (r)
 			goto out;
@@ -765,7 +791,7 @@ static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 					BOW_TYPE(BOW_FREE), BOW_UNCHANGED, &pa);
 		}
 		if (route == BOW_ROUTE_REMAPPED)
-			bow_remap(bd, bio, sector, 0);
+			bow_remap(bd, bio, sector, BOW_BIO_INFLIGHT);
 		break;
 
 	case BOW_STATE_CHECKPOINT:
@@ -776,9 +802,8 @@ static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 			if (is_write)
 				route = BOW_ROUTE_SLOW;
 			else
-				bow_remap(bd, bio, bd->sector0_live + sector, 0);
-		} else if (!is_write) {
-			bow_remap(bd, bio, sector, 0);
+				bow_remap(bd, bio, bd->sector0_live + sector,
+					  BOW_BIO_INFLIGHT);
 		} else if (bd->failed) {
 			r = -EIO;
 		} else if (bow_range_all(bd, start_blk, end_blk,
@@ -787,19 +812,17 @@ static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 			r = bow_convert(bd, start_blk, end_blk,
 					BOW_TYPE(BOW_FREE), BOW_CHANGED, &pa);
 			if (!r)
-				bow_remap(bd, bio, sector, 0);
+				bow_remap(bd, bio, sector, BOW_BIO_INFLIGHT);
 		} else {
 			route = BOW_ROUTE_SLOW;
 		}
 		break;
 
 	case BOW_STATE_COMMITTED:
-		if (bio_op(bio) == REQ_OP_DISCARD &&
-		    !bdev_max_discard_sectors(bd->bdev))
-			route = BOW_ROUTE_DONE;
-		else
-			bow_remap(bd, bio, sector, 0);
-		break;
+		/* Committed since the unlocked look above. */
+		spin_unlock(&bd->lock);
+		bow_prealloc_free(&pa);
+		return bow_route_passthrough(bd, bio, sector);
 	}
 unlock:
 	spin_unlock(&bd->lock);
@@ -825,7 +848,8 @@ static void bow_write_slow(struct bow_dev *bd, struct bio *bio,
 
 	if (sector < bs) {
 		spin_lock(&bd->lock);
-		bow_remap(bd, bio, bd->sector0_live + sector, BOW_BIO_SECTOR0);
+		bow_remap(bd, bio, bd->sector0_live + sector,
+			  BOW_BIO_INFLIGHT | BOW_BIO_SECTOR0);
 		spin_unlock(&bd->lock);
 		dm_submit_bio_remap(bio, NULL);
 		return;
@@ -850,9 +874,7 @@ static void bow_write_slow(struct bow_dev *bd, struct bio *bio,
 		bio_endio(bio);
 		return;
 	}
-	spin_lock(&bd->lock);
-	bow_remap(bd, bio, sector, 0);
-	spin_unlock(&bd->lock);
+	bow_remap(bd, bio, sector, BOW_BIO_INFLIGHT);
 	dm_submit_bio_remap(bio, NULL);
 }
 
@@ -951,6 +973,7 @@ undo:
 /* State 1 -> 2: put the file system's block 0 back over the log. */
 static int bow_commit(struct bow_dev *bd)
 {
+	struct rb_root ranges;
 	int r;
 
 	r = bow_io(bd, REQ_OP_READ, bd->sector0_live, bd->block_sectors,
@@ -961,11 +984,16 @@ static int bow_commit(struct bow_dev *bd)
 	if (r)
 		return r;
 	spin_lock(&bd->lock);
-	bow_ranges_free(bd);
+	ranges = bd->ranges;
+	bd->ranges = RB_ROOT;
+	INIT_LIST_HEAD(&bd->free_ranges);
+	bd->free_sectors = 0;
 	bd->backup_sectors = 0;
 	bd->log_entries = 0;
 	bd->log_blocks = 0;
 	spin_unlock(&bd->lock);
+	/* State 2 needs no map; a big one is freed outside the lock. */
+	bow_ranges_free(&ranges);
 	return 0;
 }
 
@@ -1101,7 +1129,7 @@ static void bow_dev_free(struct bow_dev *bd)
 		dm_io_client_destroy(bd->io_client);
 	vfree(bd->log);
 	vfree(bd->copy_buf);
-	bow_ranges_free(bd);
+	bow_ranges_free(&bd->ranges);
 	kfree(bd);
 }
 
