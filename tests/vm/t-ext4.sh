@@ -64,6 +64,15 @@ moved=$(awk '/ entry / {
 } END { print moved + 0 }' "$work/big.entries")
 check "big: the file system wrote over backups ($moved blocks moved)" \
 	[ "$moved" -gt 0 ]
+# The first 3000 blocks of /large, overwritten one bio each: every one
+# backed up by exactly one one-block entry.
+debugfs -R "blocks /large" "$work/big.ckpt" 2>/dev/null | tr ' ' '\n' |
+	head -n 3000 > "$work/large.blocks"
+expect_eq "big: 3000 one-block first overwrites, 3000 entries" "3000 3000" \
+	"$(awk 'NR == FNR { want[$1] = 1; next }
+		/ entry / && $10 == 8 && ($6 / 8) in want { n++; seen[$6] = 1 }
+		END { print n + 0, length(seen) }' \
+		"$work/large.blocks" "$work/big.entries")"
 
 "$restore" -n -v "$work/crash.img" > "$work/crash.entries" 2>&1
 # Corrupted copies of the crashed image are refused, untouched.
