@@ -10,8 +10,11 @@ mkdir -p "$work/guest"
 cp "$top/tests/vm/guest/raw.sh" "$work/guest/run.sh"
 head -c $((32 << 20)) /dev/urandom > "$work/data.img"
 truncate -s 32M "$work/ckpt.img"
+head -c $((8 << 20)) /dev/urandom > "$work/small.img"
+truncate -s 8M "$work/small.ckpt"
 
-vm_run "$work/console.log" "$work/guest" "$work/data.img" "$work/ckpt.img"
+vm_run "$work/console.log" "$work/guest" "$work/data.img" "$work/ckpt.img" \
+	"$work/small.img" "$work/small.ckpt"
 vm_results "$work/console.log"
 
 restore="$top/bow-restore/bow-restore"
@@ -32,3 +35,10 @@ done
 
 "$restore" "$work/data.img" > "$work/restore2.out" 2>&1
 expect_eq "a second restore finds no checkpoint" 1 $?
+
+"$restore" "$work/small.img" > "$work/small.out" 2>&1
+expect_eq "small: restore after ENOSPC" 0 $?
+# Free at the checkpoint: blocks 100-109.
+cmp -s -n $((100 * 4096)) "$work/small.img" "$work/small.ckpt" &&
+	cmp -s -i $((110 * 4096)):$((110 * 4096)) "$work/small.img" "$work/small.ckpt"
+expect_eq "small: every block in use at the checkpoint restored" 0 $?

@@ -73,6 +73,10 @@ wblk 1 1
 wblk 65 1
 expect_eq "writes over several free ranges un-free them all" $((3072 * B)) "$(cat $S/free)"
 
+check "reload in state 0" dmsetup reload bow --table "0 65536 bow $dev 1 block_size:4096"
+check "resume after reload in state 0" dmsetup resume --noudevsync bow
+expect_eq "free space kept across reload" $((3072 * B)) "$(cat $S/free)"
+
 # Invalid state changes in state 0 change nothing.
 for v in 0 2 3 x -1 ""; do
 	if echo "$v" > $S/state 2>/dev/null; then
@@ -144,6 +148,14 @@ blkdiscard -o $((400 * B)) -l $((8 * B)) $bow
 expect_eq "discard in state 1 leaves the data" "$before" "$(sum $bow $((400 * 8)) 64)"
 expect_eq "discard in state 1 logs nothing" $((e + 7)) "$(bow_status bow 4)"
 
+# Writing over the block where the live block 0 is moves it first.
+hdr_sector0() { dd if=$dev bs=512 count=1 iflag=direct | od -An -tu8 -j20 -N8 | tr -d ' '; }
+live=$(hdr_sector0)
+b0now=$(sum $bow 0 8)
+wblk $((live / 8)) 1
+check "writing over the live block 0 moves it ($live -> $(hdr_sector0))" [ "$(hdr_sector0)" != "$live" ]
+expect_eq "block 0 read through bow is unchanged by the move" "$b0now" "$(sum $bow 0 8)"
+
 # Overwriting a block that holds a backup moves the backup first.
 dd if=$dev of=/tmp/now.img bs=1M iflag=direct 2>/dev/null
 dest=$(bow-restore -n -v /tmp/now.img | awk '/entry/ && $6 != 0 { print $8; exit }')
@@ -184,3 +196,22 @@ expect_eq "refusal names the reason" 1 \
 dmsetup remove --noudevsync bow2 2>/dev/null
 check "module unloads when unused" rmmod dm_bow
 check "module loads again" insmod /lib/modules/dm-bow.ko
+
+# Out of free space: the write that cannot be backed up fails with
+# ENOSPC, and the checkpoint stays restorable (the host checks vdd).
+# vdd: 8 MiB; 10 free blocks, 2 taken by the checkpoint, 8 left.
+check "create small" bow_create small /dev/vdd 1 block_size:4096
+blkdiscard -o $((100 * B)) -l $((10 * B)) /dev/mapper/small
+check "small: checkpoint" dmsetup message small 0 checkpoint
+dd if=/dev/mapper/small of=/dev/vde bs=1M iflag=direct oflag=direct
+expect_eq "small: 8 blocks free" $((8 * B)) "$(cat "$(bow_sys small)/free")"
+for i in 0 1 2 3 4 5 6 7; do
+	dd if=/dev/urandom of=/dev/mapper/small bs=$B seek=$((300 + 2 * i)) count=1 conv=notrunc oflag=direct
+done
+expect_eq "small: 8 first overwrites use the 8 free blocks" 0 "$(cat "$(bow_sys small)/free")"
+err=$(dd if=/dev/urandom of=/dev/mapper/small bs=$B seek=400 count=1 conv=notrunc oflag=direct 2>&1)
+expect_eq "small: the 9th fails with ENOSPC" 1 "$(echo "$err" | grep -c 'No space left on device')"
+dd if=/dev/urandom of=/dev/mapper/small bs=$B seek=300 count=1 conv=notrunc oflag=direct
+expect_eq "small: rewriting a changed block still works" 0 $?
+expect_eq "small: status" "1 0 $((9 * B)) 9 1" "$(dmsetup status small | cut -d' ' -f4-)"
+check "small: remove" dmsetup remove --noudevsync small
