@@ -14,7 +14,7 @@ for i in 1 2 3 4 5; do
 	head -c 200000 /dev/urandom > "$work/tree/photos/img$i.jpg"
 done
 truncate -s 64M "$work/disk.img"
-mkfs.ext4 -q -F -L factory -d "$work/tree" "$work/disk.img"
+mkfs.ext4 -q -F -b 4096 -L factory -d "$work/tree" "$work/disk.img"
 cp "$work/disk.img" "$work/before.img"
 
 echo ">>> Host: made $work/disk.img, ext4 labelled 'factory'; booting the VM"
