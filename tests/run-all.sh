@@ -15,7 +15,17 @@ for t in $tests; do
 	esac
 	echo "# $t"
 	start=$(date +%s)
-	"$cmd" 2>&1 | tee -a "$log" | grep -E '^(not )?ok - |^# '
+	out=$top/build/test-$t.out
+	"$cmd" > "$out" 2>&1
+	rc=$?
+	# A script that dies (a sanitizer abort, a shell error) must fail
+	# even if every check it printed before that passed.
+	if [ $rc -ne 0 ] && ! grep -q '^not ok - ' "$out"; then
+		echo "not ok - $t exited with status $rc" >> "$out"
+		tail -n 20 "$out" | sed 's/^/#   /' >> "$out"
+	fi
+	cat "$out" >> "$log"
+	grep -E '^(not )?ok - |^# ' "$out"
 	echo "# $t took $(( $(date +%s) - start )) s"
 done
 
