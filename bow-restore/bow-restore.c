@@ -36,7 +36,10 @@ static void usage(FILE *f)
 	      "  5  a backup fails its checksum; nothing written\n"
 	      "  6  the log points past the end of the device; nothing "
 	      "written\n"
-	      "  7  a write failed part-way; run bow-restore again\n", f);
+	      "  7  a write failed part-way; run bow-restore again\n"
+	      "  8  a commit had been interrupted: it was finished, the\n"
+	      "     device holds the committed file system (not rolled back)\n",
+	      f);
 }
 
 static int device_size(int fd, const char *path, uint64_t *size)
@@ -69,8 +72,9 @@ int main(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
-		/* Test hook, see bow-restore(8): simulates a power cut. */
+		/* Test hooks, see bow-restore(8): simulate a power cut. */
 		{ "test-stop-after-writes", required_argument, NULL, 'S' },
+		{ "test-tear", no_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bow_restore_opts opts = { 0 };
@@ -91,6 +95,9 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'T':
+			opts.tear = true;
+			break;
 		case 'S':
 			errno = 0;
 			opts.stop_after_writes = strtoul(optarg, &end, 10);

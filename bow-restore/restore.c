@@ -167,6 +167,8 @@ struct ctx {
 	struct log_block *logs;
 	uint32_t nr_logs;
 	uint64_t writes;
+	uint64_t sector0;	/* of the newest header checked */
+	bool committing;	/* block 0 says a commit was interrupted */
 };
 
 #define say(c, ...) fprintf((c)->err, __VA_ARGS__)
@@ -200,6 +202,11 @@ static int write_at(struct ctx *c, const void *buf, size_t len, uint64_t off)
 	    c->writes >= c->opts->stop_after_writes) {
 		say(c, "%s: stopping after %" PRIu64 " writes (test hook)\n",
 		    c->path, c->writes);
+		/* A power cut in the middle: the first half of its sectors. */
+		if (c->opts->tear && len > BOW_SECTOR_SIZE &&
+		    pwrite(c->fd, buf, len / 2 / BOW_SECTOR_SIZE * BOW_SECTOR_SIZE,
+			   (off_t)off) < 0)
+			say(c, "%s: torn write failed\n", c->path);
 		return BOW_EXIT_WRITE;
 	}
 	while (done < len) {
@@ -301,7 +308,29 @@ static int check_header(struct ctx *c, const unsigned char *blk, bool first,
 		    BOW_HEADER_SIZE, c->block_size);
 		return BOW_EXIT_INVALID;
 	}
+	if (le64toh(h.sector0) % (c->block_size / BOW_SECTOR_SIZE)) {
+		say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is not "
+		    "block aligned\n", c->path, where,
+		    (uint64_t)le64toh(h.sector0));
+		return BOW_EXIT_INVALID;
+	}
+	if (!le64toh(h.sector0)) {
+		say(c, "%s: %s: sector0 0 at offset 20: the live block 0 is "
+		    "never block 0 itself\n", c->path, where);
+		return BOW_EXIT_INVALID;
+	}
+	if (le64toh(h.sector0) / (c->block_size / BOW_SECTOR_SIZE) >=
+	    c->dev_blocks) {
+		say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is past the "
+		    "end of the device (%" PRIu64 " sectors): truncated device "
+		    "or corrupt log\n", c->path, where,
+		    (uint64_t)le64toh(h.sector0), c->size / BOW_SECTOR_SIZE);
+		return BOW_EXIT_TRUNCATED;
+	}
+	c->sector0 = le64toh(h.sector0);
 	*count = le32toh(h.count);
+	if (first && *count == 0)
+		return 0;	/* a commit was interrupted: see finish_commit() */
 	if (*count < 1 || *count > bow_log_capacity(c->block_size,
 						    *header_size)) {
 		say(c, "%s: %s: count %" PRIu32 " at offset 12, expected 1 to "
@@ -314,20 +343,6 @@ static int check_header(struct ctx *c, const unsigned char *blk, bool first,
 		    " (the chain must count down by one)\n", c->path, where,
 		    expect_sequence);
 		return BOW_EXIT_INVALID;
-	}
-	if (le64toh(h.sector0) % (c->block_size / BOW_SECTOR_SIZE)) {
-		say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is not "
-		    "block aligned\n", c->path, where,
-		    (uint64_t)le64toh(h.sector0));
-		return BOW_EXIT_INVALID;
-	}
-	if (le64toh(h.sector0) / (c->block_size / BOW_SECTOR_SIZE) >=
-	    c->dev_blocks) {
-		say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is past the "
-		    "end of the device (%" PRIu64 " sectors): truncated device "
-		    "or corrupt log\n", c->path, where,
-		    (uint64_t)le64toh(h.sector0), c->size / BOW_SECTOR_SIZE);
-		return BOW_EXIT_TRUNCATED;
 	}
 	return 0;
 }
@@ -519,6 +534,10 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 				 &header_size);
 		if (r)
 			return r;
+		if (!count) {
+			c->committing = true;
+			return 0;
+		}
 		if (add_log(c, sequence, count, first_entry))
 			return no_memory(c);
 		s->log_blocks = c->nr_logs;
@@ -562,6 +581,73 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 	}
 }
 
+/*
+ * Write the block in c->chunk to block 0: every sector but the first,
+ * then the first, which is what a rerun reads first.
+ */
+static int write_block0_last_sector_first(struct ctx *c)
+{
+	int r = 0;
+
+	if (c->block_size > BOW_SECTOR_SIZE) {
+		r = write_at(c, c->chunk + BOW_SECTOR_SIZE,
+			     c->block_size - BOW_SECTOR_SIZE, BOW_SECTOR_SIZE);
+		if (!r)
+			r = sync_dev(c);
+	}
+	if (!r)
+		r = write_at(c, c->chunk, BOW_SECTOR_SIZE, 0);
+	if (!r)
+		r = sync_dev(c);
+	return r;
+}
+
+/*
+ * Replay entry 0: put the block at @dest (the previous log block, or the
+ * file system's own block 0) into block 0, so that a power cut at any
+ * point leaves block 0 a valid log or the final block 0.  The device
+ * writes a sector atomically, and the header and entry 0 share the first
+ * sector.  So: first the header is made to count entry 0 alone (the other
+ * entries are replayed and durable by now), then every sector but the
+ * first is written, then the first.
+ */
+static int rewrite_block0(struct ctx *c, uint64_t dest)
+{
+	unsigned char sector[BOW_SECTOR_SIZE];
+	struct bow_log_header h;
+	int r;
+
+	r = read_at(c, sector, sizeof(sector), 0);
+	if (r)
+		return r;
+	memcpy(&h, sector, sizeof(h));
+	if (le32toh(h.count) != 1) {
+		h.count = htole32(1);
+		memcpy(sector, &h, sizeof(h));
+		r = write_at(c, sector, sizeof(sector), 0);
+		if (!r)
+			r = sync_dev(c);
+		if (r)
+			return r;
+	}
+	r = read_virtual(c, dest, 1);
+	if (!r)
+		r = write_block0_last_sector_first(c);
+	return r;
+}
+
+/*
+ * Finish a commit that was interrupted after the target marked it begun
+ * (count 0): copy the file system's block 0 from sector0 into block 0.
+ */
+static int finish_commit(struct ctx *c)
+{
+	int r = read_at(c, c->chunk, c->block_size,
+			c->sector0 * BOW_SECTOR_SIZE);
+
+	return r ? r : write_block0_last_sector_first(c);
+}
+
 /* Copy every entry, in the order validated, re-checking each checksum. */
 static int replay(struct ctx *c)
 {
@@ -589,6 +675,12 @@ static int replay(struct ctx *c)
 			r = verify_entry(c, e, lb->sequence, i);
 			if (r)
 				return r;
+			if (i == 0) {
+				r = rewrite_block0(c, e->dest);
+				if (r)
+					return r;
+				continue;
+			}
 			for (uint64_t b = 0; b < e->blocks; b += per_chunk) {
 				uint64_t n = e->blocks - b < per_chunk ?
 					     e->blocks - b : per_chunk;
@@ -626,6 +718,18 @@ int bow_restore(int fd, uint64_t size, const char *path,
 	r = validate(&c, summary);
 	if (r)
 		goto out;
+	if (c.committing) {
+		fprintf(out, "%s: a commit was interrupted: the file system's "
+			"block 0 is at sector %" PRIu64 "; %s the commit (the "
+			"device is not rolled back)\n", path, c.sector0,
+			opts->dry_run ? "would finish" : "finishing");
+		if (!opts->dry_run)
+			r = finish_commit(&c);
+		summary->writes = c.writes;
+		if (!r)
+			r = BOW_EXIT_COMMITTED;
+		goto out;
+	}
 	fprintf(out, "%s: checkpoint found: %" PRIu32 " log block%s, %" PRIu64
 		" entries, %" PRIu64 " bytes to restore, block size %" PRIu32
 		"\n", path, summary->log_blocks,

@@ -23,13 +23,16 @@ enum bow_exit {
 	BOW_EXIT_CHECKSUM = 5,	/* a backup does not match its checksum */
 	BOW_EXIT_TRUNCATED = 6,	/* the log points past the end of the device */
 	BOW_EXIT_WRITE = 7,	/* a write failed part-way: run again */
+	BOW_EXIT_COMMITTED = 8,	/* a commit was interrupted; it was finished */
 };
 
 struct bow_restore_opts {
 	bool dry_run;		/* validate and report, write nothing */
 	bool verbose;		/* one line per entry replayed */
-	/* Test hook: stop after this many writes (0: never). */
+	/* Test hook: stop after this many writes (0: never)... */
 	unsigned long stop_after_writes;
+	/* ... and tear the next one: write its first half of sectors. */
+	bool tear;
 };
 
 /* What validation found; filled in even when the log is rejected. */
