@@ -73,6 +73,7 @@ struct bow_prealloc {
 
 struct bow_bio {
 	unsigned int flags;
+	int error;		/* of a slow-path write, until it is sent */
 };
 
 /*
@@ -120,6 +121,9 @@ struct bow_dev {
 	struct dm_io_client *io_client;
 	void *log;			/* block 0 as it should be on disk */
 	bool log_dirty;
+	u32 disk_sequence;		/* the log block now in block 0 ... */
+	u32 disk_count;			/* ... and its entries known durable */
+	unsigned int log_unit;		/* bytes the device writes atomically */
 	void *copy_buf;			/* BOW_COPY_SECTORS of bounce buffer */
 
 	atomic_t inflight;		/* remapped bios not yet completed */
@@ -142,6 +146,15 @@ struct bow_target {
 static LIST_HEAD(bow_devs);
 static DEFINE_MUTEX(bow_devs_lock);
 static struct kmem_cache *bow_range_cache;
+
+/*
+ * For tests only: drop the flushes that order backups before the log and
+ * the log before the overwrite.  The crash tests use it to show that they
+ * catch the bug they exist for.
+ */
+static bool debug_skip_flush;
+module_param(debug_skip_flush, bool, 0644);
+MODULE_PARM_DESC(debug_skip_flush, "Tests only: break crash consistency");
 
 /* ---------------------------------------------------------------------
  * The range map.  All of these run under bd->lock.
@@ -518,28 +531,91 @@ static void bow_log_start(struct bow_dev *bd, u32 sequence, sector_t dest,
 	bd->log_dirty = true;
 }
 
+static blk_opf_t bow_durable(void)
+{
+	return READ_ONCE(debug_skip_flush) ? 0 : REQ_FUA;
+}
+
+static blk_opf_t bow_preflush(void)
+{
+	return READ_ONCE(debug_skip_flush) ? 0 : REQ_PREFLUSH;
+}
+
+/* Write units [first, first + count) of block 0 from @buf, durably. */
+static int bow_write_units(struct bow_dev *bd, unsigned int first,
+			   unsigned int count, void *buf, blk_opf_t flags)
+{
+	sector_t unit_sectors = bd->log_unit >> SECTOR_SHIFT;
+
+	return bow_io(bd, REQ_OP_WRITE | bow_durable() | flags,
+		      first * unit_sectors, count * unit_sectors,
+		      buf + first * bd->log_unit);
+}
+
 /*
- * Make the log durable.  The PREFLUSH makes every backup written before
- * it durable first; the FUA makes the log itself durable before any
- * overwrite it protects is submitted.
+ * Make the log durable, so that a power cut at any instant leaves a valid
+ * log in block 0.  The device writes bd->log_unit bytes atomically (its
+ * logical block size), so the log is written unit by unit: first the
+ * units holding new entries, then the unit holding the header, which is
+ * the only one that says how many entries count.  Each write is FUA, so
+ * the header never counts an entry that is not on the media.  The first
+ * write of a commit also carries a PREFLUSH, which makes every backup the
+ * new entries point at durable before them.
+ *
+ * A new log block (after a roll-over) first gets a header counting only
+ * the entries in the header unit: until then block 0 still holds the
+ * previous log block, whose entries must not be overwritten while its
+ * header counts them.
  */
 static int bow_log_commit(struct bow_dev *bd)
 {
+	struct bow_log_header *h = bow_log_header(bd);
+	u32 count = le32_to_cpu(h->count);
+	u32 sequence = le32_to_cpu(h->sequence);
+	blk_opf_t flush = bow_preflush();
+	unsigned int first, last;
 	int r;
 
 	if (!bd->log_dirty)
 		return 0;
-	r = bow_io(bd, REQ_OP_WRITE | REQ_PREFLUSH | REQ_FUA, 0,
-		   bd->block_sectors, bd->log);
-	if (r) {
-		DMERR("log write failed (%d): further writes fail", r);
-		spin_lock(&bd->lock);
-		bd->failed = true;
-		spin_unlock(&bd->lock);
-		return r;
+	if (sequence != bd->disk_sequence) {
+		u32 fit = min(count, bow_log_capacity(bd->log_unit,
+						      BOW_HEADER_SIZE));
+
+		h->count = cpu_to_le32(fit);
+		r = bow_write_units(bd, 0, 1, bd->log, flush);
+		h->count = cpu_to_le32(count);
+		if (r)
+			goto fail;
+		flush = 0;
+		bd->disk_sequence = sequence;
+		bd->disk_count = fit;
 	}
+	first = max(1u, (unsigned int)(BOW_HEADER_SIZE + bd->disk_count *
+				       sizeof(struct bow_log_entry)) /
+			bd->log_unit);
+	last = (BOW_HEADER_SIZE + count * sizeof(struct bow_log_entry) - 1) /
+	       bd->log_unit;
+	if (count > bd->disk_count && first <= last) {
+		r = bow_write_units(bd, first, last - first + 1, bd->log,
+				    flush);
+		if (r)
+			goto fail;
+		flush = 0;
+	}
+	r = bow_write_units(bd, 0, 1, bd->log, flush);
+	if (r)
+		goto fail;
+	bd->disk_count = count;
 	bd->log_dirty = false;
 	return 0;
+
+fail:
+	DMERR("log write failed (%d): further writes fail", r);
+	spin_lock(&bd->lock);
+	bd->failed = true;
+	spin_unlock(&bd->lock);
+	return r;
 }
 
 /*
@@ -837,74 +913,89 @@ out:
 	return route;
 }
 
-/* The slow path of a state 1 write: protect old data, then submit. */
-static void bow_write_slow(struct bow_dev *bd, struct bio *bio,
-			   sector_t sector)
+/* The block-rounded extent of a deferred write (bi_sector not remapped). */
+static void bow_bio_blocks(struct bow_dev *bd, struct bio *bio,
+			   sector_t *start, sector_t *end)
 {
-	sector_t bs = bd->block_sectors;
-	sector_t start = round_down(sector, bs);
-	sector_t end = roundup(bow_bio_end(bio, sector), bs);
-	int r = 0, commit_r;
+	sector_t sector = bio->bi_iter.bi_sector;
 
-	if (sector < bs) {
-		spin_lock(&bd->lock);
-		bow_remap(bd, bio, bd->sector0_live + sector,
-			  BOW_BIO_INFLIGHT | BOW_BIO_SECTOR0);
-		spin_unlock(&bd->lock);
-		dm_submit_bio_remap(bio, NULL);
-		return;
-	}
+	*start = round_down(sector, bd->block_sectors);
+	*end = roundup(bow_bio_end(bio, sector), bd->block_sectors);
+}
 
-	r = bow_prepare_write(bd, start, end);
-	commit_r = bow_log_commit(bd);
-	if (!r)
-		r = commit_r;
-	/*
-	 * Pieces backed up are safe once the log is durable, even when the
-	 * write itself fails: the log then restores what is there already.
-	 */
-	if (!commit_r)
-		commit_r = bow_convert_locked(bd, start, end,
-					      BOW_TYPE(BOW_BACKING),
-					      BOW_CHANGED);
-	if (!r)
-		r = commit_r;
+/*
+ * Send a slow-path write down once the log that protects it is durable
+ * (@r is 0), or fail it.  Pieces backed up become CHANGED either way: the
+ * log (if it is durable) restores what is there already.
+ */
+static void bow_write_finish(struct bow_dev *bd, struct bio *bio, int r)
+{
+	sector_t sector = bio->bi_iter.bi_sector, start, end;
+	unsigned int flags = BOW_BIO_INFLIGHT;
+
+	bow_bio_blocks(bd, bio, &start, &end);
+	if (!r && sector >= bd->block_sectors)
+		r = bow_convert_locked(bd, start, end, BOW_TYPE(BOW_BACKING),
+				       BOW_CHANGED);
 	if (r) {
 		bio->bi_status = errno_to_blk_status(r);
 		bio_endio(bio);
 		return;
 	}
-	bow_remap(bd, bio, sector, BOW_BIO_INFLIGHT);
+	if (sector < bd->block_sectors) {
+		spin_lock(&bd->lock);
+		sector += bd->sector0_live;
+		spin_unlock(&bd->lock);
+		flags |= BOW_BIO_SECTOR0;
+	}
+	bow_remap(bd, bio, sector, flags);
 	dm_submit_bio_remap(bio, NULL);
 }
 
+/*
+ * Group commit: take every deferred bio, protect the old data of all the
+ * writes among them, make the log durable once, then send them all down.
+ * The more writers wait, the fewer log writes each backup costs.
+ */
 static void bow_worker(struct work_struct *work)
 {
 	struct bow_dev *bd = container_of(work, struct bow_dev, work);
+	struct bio_list batch, slow = BIO_EMPTY_LIST;
 	struct bio *bio;
+	int r;
 
-	for (;;) {
-		sector_t sector;
+	spin_lock(&bd->lock);
+	batch = bd->deferred;
+	bio_list_init(&bd->deferred);
+	spin_unlock(&bd->lock);
 
-		spin_lock(&bd->lock);
-		bio = bio_list_pop(&bd->deferred);
-		spin_unlock(&bd->lock);
-		if (!bio)
-			break;
-		/* bi_sector is still relative to the target: not yet remapped */
-		sector = bio->bi_iter.bi_sector;
-		switch (bow_route(bd, bio, sector)) {
+	while ((bio = bio_list_pop(&batch))) {
+		struct bow_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+		sector_t start, end;
+
+		switch (bow_route(bd, bio, bio->bi_iter.bi_sector)) {
 		case BOW_ROUTE_REMAPPED:
 			dm_submit_bio_remap(bio, NULL);
 			break;
 		case BOW_ROUTE_SLOW:
-			bow_write_slow(bd, bio, sector);
+			bow_bio_blocks(bd, bio, &start, &end);
+			pb->error = bio->bi_iter.bi_sector < bd->block_sectors ?
+				    0 : bow_prepare_write(bd, start, end);
+			bio_list_add(&slow, bio);
 			break;
 		case BOW_ROUTE_HELD:
 		case BOW_ROUTE_DONE:
 			break;
 		}
 		cond_resched();
+	}
+
+	/* Bios deferred meanwhile queued the work again: the next batch. */
+	r = bow_log_commit(bd);
+	while ((bio = bio_list_pop(&slow))) {
+		struct bow_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+		bow_write_finish(bd, bio, r ? r : pb->error);
 	}
 }
 
@@ -943,13 +1034,18 @@ static int bow_checkpoint(struct bow_dev *bd)
 	if (r)
 		goto undo;
 
+	/*
+	 * Only the header unit of block 0 is written: the rest of the file
+	 * system's block 0 stays until entries need the space, so a power
+	 * cut during this write leaves either the old block 0 or a log.
+	 */
 	bd->sector0_live = live;
+	bd->disk_sequence = 0;
+	bd->disk_count = 0;
 	bow_log_start(bd, 0, backup, crc);
 	r = bow_log_commit(bd);
 	if (r) {
-		/* Block 0 may be torn: put the file system's block 0 back. */
-		if (bow_io(bd, REQ_OP_WRITE | REQ_FUA, 0, bd->block_sectors,
-			   bd->copy_buf))
+		if (bow_write_units(bd, 0, 1, bd->copy_buf, 0))
 			DMERR("cannot restore block 0 after a failed log write");
 		spin_lock(&bd->lock);
 		bd->failed = false;
@@ -970,19 +1066,46 @@ undo:
 	return r;
 }
 
-/* State 1 -> 2: put the file system's block 0 back over the log. */
+/*
+ * State 1 -> 2: put the file system's block 0 back over the log.
+ *
+ * First the header unit is rewritten with count 0, which marks the commit
+ * as begun: from that instant bow-restore completes the commit instead of
+ * rolling back, and the entries may be overwritten.  Then the file
+ * system's block 0 is written, its header unit last, so that a power cut
+ * leaves either the marked log or the committed block 0.
+ */
 static int bow_commit(struct bow_dev *bd)
 {
+	struct bow_log_header *h = bow_log_header(bd);
+	unsigned int units = bd->block_size / bd->log_unit;
+	__le32 count = h->count;
 	struct rb_root ranges;
 	int r;
 
 	r = bow_io(bd, REQ_OP_READ, bd->sector0_live, bd->block_sectors,
 		   bd->copy_buf);
-	if (!r)
-		r = bow_io(bd, REQ_OP_WRITE | REQ_PREFLUSH | REQ_FUA, 0,
-			   bd->block_sectors, bd->copy_buf);
 	if (r)
 		return r;
+	h->count = 0;
+	r = bow_write_units(bd, 0, 1, bd->log, bow_preflush());
+	if (r) {
+		h->count = count;
+		return r;
+	}
+	if (units > 1)
+		r = bow_write_units(bd, 1, units - 1, bd->copy_buf, 0);
+	if (!r)
+		r = bow_write_units(bd, 0, 1, bd->copy_buf, 0);
+	if (r) {
+		DMERR("commit interrupted (%d): run bow-restore to finish it",
+		      r);
+		spin_lock(&bd->lock);
+		bd->failed = true;
+		spin_unlock(&bd->lock);
+		return r;
+	}
+
 	spin_lock(&bd->lock);
 	ranges = bd->ranges;
 	bd->ranges = RB_ROOT;
@@ -1167,6 +1290,7 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	bd->block_size = block_size;
 	bd->block_sectors = block_size >> SECTOR_SHIFT;
 	bd->block_size_set = block_size_set;
+	bd->log_unit = bdev_logical_block_size(dev->bdev);
 	bd->nr_sectors = ti->len;
 	spin_lock_init(&bd->lock);
 	bd->ranges = RB_ROOT;
