@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "../dm-bow-format.h"
 
@@ -32,27 +33,22 @@
 
 /* ------------------------------------------------------------------ */
 
-static uint32_t crc_table[256];
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ ((c & 1) ? 0xEDB88320u : 0);
-		crc_table[i] = c;
-	}
-}
-
 uint32_t bow_crc32(uint32_t crc, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
 
-	if (!crc_table[1])
-		crc_init();
-	while (len--)
-		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	/*
+	 * zlib's crc32() is the same reflected 0xEDB88320 CRC with the
+	 * register inverted before and after; the kernel's crc32_le() is
+	 * without: undo both inversions.
+	 */
+	while (len) {
+		uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
+
+		crc = ~(uint32_t)crc32(~crc & 0xffffffffu, p, n);
+		p += n;
+		len -= n;
+	}
 	return crc;
 }
 

@@ -23,9 +23,13 @@ vm_initramfs()
 	fi
 }
 
-# vm_run <console-log> <guest-dir> [disk-image...]
+# vm_run <console-log> <guest-dir> [disk...]
 # Boots the VM with <guest-dir> (run.sh and helpers) as /dev/vda and each
-# image as the next virtio disk (/dev/vdb, /dev/vdc, ...).
+# disk as the next virtio disk (/dev/vdb, /dev/vdc, ...).  A disk is an
+# image file, or "logged:<image>:<log>": the image behind QEMU's
+# blklogwrites driver, which records every write and flush the guest
+# sends, in completion order, in <log> (dm-log-writes format).
+# BOW_VM_CACHE sets the host cache mode of the images (writeback).
 vm_run()
 {
 	log=$1
@@ -34,10 +38,30 @@ vm_run()
 	vm_initramfs
 	tar cf "$vm_dir/control.tar" -C "$guest" . \
 		-C "$top/tests/vm" guest-lib.sh -C "$top/tests" lib.sh
-	set -- -drive "file=$vm_dir/control.tar,format=raw,if=virtio,readonly=on" \
-		$(for img in "$@"; do
-			printf -- '-drive file=%s,format=raw,if=virtio,discard=unmap,cache=writeback ' "$img"
-		done)
+	n=0
+	disks="-blockdev driver=file,filename=$vm_dir/control.tar,node-name=d0,read-only=on"
+	disks="$disks -device virtio-blk-pci,drive=d0"
+	for disk in "$@"; do
+		n=$((n + 1))
+		cache=${BOW_VM_CACHE:-writeback}
+		direct=off
+		[ "$cache" = none ] && direct=on
+		case $disk in
+		logged:*)
+			img=${disk#logged:}
+			img=${img%%:*}
+			wlog=${disk##*:}
+			: > "$wlog"
+			disks="$disks -blockdev driver=file,filename=$img,node-name=f$n,discard=unmap,cache.direct=$direct"
+			disks="$disks -blockdev driver=file,filename=$wlog,node-name=l$n"
+			disks="$disks -blockdev driver=blklogwrites,file=f$n,log=l$n,node-name=d$n,log-sector-size=512,discard=unmap"
+			;;
+		*)
+			disks="$disks -blockdev driver=file,filename=$disk,node-name=d$n,discard=unmap,cache.direct=$direct"
+			;;
+		esac
+		disks="$disks -device virtio-blk-pci,drive=d$n"
+	done
 	accel="-accel tcg -cpu max"
 	if [ "${BOW_VM_KVM:-0}" = 1 ]; then
 		accel="-accel kvm -cpu host"
@@ -49,7 +73,7 @@ vm_run()
 		-kernel "/boot/vmlinuz-$kver" \
 		-initrd "$vm_dir/initramfs.cpio.gz" \
 		-append "console=ttyS0 loglevel=5 panic=-1 oops=panic" \
-		"$@" < /dev/null > "$log" 2>&1
+		$disks < /dev/null > "$log" 2>&1
 	rc=$?
 	if [ $rc -ne 0 ]; then
 		echo "# qemu exited with status $rc" >> "$log"
