@@ -73,12 +73,45 @@ vm_run()
 		-kernel "/boot/vmlinuz-$kver" \
 		-initrd "$vm_dir/initramfs.cpio.gz" \
 		-append "console=ttyS0 loglevel=5 panic=-1 oops=panic" \
-		$disks < /dev/null > "$log" 2>&1
+		$disks < /dev/null > "$log" 2>&1 &
+	vm_pid=$!
+	if [ -n "${BOW_VM_BACKGROUND:-}" ]; then
+		return 0
+	fi
+	wait $vm_pid
 	rc=$?
 	if [ $rc -ne 0 ]; then
 		echo "# qemu exited with status $rc" >> "$log"
 	fi
 	return 0
+}
+
+# vm_start: vm_run in the background; $vm_pid is timeout's process (its
+# child is QEMU: kill them both with vm_power_cut).
+vm_start()
+{
+	BOW_VM_BACKGROUND=1 vm_run "$@"
+}
+
+# vm_power_cut: kill QEMU at once, as a power cut would stop the guest.
+vm_power_cut()
+{
+	pkill -KILL -P "$vm_pid" 2>/dev/null
+	kill -KILL "$vm_pid" 2>/dev/null
+	wait "$vm_pid" 2>/dev/null
+}
+
+# same_in_use <image> <checkpoint copy>: every block the file system of
+# the checkpoint copy has in use is byte-identical in <image> (e2image -ra
+# writes just those blocks).
+same_in_use()
+{
+	e2image -ra "$1" "$1.e2i" 2>/dev/null &&
+		e2image -ra "$2" "$2.e2i" 2>/dev/null &&
+		cmp -s "$1.e2i" "$2.e2i"
+	_r=$?
+	rm -f "$1.e2i" "$2.e2i"
+	return $_r
 }
 
 # vm_results <console-log>: report the guest's ok/not ok lines, and one

@@ -47,13 +47,6 @@ vm_run "$work/console.log" "$work/guest" \
 vm_results "$work/console.log"
 
 
-same_in_use() # <image> <checkpoint copy>
-{
-	e2image -ra "$1" "$1.e2i" 2>/dev/null &&
-		e2image -ra "$2" "$2.e2i" 2>/dev/null &&
-		cmp -s "$1.e2i" "$2.e2i"
-}
-
 # The big workload must have made the file system write over backups:
 # some entry's dest is the source of a newer entry (a move).  Entries are
 # listed newest first.

@@ -1,0 +1,66 @@
+#!/bin/sh
+# VM test: real power cuts.  Kill QEMU at a random moment of a workload
+# on a checkpoint (host cache bypassed), restore the image on the host,
+# check every block in use at the checkpoint and e2fsck.  BOW_POWERCUT_RUNS
+# times (default 8); BOW_POWERCUT_SEED fixes the moments.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/vm/lib.sh"
+restore=$top/bow-restore/bow-restore
+
+work=$vm_dir/powercut
+rm -rf "$work"
+mkdir -p "$work/guest" "$work/tree/files"
+cp "$top/tests/vm/guest/powercut.sh" "$work/guest/run.sh"
+i=1
+while [ $i -le 120 ]; do
+	head -c $(( (i % 5 + 1) * 4096 )) /dev/urandom > "$work/tree/files/f$i"
+	i=$((i + 1))
+done
+head -c 4M /dev/urandom > "$work/tree/big"
+truncate -s 32M "$work/template.img"
+mkfs.ext4 -q -F -b 4096 -J size=4 -d "$work/tree" "$work/template.img"
+
+seed=${BOW_POWERCUT_SEED:-$(date +%s)}
+runs=${BOW_POWERCUT_RUNS:-8}
+echo "# power cuts: seed $seed, $runs runs"
+run=1
+cut=0
+while [ $run -le "$runs" ]; do
+	cp "$work/template.img" "$work/data.img"
+	truncate -s 0 "$work/ckpt.img"
+	truncate -s 32M "$work/ckpt.img"
+	# A moment from 0 to 6 s after the checkpoint, in tenths.
+	tenths=$(( (seed % 100003 * 7919 + run * 2654435761) % 61 ))
+	delay=$((tenths / 10)).$((tenths % 10))
+	BOW_VM_CACHE=none vm_start "$work/console.log" "$work/guest" \
+		"$work/data.img" "$work/ckpt.img"
+	waited=0
+	while ! grep -q '^=== checkpointed' "$work/console.log" 2>/dev/null &&
+	      [ $waited -lt 600 ]; do
+		sleep 0.2
+		waited=$((waited + 1))
+	done
+	sleep "$delay"
+	if grep -q '^=== workload done' "$work/console.log"; then
+		echo "# run $run: the workload ended before the cut at +${delay}s"
+	else
+		cut=$((cut + 1))
+	fi
+	vm_power_cut
+	# Killed before it could print its kernel log: read the console.
+	if grep -nE 'BUG:|WARNING:|Oops|Call Trace|Kernel panic' "$work/console.log"; then
+		not_ok "power cut $run: guest kernel reported a problem"
+	fi
+	"$restore" "$work/data.img" > "$work/restore.out" 2>&1
+	status=$?
+	if [ $status -eq 0 ] && same_in_use "$work/data.img" "$work/ckpt.img" &&
+	   e2fsck -fn "$work/data.img" > /dev/null 2>&1; then
+		ok "power cut $run at +${delay}s: restored exactly, e2fsck clean"
+	else
+		not_ok "power cut $run at +${delay}s: bow-restore exit $status: $(cat "$work/restore.out")"
+		cp "$work/data.img" "$work/failed-$run.img"
+		cp "$work/ckpt.img" "$work/failed-$run.ckpt"
+	fi
+	run=$((run + 1))
+done
+expect_eq "power cuts landed during the workload" "$runs" "$cut"
