@@ -111,6 +111,7 @@ struct bow_dev {
 	u64 backup_sectors;		/* statistics for status and sysfs */
 	u64 log_entries;
 	u32 log_blocks;
+	u64 log_commits;
 
 	/*
 	 * Only the worker, or a transition after it has flushed the worker,
@@ -608,6 +609,9 @@ static int bow_log_commit(struct bow_dev *bd)
 		goto fail;
 	bd->disk_count = count;
 	bd->log_dirty = false;
+	spin_lock(&bd->lock);
+	bd->log_commits++;
+	spin_unlock(&bd->lock);
 	return 0;
 
 fail:
@@ -1114,6 +1118,7 @@ static int bow_commit(struct bow_dev *bd)
 	bd->backup_sectors = 0;
 	bd->log_entries = 0;
 	bd->log_blocks = 0;
+	bd->log_commits = 0;
 	spin_unlock(&bd->lock);
 	/* State 2 needs no map; a big one is freed outside the lock. */
 	bow_ranges_free(&ranges);
@@ -1601,10 +1606,10 @@ static void bow_status(struct dm_target *ti, status_type_t type,
 	switch (type) {
 	case STATUSTYPE_INFO:
 		spin_lock(&bd->lock);
-		DMEMIT("%u %llu %llu %llu %u", bd->state,
+		DMEMIT("%u %llu %llu %llu %u %llu", bd->state,
 		       (u64)bd->free_sectors << SECTOR_SHIFT,
 		       bd->backup_sectors << SECTOR_SHIFT,
-		       bd->log_entries, bd->log_blocks);
+		       bd->log_entries, bd->log_blocks, bd->log_commits);
 		spin_unlock(&bd->lock);
 		break;
 	case STATUSTYPE_TABLE:

@@ -45,7 +45,7 @@ check "create bow over vdb with block_size:4096" bow_create bow $dev 1 block_siz
 S=$(bow_sys bow)
 expect_eq "table line round-trips" "0 65536 bow 254:16 1 block_size:4096" "$(dmsetup table bow)"
 expect_eq "state 0 at creation" 0 "$(cat $S/state)"
-expect_eq "status at creation" "0 65536 bow 0 0 0 0 0" "$(dmsetup status bow)"
+expect_eq "status at creation" "0 65536 bow 0 0 0 0 0 0" "$(dmsetup status bow)"
 expect_eq "no free space before any discard" 0 "$(cat $S/free)"
 
 blkdiscard -o $((16 * B)) -l $((16 * B)) $bow
@@ -95,7 +95,7 @@ b0=$(sum $dev 0 8)
 check "checkpoint message" dmsetup message bow 0 checkpoint
 expect_eq "state 1 after checkpoint" 1 "$(cat $S/state)"
 expect_eq "checkpoint takes two blocks: backup and live block 0" $((free0 - 2 * B)) "$(cat $S/free)"
-expect_eq "status after checkpoint" "1 $((free0 - 2 * B)) $B 1 1" "$(dmsetup status bow | cut -d' ' -f4-)"
+expect_eq "status after checkpoint" "1 $((free0 - 2 * B)) $B 1 1 1" "$(dmsetup status bow | cut -d' ' -f4-)"
 expect_eq "block 0 on the disk holds the log magic" "424f5700" \
 	"$(dd if=$dev bs=512 count=1 iflag=direct 2>/dev/null | head -c 4 | od -An -tx1 | tr -d ' \n')"
 expect_eq "block 0 read through bow is the block 0 of the checkpoint" "$b0" "$(sum $bow 0 8)"
@@ -181,6 +181,21 @@ fi
 wblk 600 1
 expect_eq "writes go on after reload" $((n + 2)) "$(bow_status bow 4)"
 
+# Group commit: 32 first overwrites queued while the device is suspended
+# reach the worker together and share log commits.
+c0=$(bow_status bow 6)
+e0=$(bow_status bow 4)
+dmsetup suspend --noudevsync bow
+for i in $(seq 0 31); do
+	dd if=/dev/urandom of=$bow bs=$B seek=$((700 + 2 * i)) count=1 conv=notrunc oflag=direct &
+done
+sleep 1
+dmsetup resume --noudevsync bow
+wait
+expect_eq "group commit: 32 first overwrites, 32 entries" $((e0 + 32)) "$(bow_status bow 4)"
+commits=$(($(bow_status bow 6) - c0))
+check "group commit: 32 backups share $commits log commits (at most 8)" [ "$commits" -le 8 ]
+
 bow-restore /dev/vdb > /tmp/out 2>&1
 expect_eq "bow-restore refuses the device under a live target" "3 1" \
 	"$? $(grep -c 'device is in use' /tmp/out)"
@@ -213,5 +228,5 @@ err=$(dd if=/dev/urandom of=/dev/mapper/small bs=$B seek=400 count=1 conv=notrun
 expect_eq "small: the 9th fails with ENOSPC" 1 "$(echo "$err" | grep -c 'No space left on device')"
 dd if=/dev/urandom of=/dev/mapper/small bs=$B seek=300 count=1 conv=notrunc oflag=direct
 expect_eq "small: rewriting a changed block still works" 0 $?
-expect_eq "small: status" "1 0 $((9 * B)) 9 1" "$(dmsetup status small | cut -d' ' -f4-)"
+expect_eq "small: status: 8 commits for 8 writes one by one, 1 at checkpoint" "1 0 $((9 * B)) 9 1 9" "$(dmsetup status small | cut -d' ' -f4-)"
 check "small: remove" dmsetup remove --noudevsync small
