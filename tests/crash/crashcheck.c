@@ -17,7 +17,9 @@
  *   prefixes  every write applied in order up to each write;
  *   subsets   the state at the last completed flush plus a random subset
  *             of the writes completed since (the volatile cache may keep
- *             or lose each), --subsets of them at each write, seeded.
+ *             or lose each), --subsets of them at each write, seeded;
+ *             one in four kept multi-sector writes is torn (each of its
+ *             sectors kept or lost: only a sector is atomic).
  * For each, bow_restore() must succeed (or find no checkpoint) and every
  * block in use at the checkpoint must equal the checkpoint copy.
  *
@@ -142,6 +144,21 @@ static void apply(unsigned char *img, const struct write_entry *e)
 		memset(img + e->sector * 512, 0, e->nr_sectors * 512);
 }
 
+/* A write torn by the power cut: each of its sectors kept or lost. */
+static void apply_torn(unsigned char *img, const struct write_entry *e,
+		       uint64_t (*coin)(void))
+{
+	for (uint64_t i = 0; i < e->nr_sectors; i++) {
+		if (!(coin() & 1))
+			continue;
+		if (e->data)
+			memcpy(img + (e->sector + i) * 512, e->data + i * 512,
+			       512);
+		else
+			memset(img + (e->sector + i) * 512, 0, 512);
+	}
+}
+
 static bool is_write(const struct write_entry *e)
 {
 	return e->nr_sectors && !(e->flags & (LOG_FLUSH | LOG_MARK));
@@ -244,6 +261,7 @@ int main(int argc, char **argv)
 	unsigned char *base, *log, *ckpt, *cur, *durable;
 	size_t base_len, log_len, ckpt_len, *pending, npending = 0;
 	uint64_t prefixes = 0, subset_states = 0, writes = 0, flushes = 0;
+	uint64_t torn = 0;
 	struct stream s;
 	size_t i, start;
 	int c;
@@ -335,10 +353,18 @@ int main(int argc, char **argv)
 
 			memcpy(k.dev, durable, k.size);
 			for (size_t p = 0; p < npending; p++) {
+				const struct write_entry *w = &s.e[pending[p]];
+
 				/* the first sample keeps none */
-				if (t && rnd() & 1) {
-					apply(k.dev, &s.e[pending[p]]);
-					kept++;
+				if (!t || !(rnd() & 1))
+					continue;
+				kept++;
+				/* one in four kept writes is torn */
+				if (w->nr_sectors > 1 && !(rnd() & 3)) {
+					apply_torn(k.dev, w, rnd);
+					torn++;
+				} else {
+					apply(k.dev, w);
 				}
 			}
 			snprintf(what, sizeof(what), "entry %zu: last flush + "
@@ -351,9 +377,10 @@ int main(int argc, char **argv)
 
 	printf("# %s: %" PRIu64 " writes and %" PRIu64 " flushes recorded; "
 	       "%" PRIu64 " crash states checked (%" PRIu64 " prefixes, %"
-	       PRIu64 " flush+subset, seed %lu), %" PRIu64 " before the log "
-	       "was durable, %" PRIu64 " bad\n", name, writes, flushes,
-	       k.states, prefixes, subset_states, seed, k.no_log, k.bad);
+	       PRIu64 " flush+subset with %" PRIu64 " torn writes, seed %lu), %"
+	       PRIu64 " before the log was durable, %" PRIu64 " bad\n", name,
+	       writes, flushes, k.states, prefixes, subset_states, torn, seed,
+	       k.no_log, k.bad);
 	if (expect_bad)
 		printf("%s - %s: the broken ordering is caught (%" PRIu64
 		       " of %" PRIu64 " crash states bad)\n",
