@@ -3,6 +3,7 @@
 #   make            build dm-bow.ko and bow-restore/bow-restore
 #   make demo       install what is missing, build, show the story in a VM
 #   make check      install what is missing, build, run every test
+#   make fuzz       fuzz bow-restore (FUZZ_SECONDS, default 600)
 #
 # KDIR selects the kernel build tree.  By default: the running kernel's,
 # else the newest installed Debian headers under /lib/modules/*/build.
@@ -10,7 +11,7 @@
 KVER ?= $(shell tests/vm/kernel-version)
 KDIR ?= /lib/modules/$(KVER)/build
 
-.PHONY: all module tool clean demo check deps lint
+.PHONY: all module tool clean demo check deps lint fuzz
 
 all: module tool
 
@@ -33,6 +34,9 @@ demo: deps
 check: deps
 	$(MAKE) all
 	tests/run-all.sh
+
+fuzz: deps
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} tests/fuzz/run.sh
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true

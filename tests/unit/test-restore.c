@@ -728,8 +728,47 @@ static void test_crafted_chain(void)
 	model_free(&m);
 }
 
+/*
+ * With BOW_SEED_DIR set, write small checkpointed images there instead of
+ * testing: the fuzz corpus (tests/fuzz/corpus) starts from them.
+ */
+static int write_seeds(const char *dir)
+{
+	static const struct {
+		uint32_t bs, header_size;
+		uint64_t blocks;
+		unsigned int writes;
+	} seeds[] = {
+		{ 512, BOW_HEADER_SIZE, 96, 80 },
+		{ 1024, BOW_HEADER_SIZE, 64, 60 },
+		{ 4096, BOW_HEADER_SIZE, 24, 12 },
+		{ 512, 100, 96, 80 },
+	};
+	char path[512];
+	struct model m;
+
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+		rng_state = 100 + i;
+		build(&m, seeds[i].bs, seeds[i].blocks, seeds[i].header_size,
+		      seeds[i].writes);
+		snprintf(path, sizeof(path), "%s/model-bs%u-h%u.img", dir,
+			 seeds[i].bs, seeds[i].header_size);
+		save(path, m.img, m.bs * m.blocks);
+		if (i == 0) {
+			/* a commit that was interrupted */
+			put_le32(m.img + 12, 0);
+			snprintf(path, sizeof(path), "%s/model-commit.img", dir);
+			save(path, m.img, m.bs * m.blocks);
+		}
+		model_free(&m);
+	}
+	return 0;
+}
+
 int main(void)
 {
+	if (getenv("BOW_SEED_DIR"))
+		return write_seeds(getenv("BOW_SEED_DIR"));
 	if (!mkdtemp(tmpdir)) {
 		perror("mkdtemp");
 		return 2;
