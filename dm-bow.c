@@ -91,7 +91,6 @@ struct bow_dev {
 	unsigned int block_size;	/* bytes */
 	unsigned int block_sectors;
 	sector_t nr_sectors;		/* device size, a multiple of block_sectors */
-	bool block_size_set;		/* given in the table line */
 
 	/*
 	 * lock protects the range map (ranges, free_ranges, free_sectors),
@@ -112,6 +111,10 @@ struct bow_dev {
 	u64 log_entries;
 	u32 log_blocks;
 	u64 log_commits;
+	u64 enospc_writes;		/* writes failed for want of space */
+	u64 low_water;			/* bytes; 0: no event */
+	bool low_water_raised;		/* the event fired for this checkpoint */
+	struct dm_target *live_ti;	/* the resumed table, for events */
 
 	/*
 	 * Only the worker, or a transition after it has flushed the worker,
@@ -133,15 +136,24 @@ struct bow_dev {
 
 	struct mutex state_mutex;	/* serialises state changes */
 
+	struct work_struct event_work;	/* raises the low-water event */
+
 	struct kobject kobj;		/* /sys/block/dm-N/bow */
 	bool kobj_added;		/* under bow_devs_lock */
 	struct completion kobj_released;
+};
+
+/* Feature arguments of a table line. */
+struct bow_features {
+	unsigned int block_size;	/* 0: the device's logical block size */
+	u64 low_water;			/* bytes; 0: none */
 };
 
 /* One table's view: its own reference on the lower device. */
 struct bow_target {
 	struct dm_dev *dev;
 	struct bow_dev *bd;
+	struct bow_features features;
 };
 
 static LIST_HEAD(bow_devs);
@@ -228,6 +240,21 @@ static void bow_range_erase(struct bow_dev *bd, struct bow_range *r)
 	kmem_cache_free(bow_range_cache, r);
 }
 
+/*
+ * Free space only shrinks during a checkpoint: when it first falls below
+ * the table's low_water, raise a device-mapper event (dmsetup wait, udev)
+ * so that a daemon can commit or give up in time.
+ */
+static void bow_low_water_check(struct bow_dev *bd)
+{
+	if (bd->state == BOW_STATE_CHECKPOINT && bd->low_water &&
+	    !bd->low_water_raised &&
+	    ((u64)bd->free_sectors << SECTOR_SHIFT) < bd->low_water) {
+		bd->low_water_raised = true;
+		queue_work(system_wq, &bd->event_work);
+	}
+}
+
 static void bow_range_set_type(struct bow_dev *bd, struct bow_range *r,
 			       enum bow_range_type type)
 {
@@ -236,6 +263,7 @@ static void bow_range_set_type(struct bow_dev *bd, struct bow_range *r,
 	if (r->type == BOW_FREE) {
 		list_del(&r->free_link);
 		bd->free_sectors -= len;
+		bow_low_water_check(bd);
 	}
 	r->type = type;
 	if (type == BOW_FREE) {
@@ -942,6 +970,11 @@ static void bow_write_finish(struct bow_dev *bd, struct bio *bio, int r)
 		r = bow_convert_locked(bd, start, end, BOW_TYPE(BOW_BACKING),
 				       BOW_CHANGED);
 	if (r) {
+		if (r == -ENOSPC) {
+			spin_lock(&bd->lock);
+			bd->enospc_writes++;
+			spin_unlock(&bd->lock);
+		}
 		bio->bi_status = errno_to_blk_status(r);
 		bio_endio(bio);
 		return;
@@ -1119,6 +1152,7 @@ static int bow_commit(struct bow_dev *bd)
 	bd->log_entries = 0;
 	bd->log_blocks = 0;
 	bd->log_commits = 0;
+	bd->enospc_writes = 0;
 	spin_unlock(&bd->lock);
 	/* State 2 needs no map; a big one is freed outside the lock. */
 	bow_ranges_free(&ranges);
@@ -1150,6 +1184,7 @@ static int bow_set_state(struct bow_dev *bd, unsigned int new_state)
 	spin_lock(&bd->lock);
 	if (!r) {
 		WRITE_ONCE(bd->state, new_state);
+		bow_low_water_check(bd);
 		DMINFO("%pg: state %u", bd->bdev, new_state);
 	}
 	bd->transition = false;
@@ -1161,6 +1196,21 @@ static int bow_set_state(struct bow_dev *bd, unsigned int new_state)
 out:
 	mutex_unlock(&bd->state_mutex);
 	return r;
+}
+
+static void bow_event_work(struct work_struct *work)
+{
+	struct bow_dev *bd = container_of(work, struct bow_dev, event_work);
+	struct dm_target *ti;
+
+	/* A table's destructor waits for this work before it goes. */
+	spin_lock(&bd->lock);
+	ti = bd->live_ti;
+	spin_unlock(&bd->lock);
+	if (ti) {
+		DMINFO("%pg: free space below low_water", bd->bdev);
+		dm_table_event(ti->table);
+	}
 }
 
 /* ---------------------------------------------------------------------
@@ -1276,8 +1326,7 @@ static int bow_has_log(struct bow_dev *bd, bool *has_log)
 
 static struct bow_dev *bow_dev_create(struct dm_target *ti,
 				      struct dm_dev *dev,
-				      unsigned int block_size,
-				      bool block_size_set)
+				      unsigned int block_size)
 {
 	struct mapped_device *md = dm_table_get_md(ti->table);
 	struct bow_dev *bd;
@@ -1294,7 +1343,6 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	bd->md = md;
 	bd->block_size = block_size;
 	bd->block_sectors = block_size >> SECTOR_SHIFT;
-	bd->block_size_set = block_size_set;
 	bd->log_unit = bdev_logical_block_size(dev->bdev);
 	bd->nr_sectors = ti->len;
 	spin_lock_init(&bd->lock);
@@ -1303,6 +1351,7 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	bio_list_init(&bd->deferred);
 	bio_list_init(&bd->held);
 	INIT_WORK(&bd->work, bow_worker);
+	INIT_WORK(&bd->event_work, bow_event_work);
 	atomic_set(&bd->inflight, 0);
 	atomic_set(&bd->sector0_writes, 0);
 	init_waitqueue_head(&bd->inflight_wait);
@@ -1367,7 +1416,7 @@ static void bow_dev_put(struct bow_dev *bd)
 
 /* Called with bow_devs_lock held. */
 static struct bow_dev *bow_dev_get(struct dm_target *ti, struct dm_dev *dev,
-				   unsigned int block_size, bool block_size_set)
+				   unsigned int block_size)
 {
 	struct mapped_device *md = dm_table_get_md(ti->table);
 	struct bow_dev *bd;
@@ -1386,7 +1435,7 @@ static struct bow_dev *bow_dev_get(struct dm_target *ti, struct dm_dev *dev,
 		bd->refs++;
 		return bd;
 	}
-	return bow_dev_create(ti, dev, block_size, block_size_set);
+	return bow_dev_create(ti, dev, block_size);
 }
 
 /* ---------------------------------------------------------------------
@@ -1394,10 +1443,10 @@ static struct bow_dev *bow_dev_get(struct dm_target *ti, struct dm_dev *dev,
  */
 
 static int bow_parse_features(struct dm_target *ti, struct dm_arg_set *as,
-			      unsigned int *block_size, bool *block_size_set)
+			      struct bow_features *f)
 {
 	static const struct dm_arg feature_count = {
-		0, 1, "Invalid number of feature args"
+		0, 2, "Invalid number of feature args"
 	};
 	unsigned int count;
 	int r;
@@ -1410,19 +1459,28 @@ static int bow_parse_features(struct dm_target *ti, struct dm_arg_set *as,
 	while (count--) {
 		const char *arg = dm_shift_arg(as);
 		unsigned int value;
+		unsigned long long bytes;
 		char dummy;
 
-		if (sscanf(arg, "block_size:%u%c", &value, &dummy) != 1) {
+		if (sscanf(arg, "block_size:%u%c", &value, &dummy) == 1) {
+			if (!is_power_of_2(value) ||
+			    value < BOW_MIN_BLOCK_SIZE ||
+			    value > BOW_MAX_BLOCK_SIZE) {
+				ti->error = "Invalid block size";
+				return -EINVAL;
+			}
+			f->block_size = value;
+		} else if (sscanf(arg, "low_water:%llu%c", &bytes,
+				  &dummy) == 1) {
+			if (!bytes) {
+				ti->error = "Invalid low_water";
+				return -EINVAL;
+			}
+			f->low_water = bytes;
+		} else {
 			ti->error = "Unknown feature";
 			return -EINVAL;
 		}
-		if (!is_power_of_2(value) || value < BOW_MIN_BLOCK_SIZE ||
-		    value > BOW_MAX_BLOCK_SIZE) {
-			ti->error = "Invalid block size";
-			return -EINVAL;
-		}
-		*block_size = value;
-		*block_size_set = true;
 	}
 	if (as->argc) {
 		ti->error = "Too many arguments";
@@ -1432,14 +1490,13 @@ static int bow_parse_features(struct dm_target *ti, struct dm_arg_set *as,
 }
 
 /*
- * Construct: <dev> [<#feature args> [block_size:<bytes>]]
+ * Construct: <dev> [<#feature args> [block_size:<bytes>] [low_water:<bytes>]]
  */
 static int bow_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
 	struct dm_arg_set as = { .argc = argc, .argv = argv };
 	struct bow_target *bt;
-	unsigned int block_size = 0;
-	bool block_size_set = false;
+	unsigned int block_size;
 	sector_t block_sectors;
 	int r;
 
@@ -1458,10 +1515,11 @@ static int bow_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Device lookup failed";
 		goto bad_free;
 	}
-	r = bow_parse_features(ti, &as, &block_size, &block_size_set);
+	r = bow_parse_features(ti, &as, &bt->features);
 	if (r)
 		goto bad_put;
-	if (!block_size_set)
+	block_size = bt->features.block_size;
+	if (!block_size)
 		block_size = max_t(unsigned int, BOW_MIN_BLOCK_SIZE,
 				   bdev_logical_block_size(bt->dev->bdev));
 	if (block_size < bdev_logical_block_size(bt->dev->bdev)) {
@@ -1483,7 +1541,7 @@ static int bow_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 
 	mutex_lock(&bow_devs_lock);
-	bt->bd = bow_dev_get(ti, bt->dev, block_size, block_size_set);
+	bt->bd = bow_dev_get(ti, bt->dev, block_size);
 	mutex_unlock(&bow_devs_lock);
 	if (IS_ERR(bt->bd)) {
 		r = PTR_ERR(bt->bd);
@@ -1507,6 +1565,13 @@ bad_free:
 static void bow_dtr(struct dm_target *ti)
 {
 	struct bow_target *bt = ti->private;
+	struct bow_dev *bd = bt->bd;
+
+	spin_lock(&bd->lock);
+	if (bd->live_ti == ti)
+		bd->live_ti = NULL;
+	spin_unlock(&bd->lock);
+	flush_work(&bd->event_work);
 
 	mutex_lock(&bow_devs_lock);
 	bow_dev_put(bt->bd);
@@ -1533,6 +1598,19 @@ static int bow_preresume(struct dm_target *ti)
 	}
 	mutex_unlock(&bow_devs_lock);
 	return r;
+}
+
+/* This table is live now: its low_water applies, its events are seen. */
+static void bow_resume(struct dm_target *ti)
+{
+	struct bow_target *bt = ti->private;
+	struct bow_dev *bd = bt->bd;
+
+	spin_lock(&bd->lock);
+	bd->live_ti = ti;
+	bd->low_water = bt->features.low_water;
+	bow_low_water_check(bd);
+	spin_unlock(&bd->lock);
 }
 
 static int bow_map(struct dm_target *ti, struct bio *bio)
@@ -1606,16 +1684,22 @@ static void bow_status(struct dm_target *ti, status_type_t type,
 	switch (type) {
 	case STATUSTYPE_INFO:
 		spin_lock(&bd->lock);
-		DMEMIT("%u %llu %llu %llu %u %llu", bd->state,
+		DMEMIT("%u %llu %llu %llu %u %llu %llu", bd->state,
 		       (u64)bd->free_sectors << SECTOR_SHIFT,
 		       bd->backup_sectors << SECTOR_SHIFT,
-		       bd->log_entries, bd->log_blocks, bd->log_commits);
+		       bd->log_entries, bd->log_blocks, bd->log_commits,
+		       bd->enospc_writes);
 		spin_unlock(&bd->lock);
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s", bt->dev->name);
-		if (bd->block_size_set)
-			DMEMIT(" 1 block_size:%u", bd->block_size);
+		if (bt->features.block_size || bt->features.low_water)
+			DMEMIT(" %u", !!bt->features.block_size +
+			       !!bt->features.low_water);
+		if (bt->features.block_size)
+			DMEMIT(" block_size:%u", bt->features.block_size);
+		if (bt->features.low_water)
+			DMEMIT(" low_water:%llu", bt->features.low_water);
 		break;
 	case STATUSTYPE_IMA:
 		*result = '\0';
@@ -1665,6 +1749,7 @@ static struct target_type bow_target_type = {
 	.map = bow_map,
 	.end_io = bow_end_io,
 	.preresume = bow_preresume,
+	.resume = bow_resume,
 	.status = bow_status,
 	.message = bow_message,
 	.iterate_devices = bow_iterate_devices,

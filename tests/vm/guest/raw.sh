@@ -31,7 +31,10 @@ bad_table "0 65536 bow $dev 1 block_size:" "Unknown feature"
 bad_table "0 65536 bow $dev 1 block_size:1000" "Invalid block size"
 bad_table "0 65536 bow $dev 1 block_size:256" "Invalid block size"
 bad_table "0 65536 bow $dev 1 block_size:8192" "Invalid block size"
+bad_table "0 65536 bow $dev 3 block_size:4096 low_water:1 x" "Invalid number of feature args"
 bad_table "0 65536 bow $dev 2 block_size:4096" "Invalid number of feature args"
+bad_table "0 65536 bow $dev 1 low_water:0" "Invalid low_water"
+bad_table "0 65536 bow $dev 1 low_water:-5" "Unknown feature"
 bad_table "0 65536 bow $dev x" "Invalid number of feature args"
 bad_table "0 65536 bow $dev 1" "Invalid number of feature args"
 bad_table "0 65536 bow $dev 1 block_size:4096 junk" "Too many arguments"
@@ -45,7 +48,7 @@ check "create bow over vdb with block_size:4096" bow_create bow $dev 1 block_siz
 S=$(bow_sys bow)
 expect_eq "table line round-trips" "0 65536 bow 254:16 1 block_size:4096" "$(dmsetup table bow)"
 expect_eq "state 0 at creation" 0 "$(cat $S/state)"
-expect_eq "status at creation" "0 65536 bow 0 0 0 0 0 0" "$(dmsetup status bow)"
+expect_eq "status at creation" "0 65536 bow 0 0 0 0 0 0 0" "$(dmsetup status bow)"
 expect_eq "no free space before any discard" 0 "$(cat $S/free)"
 
 blkdiscard -o $((16 * B)) -l $((16 * B)) $bow
@@ -95,7 +98,7 @@ b0=$(sum $dev 0 8)
 check "checkpoint message" dmsetup message bow 0 checkpoint
 expect_eq "state 1 after checkpoint" 1 "$(cat $S/state)"
 expect_eq "checkpoint takes two blocks: backup and live block 0" $((free0 - 2 * B)) "$(cat $S/free)"
-expect_eq "status after checkpoint" "1 $((free0 - 2 * B)) $B 1 1 1" "$(dmsetup status bow | cut -d' ' -f4-)"
+expect_eq "status after checkpoint" "1 $((free0 - 2 * B)) $B 1 1 1 0" "$(dmsetup status bow | cut -d' ' -f4-)"
 expect_eq "block 0 on the disk holds the log magic" "424f5700" \
 	"$(dd if=$dev bs=512 count=1 iflag=direct 2>/dev/null | head -c 4 | od -An -tx1 | tr -d ' \n')"
 expect_eq "block 0 read through bow is the block 0 of the checkpoint" "$b0" "$(sum $bow 0 8)"
@@ -215,18 +218,30 @@ check "module loads again" insmod /lib/modules/dm-bow.ko
 # Out of free space: the write that cannot be backed up fails with
 # ENOSPC, and the checkpoint stays restorable (the host checks vdd).
 # vdd: 8 MiB; 10 free blocks, 2 taken by the checkpoint, 8 left.
-check "create small" bow_create small /dev/vdd 1 block_size:4096
+# low_water is 4 blocks: the event fires once, when free space drops
+# below it (at the 5th first overwrite), and never again.
+check "create small" bow_create small /dev/vdd 2 block_size:4096 low_water:$((4 * B))
+expect_eq "small: table line with two features" \
+	"0 16384 bow 254:48 2 block_size:4096 low_water:$((4 * B))" "$(dmsetup table small)"
 blkdiscard -o $((100 * B)) -l $((10 * B)) /dev/mapper/small
+events() { dmsetup info -c --noheadings -o events small; }
+ev0=$(events)
 check "small: checkpoint" dmsetup message small 0 checkpoint
 dd if=/dev/mapper/small of=/dev/vde bs=1M iflag=direct oflag=direct
 expect_eq "small: 8 blocks free" $((8 * B)) "$(cat "$(bow_sys small)/free")"
 for i in 0 1 2 3 4 5 6 7; do
 	dd if=/dev/urandom of=/dev/mapper/small bs=$B seek=$((300 + 2 * i)) count=1 conv=notrunc oflag=direct
+	[ $i = 3 ] && expect_eq "small: no event at 4 blocks free" "$ev0" "$(events)"
+	[ $i = 4 ] && sleep 1 && expect_eq "small: one event below low_water" $((ev0 + 1)) "$(events)"
 done
+check "small: dmsetup wait sees the event" timeout 5 dmsetup wait small "$ev0"
 expect_eq "small: 8 first overwrites use the 8 free blocks" 0 "$(cat "$(bow_sys small)/free")"
 err=$(dd if=/dev/urandom of=/dev/mapper/small bs=$B seek=400 count=1 conv=notrunc oflag=direct 2>&1)
 expect_eq "small: the 9th fails with ENOSPC" 1 "$(echo "$err" | grep -c 'No space left on device')"
 dd if=/dev/urandom of=/dev/mapper/small bs=$B seek=300 count=1 conv=notrunc oflag=direct
 expect_eq "small: rewriting a changed block still works" 0 $?
-expect_eq "small: status: 8 commits for 8 writes one by one, 1 at checkpoint" "1 0 $((9 * B)) 9 1 9" "$(dmsetup status small | cut -d' ' -f4-)"
+expect_eq "small: status: 8 commits for 8 writes one by one, 1 refused" \
+	"1 0 $((9 * B)) 9 1 9 1" "$(dmsetup status small | cut -d' ' -f4-)"
+sleep 1
+expect_eq "small: still one event" $((ev0 + 1)) "$(events)"
 check "small: remove" dmsetup remove --noudevsync small
