@@ -1552,6 +1552,8 @@ static int bow_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ti->num_flush_bios = 1;
 	ti->num_discard_bios = 1;
 	ti->discards_supported = true;
+	/* A write like any other; advertised if the device has it. */
+	ti->num_write_zeroes_bios = 1;
 	ti->per_io_data_size = sizeof(struct bow_bio);
 	return 0;
 
@@ -1629,6 +1631,7 @@ static int bow_map(struct dm_target *ti, struct bio *bio)
 	switch (bio_op(bio)) {
 	case REQ_OP_READ:
 	case REQ_OP_WRITE:
+	case REQ_OP_WRITE_ZEROES:
 		/* Block 0 may live elsewhere: handle it apart from the rest. */
 		if (sector < bd->block_sectors &&
 		    bow_bio_end(bio, sector) > bd->block_sectors)
