@@ -10,13 +10,14 @@ kver=$("$top/tests/vm/kernel-version")
 vm_dir=$top/build/vm
 mkdir -p "$vm_dir"
 
-# Build the initramfs once per run (or when dm-bow.ko is newer).
+# Build the initramfs when it is older than what goes into it.
 vm_initramfs()
 {
 	if [ ! -e "$vm_dir/initramfs.cpio.gz" ] ||
 	   [ "$top/dm-bow.ko" -nt "$vm_dir/initramfs.cpio.gz" ] ||
 	   [ "$top/bow-restore/bow-restore" -nt "$vm_dir/initramfs.cpio.gz" ] ||
-	   [ "$top/tests/vm/init" -nt "$vm_dir/initramfs.cpio.gz" ]; then
+	   [ "$top/tests/vm/init" -nt "$vm_dir/initramfs.cpio.gz" ] ||
+	   [ "$top/tests/vm/mkinitramfs.sh" -nt "$vm_dir/initramfs.cpio.gz" ]; then
 		"$top/tests/vm/mkinitramfs.sh" "$kver" \
 			"$vm_dir/initramfs.cpio.gz.tmp"
 		mv "$vm_dir/initramfs.cpio.gz.tmp" "$vm_dir/initramfs.cpio.gz"

@@ -17,7 +17,7 @@ mkdir -p "$root/bin" "$root/sbin" "$root/proc" "$root/sys" "$root/dev" \
 cp /bin/busybox "$root/bin/busybox"
 
 # Modules, in load order, each once.
-mods="virtio_pci virtio_blk dm-mod ext4 loop dm-snapshot dm-log-writes"
+mods="virtio_pci virtio_blk dm-mod ext4 loop dm-snapshot dm-log-writes dm-crypt xts"
 : > "$root/etc/modules"
 for m in $mods; do
 	modprobe -S "$kver" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
