@@ -26,6 +26,7 @@
 #include <linux/workqueue.h>
 
 #include "dm-bow-format.h"
+#include "dm-bow-ranges.h"
 
 #define DM_MSG_PREFIX "bow"
 
@@ -36,35 +37,6 @@ enum bow_state {
 	BOW_STATE_TRIM = 0,
 	BOW_STATE_CHECKPOINT = 1,
 	BOW_STATE_COMMITTED = 2,
-};
-
-/*
- * What a range of the device holds.  Boundaries are always block aligned.
- * Neighbouring ranges of the same type are merged.
- */
-enum bow_range_type {
-	BOW_SECTOR0,		/* block 0: the log while a checkpoint is live */
-	BOW_SECTOR0_LIVE,	/* where the file system's block 0 lives now */
-	BOW_UNCHANGED,		/* data as at the checkpoint, no backup yet */
-	BOW_FREE,		/* discarded before the checkpoint, unused */
-	BOW_CHANGED,		/* rewritten since the checkpoint: ours to lose */
-	BOW_BACKUP,		/* holds a backup that the log points at */
-	BOW_BACKING,		/* backed up, waiting for its log entry to land */
-	BOW_TOP,		/* sentinel: the end of the device */
-};
-
-#define BOW_TYPE(t)	(1u << (t))
-
-struct bow_range {
-	struct rb_node node;
-	struct list_head free_link;	/* on bow_dev.free_ranges if BOW_FREE */
-	sector_t sector;		/* first sector; ends at the next range */
-	enum bow_range_type type;
-};
-
-/* Nodes allocated outside the spinlock for one range-map update. */
-struct bow_prealloc {
-	struct bow_range *node[2];
 };
 
 /* Per-bio flags, kept in the per-bio data. */
@@ -93,14 +65,12 @@ struct bow_dev {
 	sector_t nr_sectors;		/* device size, a multiple of block_sectors */
 
 	/*
-	 * lock protects the range map (ranges, free_ranges, free_sectors),
+	 * lock protects the range map,
 	 * the state fields and the bio lists below.  It is never held across
 	 * I/O or taken from interrupt context.
 	 */
 	spinlock_t lock;
-	struct rb_root ranges;
-	struct list_head free_ranges;
-	sector_t free_sectors;
+	struct bow_map map;
 	enum bow_state state;
 	bool transition;		/* a state change is draining I/O */
 	bool failed;			/* a log write failed: writes get -EIO */
@@ -169,74 +139,8 @@ static bool debug_skip_flush;
 module_param(debug_skip_flush, bool, 0644);
 MODULE_PARM_DESC(debug_skip_flush, "Tests only: break crash consistency");
 
-/* ---------------------------------------------------------------------
- * The range map.  All of these run under bd->lock.
- */
-
-static struct bow_range *bow_range_next(struct bow_range *r)
+static void bow_range_node_free(struct bow_range *r)
 {
-	struct rb_node *n = rb_next(&r->node);
-
-	return n ? rb_entry(n, struct bow_range, node) : NULL;
-}
-
-static struct bow_range *bow_range_prev(struct bow_range *r)
-{
-	struct rb_node *n = rb_prev(&r->node);
-
-	return n ? rb_entry(n, struct bow_range, node) : NULL;
-}
-
-/* The range containing @sector; the map always covers [0, nr_sectors]. */
-static struct bow_range *bow_range_find(struct bow_dev *bd, sector_t sector)
-{
-	struct rb_node *n = bd->ranges.rb_node;
-	struct bow_range *found = NULL;
-
-	while (n) {
-		struct bow_range *r = rb_entry(n, struct bow_range, node);
-
-		if (r->sector <= sector) {
-			found = r;
-			n = n->rb_right;
-		} else {
-			n = n->rb_left;
-		}
-	}
-	return found;
-}
-
-static sector_t bow_range_end(struct bow_range *r)
-{
-	struct bow_range *next = bow_range_next(r);
-
-	return next ? next->sector : r->sector;
-}
-
-static void bow_range_insert(struct bow_dev *bd, struct bow_range *new)
-{
-	struct rb_node **link = &bd->ranges.rb_node, *parent = NULL;
-
-	while (*link) {
-		struct bow_range *r = rb_entry(*link, struct bow_range, node);
-
-		parent = *link;
-		if (new->sector < r->sector)
-			link = &(*link)->rb_left;
-		else
-			link = &(*link)->rb_right;
-	}
-	rb_link_node(&new->node, parent, link);
-	rb_insert_color(&new->node, &bd->ranges);
-	if (new->type == BOW_FREE)
-		list_add(&new->free_link, &bd->free_ranges);
-}
-
-static void bow_range_erase(struct bow_dev *bd, struct bow_range *r)
-{
-	if (r->type == BOW_FREE)
-		list_del(&r->free_link);
-	rb_erase(&r->node, &bd->ranges);
 	kmem_cache_free(bow_range_cache, r);
 }
 
@@ -249,133 +153,10 @@ static void bow_low_water_check(struct bow_dev *bd)
 {
 	if (bd->state == BOW_STATE_CHECKPOINT && bd->low_water &&
 	    !bd->low_water_raised &&
-	    ((u64)bd->free_sectors << SECTOR_SHIFT) < bd->low_water) {
+	    ((u64)bd->map.free_sectors << SECTOR_SHIFT) < bd->low_water) {
 		bd->low_water_raised = true;
 		queue_work(system_wq, &bd->event_work);
 	}
-}
-
-static void bow_range_set_type(struct bow_dev *bd, struct bow_range *r,
-			       enum bow_range_type type)
-{
-	sector_t len = bow_range_end(r) - r->sector;
-
-	if (r->type == BOW_FREE) {
-		list_del(&r->free_link);
-		bd->free_sectors -= len;
-		bow_low_water_check(bd);
-	}
-	r->type = type;
-	if (type == BOW_FREE) {
-		list_add(&r->free_link, &bd->free_ranges);
-		bd->free_sectors += len;
-	}
-}
-
-/* Split @r at @sector, inside it; returns the range starting at @sector. */
-static struct bow_range *bow_range_split(struct bow_dev *bd,
-					 struct bow_range *r, sector_t sector,
-					 struct bow_prealloc *pa)
-{
-	struct bow_range *new;
-
-	if (r->sector == sector)
-		return r;
-	new = pa->node[0] ? pa->node[0] : pa->node[1];
-	if (WARN_ON_ONCE(!new))
-		return NULL;
-	if (new == pa->node[0])
-		pa->node[0] = NULL;
-	else
-		pa->node[1] = NULL;
-	new->sector = sector;
-	new->type = r->type;
-	bow_range_insert(bd, new);
-	return new;
-}
-
-/* Merge equal neighbours from the range before @start to the one at @end. */
-static void bow_range_merge(struct bow_dev *bd, sector_t start, sector_t end)
-{
-	struct bow_range *r = bow_range_find(bd, start);
-	struct bow_range *prev = bow_range_prev(r);
-
-	if (prev)
-		r = prev;
-	while (r->type != BOW_TOP) {
-		struct bow_range *next = bow_range_next(r);
-
-		if (next->type == r->type && r->type != BOW_SECTOR0) {
-			bow_range_erase(bd, next);
-			continue;
-		}
-		if (next->sector > end)
-			break;
-		r = next;
-	}
-}
-
-/*
- * Give every part of [start, end) whose type is in @from the type @to.
- * Needs at most two preallocated nodes: splits happen only at start and
- * at end.  Returns 0 or -ENOMEM (never with a half-done change).
- */
-static int bow_convert(struct bow_dev *bd, sector_t start, sector_t end,
-		       unsigned int from, enum bow_range_type to,
-		       struct bow_prealloc *pa)
-{
-	struct bow_range *r = bow_range_find(bd, start);
-
-	while (r->sector < end && r->type != BOW_TOP) {
-		if (from & BOW_TYPE(r->type)) {
-			if (r->sector < start)
-				r = bow_range_split(bd, r, start, pa);
-			if (r && bow_range_end(r) > end &&
-			    !bow_range_split(bd, r, end, pa))
-				r = NULL;
-			if (!r)
-				return -ENOMEM;
-			bow_range_set_type(bd, r, to);
-		}
-		r = bow_range_next(r);
-	}
-	bow_range_merge(bd, start, end);
-	return 0;
-}
-
-/* True if every part of [start, end) has a type in @types. */
-static bool bow_range_all(struct bow_dev *bd, sector_t start, sector_t end,
-			  unsigned int types)
-{
-	struct bow_range *r = bow_range_find(bd, start);
-
-	for (; r->sector < end; r = bow_range_next(r))
-		if (!(types & BOW_TYPE(r->type)))
-			return false;
-	return true;
-}
-
-/*
- * Take up to @max_sectors of free space as @type.  Returns the number of
- * sectors taken at *@dest, 0 if none is left.  Free ranges are block
- * aligned, so asking for a whole block gets a whole block or nothing.
- */
-static sector_t bow_alloc_free(struct bow_dev *bd, sector_t max_sectors,
-			       enum bow_range_type type, sector_t *dest,
-			       struct bow_prealloc *pa)
-{
-	struct bow_range *r;
-	sector_t len;
-
-	r = list_first_entry_or_null(&bd->free_ranges, struct bow_range,
-				     free_link);
-	if (!r)
-		return 0;
-	len = min(bow_range_end(r) - r->sector, max_sectors);
-	*dest = r->sector;
-	if (bow_convert(bd, *dest, *dest + len, BOW_TYPE(BOW_FREE), type, pa))
-		return 0;
-	return len;
 }
 
 static int bow_prealloc_fill(struct bow_prealloc *pa)
@@ -413,7 +194,8 @@ static int bow_convert_locked(struct bow_dev *bd, sector_t start, sector_t end,
 	r = bow_prealloc_fill(&pa);
 	if (!r) {
 		spin_lock(&bd->lock);
-		r = bow_convert(bd, start, end, from, to, &pa);
+		r = bow_convert(&bd->map, start, end, from, to, &pa);
+		bow_low_water_check(bd);
 		spin_unlock(&bd->lock);
 	}
 	bow_prealloc_free(&pa);
@@ -430,7 +212,8 @@ static int bow_alloc(struct bow_dev *bd, sector_t max_sectors,
 	r = bow_prealloc_fill(&pa);
 	if (!r) {
 		spin_lock(&bd->lock);
-		*len = bow_alloc_free(bd, max_sectors, type, dest, &pa);
+		*len = bow_alloc_free(&bd->map, max_sectors, type, dest, &pa);
+		bow_low_water_check(bd);
 		spin_unlock(&bd->lock);
 		if (!*len)
 			r = -ENOSPC;
@@ -444,15 +227,6 @@ static void bow_unalloc(struct bow_dev *bd, sector_t dest, sector_t len,
 			enum bow_range_type type)
 {
 	bow_convert_locked(bd, dest, dest + len, BOW_TYPE(type), BOW_FREE);
-}
-
-static void bow_ranges_free(struct rb_root *ranges)
-{
-	struct bow_range *r, *tmp;
-
-	rbtree_postorder_for_each_entry_safe(r, tmp, ranges, node)
-		kmem_cache_free(bow_range_cache, r);
-	*ranges = RB_ROOT;
 }
 
 static int bow_ranges_init(struct bow_dev *bd)
@@ -470,13 +244,13 @@ static int bow_ranges_init(struct bow_dev *bd)
 						       GFP_KERNEL);
 
 		if (!r) {
-			bow_ranges_free(&bd->ranges);
+			bow_map_destroy(&bd->map.ranges);
 			return -ENOMEM;
 		}
 		r->type = layout[i].type;
 		r->sector = layout[i].at_end ? bd->nr_sectors :
 			    i * bd->block_sectors;
-		bow_range_insert(bd, r);
+		bow_range_insert(&bd->map, r);
 	}
 	return 0;
 }
@@ -775,7 +549,7 @@ static int bow_prepare_write(struct bow_dev *bd, sector_t start, sector_t end)
 		sector_t next;
 
 		spin_lock(&bd->lock);
-		range = bow_range_find(bd, pos);
+		range = bow_range_find(&bd->map, pos);
 		type = range->type;
 		next = min(bow_range_end(range), end);
 		spin_unlock(&bd->lock);
@@ -890,12 +664,12 @@ static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 			start_blk = max(roundup(sector, bs), bs);
 			end_blk = round_down(end, bs);
 			if (start_blk < end_blk)
-				r = bow_convert(bd, start_blk, end_blk,
+				r = bow_convert(&bd->map, start_blk, end_blk,
 						BOW_TYPE(BOW_UNCHANGED),
 						BOW_FREE, &pa);
 			route = BOW_ROUTE_DONE;
 		} else if (is_write && !in_sector0) {
-			r = bow_convert(bd, start_blk, end_blk,
+			r = bow_convert(&bd->map, start_blk, end_blk,
 					BOW_TYPE(BOW_FREE), BOW_UNCHANGED, &pa);
 		}
 		if (route == BOW_ROUTE_REMAPPED)
@@ -914,11 +688,12 @@ static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 					  BOW_BIO_INFLIGHT);
 		} else if (bd->failed) {
 			r = -EIO;
-		} else if (bow_range_all(bd, start_blk, end_blk,
+		} else if (bow_range_all(&bd->map, start_blk, end_blk,
 					 BOW_TYPE(BOW_CHANGED) |
 					 BOW_TYPE(BOW_FREE))) {
-			r = bow_convert(bd, start_blk, end_blk,
+			r = bow_convert(&bd->map, start_blk, end_blk,
 					BOW_TYPE(BOW_FREE), BOW_CHANGED, &pa);
+			bow_low_water_check(bd);
 			if (!r)
 				bow_remap(bd, bio, sector, BOW_BIO_INFLIGHT);
 		} else {
@@ -1144,10 +919,10 @@ static int bow_commit(struct bow_dev *bd)
 	}
 
 	spin_lock(&bd->lock);
-	ranges = bd->ranges;
-	bd->ranges = RB_ROOT;
-	INIT_LIST_HEAD(&bd->free_ranges);
-	bd->free_sectors = 0;
+	ranges = bd->map.ranges;
+	bd->map.ranges = RB_ROOT;
+	INIT_LIST_HEAD(&bd->map.free_ranges);
+	bd->map.free_sectors = 0;
 	bd->backup_sectors = 0;
 	bd->log_entries = 0;
 	bd->log_blocks = 0;
@@ -1155,7 +930,7 @@ static int bow_commit(struct bow_dev *bd)
 	bd->enospc_writes = 0;
 	spin_unlock(&bd->lock);
 	/* State 2 needs no map; a big one is freed outside the lock. */
-	bow_ranges_free(&ranges);
+	bow_map_destroy(&ranges);
 	return 0;
 }
 
@@ -1244,7 +1019,7 @@ static ssize_t free_show(struct bow_dev *bd, char *buf)
 	u64 free;
 
 	spin_lock(&bd->lock);
-	free = (u64)bd->free_sectors << SECTOR_SHIFT;
+	free = (u64)bd->map.free_sectors << SECTOR_SHIFT;
 	spin_unlock(&bd->lock);
 	return sysfs_emit(buf, "%llu\n", free);
 }
@@ -1307,7 +1082,7 @@ static void bow_dev_free(struct bow_dev *bd)
 		dm_io_client_destroy(bd->io_client);
 	vfree(bd->log);
 	vfree(bd->copy_buf);
-	bow_ranges_free(&bd->ranges);
+	bow_map_destroy(&bd->map.ranges);
 	kfree(bd);
 }
 
@@ -1346,8 +1121,8 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	bd->log_unit = bdev_logical_block_size(dev->bdev);
 	bd->nr_sectors = ti->len;
 	spin_lock_init(&bd->lock);
-	bd->ranges = RB_ROOT;
-	INIT_LIST_HEAD(&bd->free_ranges);
+	bd->map.ranges = RB_ROOT;
+	INIT_LIST_HEAD(&bd->map.free_ranges);
 	bio_list_init(&bd->deferred);
 	bio_list_init(&bd->held);
 	INIT_WORK(&bd->work, bow_worker);
@@ -1688,7 +1463,7 @@ static void bow_status(struct dm_target *ti, status_type_t type,
 	case STATUSTYPE_INFO:
 		spin_lock(&bd->lock);
 		DMEMIT("%u %llu %llu %llu %u %llu %llu", bd->state,
-		       (u64)bd->free_sectors << SECTOR_SHIFT,
+		       (u64)bd->map.free_sectors << SECTOR_SHIFT,
 		       bd->backup_sectors << SECTOR_SHIFT,
 		       bd->log_entries, bd->log_blocks, bd->log_commits,
 		       bd->enospc_writes);

@@ -7,15 +7,12 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 kver=$("$top/tests/vm/kernel-version")
 kdir=/lib/modules/$kver/build
 
-src=$top/build/linux-source-6.1
-if [ ! -x "$src/scripts/checkpatch.pl" ]; then
-	mkdir -p "$top/build"
-	tar -C "$top/build" -xf /usr/src/linux-source-6.1.tar.xz \
-		linux-source-6.1/scripts
-fi
+src=$("$top/tests/kernel-source.sh")
 cp=$src/scripts/checkpatch.pl
 check "checkpatch --strict: dm-bow.c" \
 	quiet "$cp" --strict --no-tree -f "$top/dm-bow.c"
+check "checkpatch --strict: dm-bow-ranges.h" \
+	quiet "$cp" --strict --no-tree -f "$top/dm-bow-ranges.h"
 # The shared header defines __packed for userspace: that one definition
 # is the only PREFER_DEFINED_ATTRIBUTE_MACRO warning checkpatch can give.
 check "checkpatch --strict: dm-bow-format.h" \
@@ -23,7 +20,7 @@ check "checkpatch --strict: dm-bow-format.h" \
 	-f "$top/dm-bow-format.h"
 
 out=$(make -C "$kdir" M="$top" C=2 modules 2>&1)
-diag=$(echo "$out" | grep -E 'warning|error|dm-bow\.[ch]:[0-9]+' | grep -v '^make')
+diag=$(echo "$out" | grep -E 'warning|error|dm-bow[a-z-]*\.[ch]:[0-9]+' | grep -v '^make')
 if [ -z "$diag" ]; then
 	ok "module builds with no warning, sparse clean (make C=2)"
 else

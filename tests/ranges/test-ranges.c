@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Host test of dm-bow's range map, the very code the module runs
+ * (dm-bow-ranges.h), built against the kernel's tools/include and
+ * tools/lib/rbtree.c, and checked against a trivially correct model:
+ * one type per block.  Millions of random conversions (discards, writes,
+ * backups, moves), allocations of free space and queries; after each one
+ * the tree must describe exactly the model, merged, with the free list
+ * and the free count right and no node leaked.
+ *
+ * Then a scale check: the cost of taking free space and of converting a
+ * range, with 10^3 to 10^6 free ranges in the map, and the memory a range
+ * takes.  Reported, not asserted: timing belongs to benchmarks.
+ *
+ *   test-ranges [seed]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <linux/rbtree.h>
+#include <linux/list.h>
+#include <asm/bug.h>
+
+typedef uint64_t sector_t;
+
+#include "../../dm-bow-ranges.h"
+
+#define BS 8	/* sectors a block */
+
+static long nodes_live;
+static int failures;
+
+static void bow_range_node_free(struct bow_range *r)
+{
+	free(r);
+	nodes_live--;
+}
+
+static struct bow_range *node_alloc(void)
+{
+	struct bow_range *r = malloc(sizeof(*r));
+
+	if (!r)
+		abort();
+	nodes_live++;
+	return r;
+}
+
+static void fill(struct bow_prealloc *pa)
+{
+	for (int i = 0; i < 2; i++)
+		if (!pa->node[i])
+			pa->node[i] = node_alloc();
+}
+
+static void drain(struct bow_prealloc *pa)
+{
+	for (int i = 0; i < 2; i++)
+		if (pa->node[i])
+			bow_range_node_free(pa->node[i]);
+	pa->node[0] = pa->node[1] = NULL;
+}
+
+static uint64_t rng;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return rng * 0x2545F4914F6CDD1Dull;
+}
+
+static uint64_t below(uint64_t n)
+{
+	return rnd() % n;
+}
+
+/* The map as dm-bow starts it: block 0, then unchanged data, then top. */
+static void map_init(struct bow_map *map, uint64_t blocks)
+{
+	static const enum bow_range_type layout[] = {
+		BOW_SECTOR0, BOW_UNCHANGED, BOW_TOP,
+	};
+
+	map->ranges = RB_ROOT;
+	INIT_LIST_HEAD(&map->free_ranges);
+	map->free_sectors = 0;
+	for (int i = 0; i < 3; i++) {
+		struct bow_range *r = node_alloc();
+
+		r->type = layout[i];
+		r->sector = i == 2 ? blocks * BS : (sector_t)i * BS;
+		bow_range_insert(map, r);
+	}
+}
+
+/* Does the tree describe exactly @model?  Returns a reason or NULL. */
+static const char *check(struct bow_map *map, const unsigned char *model,
+			 uint64_t blocks)
+{
+	struct rb_node *n = rb_first(&map->ranges);
+	long nodes = 0, free_nodes = 0, listed = 0;
+	sector_t free_sectors = 0;
+	struct bow_range *r;
+
+	if (!n)
+		return "empty tree";
+	r = rb_entry(n, struct bow_range, node);
+	if (r->sector != 0 || r->type != BOW_SECTOR0)
+		return "the first range is not block 0";
+	for (; r; r = bow_range_next(r)) {
+		struct bow_range *next = bow_range_next(r);
+
+		nodes++;
+		if (r->sector % BS)
+			return "unaligned boundary";
+		if (r->type == BOW_TOP) {
+			if (next || r->sector != blocks * BS)
+				return "top is not last, at the end";
+			break;
+		}
+		if (!next || next->sector <= r->sector)
+			return "ranges out of order";
+		if (next->type == r->type)
+			return "equal neighbours not merged";
+		for (sector_t s = r->sector; s < next->sector; s += BS)
+			if (model[s / BS] != r->type)
+				return "type differs from the model";
+		if (r->type == BOW_FREE) {
+			free_nodes++;
+			free_sectors += next->sector - r->sector;
+		}
+	}
+	list_for_each_entry(r, &map->free_ranges, free_link) {
+		if (r->type != BOW_FREE)
+			return "a range on the free list is not free";
+		listed++;
+	}
+	if (listed != free_nodes)
+		return "free list and tree disagree";
+	if (free_sectors != map->free_sectors)
+		return "free_sectors is wrong";
+	if (nodes != nodes_live)
+		return "nodes leaked or lost";
+	return NULL;
+}
+
+/* Conversions dm-bow makes, and random ones. */
+static void random_convert(struct bow_map *map, unsigned char *model,
+			   uint64_t blocks, uint64_t span)
+{
+	static const struct {
+		unsigned int from;
+		enum bow_range_type to;
+	} ops[] = {
+		{ BOW_TYPE(BOW_UNCHANGED), BOW_FREE },		/* discard */
+		{ BOW_TYPE(BOW_FREE), BOW_UNCHANGED },		/* state 0 write */
+		{ BOW_TYPE(BOW_FREE), BOW_CHANGED },		/* state 1 write */
+		{ BOW_TYPE(BOW_UNCHANGED) | BOW_TYPE(BOW_BACKUP),
+		  BOW_BACKING },				/* backed up */
+		{ BOW_TYPE(BOW_BACKING), BOW_CHANGED },		/* committed */
+		{ BOW_TYPE(BOW_BACKUP), BOW_FREE },		/* given back */
+		{ BOW_TYPE(BOW_SECTOR0_LIVE), BOW_BACKING },	/* block 0 moved */
+	};
+	struct bow_prealloc pa = { 0 };
+	uint64_t a = below(blocks), z = a + 1 + below(span);
+	unsigned int from;
+	enum bow_range_type to;
+
+	if (z > blocks)
+		z = blocks;
+	if (below(4)) {
+		int i = (int)below(sizeof(ops) / sizeof(ops[0]));
+
+		from = ops[i].from;
+		to = ops[i].to;
+	} else {
+		/* anything but block 0 and top, into anything but them */
+		from = (unsigned int)below(1u << BOW_TOP) &
+		       ~BOW_TYPE(BOW_SECTOR0);
+		to = BOW_SECTOR0_LIVE + (int)below(BOW_TOP - BOW_SECTOR0_LIVE);
+	}
+	fill(&pa);
+	if (bow_convert(map, a * BS, z * BS, from, to, &pa))
+		abort();
+	drain(&pa);
+	for (uint64_t b = a; b < z; b++)
+		if (from & BOW_TYPE(model[b]))
+			model[b] = to;
+}
+
+/* Take free space as dm-bow does for a backup; check what it took. */
+static const char *random_alloc(struct bow_map *map, unsigned char *model,
+				uint64_t blocks)
+{
+	struct bow_prealloc pa = { 0 };
+	uint64_t max = 1 + below(64), any = 0;
+	sector_t dest = 0, len;
+
+	for (uint64_t b = 0; b < blocks && !any; b++)
+		any = model[b] == BOW_FREE;
+	fill(&pa);
+	len = bow_alloc_free(map, max * BS, BOW_BACKUP, &dest, &pa);
+	drain(&pa);
+	if (!any)
+		return len ? "took space when none was free" : NULL;
+	if (!len || len > max * BS || dest % BS || len % BS)
+		return "took no space, or too much";
+	if (dest / BS && model[dest / BS - 1] == BOW_FREE)
+		return "did not take the start of a free range";
+	for (uint64_t b = dest / BS; b < (dest + len) / BS; b++) {
+		if (model[b] != BOW_FREE)
+			return "took space that was not free";
+		model[b] = BOW_BACKUP;
+	}
+	if (len < max * BS && (dest + len) / BS < blocks &&
+	    model[(dest + len) / BS] == BOW_FREE)
+		return "took less than it could from a free range";
+	return NULL;
+}
+
+static const char *random_query(struct bow_map *map,
+				const unsigned char *model, uint64_t blocks)
+{
+	uint64_t a = below(blocks), z = a + 1 + below(16);
+	unsigned int types = (unsigned int)below(1u << BOW_TOP);
+	struct bow_range *r;
+	bool all = true;
+
+	if (z > blocks)
+		z = blocks;
+	for (uint64_t b = a; b < z; b++)
+		all &= !!(types & BOW_TYPE(model[b]));
+	if (bow_range_all(map, a * BS, z * BS, types) != all)
+		return "bow_range_all disagrees";
+	r = bow_range_find(map, a * BS + below(BS));
+	if (r->sector > a * BS || bow_range_end(r) <= a * BS ||
+	    r->type != model[a])
+		return "bow_range_find disagrees";
+	return NULL;
+}
+
+static void run(uint64_t blocks, uint64_t ops, uint64_t check_every,
+		uint64_t seed)
+{
+	unsigned char *model = malloc(blocks);
+	const char *why = NULL;
+	struct bow_map map;
+	uint64_t i, span = blocks < 64 ? blocks : 64;
+
+	rng = seed * 0x9E3779B97F4A7C15ull + 1;
+	map_init(&map, blocks);
+	model[0] = BOW_SECTOR0;
+	memset(model + 1, BOW_UNCHANGED, blocks - 1);
+	for (i = 0; i < ops && !why; i++) {
+		switch (below(8)) {
+		case 0:
+			why = random_alloc(&map, model, blocks);
+			break;
+		case 1:
+			why = random_query(&map, model, blocks);
+			break;
+		default:
+			random_convert(&map, model, blocks, span);
+		}
+		if (!why && (i % check_every == 0 || i == ops - 1))
+			why = check(&map, model, blocks);
+	}
+	printf("%s - range map of %" PRIu64 " blocks matches the model over "
+	       "%" PRIu64 " random operations (seed %" PRIu64 ")%s%s\n",
+	       why ? "not ok" : "ok", blocks, i, seed, why ? ": " : "",
+	       why ? why : "");
+	if (why)
+		failures++;
+	bow_map_destroy(&map.ranges);
+	if (!why && nodes_live)
+		printf("not ok - %ld nodes not freed\n", nodes_live), failures++;
+	nodes_live = 0;
+	free(model);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Free ranges of one block with one unchanged block between them. */
+static void scale(uint64_t ranges)
+{
+	uint64_t blocks = 2 * ranges + 2, rounds = 100000;
+	struct bow_prealloc pa = { 0 };
+	struct bow_map map;
+	double t0, t_alloc, t_conv;
+	sector_t dest;
+
+	map_init(&map, blocks);
+	for (uint64_t b = 1; b + 1 < blocks; b += 2) {
+		fill(&pa);
+		bow_convert(&map, b * BS, (b + 1) * BS,
+			    BOW_TYPE(BOW_UNCHANGED), BOW_FREE, &pa);
+	}
+	drain(&pa);
+	t0 = now();
+	for (uint64_t i = 0; i < rounds; i++) {
+		fill(&pa);
+		bow_alloc_free(&map, BS, BOW_BACKUP, &dest, &pa);
+		/* give it back so that the map keeps its size */
+		bow_convert(&map, dest, dest + BS, BOW_TYPE(BOW_BACKUP),
+			    BOW_FREE, &pa);
+	}
+	t_alloc = (now() - t0) / rounds * 1e9;
+	t0 = now();
+	for (uint64_t i = 0; i < rounds; i++) {
+		uint64_t b = 2 + 2 * below(ranges - 1);
+
+		fill(&pa);
+		bow_convert(&map, b * BS, (b + 1) * BS,
+			    BOW_TYPE(BOW_UNCHANGED), BOW_BACKING, &pa);
+		bow_convert(&map, b * BS, (b + 1) * BS,
+			    BOW_TYPE(BOW_BACKING), BOW_UNCHANGED, &pa);
+	}
+	t_conv = (now() - t0) / rounds / 2 * 1e9;
+	drain(&pa);
+	printf("# scale: %8" PRIu64 " free ranges (%" PRIu64 " nodes): "
+	       "take+give back free space %.0f ns, convert a block %.0f ns\n",
+	       ranges, (uint64_t)nodes_live, t_alloc, t_conv);
+	bow_map_destroy(&map.ranges);
+	nodes_live = 0;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) :
+				   (uint64_t)time(NULL);
+
+	run(64, 1000000, 1, seed);
+	run(1024, 1000000, 1, seed + 1);
+	run(1 << 20, 1000000, 100000, seed + 2);
+	printf("%s - a range takes %zu bytes (at most 64)\n",
+	       sizeof(struct bow_range) <= 64 ? "ok" : "not ok",
+	       sizeof(struct bow_range));
+	for (uint64_t n = 1000; n <= 1000000; n *= 10)
+		scale(n);
+	return failures ? 1 : 0;
+}
