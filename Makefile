@@ -4,6 +4,7 @@
 #   make demo       install what is missing, build, show the story in a VM
 #   make check      install what is missing, build, run every test
 #   make fuzz       fuzz bow-restore (FUZZ_SECONDS, default 600)
+#   make check-debug  the VM tests on a KASAN/lockdep/kmemleak kernel
 #
 # KDIR selects the kernel build tree.  By default: the running kernel's,
 # else the newest installed Debian headers under /lib/modules/*/build.
@@ -11,7 +12,7 @@
 KVER ?= $(shell tests/vm/kernel-version)
 KDIR ?= /lib/modules/$(KVER)/build
 
-.PHONY: all module tool clean demo check deps lint fuzz
+.PHONY: all module tool clean demo check deps lint fuzz check-debug
 
 all: module tool
 
@@ -34,6 +35,10 @@ demo: deps
 check: deps
 	$(MAKE) all
 	tests/run-all.sh
+
+check-debug: deps
+	$(MAKE) all
+	tests/debug-kernel/run.sh
 
 fuzz: deps
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} tests/fuzz/run.sh

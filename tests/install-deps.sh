@@ -6,7 +6,8 @@ set -eu
 packages="build-essential kmod cpio qemu-system-x86 linux-image-amd64
 linux-headers-amd64 busybox-static e2fsprogs dmsetup util-linux fdisk
 sparse linux-source-6.1 clang python3-docutils groff-base man-db
-zlib1g-dev libclang-rt-14-dev"
+zlib1g-dev libclang-rt-14-dev
+flex bison bc libelf-dev libssl-dev"
 
 missing=""
 for p in $packages; do

@@ -6,19 +6,24 @@
 : "${top:?}"
 . "$top/tests/lib.sh"
 
-kver=$("$top/tests/vm/kernel-version")
-vm_dir=$top/build/vm
+# The kernel to boot: Debian's, or the debug kernel of 'make check-debug'
+# (BOW_VM_KERNEL: its bzImage, BOW_VM_MODROOT: where its modules are
+# installed, BOW_VM_KO: dm-bow.ko built for it, BOW_VM_KVER: its release).
+kver=${BOW_VM_KVER:-$("$top/tests/vm/kernel-version")}
+vm_kernel=${BOW_VM_KERNEL:-/boot/vmlinuz-$kver}
+vm_ko=${BOW_VM_KO:-$top/dm-bow.ko}
+vm_dir=$top/build/vm${BOW_VM_KVER:+-$BOW_VM_KVER}
 mkdir -p "$vm_dir"
 
 # Build the initramfs when it is older than what goes into it.
 vm_initramfs()
 {
 	if [ ! -e "$vm_dir/initramfs.cpio.gz" ] ||
-	   [ "$top/dm-bow.ko" -nt "$vm_dir/initramfs.cpio.gz" ] ||
+	   [ "$vm_ko" -nt "$vm_dir/initramfs.cpio.gz" ] ||
 	   [ "$top/bow-restore/bow-restore" -nt "$vm_dir/initramfs.cpio.gz" ] ||
 	   [ "$top/tests/vm/init" -nt "$vm_dir/initramfs.cpio.gz" ] ||
 	   [ "$top/tests/vm/mkinitramfs.sh" -nt "$vm_dir/initramfs.cpio.gz" ]; then
-		"$top/tests/vm/mkinitramfs.sh" "$kver" \
+		BOW_KO=$vm_ko "$top/tests/vm/mkinitramfs.sh" "$kver" \
 			"$vm_dir/initramfs.cpio.gz.tmp"
 		mv "$vm_dir/initramfs.cpio.gz.tmp" "$vm_dir/initramfs.cpio.gz"
 	fi
@@ -71,9 +76,9 @@ vm_run()
 	timeout "${BOW_VM_TIMEOUT:-900}" qemu-system-x86_64 $accel \
 		-m 1024 -smp 2 -nodefaults -display none -no-reboot \
 		-serial stdio -monitor none \
-		-kernel "/boot/vmlinuz-$kver" \
+		-kernel "$vm_kernel" \
 		-initrd "$vm_dir/initramfs.cpio.gz" \
-		-append "console=ttyS0 loglevel=5 panic=-1 oops=panic" \
+		-append "console=ttyS0 loglevel=5 panic=-1 oops=panic ${BOW_VM_APPEND:-}" \
 		$disks < /dev/null > "$log" 2>&1 &
 	vm_pid=$!
 	if [ -n "${BOW_VM_BACKGROUND:-}" ]; then
@@ -116,8 +121,8 @@ same_in_use()
 }
 
 # vm_results <console-log>: report the guest's ok/not ok lines, and one
-# more for the kernel log: no BUG, WARNING, Oops, lockdep report or
-# panic, and the guest reached its end.
+# more for the kernel log: no BUG, WARNING, Oops, lockdep report, panic
+# or kmemleak finding, and the guest reached its end.
 vm_results()
 {
 	log=$1
@@ -126,9 +131,9 @@ vm_results()
 	if ! grep -q '^=== dmesg end' "$log"; then
 		not_ok "guest ran to the end ($(basename "$log"))"
 		tail -n 40 "$log" | sed 's/^/#   /'
-	elif grep -nE 'BUG:|WARNING:|Oops|INFO: possible|lockdep|Kernel panic|general protection|Call Trace' "$log" >/dev/null; then
+	elif grep -nE 'BUG:|WARNING:|Oops|INFO: possible|lockdep|Kernel panic|general protection|Call Trace|unreferenced object' "$log" >/dev/null; then
 		not_ok "guest kernel log clean ($(basename "$log"))"
-		grep -nE -B2 -A12 'BUG:|WARNING:|Oops|INFO: possible|lockdep|Kernel panic|general protection|Call Trace' "$log" |
+		grep -nE -B2 -A12 'BUG:|WARNING:|Oops|INFO: possible|lockdep|Kernel panic|general protection|Call Trace|unreferenced object' "$log" |
 			head -n 60 | sed 's/^/#   /'
 	else
 		ok "guest kernel log clean ($(basename "$log"))"

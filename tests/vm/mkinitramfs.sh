@@ -4,6 +4,8 @@
 # the dynamically linked tools with their libraries.
 #
 #   mkinitramfs.sh <kernel version> <output.cpio.gz>
+# BOW_KO: the dm-bow.ko to put in (default: the one at the top level);
+# BOW_VM_MODROOT: the root the kernel's modules are installed under.
 set -eu
 
 kver=$1
@@ -20,13 +22,14 @@ cp /bin/busybox "$root/bin/busybox"
 mods="virtio_pci virtio_blk dm-mod ext4 loop dm-snapshot dm-log-writes dm-crypt xts"
 : > "$root/etc/modules"
 for m in $mods; do
-	modprobe -S "$kver" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
+	modprobe -d "${BOW_VM_MODROOT:-/}" -S "$kver" --show-depends "$m" |
+		awk '$1 == "insmod" { print $2 }'
 done | awk '!seen[$0]++' | while read -r ko; do
 	name=$(basename "$ko")
 	cp "$ko" "$root/lib/modules/$name"
 	echo "$name" >> "$root/etc/modules"
 done
-cp "$top/dm-bow.ko" "$root/lib/modules/dm-bow.ko"
+cp "${BOW_KO:-$top/dm-bow.ko}" "$root/lib/modules/dm-bow.ko"
 echo dm-bow.ko >> "$root/etc/modules"
 
 # Tools and their libraries.  GNU dd, unlike busybox dd, uses aligned

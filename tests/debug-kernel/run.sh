@@ -1,0 +1,27 @@
+#!/bin/sh
+# make check-debug: the VM suites on a debug kernel (see build.sh), which
+# fail on any KASAN, lockdep, atomic-sleep or debug-objects report and on
+# a kmemleak finding after the tests removed their devices.  The first
+# run builds the kernel (cached outside the repository); later runs
+# reuse it.  BOW_TESTS picks suites as for make check.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib.sh"
+start=$(date +%s)
+out=$("$top/tests/debug-kernel/build.sh") || {
+	not_ok "debug kernel builds"
+	exit 1
+}
+src=$out/linux-source-6.1
+echo "# debug kernel: $out (built in $(cat "$out/build-seconds") s; this run waited $(( $(date +%s) - start )) s for it)"
+kver=$(make -s -C "$src" kernelrelease)
+mod=$top/build/debug-module
+rm -rf "$mod"
+mkdir -p "$mod"
+cp "$top/Kbuild" "$top/dm-bow.c" "$top/dm-bow-format.h" "$top/dm-bow-ranges.h" "$mod/"
+warn=$(make -C "$src" M="$mod" modules 2>&1 | grep -E 'warning|error')
+expect_eq "dm-bow.ko builds for the debug kernel with no warning" "" "$warn"
+BOW_VM_KERNEL=$src/arch/x86/boot/bzImage BOW_VM_MODROOT=$out/root \
+	BOW_VM_KO=$mod/dm-bow.ko BOW_VM_KVER=$kver BOW_VM_TIMEOUT=3600 \
+	BOW_VM_APPEND="kmemleak=on" \
+	BOW_TESTS=${BOW_TESTS:-"raw ext4 stress crash powercut"} \
+	"$top/tests/run-all.sh"
