@@ -25,6 +25,8 @@ static void usage(FILE *f)
 	      "\n"
 	      "  -n, --dry-run   check the log and report, write nothing\n"
 	      "  -v, --verbose   list every entry, in replay order\n"
+	      "  -f, --force     use a device that is in use (mounted): only\n"
+	      "                  when you know nothing will write to it\n"
 	      "  -h, --help      show this help\n"
 	      "\n"
 	      "Exit status:\n"
@@ -71,6 +73,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		/* Test hooks, see bow-restore(8): simulate a power cut. */
 		{ "test-stop-after-writes", required_argument, NULL, 'S' },
@@ -80,17 +83,21 @@ int main(int argc, char **argv)
 	struct bow_restore_opts opts = { 0 };
 	struct bow_restore_summary summary;
 	const char *path;
+	bool force = false;
 	uint64_t size;
 	char *end;
 	int fd, c, r;
 
-	while ((c = getopt_long(argc, argv, "nvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "nvfh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			opts.dry_run = true;
 			break;
 		case 'v':
 			opts.verbose = true;
+			break;
+		case 'f':
+			force = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -123,14 +130,15 @@ int main(int argc, char **argv)
 	if (fd >= 0) {
 		struct stat st;
 
-		if (!fstat(fd, &st) && S_ISBLK(st.st_mode)) {
+		if (!force && !fstat(fd, &st) && S_ISBLK(st.st_mode)) {
 			close(fd);
 			fd = open(path, (opts.dry_run ? O_RDONLY : O_RDWR) |
 				  O_CLOEXEC | O_EXCL);
 			if (fd < 0 && errno == EBUSY) {
 				fprintf(stderr, "%s: device is in use (mounted,"
 					" or held by device-mapper such as a "
-					"live dm-bow target)\n", path);
+					"live dm-bow target); --force to use it "
+					"anyway\n", path);
 				return 3;
 			}
 		}

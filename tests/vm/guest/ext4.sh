@@ -73,6 +73,10 @@ check "commit: e2fsck -fn clean" e2fsck -fn /dev/vdf
 mount /dev/vdf /mnt/commit
 expect_eq "commit: new file content kept" "$md5" "$(md5sum < /mnt/commit/new/f7)"
 expect_eq "commit: label kept" "changed" "$(tune2fs -l /dev/vdf | awk -F': *' '/volume name/ { print $2 }')"
+bow-restore /dev/vdf > /tmp/out 2>&1
+expect_eq "bow-restore refuses a mounted device" "3 1" "$? $(grep -c 'in use' /tmp/out)"
+bow-restore --force --dry-run /dev/vdf > /tmp/out 2>&1
+expect_eq "bow-restore --force reads a mounted device" 1 $?
 umount /mnt/commit
 before=$(md5sum < /dev/vdf)
 bow-restore /dev/vdf > /dev/null 2>&1
