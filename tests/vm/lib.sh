@@ -68,6 +68,9 @@ vm_run()
 		esac
 		disks="$disks -device virtio-blk-pci,drive=d$n"
 	done
+	# Empty the console log now, not in the background job: a caller
+	# polling it must never read the previous run's lines.
+	: > "$log"
 	accel="-accel tcg -cpu max"
 	if [ "${BOW_VM_KVM:-0}" = 1 ]; then
 		accel="-accel kvm -cpu host"

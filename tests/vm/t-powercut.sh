@@ -40,6 +40,12 @@ while [ $run -le "$runs" ]; do
 		sleep 0.2
 		waited=$((waited + 1))
 	done
+	if ! grep -q '^=== checkpointed' "$work/console.log"; then
+		not_ok "power cut $run: the guest never checkpointed"
+		vm_power_cut
+		run=$((run + 1))
+		continue
+	fi
 	sleep "$delay"
 	if grep -q '^=== workload done' "$work/console.log"; then
 		echo "# run $run: the workload ended before the cut at +${delay}s"
