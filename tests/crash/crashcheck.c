@@ -48,6 +48,7 @@
 
 #include "../../bow-restore/restore.h"
 #include "../../dm-bow-format.h"
+#include "../rng.h"
 
 #define LOG_MAGIC	0x6a736677736872ull
 #define LOG_FLUSH	1
@@ -229,16 +230,6 @@ static bool *read_in_use(const char *path, uint64_t blocks)
 	return in_use;
 }
 
-static uint64_t rng;
-
-static uint64_t rnd(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545F4914F6CDD1Dull;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -283,7 +274,7 @@ int main(int argc, char **argv)
 	if (!base_path || !log_path || !ckpt_path || !free_path || !k.bs ||
 	    k.bs % 512)
 		die("usage: see the comment at the top of %s", __FILE__);
-	rng = seed * 0x9E3779B97F4A7C15ull + 1;
+	rng_seed(seed);
 
 	base = load(base_path, &base_len);
 	log = load(log_path, &log_len);

@@ -31,6 +31,7 @@
 typedef uint64_t sector_t;
 
 #include "../../dm-bow-ranges.h"
+#include "../rng.h"
 
 #define BS 8	/* sectors a block */
 
@@ -66,16 +67,6 @@ static void drain(struct bow_prealloc *pa)
 		if (pa->node[i])
 			bow_range_node_free(pa->node[i]);
 	pa->node[0] = pa->node[1] = NULL;
-}
-
-static uint64_t rng;
-
-static uint64_t rnd(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545F4914F6CDD1Dull;
 }
 
 static uint64_t below(uint64_t n)
@@ -256,7 +247,7 @@ static void run(uint64_t blocks, uint64_t ops, uint64_t check_every,
 	struct bow_map map;
 	uint64_t i, span = blocks < 64 ? blocks : 64;
 
-	rng = seed * 0x9E3779B97F4A7C15ull + 1;
+	rng_seed(seed);
 	map_init(&map, blocks);
 	model[0] = BOW_SECTOR0;
 	memset(model + 1, BOW_UNCHANGED, blocks - 1);

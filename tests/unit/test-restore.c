@@ -24,6 +24,7 @@
 
 #include "../../bow-restore/restore.h"
 #include "../../dm-bow-format.h"
+#include "../rng.h"
 
 static int failures;
 
@@ -38,17 +39,6 @@ static void verdict(bool pass, const char *fmt, ...)
 	putchar('\n');
 	if (!pass)
 		failures++;
-}
-
-/* xorshift64*: reproducible from the printed seed. */
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545F4914F6CDD1Dull;
 }
 
 static uint64_t rnd_below(uint64_t n)
@@ -430,7 +420,7 @@ static void test_roundtrip(uint32_t bs, uint32_t header_size,
 	unsigned char *img;
 	size_t len;
 
-	rng_state = seed;
+	rng_seed(seed);
 	build(&m, bs, 2048, header_size, writes);
 	snprintf(path, sizeof(path), "%s/rt.img", tmpdir);
 	save(path, m.img, m.bs * m.blocks);
@@ -480,7 +470,7 @@ static void test_interrupted(uint32_t bs, uint64_t seed, bool tear,
 
 	uint64_t step, tried = 0;
 
-	rng_state = seed;
+	rng_seed(seed);
 	build(&m, bs, blocks, BOW_HEADER_SIZE, writes);
 	snprintf(path, sizeof(path), "%s/int.img", tmpdir);
 	save(path, m.img, m.bs * m.blocks);
@@ -534,7 +524,7 @@ static void test_commit_interrupted(uint32_t bs)
 	char path[64];
 	size_t len;
 
-	rng_state = 21;
+	rng_seed(21);
 	build(&m, bs, 256, BOW_HEADER_SIZE, 60);
 	len = m.bs * m.blocks;
 	img = malloc(len);
@@ -607,7 +597,7 @@ static void test_crafted(void)
 	size_t len;
 	uint64_t dest;
 
-	rng_state = 42;
+	rng_seed(42);
 	build(&m, 4096, 256, BOW_HEADER_SIZE, 20);
 	len = m.bs * m.blocks;
 	img = malloc(len);
@@ -682,7 +672,7 @@ static void test_crafted_chain(void)
 	uint64_t copy;
 
 	/* 512-byte blocks: 20 entries a log block, so a chain forms. */
-	rng_state = 7;
+	rng_seed(7);
 	build(&m, 512, 1024, BOW_HEADER_SIZE, 120);
 	len = m.bs * m.blocks;
 	img = malloc(len);
@@ -701,7 +691,7 @@ static void test_crafted_chain(void)
 	 * right checksum: more than the device holds, refused before the
 	 * replay could loop over its own output.
 	 */
-	rng_state = 9;
+	rng_seed(9);
 	model_init(&m, 4096, 16, BOW_HEADER_SIZE);
 	m.live = 1;
 	log_start(&m, 0, 2, bow_crc32(0, blk(&m, 2), 4096));
@@ -748,7 +738,7 @@ static int write_seeds(const char *dir)
 	struct model m;
 
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
-		rng_state = 100 + i;
+		rng_seed(100 + i);
 		build(&m, seeds[i].bs, seeds[i].blocks, seeds[i].header_size,
 		      seeds[i].writes);
 		snprintf(path, sizeof(path), "%s/model-bs%u-h%u.img", dir,
