@@ -15,6 +15,18 @@ vm_ko=${BOW_VM_KO:-$top/dm-bow.ko}
 vm_dir=$top/build/vm${BOW_VM_KVER:+-$BOW_VM_KVER}
 mkdir -p "$vm_dir"
 
+# make_files <dir> <count> <max units> <unit bytes>: files f1..f<count>
+# of random bytes, file i of (i * 7919 % <max> + 1) units.
+make_files()
+{
+	mkdir -p "$1"
+	_i=1
+	while [ $_i -le "$2" ]; do
+		head -c $(( (_i * 7919 % $3 + 1) * $4 )) /dev/urandom > "$1/f$_i"
+		_i=$((_i + 1))
+	done
+}
+
 # Build the initramfs when it is older than what goes into it.
 vm_initramfs()
 {

@@ -13,11 +13,7 @@ work=$vm_dir/crash
 rm -rf "$work"
 mkdir -p "$work/guest" "$work/tree/files"
 cp "$top/tests/vm/guest/crash.sh" "$work/guest/run.sh"
-i=1
-while [ $i -le 100 ]; do
-	head -c $(( (i % 6 + 1) * 4096 )) /dev/urandom > "$work/tree/files/f$i"
-	i=$((i + 1))
-done
+make_files "$work/tree/files" 100 6 4096
 head -c 2M /dev/urandom > "$work/tree/big"
 for n in ordered broken; do
 	truncate -s 24M "$work/$n.img"

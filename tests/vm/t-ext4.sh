@@ -13,11 +13,7 @@ mkdir -p "$work/guest" "$work/tree/files"
 cp "$top/tests/vm/guest/ext4.sh" "$work/guest/run.sh"
 
 # A few hundred files of 1 to 24 KiB.
-i=1
-while [ $i -le 400 ]; do
-	head -c $(( (i * 7919 % 24 + 1) * 1024 )) /dev/urandom > "$work/tree/files/f$i"
-	i=$((i + 1))
-done
+make_files "$work/tree/files" 400 24 1024
 
 mkfs() # <image> <size> <ext4 block size>
 {

@@ -11,11 +11,7 @@ work=$vm_dir/powercut
 rm -rf "$work"
 mkdir -p "$work/guest" "$work/tree/files"
 cp "$top/tests/vm/guest/powercut.sh" "$work/guest/run.sh"
-i=1
-while [ $i -le 120 ]; do
-	head -c $(( (i % 5 + 1) * 4096 )) /dev/urandom > "$work/tree/files/f$i"
-	i=$((i + 1))
-done
+make_files "$work/tree/files" 120 5 4096
 head -c 4M /dev/urandom > "$work/tree/big"
 truncate -s 32M "$work/template.img"
 mkfs.ext4 -q -F -b 4096 -J size=4 -d "$work/tree" "$work/template.img"

@@ -11,11 +11,7 @@ work=$vm_dir/stress
 rm -rf "$work"
 mkdir -p "$work/guest" "$work/tree/files"
 cp "$top/tests/vm/guest/stress.sh" "$work/guest/run.sh"
-i=1
-while [ $i -le 100 ]; do
-	head -c $(( (i % 4 + 1) * 4096 )) /dev/urandom > "$work/tree/files/f$i"
-	i=$((i + 1))
-done
+make_files "$work/tree/files" 100 4 4096
 head -c 4096 /dev/urandom > "$work/tree/race"
 for n in conc life; do
 	truncate -s 48M "$work/$n.img"
