@@ -65,9 +65,11 @@ struct bow_dev {
 	sector_t nr_sectors;		/* device size, a multiple of block_sectors */
 
 	/*
-	 * lock protects the range map,
-	 * the state fields and the bio lists below.  It is never held across
-	 * I/O or taken from interrupt context.
+	 * lock protects the range map, the state fields, the bio lists and
+	 * the statistics below.  It is never held across I/O nor taken in
+	 * interrupt context.  The state only changes with state_mutex held
+	 * too, so map() may read it without the lock where a stale value is
+	 * harmless (state 2 is final).
 	 */
 	spinlock_t lock;
 	struct bow_map map;
@@ -100,11 +102,15 @@ struct bow_dev {
 	unsigned int log_unit;		/* bytes the device writes atomically */
 	void *copy_buf;			/* BOW_COPY_SECTORS of bounce buffer */
 
-	atomic_t inflight;		/* remapped bios not yet completed */
+	atomic_t inflight;		/* counted remapped bios, see bow_remap() */
 	atomic_t sector0_writes;	/* of those, writes to the live block 0 */
 	wait_queue_head_t inflight_wait;
 
-	struct mutex state_mutex;	/* serialises state changes */
+	/*
+	 * Serialises state changes; held across their I/O, never taken on
+	 * the I/O path.
+	 */
+	struct mutex state_mutex;
 
 	struct work_struct event_work;	/* raises the low-water event */
 
