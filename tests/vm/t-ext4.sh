@@ -29,7 +29,9 @@ head -c 16M /dev/urandom > "$work/bigtree/large"
 tree=$work/bigtree mkfs "$work/big.img" 160M 4096
 mkfs "$work/bs1k.img" 48M 1024
 mkfs "$work/bs512.img" 48M 4096
-for n in crash inguest big bs1k bs512; do
+# Half full: overwriting every file needs more backup space than is free.
+mkfs "$work/full.img" 12M 4096
+for n in crash inguest big bs1k bs512 full; do
 	truncate -s "$(stat -c %s "$work/$n.img")" "$work/$n.ckpt"
 done
 
@@ -39,7 +41,8 @@ vm_run "$work/console.log" "$work/guest" \
 	"$work/commit.img" \
 	"$work/big.img" "$work/big.ckpt" \
 	"$work/bs1k.img" "$work/bs1k.ckpt" \
-	"$work/bs512.img" "$work/bs512.ckpt"
+	"$work/bs512.img" "$work/bs512.ckpt" \
+	"$work/full.img" "$work/full.ckpt"
 vm_results "$work/console.log"
 
 
@@ -89,11 +92,11 @@ dest=$(echo "$line" | awk '{ print $8 * 512 }')
 corrupt "backed-up data of the newest entry" $((dest + 4000)) 5 \
 	"entry $(echo "$line" | awk '{ print $4 }') checksum of sectors"
 
-for n in crash big bs1k bs512; do
+for n in crash big bs1k bs512 full; do
 	"$restore" "$work/$n.img" > "$work/$n.restore" 2>&1
 	expect_eq "$n: bow-restore on the host" 0 $?
 done
-for n in crash inguest big bs1k bs512; do
+for n in crash inguest big bs1k bs512 full; do
 	check "$n: checkpoint copy is a clean file system" \
 		quiet e2fsck -fn "$work/$n.ckpt"
 	check "$n: e2fsck -fn clean after restore" \

@@ -7,6 +7,7 @@
 #   vdg/vdh  many log blocks and backup moves / checkpoint copy
 #   vdi/vdj  ext4 1 KiB blocks on block_size:4096 / checkpoint copy
 #   vdk/vdl  ext4 4 KiB blocks on block_size:512 / checkpoint copy
+#   vdm/vdn  filled until backups run out / checkpoint copy
 . ./guest-lib.sh
 
 # start <name> <dev> <ckpt-copy-or-""> <features...>: create, mount, trim,
@@ -119,6 +120,22 @@ free=$(cat "$(bow_sys big)/free")
 dd if=/dev/urandom of=/mnt/big/fill bs=1M count=$((free / 1048576 * 3 / 4))
 sync
 stop big
+
+# Out of space for backups: overwrite every file until the writes fail.
+# The writes that cannot be backed up fail with ENOSPC; the checkpoint
+# stays restorable (the host restores vdm and compares).
+start full /dev/vdm /dev/vdn 1 block_size:4096
+refused=0
+for f in $(ls /mnt/full/files); do
+	if ! dd if=/dev/urandom of=/mnt/full/files/$f bs=16K count=1 conv=notrunc oflag=direct 2>/tmp/err; then
+		grep -q "No space left on device" /tmp/err && refused=$((refused + 1))
+	fi
+done
+check "full: writes were refused for want of space ($refused)" [ "$refused" -gt 0 ]
+check "full: the status counts them" [ "$(bow_status full 7)" -ge "$refused" ]
+expect_eq "full: no free space left" 0 "$(cat "$(bow_sys full)/free")"
+umount /mnt/full 2>/dev/null
+dmsetup remove --noudevsync full
 
 # Power cut with the file system mounted and dirty: no unmount, no sync.
 start crash /dev/vdb /dev/vdc 1 block_size:4096
