@@ -136,8 +136,10 @@ same_in_use()
 }
 
 # vm_results <console-log>: report the guest's ok/not ok lines, and one
-# more for the kernel log: no BUG, WARNING, Oops, lockdep report, panic
-# or kmemleak finding, and the guest reached its end.
+# more for the kernel log: no BUG (KASAN's too), WARNING or INFO report
+# (lockdep's begin so), Oops, debug-objects report, panic or kmemleak
+# finding, and the guest reached its end.  (Not the bare word lockdep:
+# a lockdep kernel prints it in its boot banner.)
 vm_results()
 {
 	log=$1
@@ -146,9 +148,9 @@ vm_results()
 	if ! grep -q '^=== dmesg end' "$log"; then
 		not_ok "guest ran to the end ($(basename "$log"))"
 		tail -n 40 "$log" | sed 's/^/#   /'
-	elif grep -nE 'BUG:|WARNING:|Oops|INFO: possible|lockdep|Kernel panic|general protection|Call Trace|unreferenced object' "$log" >/dev/null; then
+	elif grep -nE 'BUG:|WARNING:|Oops|INFO: possible|ODEBUG:|Kernel panic|general protection|Call Trace|unreferenced object' "$log" >/dev/null; then
 		not_ok "guest kernel log clean ($(basename "$log"))"
-		grep -nE -B2 -A12 'BUG:|WARNING:|Oops|INFO: possible|lockdep|Kernel panic|general protection|Call Trace|unreferenced object' "$log" |
+		grep -nE -B2 -A12 'BUG:|WARNING:|Oops|INFO: possible|ODEBUG:|Kernel panic|general protection|Call Trace|unreferenced object' "$log" |
 			head -n 60 | sed 's/^/#   /'
 	else
 		ok "guest kernel log clean ($(basename "$log"))"
