@@ -5,7 +5,8 @@
  * A red-black tree of ranges, each running from its sector to the next
  * range's; neighbours of the same type are merged, boundaries are block
  * aligned, and a BOW_TOP range marks the end of the device.  The free
- * ranges are also on a list, so that free space is taken without a walk.
+ * ranges are also in a tree of their own, so that free space at either
+ * end of the device is found in O(log n) without a walk.
  *
  * It is a header of static functions so that dm-bow.c stays one unit
  * (dm-bow.ko) while tests/ranges builds the very same code on the host,
@@ -36,7 +37,7 @@ enum bow_range_type {
 
 struct bow_range {
 	struct rb_node node;
-	struct list_head free_link;	/* on bow_map.free_ranges if BOW_FREE */
+	struct rb_node free_node;	/* in bow_map.free if BOW_FREE */
 	sector_t sector;		/* first sector; ends at the next range */
 	enum bow_range_type type;
 };
@@ -48,7 +49,7 @@ struct bow_prealloc {
 
 struct bow_map {
 	struct rb_root ranges;
-	struct list_head free_ranges;	/* the BOW_FREE ranges */
+	struct rb_root free;		/* the BOW_FREE ranges, by sector */
 	sector_t free_sectors;		/* their total length */
 };
 
@@ -94,6 +95,24 @@ static sector_t bow_range_end(struct bow_range *r)
 	return next ? next->sector : r->sector;
 }
 
+static void bow_free_insert(struct bow_map *map, struct bow_range *new)
+{
+	struct rb_node **link = &map->free.rb_node, *parent = NULL;
+
+	while (*link) {
+		struct bow_range *r = rb_entry(*link, struct bow_range,
+					       free_node);
+
+		parent = *link;
+		if (new->sector < r->sector)
+			link = &(*link)->rb_left;
+		else
+			link = &(*link)->rb_right;
+	}
+	rb_link_node(&new->free_node, parent, link);
+	rb_insert_color(&new->free_node, &map->free);
+}
+
 static void bow_range_insert(struct bow_map *map, struct bow_range *new)
 {
 	struct rb_node **link = &map->ranges.rb_node, *parent = NULL;
@@ -110,13 +129,13 @@ static void bow_range_insert(struct bow_map *map, struct bow_range *new)
 	rb_link_node(&new->node, parent, link);
 	rb_insert_color(&new->node, &map->ranges);
 	if (new->type == BOW_FREE)
-		list_add(&new->free_link, &map->free_ranges);
+		bow_free_insert(map, new);
 }
 
 static void bow_range_erase(struct bow_map *map, struct bow_range *r)
 {
 	if (r->type == BOW_FREE)
-		list_del(&r->free_link);
+		rb_erase(&r->free_node, &map->free);
 	rb_erase(&r->node, &map->ranges);
 	bow_range_node_free(r);
 }
@@ -127,12 +146,12 @@ static void bow_range_set_type(struct bow_map *map, struct bow_range *r,
 	sector_t len = bow_range_end(r) - r->sector;
 
 	if (r->type == BOW_FREE) {
-		list_del(&r->free_link);
+		rb_erase(&r->free_node, &map->free);
 		map->free_sectors -= len;
 	}
 	r->type = type;
 	if (type == BOW_FREE) {
-		list_add(&r->free_link, &map->free_ranges);
+		bow_free_insert(map, r);
 		map->free_sectors += len;
 	}
 }
@@ -224,20 +243,27 @@ static bool bow_range_all(struct bow_map *map, sector_t start, sector_t end,
  * Take up to @max_sectors of free space as @type.  Returns the number of
  * sectors taken at *@dest, 0 if none is left.  Free ranges are block
  * aligned, so asking for a whole block gets a whole block or nothing.
+ *
+ * Space is taken from the end of the highest free range: file systems
+ * allocate from low addresses first, so backups placed high are the
+ * last to be in the way of new data (every write into a backup moves
+ * it).  @lowest takes the lowest free space instead, the naive policy
+ * the benchmark compares against.
  */
 static sector_t bow_alloc_free(struct bow_map *map, sector_t max_sectors,
 			       enum bow_range_type type, sector_t *dest,
-			       struct bow_prealloc *pa)
+			       struct bow_prealloc *pa, bool lowest)
 {
+	struct rb_node *n = lowest ? rb_first(&map->free) : rb_last(&map->free);
 	struct bow_range *r;
-	sector_t len;
+	sector_t len, end;
 
-	r = list_first_entry_or_null(&map->free_ranges, struct bow_range,
-				     free_link);
-	if (!r)
+	if (!n)
 		return 0;
-	len = min(bow_range_end(r) - r->sector, max_sectors);
-	*dest = r->sector;
+	r = rb_entry(n, struct bow_range, free_node);
+	end = bow_range_end(r);
+	len = min(end - r->sector, max_sectors);
+	*dest = lowest ? r->sector : end - len;
 	if (bow_convert(map, *dest, *dest + len, BOW_TYPE(BOW_FREE), type, pa))
 		return 0;
 	return len;

@@ -80,6 +80,7 @@ struct bow_dev {
 	struct bio_list deferred;	/* for the worker */
 	struct bio_list held;		/* arrived during a transition */
 	u64 backup_sectors;		/* statistics for status and sysfs */
+	u64 moved_sectors;		/* backups copied again: written over */
 	u64 log_entries;
 	u32 log_blocks;
 	u64 log_commits;
@@ -144,6 +145,11 @@ static struct kmem_cache *bow_range_cache;
 static bool debug_skip_flush;
 module_param(debug_skip_flush, bool, 0644);
 MODULE_PARM_DESC(debug_skip_flush, "Tests only: break crash consistency");
+
+/* For the benchmark only: the naive free-space policy to compare with. */
+static bool debug_alloc_lowest;
+module_param(debug_alloc_lowest, bool, 0644);
+MODULE_PARM_DESC(debug_alloc_lowest, "Benchmark only: backups to the lowest free space");
 
 static void bow_range_node_free(struct bow_range *r)
 {
@@ -218,7 +224,8 @@ static int bow_alloc(struct bow_dev *bd, sector_t max_sectors,
 	r = bow_prealloc_fill(&pa);
 	if (!r) {
 		spin_lock(&bd->lock);
-		*len = bow_alloc_free(&bd->map, max_sectors, type, dest, &pa);
+		*len = bow_alloc_free(&bd->map, max_sectors, type, dest, &pa,
+				      READ_ONCE(debug_alloc_lowest));
 		bow_low_water_check(bd);
 		spin_unlock(&bd->lock);
 		if (!*len)
@@ -567,6 +574,12 @@ static int bow_prepare_write(struct bow_dev *bd, sector_t start, sector_t end)
 		case BOW_UNCHANGED:
 		case BOW_BACKUP:
 			r = bow_backup(bd, pos, next);
+			if (!r && type == BOW_BACKUP) {
+				/* The file system took space a backup was in. */
+				spin_lock(&bd->lock);
+				bd->moved_sectors += next - pos;
+				spin_unlock(&bd->lock);
+			}
 			break;
 		case BOW_SECTOR0_LIVE:
 			r = bow_move_sector0(bd);
@@ -927,9 +940,10 @@ static int bow_commit(struct bow_dev *bd)
 	spin_lock(&bd->lock);
 	ranges = bd->map.ranges;
 	bd->map.ranges = RB_ROOT;
-	INIT_LIST_HEAD(&bd->map.free_ranges);
+	bd->map.free = RB_ROOT;
 	bd->map.free_sectors = 0;
 	bd->backup_sectors = 0;
+	bd->moved_sectors = 0;
 	bd->log_entries = 0;
 	bd->log_blocks = 0;
 	bd->log_commits = 0;
@@ -1128,7 +1142,7 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	bd->nr_sectors = ti->len;
 	spin_lock_init(&bd->lock);
 	bd->map.ranges = RB_ROOT;
-	INIT_LIST_HEAD(&bd->map.free_ranges);
+	bd->map.free = RB_ROOT;
 	bio_list_init(&bd->deferred);
 	bio_list_init(&bd->held);
 	INIT_WORK(&bd->work, bow_worker);
@@ -1468,11 +1482,11 @@ static void bow_status(struct dm_target *ti, status_type_t type,
 	switch (type) {
 	case STATUSTYPE_INFO:
 		spin_lock(&bd->lock);
-		DMEMIT("%u %llu %llu %llu %u %llu %llu", bd->state,
+		DMEMIT("%u %llu %llu %llu %u %llu %llu %llu", bd->state,
 		       (u64)bd->map.free_sectors << SECTOR_SHIFT,
 		       bd->backup_sectors << SECTOR_SHIFT,
 		       bd->log_entries, bd->log_blocks, bd->log_commits,
-		       bd->enospc_writes);
+		       bd->enospc_writes, bd->moved_sectors << SECTOR_SHIFT);
 		spin_unlock(&bd->lock);
 		break;
 	case STATUSTYPE_TABLE:

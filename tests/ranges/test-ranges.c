@@ -82,7 +82,7 @@ static void map_init(struct bow_map *map, uint64_t blocks)
 	};
 
 	map->ranges = RB_ROOT;
-	INIT_LIST_HEAD(&map->free_ranges);
+	map->free = RB_ROOT;
 	map->free_sectors = 0;
 	for (int i = 0; i < 3; i++) {
 		struct bow_range *r = node_alloc();
@@ -130,13 +130,18 @@ static const char *check(struct bow_map *map, const unsigned char *model,
 			free_sectors += next->sector - r->sector;
 		}
 	}
-	list_for_each_entry(r, &map->free_ranges, free_link) {
-		if (r->type != BOW_FREE)
-			return "a range on the free list is not free";
+	for (n = rb_first(&map->free), r = NULL; n; n = rb_next(n)) {
+		struct bow_range *f = rb_entry(n, struct bow_range, free_node);
+
+		if (f->type != BOW_FREE)
+			return "a range in the free tree is not free";
+		if (r && f->sector <= r->sector)
+			return "free tree out of order";
+		r = f;
 		listed++;
 	}
 	if (listed != free_nodes)
-		return "free list and tree disagree";
+		return "free tree and range tree disagree";
 	if (free_sectors != map->free_sectors)
 		return "free_sectors is wrong";
 	if (nodes != nodes_live)
@@ -188,32 +193,44 @@ static void random_convert(struct bow_map *map, unsigned char *model,
 			model[b] = to;
 }
 
-/* Take free space as dm-bow does for a backup; check what it took. */
+/*
+ * Take free space as dm-bow does for a backup, by either policy; check
+ * that it took the free blocks at the top (or bottom) of the device, as
+ * many as it could from one free range.
+ */
 static const char *random_alloc(struct bow_map *map, unsigned char *model,
 				uint64_t blocks)
 {
 	struct bow_prealloc pa = { 0 };
-	uint64_t max = 1 + below(64), any = 0;
+	uint64_t max = 1 + below(64), lo = blocks, hi = 0, first, last;
+	bool lowest = below(2);
 	sector_t dest = 0, len;
 
-	for (uint64_t b = 0; b < blocks && !any; b++)
-		any = model[b] == BOW_FREE;
+	for (uint64_t b = 0; b < blocks; b++) {
+		if (model[b] == BOW_FREE) {
+			lo = b < lo ? b : lo;
+			hi = b + 1;
+		}
+	}
 	fill(&pa);
-	len = bow_alloc_free(map, max * BS, BOW_BACKUP, &dest, &pa);
+	len = bow_alloc_free(map, max * BS, BOW_BACKUP, &dest, &pa, lowest);
 	drain(&pa);
-	if (!any)
+	if (lo == blocks)
 		return len ? "took space when none was free" : NULL;
 	if (!len || len > max * BS || dest % BS || len % BS)
 		return "took no space, or too much";
-	if (dest / BS && model[dest / BS - 1] == BOW_FREE)
-		return "did not take the start of a free range";
-	for (uint64_t b = dest / BS; b < (dest + len) / BS; b++) {
+	first = dest / BS;
+	last = (dest + len) / BS;
+	if (lowest ? first != lo : last != hi)
+		return "did not take the lowest (highest) free block";
+	for (uint64_t b = first; b < last; b++) {
 		if (model[b] != BOW_FREE)
 			return "took space that was not free";
 		model[b] = BOW_BACKUP;
 	}
-	if (len < max * BS && (dest + len) / BS < blocks &&
-	    model[(dest + len) / BS] == BOW_FREE)
+	if (len < max * BS &&
+	    (lowest ? last < blocks && model[last] == BOW_FREE :
+		      first && model[first - 1] == BOW_FREE))
 		return "took less than it could from a free range";
 	return NULL;
 }
@@ -305,7 +322,7 @@ static void scale(uint64_t ranges)
 	t0 = now();
 	for (uint64_t i = 0; i < rounds; i++) {
 		fill(&pa);
-		bow_alloc_free(&map, BS, BOW_BACKUP, &dest, &pa);
+		bow_alloc_free(&map, BS, BOW_BACKUP, &dest, &pa, false);
 		/* give it back so that the map keeps its size */
 		bow_convert(&map, dest, dest + BS, BOW_TYPE(BOW_BACKUP),
 			    BOW_FREE, &pa);

@@ -48,7 +48,7 @@ check "create bow over vdb with block_size:4096" bow_create bow $dev 1 block_siz
 S=$(bow_sys bow)
 expect_eq "table line round-trips" "0 65536 bow $(cat /sys/block/vdb/dev) 1 block_size:4096" "$(dmsetup table bow)"
 expect_eq "state 0 at creation" 0 "$(cat $S/state)"
-expect_eq "status at creation" "0 65536 bow 0 0 0 0 0 0 0" "$(dmsetup status bow)"
+expect_eq "status at creation" "0 65536 bow 0 0 0 0 0 0 0 0" "$(dmsetup status bow)"
 expect_eq "no free space before any discard" 0 "$(cat $S/free)"
 
 blkdiscard -o $((16 * B)) -l $((16 * B)) $bow
@@ -98,7 +98,7 @@ b0=$(sum $dev 0 8)
 check "checkpoint message" dmsetup message bow 0 checkpoint
 expect_eq "state 1 after checkpoint" 1 "$(cat $S/state)"
 expect_eq "checkpoint takes two blocks: backup and live block 0" $((free0 - 2 * B)) "$(cat $S/free)"
-expect_eq "status after checkpoint" "1 $((free0 - 2 * B)) $B 1 1 1 0" "$(dmsetup status bow | cut -d' ' -f4-)"
+expect_eq "status after checkpoint" "1 $((free0 - 2 * B)) $B 1 1 1 0 0" "$(dmsetup status bow | cut -d' ' -f4-)"
 expect_eq "block 0 on the disk holds the log magic" "424f5700" \
 	"$(dd if=$dev bs=512 count=1 iflag=direct 2>/dev/null | head -c 4 | od -An -tx1 | tr -d ' \n')"
 expect_eq "block 0 read through bow is the block 0 of the checkpoint" "$b0" "$(sum $bow 0 8)"
@@ -191,6 +191,7 @@ dest=$(bow-restore -n -v /tmp/now.img | awk '/entry/ && $6 != 0 { print $8; exit
 n=$(bow_status bow 4)
 wblk $((dest / 8)) 1
 expect_eq "overwrite of a backup logs a move" $((n + 1)) "$(bow_status bow 4)"
+expect_eq "status counts the block moved" $B "$(bow_status bow 8)"
 dd if=$dev of=/tmp/now.img bs=1M iflag=direct 2>/dev/null
 expect_eq "the move's source is the old backup" "$dest" \
 	"$(bow-restore -n -v /tmp/now.img | awk '/entry/ { print $6; exit }')"
@@ -267,7 +268,7 @@ expect_eq "small: the 9th fails with ENOSPC" 1 "$(echo "$err" | grep -c 'No spac
 dd if=/dev/urandom of=/dev/mapper/small bs=$B seek=300 count=1 conv=notrunc oflag=direct
 expect_eq "small: rewriting a changed block still works" 0 $?
 expect_eq "small: status: 8 commits for 8 writes one by one, 1 refused" \
-	"1 0 $((9 * B)) 9 1 9 1" "$(dmsetup status small | cut -d' ' -f4-)"
+	"1 0 $((9 * B)) 9 1 9 1 0" "$(dmsetup status small | cut -d' ' -f4-)"
 sleep 1
 expect_eq "small: still one event" $((ev0 + 1)) "$(events)"
 check "small: remove" dmsetup remove --noudevsync small
