@@ -32,6 +32,9 @@
 
 /* Largest piece of data copied for one log entry. */
 #define BOW_COPY_SECTORS	((256 * 1024) >> SECTOR_SHIFT)
+/* Copies made in parallel: their total size, and their number. */
+#define BOW_ROUND_SECTORS	((1024 * 1024) >> SECTOR_SHIFT)
+#define BOW_ROUND_COPIES	256
 
 enum bow_state {
 	BOW_STATE_TRIM = 0,
@@ -46,6 +49,19 @@ enum bow_state {
 struct bow_bio {
 	unsigned int flags;
 	int error;		/* of a slow-path write, until it is sent */
+};
+
+/* One backup copy of a round: @len sectors from @source to @dest. */
+struct bow_round_copy {
+	sector_t source;
+	sector_t dest;
+	sector_t len;
+	enum bow_range_type type;	/* of source before the copy */
+	struct bio *bio;		/* the write it protects */
+	void *buf;			/* its part of bow_dev.copy_buf */
+	u32 crc;
+	int error;
+	struct bow_dev *bd;
 };
 
 /*
@@ -101,7 +117,12 @@ struct bow_dev {
 	u32 disk_sequence;		/* the log block now in block 0 ... */
 	u32 disk_count;			/* ... and its entries known durable */
 	unsigned int log_unit;		/* bytes the device writes atomically */
-	void *copy_buf;			/* BOW_COPY_SECTORS of bounce buffer */
+	void *copy_buf;			/* BOW_ROUND_SECTORS of bounce buffer */
+	struct bow_round_copy *round;	/* copies planned, not yet made */
+	unsigned int round_copies;
+	sector_t round_sectors;		/* of copy_buf they use */
+	atomic_t round_pending;		/* their I/O in flight */
+	struct completion round_done;
 
 	atomic_t inflight;		/* counted remapped bios, see bow_remap() */
 	atomic_t sector0_writes;	/* of those, writes to the live block 0 */
@@ -357,13 +378,13 @@ static blk_opf_t bow_preflush(void)
 	return READ_ONCE(debug_skip_flush) ? 0 : REQ_PREFLUSH;
 }
 
-/* Write units [first, first + count) of block 0 from @buf, durably. */
+/* Write units [first, first + count) of block 0 from @buf. */
 static int bow_write_units(struct bow_dev *bd, unsigned int first,
 			   unsigned int count, void *buf, blk_opf_t flags)
 {
 	sector_t unit_sectors = bd->log_unit >> SECTOR_SHIFT;
 
-	return bow_io(bd, REQ_OP_WRITE | bow_durable() | flags,
+	return bow_io(bd, REQ_OP_WRITE | flags,
 		      first * unit_sectors, count * unit_sectors,
 		      buf + first * bd->log_unit);
 }
@@ -371,12 +392,13 @@ static int bow_write_units(struct bow_dev *bd, unsigned int first,
 /*
  * Make the log durable, so that a power cut at any instant leaves a valid
  * log in block 0.  The device writes bd->log_unit bytes atomically (its
- * logical block size), so the log is written unit by unit: first the
- * units holding new entries, then the unit holding the header, which is
- * the only one that says how many entries count.  Each write is FUA, so
- * the header never counts an entry that is not on the media.  The first
- * write of a commit also carries a PREFLUSH, which makes every backup the
- * new entries point at durable before them.
+ * logical block size), so the log is written unit by unit, and only the
+ * units that changed: first the units holding new entries, which no
+ * header counts yet, then the unit holding the header, the only one that
+ * says how many entries count.  The header write carries a PREFLUSH,
+ * which makes the new entries and every backup they point at durable
+ * before it, and FUA, which makes it durable before the writes it
+ * protects are sent: two flushes a commit, however many entries.
  *
  * A new log block (after a roll-over) first gets a header counting only
  * the entries in the header unit: until then block 0 still holds the
@@ -388,7 +410,7 @@ static int bow_log_commit(struct bow_dev *bd)
 	struct bow_log_header *h = bow_log_header(bd);
 	u32 count = le32_to_cpu(h->count);
 	u32 sequence = le32_to_cpu(h->sequence);
-	blk_opf_t flush = bow_preflush();
+	blk_opf_t durable = bow_preflush() | bow_durable();
 	unsigned int first, last;
 	int r;
 
@@ -399,11 +421,10 @@ static int bow_log_commit(struct bow_dev *bd)
 						      BOW_HEADER_SIZE));
 
 		h->count = cpu_to_le32(fit);
-		r = bow_write_units(bd, 0, 1, bd->log, flush);
+		r = bow_write_units(bd, 0, 1, bd->log, durable);
 		h->count = cpu_to_le32(count);
 		if (r)
 			goto fail;
-		flush = 0;
 		bd->disk_sequence = sequence;
 		bd->disk_count = fit;
 	}
@@ -413,13 +434,11 @@ static int bow_log_commit(struct bow_dev *bd)
 	last = (BOW_HEADER_SIZE + count * sizeof(struct bow_log_entry) - 1) /
 	       bd->log_unit;
 	if (count > bd->disk_count && first <= last) {
-		r = bow_write_units(bd, first, last - first + 1, bd->log,
-				    flush);
+		r = bow_write_units(bd, first, last - first + 1, bd->log, 0);
 		if (r)
 			goto fail;
-		flush = 0;
 	}
-	r = bow_write_units(bd, 0, 1, bd->log, flush);
+	r = bow_write_units(bd, 0, 1, bd->log, durable);
 	if (r)
 		goto fail;
 	bd->disk_count = count;
@@ -485,36 +504,134 @@ static int bow_log_append(struct bow_dev *bd, sector_t source, sector_t dest,
  */
 
 /*
- * Back up [start, end), which holds data the checkpoint needs (unchanged
- * data or a backup), into free space.  Each piece copied is marked
- * BOW_BACKING: it becomes CHANGED once the log that points at its backup
- * is durable.
+ * Backups are made in rounds: the worker plans the copies of a whole
+ * batch of writes (bow_backup() takes free space and marks the source
+ * BOW_BACKING, without I/O), then bow_round_run() reads all the old data
+ * in parallel, writes all the copies in parallel and appends their log
+ * entries.  A piece becomes CHANGED once the log that points at its
+ * backup is durable.
  */
-static int bow_backup(struct bow_dev *bd, sector_t start, sector_t end)
+static void bow_round_endio(unsigned long error, void *context)
+{
+	struct bow_round_copy *c = context;
+
+	if (error)
+		c->error = -EIO;
+	if (atomic_dec_and_test(&c->bd->round_pending))
+		complete(&c->bd->round_done);
+}
+
+/* Read (or write) every copy of the round that has not failed. */
+static void bow_round_io(struct bow_dev *bd, enum req_op op)
+{
+	unsigned int i;
+
+	reinit_completion(&bd->round_done);
+	atomic_set(&bd->round_pending, 1);
+	for (i = 0; i < bd->round_copies; i++) {
+		struct bow_round_copy *c = &bd->round[i];
+		struct dm_io_region region = {
+			.bdev = bd->bdev,
+			.sector = op == REQ_OP_READ ? c->source : c->dest,
+			.count = c->len,
+		};
+		struct dm_io_request req = {
+			.bi_opf = op,
+			.mem.type = DM_IO_VMA,
+			.mem.ptr.vma = c->buf,
+			.notify.fn = bow_round_endio,
+			.notify.context = c,
+			.client = bd->io_client,
+		};
+
+		if (c->error)
+			continue;
+		atomic_inc(&bd->round_pending);
+		if (dm_io(&req, 1, &region, NULL, IOPRIO_DEFAULT)) {
+			c->error = -EIO;
+			atomic_dec(&bd->round_pending);
+		}
+	}
+	if (!atomic_dec_and_test(&bd->round_pending))
+		wait_for_completion_io(&bd->round_done);
+}
+
+/*
+ * Make the planned copies and log them, in plan order.  A copy that
+ * fails gives its free space back and its source its old type, and
+ * fails the write it was for.
+ */
+static void bow_round_run(struct bow_dev *bd)
+{
+	unsigned int i;
+
+	if (!bd->round_copies)
+		return;
+	bow_round_io(bd, REQ_OP_READ);
+	for (i = 0; i < bd->round_copies; i++) {
+		struct bow_round_copy *c = &bd->round[i];
+
+		if (!c->error)
+			c->crc = crc32((u32)(c->source / bd->block_sectors),
+				       c->buf, c->len << SECTOR_SHIFT);
+	}
+	bow_round_io(bd, REQ_OP_WRITE);
+	for (i = 0; i < bd->round_copies; i++) {
+		struct bow_round_copy *c = &bd->round[i];
+		struct bow_bio *pb = dm_per_bio_data(c->bio, sizeof(*pb));
+
+		if (!c->error)
+			c->error = bow_log_append(bd, c->source, c->dest,
+						  c->len, c->crc);
+		if (!c->error)
+			continue;
+		bow_convert_locked(bd, c->source, c->source + c->len,
+				   BOW_TYPE(BOW_BACKING), c->type);
+		bow_unalloc(bd, c->dest, c->len, BOW_BACKUP);
+		if (!pb->error)
+			pb->error = c->error;
+	}
+	bd->round_copies = 0;
+	bd->round_sectors = 0;
+}
+
+/*
+ * Plan the backup of [start, end), all of type @type (unchanged data, or
+ * a backup the file system now writes over), for @bio.
+ */
+static int bow_backup(struct bow_dev *bd, struct bio *bio, sector_t start,
+		      sector_t end, enum bow_range_type type)
 {
 	while (start < end) {
+		struct bow_round_copy *c;
 		sector_t dest, len;
-		u32 crc;
 		int r;
 
-		r = bow_alloc(bd, min_t(sector_t, end - start, BOW_COPY_SECTORS),
-			      BOW_BACKUP, &dest, &len);
+		if (bd->round_copies == BOW_ROUND_COPIES ||
+		    bd->round_sectors == BOW_ROUND_SECTORS)
+			bow_round_run(bd);
+		len = min3(end - start, (sector_t)BOW_COPY_SECTORS,
+			   BOW_ROUND_SECTORS - bd->round_sectors);
+		r = bow_alloc(bd, len, BOW_BACKUP, &dest, &len);
 		if (r)
 			return r;
-
-		r = bow_copy(bd, start, dest, len, &crc,
-			     (u32)(start / bd->block_sectors));
-		if (!r)
-			r = bow_log_append(bd, start, dest, len, crc);
+		r = bow_convert_locked(bd, start, start + len, BOW_TYPE(type),
+				       BOW_BACKING);
 		if (r) {
 			bow_unalloc(bd, dest, len, BOW_BACKUP);
 			return r;
 		}
-		r = bow_convert_locked(bd, start, start + len,
-				       BOW_TYPE(BOW_UNCHANGED) |
-				       BOW_TYPE(BOW_BACKUP), BOW_BACKING);
-		if (r)
-			return r;
+		c = &bd->round[bd->round_copies++];
+		*c = (struct bow_round_copy) {
+			.source = start,
+			.dest = dest,
+			.len = len,
+			.type = type,
+			.bio = bio,
+			.buf = bd->copy_buf + (bd->round_sectors << SECTOR_SHIFT),
+			.bd = bd,
+		};
+		bd->round_sectors += len;
 		start += len;
 	}
 	return 0;
@@ -529,6 +646,8 @@ static int bow_move_sector0(struct bow_dev *bd)
 	sector_t old = bd->sector0_live, new, len;
 	int r;
 
+	/* The copy below uses copy_buf: make the copies planned so far. */
+	bow_round_run(bd);
 	r = bow_alloc(bd, bd->block_sectors, BOW_SECTOR0_LIVE, &new, &len);
 	if (r)
 		return r;
@@ -548,8 +667,9 @@ static int bow_move_sector0(struct bow_dev *bd)
 				  BOW_TYPE(BOW_SECTOR0_LIVE), BOW_BACKING);
 }
 
-/* Protect what the checkpoint needs in [start, end) before it is written. */
-static int bow_prepare_write(struct bow_dev *bd, sector_t start, sector_t end)
+/* Plan what protects the checkpoint's data in [start, end) from @bio. */
+static int bow_prepare_write(struct bow_dev *bd, struct bio *bio,
+			     sector_t start, sector_t end)
 {
 	sector_t pos = start;
 	int r;
@@ -571,9 +691,15 @@ static int bow_prepare_write(struct bow_dev *bd, sector_t start, sector_t end)
 		case BOW_CHANGED:
 		case BOW_BACKING:
 			break;
-		case BOW_UNCHANGED:
 		case BOW_BACKUP:
-			r = bow_backup(bd, pos, next);
+			/*
+			 * It may be the destination of a copy of this round:
+			 * make those before reading it.
+			 */
+			bow_round_run(bd);
+			fallthrough;
+		case BOW_UNCHANGED:
+			r = bow_backup(bd, bio, pos, next, type);
 			if (!r && type == BOW_BACKUP) {
 				/* The file system took space a backup was in. */
 				spin_lock(&bd->lock);
@@ -811,7 +937,7 @@ static void bow_worker(struct work_struct *work)
 		case BOW_ROUTE_SLOW:
 			bow_bio_blocks(bd, bio, &start, &end);
 			pb->error = bio->bi_iter.bi_sector < bd->block_sectors ?
-				    0 : bow_prepare_write(bd, start, end);
+				    0 : bow_prepare_write(bd, bio, start, end);
 			bio_list_add(&slow, bio);
 			break;
 		case BOW_ROUTE_HELD:
@@ -822,6 +948,7 @@ static void bow_worker(struct work_struct *work)
 	}
 
 	/* Bios deferred meanwhile queued the work again: the next batch. */
+	bow_round_run(bd);
 	r = bow_log_commit(bd);
 	while ((bio = bio_list_pop(&slow))) {
 		struct bow_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
@@ -876,7 +1003,7 @@ static int bow_checkpoint(struct bow_dev *bd)
 	bow_log_start(bd, 0, backup, crc);
 	r = bow_log_commit(bd);
 	if (r) {
-		if (bow_write_units(bd, 0, 1, bd->copy_buf, 0))
+		if (bow_write_units(bd, 0, 1, bd->copy_buf, bow_durable()))
 			DMERR("cannot restore block 0 after a failed log write");
 		spin_lock(&bd->lock);
 		bd->failed = false;
@@ -919,15 +1046,17 @@ static int bow_commit(struct bow_dev *bd)
 	if (r)
 		return r;
 	h->count = 0;
-	r = bow_write_units(bd, 0, 1, bd->log, bow_preflush());
+	r = bow_write_units(bd, 0, 1, bd->log,
+			    bow_preflush() | bow_durable());
 	if (r) {
 		h->count = count;
 		return r;
 	}
 	if (units > 1)
-		r = bow_write_units(bd, 1, units - 1, bd->copy_buf, 0);
+		r = bow_write_units(bd, 1, units - 1, bd->copy_buf,
+				    bow_durable());
 	if (!r)
-		r = bow_write_units(bd, 0, 1, bd->copy_buf, 0);
+		r = bow_write_units(bd, 0, 1, bd->copy_buf, bow_durable());
 	if (r) {
 		DMERR("commit interrupted (%d): run bow-restore to finish it",
 		      r);
@@ -1102,6 +1231,7 @@ static void bow_dev_free(struct bow_dev *bd)
 		dm_io_client_destroy(bd->io_client);
 	vfree(bd->log);
 	vfree(bd->copy_buf);
+	kfree(bd->round);
 	bow_map_destroy(&bd->map.ranges);
 	kfree(bd);
 }
@@ -1146,6 +1276,7 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	bio_list_init(&bd->deferred);
 	bio_list_init(&bd->held);
 	INIT_WORK(&bd->work, bow_worker);
+	init_completion(&bd->round_done);
 	INIT_WORK(&bd->event_work, bow_event_work);
 	atomic_set(&bd->inflight, 0);
 	atomic_set(&bd->sector0_writes, 0);
@@ -1154,9 +1285,10 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	init_completion(&bd->kobj_released);
 
 	bd->log = vzalloc(block_size);
-	bd->copy_buf = vmalloc(BOW_COPY_SECTORS << SECTOR_SHIFT);
+	bd->copy_buf = vmalloc(BOW_ROUND_SECTORS << SECTOR_SHIFT);
+	bd->round = kcalloc(BOW_ROUND_COPIES, sizeof(*bd->round), GFP_KERNEL);
 	bd->io_client = dm_io_client_create();
-	if (!bd->log || !bd->copy_buf || IS_ERR(bd->io_client)) {
+	if (!bd->log || !bd->copy_buf || !bd->round || IS_ERR(bd->io_client)) {
 		if (IS_ERR(bd->io_client))
 			bd->io_client = NULL;
 		ti->error = "Cannot allocate buffers";
