@@ -30,6 +30,11 @@
 
 /* Bytes read or copied at a time. */
 #define CHUNK_BYTES (1024 * 1024)
+/*
+ * Backups kept in memory from validation to replay, so that each byte is
+ * read once, not twice.  Past this, replay reads the rest again.
+ */
+#define KEEP_BYTES (256ull * 1024 * 1024)
 
 /* ------------------------------------------------------------------ */
 
@@ -136,6 +141,8 @@ struct entry {
 	uint64_t dest;		/* block */
 	uint64_t blocks;
 	uint32_t checksum;
+	bool kept;		/* its data is in ctx.keep at keep_offset */
+	uint64_t keep_offset;
 };
 
 /* One log block of the chain: where its entries start in ctx.entries. */
@@ -156,6 +163,8 @@ struct ctx {
 	uint64_t dev_blocks;
 	unsigned char *chunk;	/* CHUNK_BYTES */
 	unsigned char *block;	/* one block */
+	unsigned char *keep;	/* KEEP_BYTES (untouched pages cost nothing) */
+	uint64_t keep_used;
 
 	struct block_map map;
 	struct entry *entries;
@@ -402,13 +411,19 @@ static int check_entry(struct ctx *c, const unsigned char *blk,
 	return 0;
 }
 
-/* Checksum @e's data as it would be read at replay time, in c->map. */
-static int verify_entry(struct ctx *c, const struct entry *e,
-			uint32_t sequence, uint32_t i)
+/*
+ * Checksum @e's data as it would be read at replay time, in c->map, and
+ * keep a copy of it in c->keep if @keep and there is room.  The data of an
+ * entry of one chunk or less is left in c->chunk.
+ */
+static int verify_entry(struct ctx *c, struct entry *e, uint32_t sequence,
+			uint32_t i, bool keep)
 {
 	uint64_t per_chunk = CHUNK_BYTES / c->block_size;
+	uint64_t bytes = e->blocks * c->block_size;
 	uint32_t crc = (uint32_t)e->source;
 
+	keep = keep && c->keep && KEEP_BYTES - c->keep_used >= bytes;
 	for (uint64_t b = 0; b < e->blocks; b += per_chunk) {
 		uint64_t n = e->blocks - b < per_chunk ? e->blocks - b :
 							 per_chunk;
@@ -417,6 +432,9 @@ static int verify_entry(struct ctx *c, const struct entry *e,
 		if (r)
 			return r;
 		crc = bow_crc32(crc, c->chunk, n * c->block_size);
+		if (keep)
+			memcpy(c->keep + c->keep_used + b * c->block_size,
+			       c->chunk, n * c->block_size);
 	}
 	if (crc != e->checksum) {
 		uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
@@ -428,6 +446,11 @@ static int verify_entry(struct ctx *c, const struct entry *e,
 		    e->blocks * bs_sectors, e->source * bs_sectors, crc,
 		    e->checksum);
 		return BOW_EXIT_CHECKSUM;
+	}
+	e->kept = keep;
+	if (keep) {
+		e->keep_offset = c->keep_used;
+		c->keep_used += bytes;
 	}
 	return 0;
 }
@@ -552,7 +575,8 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 				return BOW_EXIT_INVALID;
 			}
 			budget -= e.blocks;
-			r = verify_entry(c, &e, sequence, i);
+			/* Entry 0 is replayed by rewrite_block0(). */
+			r = verify_entry(c, &e, sequence, i, i != 0);
 			if (r)
 				return r;
 			for (uint64_t b = 0; b < e.blocks; b++)
@@ -644,7 +668,11 @@ static int finish_commit(struct ctx *c)
 	return r ? r : write_block0_last_sector_first(c);
 }
 
-/* Copy every entry, in the order validated, re-checking each checksum. */
+/*
+ * Copy every entry, in the order validated.  An entry's data is what
+ * validation checksummed: kept in memory, or read again and checked
+ * again before any of it is written.
+ */
 static int replay(struct ctx *c)
 {
 	uint64_t per_chunk = CHUNK_BYTES / c->block_size;
@@ -655,10 +683,18 @@ static int replay(struct ctx *c)
 		const struct log_block *lb = &c->logs[l];
 
 		for (uint32_t k = 0; k < lb->count; k++) {
-			const struct entry *e = &c->entries[lb->first + k];
+			struct entry *e = &c->entries[lb->first + k];
+			uint64_t bytes = e->blocks * c->block_size;
 			uint32_t i = lb->count - 1 - k;
 			int r;
 
+			if (e->kept) {
+				r = write_at(c, c->keep + e->keep_offset,
+					     bytes, e->source * c->block_size);
+				if (r)
+					return r;
+				continue;
+			}
 			/*
 			 * Entry 0 rewrites block 0, which says where a rerun
 			 * starts: everything before it must be durable.
@@ -668,11 +704,19 @@ static int replay(struct ctx *c)
 				if (r)
 					return r;
 			}
-			r = verify_entry(c, e, lb->sequence, i);
+			r = verify_entry(c, e, lb->sequence, i, false);
 			if (r)
 				return r;
 			if (i == 0) {
 				r = rewrite_block0(c, e->dest);
+				if (r)
+					return r;
+				continue;
+			}
+			/* One chunk or less is still in c->chunk. */
+			if (e->blocks <= per_chunk) {
+				r = write_at(c, c->chunk, bytes,
+					     e->source * c->block_size);
 				if (r)
 					return r;
 				continue;
@@ -707,6 +751,8 @@ int bow_restore(int fd, uint64_t size, const char *path,
 
 	memset(summary, 0, sizeof(*summary));
 	c.chunk = malloc(CHUNK_BYTES);
+	/* Optional: without it, replay reads each backup again. */
+	c.keep = opts->reread ? NULL : malloc(KEEP_BYTES);
 	if (!c.chunk) {
 		r = no_memory(&c);
 		goto out;
@@ -745,5 +791,6 @@ out:
 	free(c.logs);
 	free(c.block);
 	free(c.chunk);
+	free(c.keep);
 	return r;
 }
