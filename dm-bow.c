@@ -116,6 +116,11 @@ struct bow_dev {
 	bool log_dirty;
 	u32 disk_sequence;		/* the log block now in block 0 ... */
 	u32 disk_count;			/* ... and its entries known durable */
+	void *commit_buf;		/* the header unit being written */
+	u32 commit_count;		/* the count it holds */
+	bool commit_inflight;
+	int commit_error;
+	struct completion commit_done;
 	unsigned int log_unit;		/* bytes the device writes atomically */
 	void *copy_buf;			/* BOW_ROUND_SECTORS of bounce buffer */
 	struct bow_round_copy *round;	/* copies planned, not yet made */
@@ -389,33 +394,79 @@ static int bow_write_units(struct bow_dev *bd, unsigned int first,
 		      buf + first * bd->log_unit);
 }
 
+static void bow_log_commit_endio(unsigned long error, void *context)
+{
+	struct bow_dev *bd = context;
+
+	if (error)
+		bd->commit_error = -EIO;
+	complete(&bd->commit_done);
+}
+
+static void bow_log_failed(struct bow_dev *bd, int r)
+{
+	DMERR("log write failed (%d): further writes fail", r);
+	spin_lock(&bd->lock);
+	bd->failed = true;
+	spin_unlock(&bd->lock);
+}
+
 /*
- * Make the log durable, so that a power cut at any instant leaves a valid
- * log in block 0.  The device writes bd->log_unit bytes atomically (its
- * logical block size), so the log is written unit by unit, and only the
- * units that changed: first the units holding new entries, which no
- * header counts yet, then the unit holding the header, the only one that
- * says how many entries count.  The header write carries a PREFLUSH,
- * which makes the new entries and every backup they point at durable
- * before it, and FUA, which makes it durable before the writes it
- * protects are sent: two flushes a commit, however many entries.
- *
- * A new log block (after a roll-over) first gets a header counting only
- * the entries in the header unit: until then block 0 still holds the
- * previous log block, whose entries must not be overwritten while its
- * header counts them.
+ * Wait for the header write of the commit in flight, if any.  Returns its
+ * outcome: 0 if the entries it counts are durable.
  */
-static int bow_log_commit(struct bow_dev *bd)
+static int bow_log_commit_wait(struct bow_dev *bd)
+{
+	int r;
+
+	if (!bd->commit_inflight)
+		return 0;
+	wait_for_completion_io(&bd->commit_done);
+	bd->commit_inflight = false;
+	r = bd->commit_error;
+	if (r) {
+		bow_log_failed(bd, r);
+		return r;
+	}
+	bd->disk_count = bd->commit_count;
+	spin_lock(&bd->lock);
+	bd->log_commits++;
+	spin_unlock(&bd->lock);
+	return 0;
+}
+
+/*
+ * Start a commit: write the new entry units, then send the header unit
+ * without waiting for it (bow_log_commit_wait() does), so that the worker
+ * can copy the next batch's data meanwhile.  The header is written from a
+ * copy of its unit: entries appended after this call do not change what
+ * this commit writes.
+ */
+static int bow_log_commit_start(struct bow_dev *bd)
 {
 	struct bow_log_header *h = bow_log_header(bd);
 	u32 count = le32_to_cpu(h->count);
 	u32 sequence = le32_to_cpu(h->sequence);
 	blk_opf_t durable = bow_preflush() | bow_durable();
+	struct dm_io_region region = {
+		.bdev = bd->bdev,
+		.sector = 0,
+		.count = bd->log_unit >> SECTOR_SHIFT,
+	};
+	struct dm_io_request req = {
+		.bi_opf = REQ_OP_WRITE | durable,
+		.mem.type = DM_IO_VMA,
+		.mem.ptr.vma = bd->commit_buf,
+		.notify.fn = bow_log_commit_endio,
+		.notify.context = bd,
+		.client = bd->io_client,
+	};
 	unsigned int first, last;
 	int r;
 
-	if (!bd->log_dirty)
-		return 0;
+	r = bow_log_commit_wait(bd);
+	if (r || !bd->log_dirty)
+		return r;
 	if (sequence != bd->disk_sequence) {
 		u32 fit = min(count, bow_log_capacity(bd->log_unit,
 						      BOW_HEADER_SIZE));
@@ -438,22 +489,48 @@ static int bow_log_commit(struct bow_dev *bd)
 		if (r)
 			goto fail;
 	}
-	r = bow_write_units(bd, 0, 1, bd->log, durable);
-	if (r)
-		goto fail;
-	bd->disk_count = count;
+	memcpy(bd->commit_buf, bd->log, bd->log_unit);
+	bd->commit_count = count;
+	bd->commit_error = 0;
+	bd->commit_inflight = true;
 	bd->log_dirty = false;
-	spin_lock(&bd->lock);
-	bd->log_commits++;
-	spin_unlock(&bd->lock);
+	reinit_completion(&bd->commit_done);
+	r = dm_io(&req, 1, &region, NULL, IOPRIO_DEFAULT);
+	if (r) {
+		bd->commit_inflight = false;
+		goto fail;
+	}
 	return 0;
 
 fail:
-	DMERR("log write failed (%d): further writes fail", r);
-	spin_lock(&bd->lock);
-	bd->failed = true;
-	spin_unlock(&bd->lock);
+	bow_log_failed(bd, r);
 	return r;
+}
+
+/*
+ * Make the log durable, so that a power cut at any instant leaves a valid
+ * log in block 0.  The device writes bd->log_unit bytes atomically (its
+ * logical block size), so the log is written unit by unit, and only the
+ * units that changed: first the units holding new entries, which no
+ * header counts yet, then the unit holding the header, the only one that
+ * says how many entries count.  The header write carries a PREFLUSH,
+ * which makes the new entries and every backup they point at durable
+ * before it, and FUA, which makes it durable before the writes it
+ * protects are sent: two flushes a commit, however many entries.
+ *
+ * A new log block (after a roll-over) first gets a header counting only
+ * the entries in the header unit: until then block 0 still holds the
+ * previous log block, whose entries must not be overwritten while its
+ * header counts them.
+ *
+ * bow_log_commit() does it all and waits; the worker starts a commit and
+ * waits for it later.
+ */
+static int bow_log_commit(struct bow_dev *bd)
+{
+	int r = bow_log_commit_start(bd);
+
+	return r ? r : bow_log_commit_wait(bd);
 }
 
 /*
@@ -909,24 +986,26 @@ static void bow_write_finish(struct bow_dev *bd, struct bio *bio, int r)
 	dm_submit_bio_remap(bio, NULL);
 }
 
-/*
- * Group commit: take every deferred bio, protect the old data of all the
- * writes among them, make the log durable once, then send them all down.
- * The more writers wait, the fewer log writes each backup costs.
- */
-static void bow_worker(struct work_struct *work)
+/* Send the writes of a batch down (@r is 0) or fail them. */
+static void bow_release(struct bow_dev *bd, struct bio_list *bios, int r)
 {
-	struct bow_dev *bd = container_of(work, struct bow_dev, work);
-	struct bio_list batch, slow = BIO_EMPTY_LIST;
+	struct bio *bio;
+
+	while ((bio = bio_list_pop(bios))) {
+		struct bow_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+		bow_write_finish(bd, bio, r ? r : pb->error);
+	}
+}
+
+/* Route a batch; plan and make the backups its slow writes need. */
+static void bow_batch_prepare(struct bow_dev *bd, struct bio_list *batch,
+			      struct bio_list *slow)
+{
 	struct bio *bio;
 	int r;
 
-	spin_lock(&bd->lock);
-	batch = bd->deferred;
-	bio_list_init(&bd->deferred);
-	spin_unlock(&bd->lock);
-
-	while ((bio = bio_list_pop(&batch))) {
+	while ((bio = bio_list_pop(batch))) {
 		struct bow_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 		sector_t start, end;
 
@@ -935,10 +1014,14 @@ static void bow_worker(struct work_struct *work)
 			dm_submit_bio_remap(bio, NULL);
 			break;
 		case BOW_ROUTE_SLOW:
+			/* A copy that fails in a round sets pb->error too. */
+			pb->error = 0;
 			bow_bio_blocks(bd, bio, &start, &end);
-			pb->error = bio->bi_iter.bi_sector < bd->block_sectors ?
-				    0 : bow_prepare_write(bd, bio, start, end);
-			bio_list_add(&slow, bio);
+			r = bio->bi_iter.bi_sector < bd->block_sectors ? 0 :
+			    bow_prepare_write(bd, bio, start, end);
+			if (r && !pb->error)
+				pb->error = r;
+			bio_list_add(slow, bio);
 			break;
 		case BOW_ROUTE_HELD:
 		case BOW_ROUTE_DONE:
@@ -946,15 +1029,47 @@ static void bow_worker(struct work_struct *work)
 		}
 		cond_resched();
 	}
-
-	/* Bios deferred meanwhile queued the work again: the next batch. */
 	bow_round_run(bd);
-	r = bow_log_commit(bd);
-	while ((bio = bio_list_pop(&slow))) {
-		struct bow_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+}
 
-		bow_write_finish(bd, bio, r ? r : pb->error);
+/*
+ * Group commit: take every deferred bio, protect the old data of all the
+ * writes among them, make the log durable once, then send them all down.
+ * The more writers wait, the fewer log writes each backup costs.
+ *
+ * Batches are pipelined: while the header write of one batch's commit is
+ * in flight, the worker takes the next batch and makes its copies.  Their
+ * entries go into the next commit, which starts only once the previous
+ * one is durable, so commits stay in log order.  The worker returns with
+ * no commit in flight, so flushing the workqueue leaves the log durable.
+ */
+static void bow_worker(struct work_struct *work)
+{
+	struct bow_dev *bd = container_of(work, struct bow_dev, work);
+	struct bio_list committing = BIO_EMPTY_LIST;
+	int r;
+
+	for (;;) {
+		struct bio_list batch, slow = BIO_EMPTY_LIST;
+
+		spin_lock(&bd->lock);
+		batch = bd->deferred;
+		bio_list_init(&bd->deferred);
+		spin_unlock(&bd->lock);
+		if (bio_list_empty(&batch))
+			break;
+
+		bow_batch_prepare(bd, &batch, &slow);
+		r = bow_log_commit_wait(bd);
+		bow_release(bd, &committing, r);
+		r = bow_log_commit_start(bd);
+		if (r)
+			bow_release(bd, &slow, r);
+		else
+			committing = slow;
 	}
+	r = bow_log_commit_wait(bd);
+	bow_release(bd, &committing, r);
 }
 
 static void bow_defer(struct bow_dev *bd, struct bio *bio)
@@ -1231,6 +1346,7 @@ static void bow_dev_free(struct bow_dev *bd)
 		dm_io_client_destroy(bd->io_client);
 	vfree(bd->log);
 	vfree(bd->copy_buf);
+	vfree(bd->commit_buf);
 	kfree(bd->round);
 	bow_map_destroy(&bd->map.ranges);
 	kfree(bd);
@@ -1277,6 +1393,7 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	bio_list_init(&bd->held);
 	INIT_WORK(&bd->work, bow_worker);
 	init_completion(&bd->round_done);
+	init_completion(&bd->commit_done);
 	INIT_WORK(&bd->event_work, bow_event_work);
 	atomic_set(&bd->inflight, 0);
 	atomic_set(&bd->sector0_writes, 0);
@@ -1285,17 +1402,19 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	init_completion(&bd->kobj_released);
 
 	bd->log = vzalloc(block_size);
+	bd->commit_buf = vzalloc(block_size);
 	bd->copy_buf = vmalloc(BOW_ROUND_SECTORS << SECTOR_SHIFT);
 	bd->round = kcalloc(BOW_ROUND_COPIES, sizeof(*bd->round), GFP_KERNEL);
 	bd->io_client = dm_io_client_create();
-	if (!bd->log || !bd->copy_buf || !bd->round || IS_ERR(bd->io_client)) {
+	if (!bd->log || !bd->commit_buf || !bd->copy_buf || !bd->round ||
+	    IS_ERR(bd->io_client)) {
 		if (IS_ERR(bd->io_client))
 			bd->io_client = NULL;
 		ti->error = "Cannot allocate buffers";
 		r = -ENOMEM;
 		goto bad;
 	}
-	bd->wq = alloc_ordered_workqueue("dm-" DM_MSG_PREFIX, WQ_MEM_RECLAIM);
+	bd->wq = alloc_workqueue("dm-" DM_MSG_PREFIX, WQ_MEM_RECLAIM, 1);
 	if (!bd->wq) {
 		ti->error = "Cannot allocate workqueue";
 		r = -ENOMEM;
