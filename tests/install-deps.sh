@@ -1,13 +1,18 @@
 #!/bin/sh
 # Install what the build and the tests need, on Debian 12, if missing.
-# Run by 'make demo' and 'make check'; safe to run again.
+# Run by 'make demo' and 'make check'; 'install-deps.sh bench' adds what
+# 'make bench' needs.  Safe to run again.
 set -eu
 
 packages="build-essential kmod cpio qemu-system-x86 linux-image-amd64
 linux-headers-amd64 busybox-static e2fsprogs dmsetup util-linux fdisk
 sparse linux-source-6.1 clang python3-docutils groff-base man-db
-zlib1g-dev libclang-rt-14-dev
+libisal-dev libclang-rt-14-dev
 flex bison bc libelf-dev libssl-dev"
+# make bench also draws its chart.
+if [ "${1:-}" = bench ]; then
+	packages="gnuplot-nox"
+fi
 
 missing=""
 for p in $packages; do

@@ -7,6 +7,6 @@ mkdir -p "$top/build"
 ${CC:-cc} -std=c11 -Wall -Wextra -Werror -Wshadow -g -O1 \
 	-fsanitize=address,undefined -fno-sanitize-recover=all \
 	-o "$top/build/test-restore" \
-	"$top/tests/unit/test-restore.c" "$top/bow-restore/restore.c" -lz
+	"$top/tests/unit/test-restore.c" "$top/bow-restore/restore.c" -lisal
 "$top/build/test-restore"
 "$top/tests/unit/cli.sh"
