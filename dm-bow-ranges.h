@@ -95,39 +95,26 @@ static sector_t bow_range_end(struct bow_range *r)
 	return next ? next->sector : r->sector;
 }
 
+static bool bow_range_less(struct rb_node *a, const struct rb_node *b)
+{
+	return rb_entry(a, struct bow_range, node)->sector <
+	       rb_entry(b, struct bow_range, node)->sector;
+}
+
+static bool bow_free_less(struct rb_node *a, const struct rb_node *b)
+{
+	return rb_entry(a, struct bow_range, free_node)->sector <
+	       rb_entry(b, struct bow_range, free_node)->sector;
+}
+
 static void bow_free_insert(struct bow_map *map, struct bow_range *new)
 {
-	struct rb_node **link = &map->free.rb_node, *parent = NULL;
-
-	while (*link) {
-		struct bow_range *r = rb_entry(*link, struct bow_range,
-					       free_node);
-
-		parent = *link;
-		if (new->sector < r->sector)
-			link = &(*link)->rb_left;
-		else
-			link = &(*link)->rb_right;
-	}
-	rb_link_node(&new->free_node, parent, link);
-	rb_insert_color(&new->free_node, &map->free);
+	rb_add(&new->free_node, &map->free, bow_free_less);
 }
 
 static void bow_range_insert(struct bow_map *map, struct bow_range *new)
 {
-	struct rb_node **link = &map->ranges.rb_node, *parent = NULL;
-
-	while (*link) {
-		struct bow_range *r = rb_entry(*link, struct bow_range, node);
-
-		parent = *link;
-		if (new->sector < r->sector)
-			link = &(*link)->rb_left;
-		else
-			link = &(*link)->rb_right;
-	}
-	rb_link_node(&new->node, parent, link);
-	rb_insert_color(&new->node, &map->ranges);
+	rb_add(&new->node, &map->ranges, bow_range_less);
 	if (new->type == BOW_FREE)
 		bow_free_insert(map, new);
 }
