@@ -112,6 +112,24 @@ for v in 0 1 3 x; do
 	fi
 done
 
+# Flushes.  flushes: the flush requests vdb has completed.
+flushes() { awk '{ print $16 }' /sys/block/vdb/stat; }
+f0=$(flushes)
+dd if=/dev/zero of=$bow bs=$B count=0 conv=fsync
+expect_eq "an empty flush (fsync) is passed down as one flush" $((f0 + 1)) "$(flushes)"
+e=$(bow_status bow 4)
+f0=$(flushes)
+dd if=/dev/urandom of=/tmp/fua bs=$B count=1 2>/dev/null
+dd if=/tmp/fua of=$bow bs=$B seek=150 count=1 conv=notrunc oflag=direct,dsync
+expect_eq "a FUA first overwrite: one entry" $((e + 1)) "$(bow_status bow 4)"
+# O_DSYNC direct I/O is a FUA write (emulated with a flush after it: the
+# virtio disk has no FUA), then an fsync: two flushes of dd's own.
+expect_eq "... four flushes: before and after the log header, dd's two" \
+	$((f0 + 4)) "$(flushes)"
+expect_eq "... the data is there" "$(md5sum < /tmp/fua | cut -d' ' -f1)" "$(sum $bow $((150 * 8)) 8)"
+dd if=/tmp/fua of=$bow bs=$B seek=2100 count=1 conv=notrunc oflag=direct,dsync
+expect_eq "a FUA write into free space: dd's two flushes, no more" $((f0 + 6)) "$(flushes)"
+
 # Writes that need no backup: into free space, and rewrites.
 e=$(bow_status bow 4)
 free1=$(cat $S/free)
@@ -129,7 +147,7 @@ dd if=/dev/urandom of=$bow bs=2560 seek=321 count=1 conv=notrunc oflag=direct 2>
 expect_eq "unaligned write across blocks 200-201: one entry" $((e + 2)) "$(bow_status bow 4)"
 dd if=/dev/urandom of=$bow bs=1M seek=$((300 * B / 1048576)) count=1 conv=notrunc oflag=direct 2>/dev/null
 expect_eq "1 MiB write into blocks 256-511: 256 KiB entries" $((e + 6)) "$(bow_status bow 4)"
-expect_eq "bytes backed up: block 0, 100, 200-201, 256-511" $(((1 + 1 + 2 + 256) * B)) "$(bow_status bow 3)"
+expect_eq "bytes backed up: block 0, 150, 100, 200-201, 256-511" $(((1 + 1 + 1 + 2 + 256) * B)) "$(bow_status bow 3)"
 
 # Block 0: I/O of every size and offset is redirected to the live copy.
 dd if=/dev/urandom of=/tmp/b0 bs=512 count=3 2>/dev/null

@@ -138,7 +138,10 @@ mount /dev/mapper/boc /mnt/tmp
 mkdir /mnt/tmp/files
 for i in $(seq 1 100); do dd if=/dev/urandom of=/mnt/tmp/files/f$i bs=4K count=$((i % 4 + 1)) 2>/dev/null; done
 umount /mnt/tmp
+expect_eq "bow-over: dm-crypt without allow_discards takes no discard" 0 \
+	"$(cat /sys/block/$(dmsetup info -c --noheadings -o blkdevname boc)/queue/discard_max_bytes)"
 start bob /dev/mapper/boc /dev/mapper/bcopy
+check "bow-over: fstrim frees space in bow all the same" [ "$(cat "$(bow_sys bob)/free")" -gt 0 ]
 writers /mnt/bob 10
 wait
 umount /mnt/bob
