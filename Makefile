@@ -5,6 +5,7 @@
 #   make check      install what is missing, build, run every test
 #   make fuzz       fuzz bow-restore (FUZZ_SECONDS, default 600)
 #   make check-debug  the VM tests on a KASAN/lockdep/kmemleak kernel
+#   make bench      dm-bow against dm-linear and dm-snapshot (build/bench)
 #
 # KDIR selects the kernel build tree.  By default: the running kernel's,
 # else the newest installed Debian headers under /lib/modules/*/build.
@@ -12,7 +13,7 @@
 KVER ?= $(shell tests/vm/kernel-version)
 KDIR ?= /lib/modules/$(KVER)/build
 
-.PHONY: all module tool clean demo check deps lint fuzz check-debug
+.PHONY: all module tool clean demo check deps lint fuzz check-debug bench
 
 all: module tool
 
@@ -39,6 +40,11 @@ check: deps
 check-debug: deps
 	$(MAKE) all
 	tests/debug-kernel/run.sh
+
+bench: deps
+	tests/install-deps.sh bench
+	$(MAKE) all
+	tests/bench/run.sh
 
 fuzz: deps
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} tests/fuzz/run.sh

@@ -1,0 +1,213 @@
+# The benchmark, in the VM (see tests/bench/run.sh for the disks).
+# Prints one line per measurement:
+#   result <system> <workload> <user bytes> <ns> <lower: reads read-sectors
+#          writes write-sectors flushes> <bow status or ->
+# The lower counts are the deltas of /sys/block/<dev>/stat of every disk
+# under the system (for dm-snapshot, the origin's and the COW disk's).
+. ./guest-lib.sh
+. ./params.sh
+export PATH=/t:$PATH
+M=1048576
+
+# stat_sum <disk...>: reads, sectors read, writes, sectors written, flushes.
+stat_sum()
+{
+	for _d in "$@"; do
+		cat "/sys/block/${_d#/dev/}/stat"
+	done | awk '{ r += $1; rs += $3; w += $5; ws += $7; f += $16 }
+		END { print r, rs, w, ws, f }'
+}
+
+# delta <before> <after>: field by field.
+delta()
+{
+	echo "$1 $2" | awk '{ print $6-$1, $7-$2, $8-$3, $9-$4, $10-$5 }'
+}
+
+# sys_create <system> <lower disk> <cow disk> <free offset|fs>: the
+# system as /dev/mapper/<system>.  dm-bow gets [free offset, end)
+# discarded in state 0 (a file system's free space); the file-system runs
+# pass "fs" and fstrim instead.
+sys_create()
+{
+	_size=$(blockdev --getsz "$2")
+	case $1 in
+	linear)
+		dmsetup create --noudevsync $1 --table "0 $_size linear $2 0" ;;
+	bow*)
+		bow_create $1 "$2" 1 block_size:4096
+		if [ "$4" != fs ]; then
+			blkdiscard -o "$4" /dev/mapper/$1
+		fi ;;
+	snap)
+		# As lvm does: the origin's real device, a persistent snapshot
+		# with 4 KiB chunks on the COW disk, the origin suspended and
+		# resumed around the snapshot's creation.
+		dmsetup create --noudevsync $1-real --table "0 $_size linear $2 0"
+		dmsetup mknodes $1-real
+		dmsetup create --noudevsync $1 --table "0 $_size snapshot-origin /dev/mapper/$1-real"
+		dmsetup suspend $1
+		dmsetup create --noudevsync $1-cow --table "0 $_size snapshot /dev/mapper/$1-real $3 P 8"
+		dmsetup resume $1 ;;
+	esac
+	dmsetup mknodes
+}
+
+# sys_state <system>: take a dm-bow system to its state.
+sys_state()
+{
+	case $1 in
+	bow1|bow1-lowest)
+		echo 1 > "$(bow_sys $1)/state" ;;
+	bow2)
+		echo 1 > "$(bow_sys $1)/state"
+		echo 2 > "$(bow_sys $1)/state" ;;
+	esac
+}
+
+sys_status()
+{
+	case $1 in
+	bow*) dmsetup status $1 | cut -d' ' -f4- | tr ' ' ',' ;;
+	*) echo - ;;
+	esac
+}
+
+sys_remove()
+{
+	case $1 in
+	bow1|bow1-lowest) echo 2 > "$(bow_sys $1)/state" ;;
+	esac
+	dmsetup remove --noudevsync $1
+	if [ "$1" = snap ]; then
+		dmsetup remove --noudevsync $1-cow
+		dmsetup remove --noudevsync $1-real
+	fi
+}
+
+# run <system> <workload> <disks> <bowio args...>
+run()
+{
+	_sys=$1 _wl=$2 _disks=$3
+	shift 3
+	_before=$(stat_sum $_disks)
+	_out=$(bowio "$@") || { not_ok "$_sys $_wl: bowio $*"; return; }
+	_after=$(stat_sum $_disks)
+	set -- $_out
+	echo "result $_sys $_wl $2 $3 $(delta "$_before" "$_after") $(sys_status "$_sys")"
+}
+
+# The raw workloads.  Every system has its own copy of the raw disk, and
+# each workload runs on all systems in turn, RAW_REPS times, so that they
+# share whatever the host was doing.  A first overwrite (w-*) or a write
+# into free space (free-*) touches blocks no other run touched: run i of
+# a workload has a region of its own; the second overwrites (rw-*) write
+# the blocks of the same run of the first.  Offsets in units of L.
+D=$((RAW_DATA_MIB * M)) F=$((RAW_FREE_MIB * M)) L=$((RAW_LEN_MIB * M))
+R=$RAW_REPS
+WORKLOADS="w-seq-qd1 w-rand-qd1 w-seq-qd32 w-rand-qd32 w-rand-qd16 w-1m-seq
+rw-rand-qd1 rw-rand-qd32 free-seq-qd1 free-rand-qd32 r-seq-qd1 r-rand-qd1
+r-rand-qd32"
+
+# workload <name> <run>: sets opts, off (bytes) and len (bytes) for bowio.
+workload()
+{
+	_i=$2
+	_reads=$((D + 9 * R * L))
+	len=$L
+	case $1 in
+	w-seq-qd1)	opts="-q 1";	off=$((D + (0 * R + _i) * L)) ;;
+	w-rand-qd1)	opts="-q 1 -R";	off=$((D + (1 * R + _i) * L)) ;;
+	w-seq-qd32)	opts="-q 32";	off=$((D + (2 * R + _i) * L)) ;;
+	w-rand-qd32)	opts="-q 32 -R"; off=$((D + (3 * R + _i) * L)) ;;
+	w-rand-qd16)	opts="-q 16 -R"; off=$((D + (4 * R + _i) * L)) ;;
+	w-1m-seq)	opts="-q 1 -b $M"; off=$((D + (5 * R + 4 * _i) * L))
+			len=$((4 * L)) ;;
+	rw-rand-qd1)	opts="-q 1 -R -g 2"; off=$((D + (1 * R + _i) * L)) ;;
+	rw-rand-qd32)	opts="-q 32 -R -g 2"; off=$((D + (3 * R + _i) * L)) ;;
+	free-seq-qd1)	opts="-q 1";	off=$((F + _i * L)) ;;
+	free-rand-qd32)	opts="-q 32 -R"; off=$((F + (R + _i) * L)) ;;
+	r-seq-qd1)	opts="-r -q 1";	off=$_reads; len=$((2 * L)) ;;
+	r-rand-qd1)	opts="-r -q 1 -R"; off=$((_reads + 2 * L)) ;;
+	r-rand-qd32)	opts="-r -q 32 -R"; off=$((_reads + 3 * L))
+			len=$((2 * L)) ;;
+	esac
+}
+
+for s in $SYSTEMS; do
+	eval "disk=\$RAW_DISK_$s"
+	sys_create $s $disk $RAW_COW $F
+	sys_state $s
+done
+for wl in $WORKLOADS; do
+	i=0
+	while [ $i -lt $R ]; do
+		workload $wl $i
+		for s in $SYSTEMS; do
+			eval "disks=\$RAW_DISK_$s"
+			[ $s = snap ] && disks="$disks $RAW_COW"
+			# shellcheck disable=SC2086
+			run $s $wl "$disks" $opts /dev/mapper/$s $off $len
+		done
+		i=$((i + 1))
+	done
+done
+for s in $SYSTEMS; do
+	sys_remove $s
+done
+
+# The file-system workload: untar a source tree, sync, rm -rf it, sync.
+# Each system has its own copy of the same ext4 image.
+for s in $SYSTEMS bow1-lowest; do
+	eval "img=\$FS_DISK_$(echo $s | tr - _)"
+	disks=$img
+	[ $s = snap ] && disks="$img $FS_COW"
+	if [ $s = bow1-lowest ]; then
+		echo 1 > /sys/module/dm_bow/parameters/debug_alloc_lowest
+	fi
+	sys_create $s $img $FS_COW fs
+	mount -o noatime /dev/mapper/$s /mnt
+	case $s in bow*) fstrim /mnt ;; esac
+	sys_state $s
+	sync
+	before=$(stat_sum $disks)
+	t0=$(bowio -t)
+	mkdir /mnt/src && tar xf /t/tree.tar -C /mnt/src && sync &&
+		rm -rf /mnt/src && sync
+	t1=$(bowio -t)
+	after=$(stat_sum $disks)
+	echo "result $s fs-untar-rm $TREE_BYTES $((t1 - t0)) $(delta "$before" "$after") $(sys_status $s)"
+	umount /mnt
+	sys_remove $s
+	echo 0 > /sys/module/dm_bow/parameters/debug_alloc_lowest
+done
+
+# Scale: n free ranges (every other block discarded, from block 1), then
+# the time to enter the checkpoint and that of 250 first overwrites of
+# the unchanged blocks between them (every other block from block 2).
+# The slab memory the discards took is per range-map node (two a range).
+for n in $SCALE_RANGES; do
+	bow_create scale $SCALE_DISK 1 block_size:4096
+	slab0=$(awk '/^Slab:/ { print $2 }' /proc/meminfo)
+	bowio -d -k 8192 /dev/mapper/scale 4096 $((n * 8192)) > /dev/null ||
+		not_ok "scale $n: discards"
+	slab1=$(awk '/^Slab:/ { print $2 }' /proc/meminfo)
+	t0=$(bowio -t)
+	echo 1 > "$(bow_sys scale)/state"
+	t1=$(bowio -t)
+	out=$(bowio -q 1 -R -k 8192 /dev/mapper/scale 8192 $((250 * 8192))) ||
+		not_ok "scale $n: first overwrites"
+	echo "scale $n $(((slab1 - slab0) * 1024)) $((t1 - t0)) $out $(dmsetup status scale | cut -d' ' -f4- | tr ' ' ',')"
+	echo 2 > "$(bow_sys scale)/state"
+	dmsetup remove --noudevsync scale
+done
+
+# Leave a live log for the host's bow-restore measurement: 64 MiB of
+# random first overwrites on the raw disk of bow1, and no commit.
+bow_create restore $RAW_DISK_bow1 1 block_size:4096
+blkdiscard -o $F /dev/mapper/restore
+echo 1 > "$(bow_sys restore)/state"
+bowio -q 32 -R -g 3 /dev/mapper/restore $D $((64 * M)) > /dev/null ||
+	not_ok "restore log: bowio"
+echo "restore-log $(dmsetup status restore | cut -d' ' -f4- | tr ' ' ',')"
+dmsetup remove --noudevsync restore

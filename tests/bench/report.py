@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""make bench's report: the table, results.json and ratios.png.
+
+Reads <dir>/results.tsv, written by tests/bench/run.sh:
+  <system> <workload> <user bytes> <ns> <reads> <sectors read> <writes>
+      <sectors written> <flushes> <dm-bow status, comma-separated, or ->
+  scale <free ranges> <slab bytes> <checkpoint ns> <writes> <bytes> <ns> <status>
+  restore bow-restore <bytes> <ns> dd <ns>
+"""
+import json
+import os
+import subprocess
+import sys
+
+SECTOR = 512
+STATUS_FIELDS = ("state", "free", "backed_up", "entries", "log_blocks",
+                 "log_commits", "writes_refused", "backups_moved")
+
+
+def parse(path):
+    rows, scale, restore = [], [], None
+    with open(path) as f:
+        for line in f:
+            w = line.split()
+            if w[0] == "scale":
+                ranges = int(w[1])
+                scale.append({"free_ranges": ranges,
+                              "slab_bytes_per_node": int(w[2]) / (2 * ranges + 3),
+                              "checkpoint_ns": int(w[3]),
+                              "first_overwrites": int(w[4]),
+                              "ns_per_first_overwrite": int(w[6]) / int(w[4])})
+                continue
+            if w[0] == "restore":
+                restore = {"bytes": int(w[2]), "bow_restore_ns": int(w[3]),
+                           "dd_ns": int(w[5])}
+                continue
+            row = {"system": w[0], "workload": w[1], "user_bytes": int(w[2]),
+                   "ns": int(w[3]), "reads": int(w[4]),
+                   "read_bytes": int(w[5]) * SECTOR, "writes": int(w[6]),
+                   "write_bytes": int(w[7]) * SECTOR, "flushes": int(w[8])}
+            if w[9] != "-":
+                row["status"] = dict(zip(STATUS_FIELDS,
+                                         map(int, w[9].split(","))))
+            rows.append(row)
+    return rows, scale, restore
+
+
+def is_read(workload):
+    return workload.startswith("r-")
+
+
+def amplification(row):
+    """Lower bytes moved in the workload's direction per user byte."""
+    moved = row["read_bytes"] if is_read(row["workload"]) else row["write_bytes"]
+    return moved / row["user_bytes"]
+
+
+def add_deltas(rows):
+    """dm-bow's status is cumulative: per-workload entries and commits."""
+    last = {}
+    for row in rows:
+        st = row.get("status")
+        if not st:
+            continue
+        prev = last.get(row["system"], dict.fromkeys(STATUS_FIELDS, 0))
+        if row["workload"].startswith("fs-"):
+            prev = dict.fromkeys(STATUS_FIELDS, 0)
+        row["entries"] = st["entries"] - prev["entries"]
+        row["log_commits"] = st["log_commits"] - prev["log_commits"]
+        row["backups_moved"] = st["backups_moved"] - prev["backups_moved"]
+        last[row["system"]] = st
+
+
+SUMMED = ("user_bytes", "ns", "reads", "read_bytes", "writes",
+          "write_bytes", "flushes", "entries", "log_commits", "backups_moved")
+
+
+def aggregate(rows):
+    """The runs of a workload on a system, summed (runs are interleaved)."""
+    out = {}
+    for row in rows:
+        key = (row["system"], row["workload"])
+        if key not in out:
+            out[key] = dict(row, runs=1)
+            continue
+        agg = out[key]
+        agg["runs"] += 1
+        for f in SUMMED:
+            if f in row:
+                agg[f] += row[f]
+    return list(out.values())
+
+
+def main():
+    out = sys.argv[1]
+    rows, scale, restore = parse(os.path.join(out, "results.tsv"))
+    add_deltas(rows)
+    rows = aggregate(rows)
+    systems, workloads = [], []
+    for r in rows:
+        if r["system"] not in systems:
+            systems.append(r["system"])
+        if r["workload"] not in workloads:
+            workloads.append(r["workload"])
+    by = {(r["system"], r["workload"]): r for r in rows}
+    for r in rows:
+        base = by.get(("linear", r["workload"]))
+        r["amplification"] = amplification(r)
+        r["throughput_vs_linear"] = base["ns"] / r["ns"] if base else None
+
+    lines = ["Throughput / dm-linear's (same run), then lower-device bytes "
+             "per user byte (reads for r-*, writes otherwise).",
+             "lowest: dm-bow state 1 with the naive lowest-first free-space "
+             "policy (file-system workload only).", ""]
+    names = ["lowest" if s == "bow1-lowest" else s for s in systems]
+    head = "%-14s" % "workload" + "".join("%8s" % s for s in names)
+    lines += [head + "  |" + "".join("%8s" % s for s in names)]
+    for wl in workloads:
+        cells = [by.get((s, wl)) for s in systems]
+        tput = "".join("%8.2f" % c["throughput_vs_linear"] if c else "%8s" % "-"
+                       for c in cells)
+        amp = "".join("%8.3f" % c["amplification"] if c else "%8s" % "-"
+                      for c in cells)
+        lines.append("%-14s%s  |%s" % (wl, tput, amp))
+    lines += ["", "dm-bow state 1: log entries, log commits, log commits per "
+              "entry, lower writes and flushes per user write request"]
+    for wl in workloads:
+        r = by.get(("bow1", wl))
+        if not r or "entries" not in r:
+            continue
+        reqs = max(1, r["user_bytes"] // (1 << 20 if "1m" in wl else 4096))
+        per = r["log_commits"] / r["entries"] if r["entries"] else 0
+        lines.append("%-14s%8d%8d%9.4f%9.2f%9.2f" % (
+            wl, r["entries"], r["log_commits"], per, r["writes"] / reqs,
+            r["flushes"] / reqs))
+    moved = {s: by[(s, "fs-untar-rm")]["backups_moved"]
+             for s in ("bow1", "bow1-lowest") if (s, "fs-untar-rm") in by}
+    if len(moved) == 2:
+        lines += ["", "Backups moved on fs-untar-rm: %d (highest free space "
+                  "first) vs %d (naive lowest first)" %
+                  (moved["bow1"], moved["bow1-lowest"])]
+    if scale:
+        lines += ["", "Scale: free ranges, slab bytes per range-map node, time to "
+                  "enter the checkpoint, time per first overwrite (QD1)"]
+        for sc in scale:
+            lines.append("%9d %8.1f B %9.2f ms %9.3f ms" % (
+                sc["free_ranges"], sc["slab_bytes_per_node"],
+                sc["checkpoint_ns"] / 1e6, sc["ns_per_first_overwrite"] / 1e6))
+    if restore:
+        ratio = restore["dd_ns"] / restore["bow_restore_ns"]
+        lines += ["", "bow-restore: %d bytes in %.3f s; dd (same bytes, bs=4096) "
+                  "%.3f s: %.2f of a plain copy's throughput" %
+                  (restore["bytes"], restore["bow_restore_ns"] / 1e9,
+                   restore["dd_ns"] / 1e9, ratio)]
+        restore["ratio_to_dd"] = ratio
+    print("\n".join(lines))
+
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"rows": rows, "scale": scale, "restore": restore}, f,
+                  indent=1)
+
+    # The chart: throughput ratio to dm-linear per workload and system.
+    plotted = [s for s in systems if s != "linear" and s != "bow1-lowest"]
+    dat = os.path.join(out, "ratios.dat")
+    with open(dat, "w") as f:
+        f.write("workload " + " ".join(plotted) + "\n")
+        for wl in workloads:
+            if wl.startswith("fs-") and ("linear", wl) not in by:
+                continue
+            f.write(wl + " " + " ".join(
+                "%.3f" % by[(s, wl)]["throughput_vs_linear"]
+                if (s, wl) in by else "NaN" for s in plotted) + "\n")
+    script = """set terminal pngcairo size 1200,500
+set output '%s'
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid border -1
+set key outside right
+set ylabel 'throughput / dm-linear'
+set xtics rotate by -40
+set yrange [0:*]
+set grid y
+plot for [i=2:%d] '%s' using i:xtic(1) title columnheader
+""" % (os.path.join(out, "ratios.png"), len(plotted) + 1, dat)
+    try:
+        subprocess.run(["gnuplot"], input=script.encode(), check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print("# no chart: gnuplot: %s" % e, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

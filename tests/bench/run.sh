@@ -1,0 +1,123 @@
+#!/bin/sh
+# make bench: dm-linear, dm-bow in states 0, 1 and 2, and dm-snapshot on
+# the same disks and workloads in one VM run (tests/bench/guest.sh), then
+# bow-restore against a plain copy on the host.  Writes, under
+# build/bench/: results.tsv (one line per measurement), results.json,
+# table.txt (also printed) and ratios.png.
+#
+# The disk images live in BOW_BENCH_DIR (default /dev/shm/dm-bow-bench):
+# in host memory, so that the host's own disk adds no noise; the guest
+# still sends every flush, and the I/O counts are exact either way.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/vm/lib.sh"
+out=$top/build/bench
+img=${BOW_BENCH_DIR:-/dev/shm/dm-bow-bench}
+guest=$out/guest
+restore=$top/bow-restore/bow-restore
+systems=${BOW_BENCH_SYSTEMS:-"linear bow0 bow1 bow2 snap"}
+M=1048576
+
+rm -rf "$img" "$guest"
+mkdir -p "$img" "$guest" "$out"
+
+# The tool the guest runs, static: the initramfs has no libc of its own.
+gcc -std=c11 -O2 -Wall -Wextra -Werror -static \
+	-o "$guest/bowio" "$top/tests/bench/bowio.c" || exit 1
+cp "$top/tests/bench/guest.sh" "$guest/run.sh"
+
+# A source tree for the file-system workload: part of Debian's kernel
+# source, unpacked once.
+tree=$out/tree.tar
+if [ ! -e "$tree" ]; then
+	rm -rf "$out/tree"
+	mkdir -p "$out/tree"
+	tar -C "$out/tree" -xf /usr/src/linux-source-6.1.tar.xz \
+		linux-source-6.1/fs/ext4 linux-source-6.1/drivers/md \
+		linux-source-6.1/block linux-source-6.1/mm \
+		linux-source-6.1/kernel linux-source-6.1/lib || exit 1
+	tar -C "$out/tree" -cf "$tree.tmp" linux-source-6.1 &&
+		mv "$tree.tmp" "$tree"
+	rm -rf "$out/tree"
+fi
+cp "$tree" "$guest/tree.tar"
+tree_bytes=$(tar -tvf "$tree" | awk '{ s += $3 } END { print s }')
+
+# The guest's disks, in order: vda is the control archive (vm_run), then
+# those added here.  disk <var> <image>: the next one, named in params.sh.
+disks=""
+letter=1
+disk()
+{
+	letter=$((letter + 1))
+	disks="$disks $2"
+	echo "$1=/dev/vd$(printf "\\$(printf %o $((96 + letter)))")" >> "$guest/params.sh"
+}
+
+# Raw disks, 2 GiB, one per system: random data from RAW_DATA_MIB for
+# 9 regions of L per run plus 5 L of reads (see guest.sh), then free space.
+raw_reps=${BOW_BENCH_REPS:-6}
+raw_len_mib=8
+raw_data_mib=4
+raw_free_mib=$((raw_data_mib + (9 * raw_reps + 5) * raw_len_mib))
+truncate -s 2G "$img/raw.img"
+head -c $(((raw_free_mib - raw_data_mib) * M)) /dev/urandom |
+	dd of="$img/raw.img" bs=$M seek=$raw_data_mib conv=notrunc status=none
+for s in $systems; do
+	cp --sparse=always "$img/raw.img" "$img/raw-$s.img"
+	disk "RAW_DISK_$s" "$img/raw-$s.img"
+done
+rm "$img/raw.img"
+truncate -s 512M "$img/raw-cow.img" "$img/fs-cow.img"
+disk RAW_COW "$img/raw-cow.img"
+disk FS_COW "$img/fs-cow.img"
+
+# ext4, 384 MiB, 48 MiB of files, every metadata block written now (no
+# lazy init in the guest); one copy per system.
+make_files "$img/files" 96 256 4096
+truncate -s 384M "$img/fs.img"
+mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 \
+	-d "$img/files" "$img/fs.img" || exit 1
+rm -rf "$img/files"
+for s in $systems bow1-lowest; do
+	cp --sparse=always "$img/fs.img" "$img/fs-$s.img"
+	disk "FS_DISK_$(echo "$s" | tr - _)" "$img/fs-$s.img"
+done
+rm "$img/fs.img"
+
+# Room for 10^6 free ranges of one block with a block between them.
+truncate -s 8G "$img/scale.img"
+disk SCALE_DISK "$img/scale.img"
+
+cat >> "$guest/params.sh" <<EOF
+SYSTEMS="$systems"
+RAW_REPS=$raw_reps
+RAW_DATA_MIB=$raw_data_mib
+RAW_LEN_MIB=$raw_len_mib
+RAW_FREE_MIB=$raw_free_mib
+TREE_BYTES=$tree_bytes
+SCALE_RANGES="${BOW_BENCH_SCALE:-1000 10000 100000 1000000}"
+EOF
+
+start=$(date +%s)
+# shellcheck disable=SC2086
+BOW_VM_TIMEOUT=${BOW_VM_TIMEOUT:-3600} vm_run "$out/console.log" "$guest" $disks
+vm_results "$out/console.log"
+echo "# VM run: $(( $(date +%s) - start )) s"
+sed -n 's/\r$//; s/^result //p; s/^scale /scale /p' "$out/console.log" > "$out/results.tsv"
+
+# bow-restore against a plain copy of as many bytes, block by block.
+log=$(sed -n 's/\r$//; s/^restore-log //p' "$out/console.log")
+bytes=$(echo "$log" | cut -d, -f3)
+cp --sparse=always "$img/raw-bow1.img" "$img/restore.img"
+t0=$(date +%s%N)
+"$restore" "$img/restore.img" > "$out/restore.out" 2>&1
+rc=$?
+t1=$(date +%s%N)
+expect_eq "bow-restore of the benchmark's log" 0 $rc
+dd if="$img/raw-bow1.img" of="$img/restore.img" bs=4096 skip=$((raw_data_mib * 256)) \
+	seek=$((raw_free_mib * 256)) count=$((bytes / 4096)) conv=notrunc,fsync status=none
+t2=$(date +%s%N)
+echo "restore bow-restore $bytes $((t1 - t0)) dd $((t2 - t1))" >> "$out/results.tsv"
+
+python3 "$top/tests/bench/report.py" "$out" | tee "$out/table.txt"
+rm -rf "$img"
