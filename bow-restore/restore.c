@@ -31,10 +31,11 @@
 /* Bytes read or copied at a time. */
 #define CHUNK_BYTES (1024 * 1024)
 /*
- * Backups kept in memory from validation to replay, so that each byte is
- * read once, not twice.  Past this, replay reads the rest again.
+ * Reads that continue the previous one are served from a window read
+ * ahead of them: backups are allocated next to each other, so a log of
+ * small entries is read in a few large reads, not one system call each.
  */
-#define KEEP_BYTES (256ull * 1024 * 1024)
+#define WINDOW_BYTES (1024 * 1024)
 
 /* ------------------------------------------------------------------ */
 
@@ -134,8 +135,6 @@ struct entry {
 	uint64_t dest;		/* block */
 	uint64_t blocks;
 	uint32_t checksum;
-	bool kept;		/* its data is in ctx.keep at keep_offset */
-	uint64_t keep_offset;
 };
 
 /* One log block of the chain: where its entries start in ctx.entries. */
@@ -156,9 +155,10 @@ struct ctx {
 	uint64_t dev_blocks;
 	unsigned char *chunk;	/* CHUNK_BYTES */
 	unsigned char *block;	/* one block */
-	unsigned char *keep;	/* grows to KEEP_BYTES at most */
-	uint64_t keep_used, keep_cap;
-	bool keep_off;		/* the reread hook, or out of memory */
+	unsigned char *window;	/* WINDOW_BYTES of the device ... */
+	uint64_t window_off;	/* ... from this offset ... */
+	size_t window_len;	/* ... this many valid (0: none) */
+	uint64_t next_off;	/* where the last read ended */
 
 	struct block_map map;
 	struct entry *entries;
@@ -172,7 +172,7 @@ struct ctx {
 
 #define say(c, ...) fprintf((c)->err, __VA_ARGS__)
 
-static int read_at(struct ctx *c, void *buf, size_t len, uint64_t off)
+static int pread_all(struct ctx *c, void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
 
@@ -193,9 +193,43 @@ static int read_at(struct ctx *c, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/* Read through the window (see WINDOW_BYTES). */
+static int read_at(struct ctx *c, void *buf, size_t len, uint64_t off)
+{
+	bool follows = off == c->next_off;
+
+	c->next_off = off + len;
+	if (c->window_len && off >= c->window_off &&
+	    off + len <= c->window_off + c->window_len) {
+		memcpy(buf, c->window + (off - c->window_off), len);
+		return 0;
+	}
+	/* Allocated on first use: a short log needs none. */
+	if (follows && !c->window)
+		c->window = malloc(WINDOW_BYTES);
+	if (follows && c->window && len < WINDOW_BYTES && off < c->size) {
+		size_t n = c->size - off < WINDOW_BYTES ?
+			   (size_t)(c->size - off) : WINDOW_BYTES;
+
+		c->window_len = 0;
+		if (n >= len && !pread_all(c, c->window, n, off)) {
+			c->window_off = off;
+			c->window_len = n;
+			memcpy(buf, c->window, len);
+			return 0;
+		}
+	}
+	return pread_all(c, buf, len, off);
+}
+
 static int write_at(struct ctx *c, const void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
+
+	/* The window must never show what was there before. */
+	if (c->window_len && off < c->window_off + c->window_len &&
+	    off + len > c->window_off)
+		c->window_len = 0;
 
 	if (c->opts->stop_after_writes &&
 	    c->writes >= c->opts->stop_after_writes) {
@@ -405,43 +439,16 @@ static int check_entry(struct ctx *c, const unsigned char *blk,
 	return 0;
 }
 
-/* Make room in c->keep for @bytes more, if the budget and memory allow. */
-static bool keep_room(struct ctx *c, uint64_t bytes)
-{
-	uint64_t cap = c->keep_cap ? c->keep_cap : CHUNK_BYTES;
-	unsigned char *n;
-
-	if (c->keep_off || KEEP_BYTES - c->keep_used < bytes)
-		return false;
-	if (c->keep_used + bytes <= c->keep_cap)
-		return true;
-	while (cap < c->keep_used + bytes)
-		cap *= 2;
-	if (cap > KEEP_BYTES)
-		cap = KEEP_BYTES;
-	n = realloc(c->keep, cap);
-	if (!n) {
-		c->keep_off = true;
-		return false;
-	}
-	c->keep = n;
-	c->keep_cap = cap;
-	return true;
-}
-
 /*
- * Checksum @e's data as it would be read at replay time, in c->map, and
- * keep a copy of it in c->keep if @keep and there is room.  The data of an
- * entry of one chunk or less is left in c->chunk.
+ * Checksum @e's data as it would be read at replay time, in c->map.  The
+ * data of an entry of one chunk or less is left in c->chunk.
  */
-static int verify_entry(struct ctx *c, struct entry *e, uint32_t sequence,
-			uint32_t i, bool keep)
+static int verify_entry(struct ctx *c, const struct entry *e,
+			uint32_t sequence, uint32_t i)
 {
 	uint64_t per_chunk = CHUNK_BYTES / c->block_size;
-	uint64_t bytes = e->blocks * c->block_size;
 	uint32_t crc = (uint32_t)e->source;
 
-	keep = keep && keep_room(c, bytes);
 	for (uint64_t b = 0; b < e->blocks; b += per_chunk) {
 		uint64_t n = e->blocks - b < per_chunk ? e->blocks - b :
 							 per_chunk;
@@ -450,9 +457,6 @@ static int verify_entry(struct ctx *c, struct entry *e, uint32_t sequence,
 		if (r)
 			return r;
 		crc = bow_crc32(crc, c->chunk, n * c->block_size);
-		if (keep)
-			memcpy(c->keep + c->keep_used + b * c->block_size,
-			       c->chunk, n * c->block_size);
 	}
 	if (crc != e->checksum) {
 		uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
@@ -464,11 +468,6 @@ static int verify_entry(struct ctx *c, struct entry *e, uint32_t sequence,
 		    e->blocks * bs_sectors, e->source * bs_sectors, crc,
 		    e->checksum);
 		return BOW_EXIT_CHECKSUM;
-	}
-	e->kept = keep;
-	if (keep) {
-		e->keep_offset = c->keep_used;
-		c->keep_used += bytes;
 	}
 	return 0;
 }
@@ -593,8 +592,7 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 				return BOW_EXIT_INVALID;
 			}
 			budget -= e.blocks;
-			/* Entry 0 is replayed by rewrite_block0(). */
-			r = verify_entry(c, &e, sequence, i, i != 0);
+			r = verify_entry(c, &e, sequence, i);
 			if (r)
 				return r;
 			for (uint64_t b = 0; b < e.blocks; b++)
@@ -687,9 +685,8 @@ static int finish_commit(struct ctx *c)
 }
 
 /*
- * Copy every entry, in the order validated.  An entry's data is what
- * validation checksummed: kept in memory, or read again and checked
- * again before any of it is written.
+ * Copy every entry, in the order validated, checking each checksum again
+ * before any of the entry is written.
  */
 static int replay(struct ctx *c)
 {
@@ -701,18 +698,11 @@ static int replay(struct ctx *c)
 		const struct log_block *lb = &c->logs[l];
 
 		for (uint32_t k = 0; k < lb->count; k++) {
-			struct entry *e = &c->entries[lb->first + k];
+			const struct entry *e = &c->entries[lb->first + k];
 			uint64_t bytes = e->blocks * c->block_size;
 			uint32_t i = lb->count - 1 - k;
 			int r;
 
-			if (e->kept) {
-				r = write_at(c, c->keep + e->keep_offset,
-					     bytes, e->source * c->block_size);
-				if (r)
-					return r;
-				continue;
-			}
 			/*
 			 * Entry 0 rewrites block 0, which says where a rerun
 			 * starts: everything before it must be durable.
@@ -722,7 +712,7 @@ static int replay(struct ctx *c)
 				if (r)
 					return r;
 			}
-			r = verify_entry(c, e, lb->sequence, i, false);
+			r = verify_entry(c, e, lb->sequence, i);
 			if (r)
 				return r;
 			if (i == 0) {
@@ -769,7 +759,7 @@ int bow_restore(int fd, uint64_t size, const char *path,
 
 	memset(summary, 0, sizeof(*summary));
 	c.chunk = malloc(CHUNK_BYTES);
-	c.keep_off = opts->reread;
+	c.next_off = UINT64_MAX;
 	if (!c.chunk) {
 		r = no_memory(&c);
 		goto out;
@@ -808,6 +798,6 @@ out:
 	free(c.logs);
 	free(c.block);
 	free(c.chunk);
-	free(c.keep);
+	free(c.window);
 	return r;
 }

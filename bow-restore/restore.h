@@ -33,8 +33,6 @@ struct bow_restore_opts {
 	unsigned long stop_after_writes;
 	/* ... and tear the next one: write its first half of sectors. */
 	bool tear;
-	/* Test hook: keep no backup in memory, read each again to replay. */
-	bool reread;
 };
 
 /* What validation found; filled in even when the log is rejected. */

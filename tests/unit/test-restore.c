@@ -413,8 +413,7 @@ static void test_crc(void)
 static void test_roundtrip(uint32_t bs, uint32_t header_size,
 			   unsigned int writes, uint64_t seed)
 {
-	/* Odd seeds replay from the device, even ones from memory. */
-	struct bow_restore_opts opts = { .reread = seed & 1 };
+	struct bow_restore_opts opts = { 0 };
 	struct model m;
 	struct run r;
 	char path[64];
@@ -461,8 +460,7 @@ static void test_interrupted(uint32_t bs, uint64_t seed, bool tear,
 			     uint64_t blocks, unsigned int writes,
 			     uint64_t samples)
 {
-	/* Odd seeds replay from the device, even ones from memory. */
-	struct bow_restore_opts opts = { .reread = seed & 1 };
+	struct bow_restore_opts opts = { 0 };
 	unsigned char *done, *img;
 	uint64_t total, bad = 0, k;
 	struct model m;
