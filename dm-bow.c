@@ -467,6 +467,12 @@ static int bow_log_commit_start(struct bow_dev *bd)
 	r = bow_log_commit_wait(bd);
 	if (r || !bd->log_dirty)
 		return r;
+	/* After a failed log write the log on disk is not ours to extend. */
+	spin_lock(&bd->lock);
+	r = bd->failed ? -EIO : 0;
+	spin_unlock(&bd->lock);
+	if (r)
+		return r;
 	if (sequence != bd->disk_sequence) {
 		u32 fit = min(count, bow_log_capacity(bd->log_unit,
 						      BOW_HEADER_SIZE));
