@@ -117,7 +117,6 @@ struct bow_dev {
 	u32 disk_sequence;		/* the log block now in block 0 ... */
 	u32 disk_count;			/* ... and its entries known durable */
 	void *commit_buf;		/* the header unit being written */
-	u32 commit_count;		/* the count it holds */
 	bool commit_inflight;
 	int commit_error;
 	struct completion commit_done;
@@ -298,8 +297,14 @@ static int bow_ranges_init(struct bow_dev *bd)
  * Synchronous I/O to the lower device, from the worker or a transition.
  */
 
-static int bow_io(struct bow_dev *bd, blk_opf_t opf, sector_t sector,
-		  sector_t count, void *buf)
+/*
+ * I/O of @count sectors at @sector from or to @buf (vmalloc'ed): waits for
+ * it if @fn is NULL, else returns at once and @fn(error, @context) is
+ * called when it is done.
+ */
+static int bow_io_notify(struct bow_dev *bd, blk_opf_t opf, sector_t sector,
+			 sector_t count, void *buf, io_notify_fn fn,
+			 void *context)
 {
 	struct dm_io_region region = {
 		.bdev = bd->bdev,
@@ -310,10 +315,18 @@ static int bow_io(struct bow_dev *bd, blk_opf_t opf, sector_t sector,
 		.bi_opf = opf,
 		.mem.type = DM_IO_VMA,
 		.mem.ptr.vma = buf,
+		.notify.fn = fn,
+		.notify.context = context,
 		.client = bd->io_client,
 	};
 
 	return dm_io(&req, 1, &region, NULL, IOPRIO_DEFAULT);
+}
+
+static int bow_io(struct bow_dev *bd, blk_opf_t opf, sector_t sector,
+		  sector_t count, void *buf)
+{
+	return bow_io_notify(bd, opf, sector, count, buf, NULL, NULL);
 }
 
 /* Copy @count sectors from @from to @to through the copy buffer. */
@@ -428,7 +441,9 @@ static int bow_log_commit_wait(struct bow_dev *bd)
 		bow_log_failed(bd, r);
 		return r;
 	}
-	bd->disk_count = bd->commit_count;
+	/* What the header just written counts is durable now. */
+	bd->disk_count = le32_to_cpu(((struct bow_log_header *)
+				      bd->commit_buf)->count);
 	spin_lock(&bd->lock);
 	bd->log_commits++;
 	spin_unlock(&bd->lock);
@@ -448,19 +463,6 @@ static int bow_log_commit_start(struct bow_dev *bd)
 	u32 count = le32_to_cpu(h->count);
 	u32 sequence = le32_to_cpu(h->sequence);
 	blk_opf_t durable = bow_preflush() | bow_durable();
-	struct dm_io_region region = {
-		.bdev = bd->bdev,
-		.sector = 0,
-		.count = bd->log_unit >> SECTOR_SHIFT,
-	};
-	struct dm_io_request req = {
-		.bi_opf = REQ_OP_WRITE | durable,
-		.mem.type = DM_IO_VMA,
-		.mem.ptr.vma = bd->commit_buf,
-		.notify.fn = bow_log_commit_endio,
-		.notify.context = bd,
-		.client = bd->io_client,
-	};
 	unsigned int first, last;
 	int r;
 
@@ -496,12 +498,13 @@ static int bow_log_commit_start(struct bow_dev *bd)
 			goto fail;
 	}
 	memcpy(bd->commit_buf, bd->log, bd->log_unit);
-	bd->commit_count = count;
 	bd->commit_error = 0;
 	bd->commit_inflight = true;
 	bd->log_dirty = false;
 	reinit_completion(&bd->commit_done);
-	r = dm_io(&req, 1, &region, NULL, IOPRIO_DEFAULT);
+	r = bow_io_notify(bd, REQ_OP_WRITE | durable, 0,
+			  bd->log_unit >> SECTOR_SHIFT, bd->commit_buf,
+			  bow_log_commit_endio, bd);
 	if (r) {
 		bd->commit_inflight = false;
 		goto fail;
@@ -613,24 +616,12 @@ static void bow_round_io(struct bow_dev *bd, enum req_op op)
 	atomic_set(&bd->round_pending, 1);
 	for (i = 0; i < bd->round_copies; i++) {
 		struct bow_round_copy *c = &bd->round[i];
-		struct dm_io_region region = {
-			.bdev = bd->bdev,
-			.sector = op == REQ_OP_READ ? c->source : c->dest,
-			.count = c->len,
-		};
-		struct dm_io_request req = {
-			.bi_opf = op,
-			.mem.type = DM_IO_VMA,
-			.mem.ptr.vma = c->buf,
-			.notify.fn = bow_round_endio,
-			.notify.context = c,
-			.client = bd->io_client,
-		};
 
 		if (c->error)
 			continue;
 		atomic_inc(&bd->round_pending);
-		if (dm_io(&req, 1, &region, NULL, IOPRIO_DEFAULT)) {
+		if (bow_io_notify(bd, op, op == REQ_OP_READ ? c->source : c->dest,
+				  c->len, c->buf, bow_round_endio, c)) {
 			c->error = -EIO;
 			atomic_dec(&bd->round_pending);
 		}
