@@ -13,7 +13,6 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 out=$top/build/bench
 img=${BOW_BENCH_DIR:-/dev/shm/dm-bow-bench}
 guest=$out/guest
-restore=$top/bow-restore/bow-restore
 systems=${BOW_BENCH_SYSTEMS:-"linear bow0 bow1 bow2 snap"}
 M=1048576
 

@@ -4,10 +4,7 @@
 # way of writing it changes; the corpus is committed.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/vm/lib.sh"
-work=$vm_dir/seeds
-rm -rf "$work"
-mkdir -p "$work/guest"
-cp "$top/tests/fuzz/guest-seeds.sh" "$work/guest/run.sh"
+vm_workdir seeds "$top/tests/fuzz/guest-seeds.sh"
 head -c 1M /dev/urandom > "$work/disk.img"
 vm_run "$work/console.log" "$work/guest" "$work/disk.img"
 vm_results "$work/console.log"

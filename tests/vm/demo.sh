@@ -3,12 +3,9 @@
 # power cut, bow-restore on the host image, and the check that it worked.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/vm/lib.sh"
-restore=$top/bow-restore/bow-restore
 
-work=$vm_dir/demo
-rm -rf "$work"
-mkdir -p "$work/guest" "$work/tree/photos"
-cp "$top/tests/vm/guest/demo.sh" "$work/guest/run.sh"
+vm_workdir demo "$top/tests/vm/guest/demo.sh"
+mkdir -p "$work/tree/photos"
 echo "version 1: the system that works" > "$work/tree/hello.txt"
 for i in 1 2 3 4 5; do
 	head -c 200000 /dev/urandom > "$work/tree/photos/img$i.jpg"

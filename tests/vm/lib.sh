@@ -14,6 +14,17 @@ vm_kernel=${BOW_VM_KERNEL:-/boot/vmlinuz-$kver}
 vm_ko=${BOW_VM_KO:-$top/dm-bow.ko}
 vm_dir=$top/build/vm${BOW_VM_KVER:+-$BOW_VM_KVER}
 mkdir -p "$vm_dir"
+restore=$top/bow-restore/bow-restore
+
+# vm_workdir <name> <guest script>: $work is $vm_dir/<name>, emptied, with
+# the guest script as $work/guest/run.sh (for vm_run).
+vm_workdir()
+{
+	work=$vm_dir/$1
+	rm -rf "$work"
+	mkdir -p "$work/guest"
+	cp "$2" "$work/guest/run.sh"
+}
 
 # make_files <dir> <count> <max units> <unit bytes>: files f1..f<count>
 # of random bytes, file i of (i * 7919 % <max> + 1) units.

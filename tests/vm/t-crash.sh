@@ -9,10 +9,8 @@
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/vm/lib.sh"
 
-work=$vm_dir/crash
-rm -rf "$work"
-mkdir -p "$work/guest" "$work/tree/files"
-cp "$top/tests/vm/guest/crash.sh" "$work/guest/run.sh"
+vm_workdir crash "$top/tests/vm/guest/crash.sh"
+mkdir -p "$work/tree/files"
 make_files "$work/tree/files" 100 6 4096
 head -c 2M /dev/urandom > "$work/tree/big"
 for n in ordered broken; do

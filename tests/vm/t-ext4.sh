@@ -5,12 +5,9 @@
 # (which holds exactly the in-use blocks) must be byte-identical.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/vm/lib.sh"
-restore=$top/bow-restore/bow-restore
 
-work=$vm_dir/ext4
-rm -rf "$work"
-mkdir -p "$work/guest" "$work/tree/files"
-cp "$top/tests/vm/guest/ext4.sh" "$work/guest/run.sh"
+vm_workdir ext4 "$top/tests/vm/guest/ext4.sh"
+mkdir -p "$work/tree/files"
 
 # A few hundred files of 1 to 24 KiB.
 make_files "$work/tree/files" 400 24 1024

@@ -5,12 +5,9 @@
 # times (default 8); BOW_POWERCUT_SEED fixes the moments.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/vm/lib.sh"
-restore=$top/bow-restore/bow-restore
 
-work=$vm_dir/powercut
-rm -rf "$work"
-mkdir -p "$work/guest" "$work/tree/files"
-cp "$top/tests/vm/guest/powercut.sh" "$work/guest/run.sh"
+vm_workdir powercut "$top/tests/vm/guest/powercut.sh"
+mkdir -p "$work/tree/files"
 make_files "$work/tree/files" 120 5 4096
 head -c 4M /dev/urandom > "$work/tree/big"
 truncate -s 32M "$work/template.img"

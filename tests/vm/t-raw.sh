@@ -4,10 +4,7 @@
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/vm/lib.sh"
 
-work=$vm_dir/raw
-rm -rf "$work"
-mkdir -p "$work/guest"
-cp "$top/tests/vm/guest/raw.sh" "$work/guest/run.sh"
+vm_workdir raw "$top/tests/vm/guest/raw.sh"
 head -c $((32 << 20)) /dev/urandom > "$work/data.img"
 truncate -s 32M "$work/ckpt.img"
 head -c $((8 << 20)) /dev/urandom > "$work/small.img"
@@ -17,7 +14,6 @@ vm_run "$work/console.log" "$work/guest" "$work/data.img" "$work/ckpt.img" \
 	"$work/small.img" "$work/small.ckpt"
 vm_results "$work/console.log"
 
-restore="$top/bow-restore/bow-restore"
 "$restore" "$work/data.img" > "$work/restore.out" 2>&1
 expect_eq "bow-restore restores the raw image" 0 $?
 

@@ -5,12 +5,9 @@
 # writers raced on was backed up exactly once.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/vm/lib.sh"
-restore=$top/bow-restore/bow-restore
 
-work=$vm_dir/stress
-rm -rf "$work"
-mkdir -p "$work/guest" "$work/tree/files"
-cp "$top/tests/vm/guest/stress.sh" "$work/guest/run.sh"
+vm_workdir stress "$top/tests/vm/guest/stress.sh"
+mkdir -p "$work/tree/files"
 make_files "$work/tree/files" 100 4 4096
 head -c 4096 /dev/urandom > "$work/tree/race"
 for n in conc life; do
