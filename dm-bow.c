@@ -13,16 +13,20 @@
  * See Documentation/dm-bow.rst.
  */
 
+#include <linux/bitmap.h>
 #include <linux/blkdev.h>
 #include <linux/crc32.h>
 #include <linux/device-mapper.h>
 #include <linux/dm-io.h>
 #include <linux/kobject.h>
+#include <linux/list_sort.h>
+#include <linux/llist.h>
 #include <linux/module.h>
 #include <linux/rbtree.h>
 #include <linux/slab.h>
 #include <linux/sysfs.h>
 #include <linux/vmalloc.h>
+#include <linux/wait_bit.h>
 #include <linux/workqueue.h>
 
 #include "dm-bow-format.h"
@@ -32,9 +36,19 @@
 
 /* Largest piece of data copied for one log entry. */
 #define BOW_COPY_SECTORS	((256 * 1024) >> SECTOR_SHIFT)
-/* Copies made in parallel: their total size, and their number. */
-#define BOW_ROUND_SECTORS	((1024 * 1024) >> SECTOR_SHIFT)
-#define BOW_ROUND_COPIES	256
+/*
+ * The copy buffer holds the data of every backup copy in flight; a copy
+ * takes whole units of it.  512 units of 4 KiB: 2 MiB, room for 512
+ * single-block copies or eight of the largest.
+ */
+#define BOW_COPY_UNIT		BOW_MAX_BLOCK_SIZE
+#define BOW_COPY_UNITS		512
+/*
+ * A commit costs two flushes however many writes it covers, so it waits
+ * for every copy in flight, but for no more than this many ready writes:
+ * a steady stream of writers must not hold it back.
+ */
+#define BOW_COMMIT_GROUP	32
 
 enum bow_state {
 	BOW_STATE_TRIM = 0,
@@ -49,20 +63,43 @@ enum bow_state {
 struct bow_bio {
 	unsigned int flags;
 	int error;		/* of a slow-path write, until it is sent */
+	u64 horizon;		/* it waits for the copies planned before this */
 };
 
-/* One backup copy of a round: @len sectors from @source to @dest. */
-struct bow_round_copy {
+/*
+ * One backup copy: @len sectors read from @source, checksummed, written
+ * to @dest, then logged.  It lives in the slot of bow_dev.copies that
+ * matches the first unit of the copy buffer it holds.
+ */
+struct bow_copy {
+	struct llist_node event;	/* on bow_dev.copy_events when I/O ends */
+	struct list_head list;		/* on bow_dev.copying, in plan order */
+	struct list_head read_done;	/* its write waits to be sent */
+	struct bow_dev *bd;
+	struct bio *bio;		/* the write it protects */
 	sector_t source;
 	sector_t dest;
 	sector_t len;
 	enum bow_range_type type;	/* of source before the copy */
-	struct bio *bio;		/* the write it protects */
-	void *buf;			/* its part of bow_dev.copy_buf */
+	u64 seq;			/* plan order */
+	void *buf;			/* its units of bow_dev.copy_buf */
+	unsigned int units;
+	bool writing;			/* read done: the write is in flight */
+	bool done;			/* its I/O is over: it can be logged */
 	u32 crc;
-	int error;
-	struct bow_dev *bd;
+	int error;			/* set by the end of its I/O */
 };
+
+/* The writes of one log commit, each sent when the one before ended. */
+enum bow_commit_stage {
+	BOW_COMMIT_NONE,	/* no commit in flight */
+	BOW_COMMIT_FIRST,	/* a new log block's header, counting unit 0 */
+	BOW_COMMIT_ENTRIES,	/* the units holding new entries */
+	BOW_COMMIT_HEADER,	/* the header that counts them */
+};
+
+/* Bits of bow_dev.events. */
+#define BOW_EVENT_COMMIT	0	/* a commit write ended */
 
 /*
  * The state of one dm-bow device.  It is shared by every table loaded
@@ -106,8 +143,9 @@ struct bow_dev {
 	struct dm_target *live_ti;	/* the resumed table, for events */
 
 	/*
-	 * Only the worker, or a transition after it has flushed the worker,
-	 * touches the log and copy buffers: no lock needed.
+	 * Only the worker, or a transition once the worker is idle, touches
+	 * the log, the copies and the commit: no lock needed.  The end of an
+	 * I/O only sets an error and queues an event for the worker.
 	 */
 	struct workqueue_struct *wq;
 	struct work_struct work;
@@ -116,17 +154,25 @@ struct bow_dev {
 	bool log_dirty;
 	u32 disk_sequence;		/* the log block now in block 0 ... */
 	u32 disk_count;			/* ... and its entries known durable */
-	void *commit_buf;		/* the header unit being written */
-	bool commit_inflight;
-	int commit_error;
-	struct completion commit_done;
 	unsigned int log_unit;		/* bytes the device writes atomically */
-	void *copy_buf;			/* BOW_ROUND_SECTORS of bounce buffer */
-	struct bow_round_copy *round;	/* copies planned, not yet made */
-	unsigned int round_copies;
-	sector_t round_sectors;		/* of copy_buf they use */
-	atomic_t round_pending;		/* their I/O in flight */
-	struct completion round_done;
+	void *copy_buf;			/* BOW_COPY_UNITS of copy data */
+	unsigned long *copy_map;	/* its units in use */
+	struct bow_copy *copies;	/* a slot per unit */
+	struct list_head copying;	/* copies not yet logged, plan order */
+	u64 copy_seq;			/* the next copy's number */
+	struct bio_list waiting;	/* slow writes, plan order */
+	struct bio_list committing;	/* the writes the commit protects */
+	void *commit_buf;		/* the log block being committed */
+	u32 commit_count;		/* its entries */
+	enum bow_commit_stage commit_stage;
+	int commit_error;		/* of the stage's write */
+
+	/* From the end of an I/O to the worker. */
+	struct llist_head copy_events;	/* copies whose I/O ended */
+	unsigned long events;		/* BOW_EVENT_* */
+	wait_queue_head_t event_wait;	/* the worker waiting for I/O */
+	atomic_t io_pending;		/* async I/O whose end is not over */
+	atomic_t pipeline_bios;		/* slow writes not yet sent or failed */
 
 	atomic_t inflight;		/* counted remapped bios, see bow_remap() */
 	atomic_t sector0_writes;	/* of those, writes to the live block 0 */
@@ -330,8 +376,8 @@ static int bow_io(struct bow_dev *bd, blk_opf_t opf, sector_t sector,
 }
 
 /* Copy @count sectors from @from to @to through the copy buffer. */
-static int bow_copy(struct bow_dev *bd, sector_t from, sector_t to,
-		    sector_t count, u32 *crc, u32 seed)
+static int bow_copy_sync(struct bow_dev *bd, sector_t from, sector_t to,
+			 sector_t count, u32 *crc, u32 seed)
 {
 	int r;
 
@@ -396,24 +442,19 @@ static blk_opf_t bow_preflush(void)
 	return READ_ONCE(debug_skip_flush) ? 0 : REQ_PREFLUSH;
 }
 
-/* Write units [first, first + count) of block 0 from @buf. */
+/*
+ * Write units [first, first + count) of block 0 from @buf; asynchronously
+ * if @fn is given (see bow_io_notify()).
+ */
 static int bow_write_units(struct bow_dev *bd, unsigned int first,
-			   unsigned int count, void *buf, blk_opf_t flags)
+			   unsigned int count, void *buf, blk_opf_t flags,
+			   io_notify_fn fn)
 {
 	sector_t unit_sectors = bd->log_unit >> SECTOR_SHIFT;
 
-	return bow_io(bd, REQ_OP_WRITE | flags,
-		      first * unit_sectors, count * unit_sectors,
-		      buf + first * bd->log_unit);
-}
-
-static void bow_log_commit_endio(unsigned long error, void *context)
-{
-	struct bow_dev *bd = context;
-
-	if (error)
-		bd->commit_error = -EIO;
-	complete(&bd->commit_done);
+	return bow_io_notify(bd, REQ_OP_WRITE | flags, first * unit_sectors,
+			     count * unit_sectors, buf + first * bd->log_unit,
+			     fn, bd);
 }
 
 static void bow_log_failed(struct bow_dev *bd, int r)
@@ -422,98 +463,6 @@ static void bow_log_failed(struct bow_dev *bd, int r)
 	spin_lock(&bd->lock);
 	bd->failed = true;
 	spin_unlock(&bd->lock);
-}
-
-/*
- * Wait for the header write of the commit in flight, if any.  Returns its
- * outcome: 0 if the entries it counts are durable.
- */
-static int bow_log_commit_wait(struct bow_dev *bd)
-{
-	int r;
-
-	if (!bd->commit_inflight)
-		return 0;
-	wait_for_completion_io(&bd->commit_done);
-	bd->commit_inflight = false;
-	r = bd->commit_error;
-	if (r) {
-		bow_log_failed(bd, r);
-		return r;
-	}
-	/* What the header just written counts is durable now. */
-	bd->disk_count = le32_to_cpu(((struct bow_log_header *)
-				      bd->commit_buf)->count);
-	spin_lock(&bd->lock);
-	bd->log_commits++;
-	spin_unlock(&bd->lock);
-	return 0;
-}
-
-/*
- * Start a commit: write the new entry units, then send the header unit
- * without waiting for it (bow_log_commit_wait() does), so that the worker
- * can copy the next batch's data meanwhile.  The header is written from a
- * copy of its unit: entries appended after this call do not change what
- * this commit writes.
- */
-static int bow_log_commit_start(struct bow_dev *bd)
-{
-	struct bow_log_header *h = bow_log_header(bd);
-	u32 count = le32_to_cpu(h->count);
-	u32 sequence = le32_to_cpu(h->sequence);
-	blk_opf_t durable = bow_preflush() | bow_durable();
-	unsigned int first, last;
-	int r;
-
-	r = bow_log_commit_wait(bd);
-	if (r || !bd->log_dirty)
-		return r;
-	/* After a failed log write the log on disk is not ours to extend. */
-	spin_lock(&bd->lock);
-	r = bd->failed ? -EIO : 0;
-	spin_unlock(&bd->lock);
-	if (r)
-		return r;
-	if (sequence != bd->disk_sequence) {
-		u32 fit = min(count, bow_log_capacity(bd->log_unit,
-						      BOW_HEADER_SIZE));
-
-		h->count = cpu_to_le32(fit);
-		r = bow_write_units(bd, 0, 1, bd->log, durable);
-		h->count = cpu_to_le32(count);
-		if (r)
-			goto fail;
-		bd->disk_sequence = sequence;
-		bd->disk_count = fit;
-	}
-	first = max(1u, (unsigned int)(BOW_HEADER_SIZE + bd->disk_count *
-				       sizeof(struct bow_log_entry)) /
-			bd->log_unit);
-	last = (BOW_HEADER_SIZE + count * sizeof(struct bow_log_entry) - 1) /
-	       bd->log_unit;
-	if (count > bd->disk_count && first <= last) {
-		r = bow_write_units(bd, first, last - first + 1, bd->log, 0);
-		if (r)
-			goto fail;
-	}
-	memcpy(bd->commit_buf, bd->log, bd->log_unit);
-	bd->commit_error = 0;
-	bd->commit_inflight = true;
-	bd->log_dirty = false;
-	reinit_completion(&bd->commit_done);
-	r = bow_io_notify(bd, REQ_OP_WRITE | durable, 0,
-			  bd->log_unit >> SECTOR_SHIFT, bd->commit_buf,
-			  bow_log_commit_endio, bd);
-	if (r) {
-		bd->commit_inflight = false;
-		goto fail;
-	}
-	return 0;
-
-fail:
-	bow_log_failed(bd, r);
-	return r;
 }
 
 /*
@@ -532,14 +481,113 @@ fail:
  * previous log block, whose entries must not be overwritten while its
  * header counts them.
  *
- * bow_log_commit() does it all and waits; the worker starts a commit and
- * waits for it later.
+ * A commit writes a copy of the log taken when it starts (commit_buf), so
+ * that entries appended meanwhile change nothing it writes.  Each stage's
+ * write is sent once the one before it has ended: by bow_log_commit(),
+ * which waits, or by the worker as the writes end (bow_commit_step()).
  */
+static void bow_commit_prepare(struct bow_dev *bd)
+{
+	memcpy(bd->commit_buf, bd->log, bd->block_size);
+	bd->commit_count = le32_to_cpu(bow_log_header(bd)->count);
+	bd->log_dirty = false;
+}
+
+/* The units [*first, *last] of new entries; false if there are none. */
+static bool bow_commit_entry_units(struct bow_dev *bd, unsigned int *first,
+				   unsigned int *last)
+{
+	*first = max(1u, (unsigned int)(BOW_HEADER_SIZE + bd->disk_count *
+					sizeof(struct bow_log_entry)) /
+		     bd->log_unit);
+	*last = (BOW_HEADER_SIZE + bd->commit_count *
+		 sizeof(struct bow_log_entry) - 1) / bd->log_unit;
+	return bd->commit_count > bd->disk_count && *first <= *last;
+}
+
+/* The stage after @stage has been written: BOW_COMMIT_NONE when done. */
+static enum bow_commit_stage bow_commit_next(struct bow_dev *bd,
+					     enum bow_commit_stage stage)
+{
+	struct bow_log_header *h = bd->commit_buf;
+	unsigned int first, last;
+
+	switch (stage) {
+	case BOW_COMMIT_NONE:
+		if (le32_to_cpu(h->sequence) != bd->disk_sequence)
+			return BOW_COMMIT_FIRST;
+		fallthrough;
+	case BOW_COMMIT_FIRST:
+		if (bow_commit_entry_units(bd, &first, &last))
+			return BOW_COMMIT_ENTRIES;
+		fallthrough;
+	case BOW_COMMIT_ENTRIES:
+		return BOW_COMMIT_HEADER;
+	case BOW_COMMIT_HEADER:
+		break;
+	}
+	return BOW_COMMIT_NONE;
+}
+
+/* Send the write of @stage; see bow_io_notify() for @fn. */
+static int bow_commit_write(struct bow_dev *bd, enum bow_commit_stage stage,
+			    io_notify_fn fn)
+{
+	struct bow_log_header *h = bd->commit_buf;
+	blk_opf_t durable = bow_preflush() | bow_durable();
+	unsigned int first, last;
+
+	switch (stage) {
+	case BOW_COMMIT_FIRST:
+		h->count = cpu_to_le32(min(bd->commit_count,
+					   bow_log_capacity(bd->log_unit,
+							    BOW_HEADER_SIZE)));
+		return bow_write_units(bd, 0, 1, bd->commit_buf, durable, fn);
+	case BOW_COMMIT_ENTRIES:
+		bow_commit_entry_units(bd, &first, &last);
+		return bow_write_units(bd, first, last - first + 1,
+				       bd->commit_buf, 0, fn);
+	case BOW_COMMIT_HEADER:
+		h->count = cpu_to_le32(bd->commit_count);
+		return bow_write_units(bd, 0, 1, bd->commit_buf, durable, fn);
+	case BOW_COMMIT_NONE:
+		break;
+	}
+	return -EINVAL;
+}
+
+/* The write of @stage ended well: what block 0 holds now. */
+static void bow_commit_written(struct bow_dev *bd, enum bow_commit_stage stage)
+{
+	struct bow_log_header *h = bd->commit_buf;
+
+	if (stage == BOW_COMMIT_FIRST) {
+		bd->disk_sequence = le32_to_cpu(h->sequence);
+		bd->disk_count = le32_to_cpu(h->count);
+	} else if (stage == BOW_COMMIT_HEADER) {
+		bd->disk_count = bd->commit_count;
+		spin_lock(&bd->lock);
+		bd->log_commits++;
+		spin_unlock(&bd->lock);
+	}
+}
+
+/* Commit the log and wait; no commit may be in flight. */
 static int bow_log_commit(struct bow_dev *bd)
 {
-	int r = bow_log_commit_start(bd);
+	enum bow_commit_stage stage = BOW_COMMIT_NONE;
+	int r;
 
-	return r ? r : bow_log_commit_wait(bd);
+	bow_commit_prepare(bd);
+	while ((stage = bow_commit_next(bd, stage)) != BOW_COMMIT_NONE) {
+		r = bow_commit_write(bd, stage, NULL);
+		if (r) {
+			bow_log_failed(bd, r);
+			return r;
+		}
+		bow_commit_written(bd, stage);
+	}
+	return 0;
 }
 
 /*
@@ -583,214 +631,6 @@ static int bow_log_append(struct bow_dev *bd, sector_t source, sector_t dest,
 	bd->backup_sectors += count;
 	spin_unlock(&bd->lock);
 	return 0;
-}
-
-/* ---------------------------------------------------------------------
- * The state 1 write path, run by the worker.
- */
-
-/*
- * Backups are made in rounds: the worker plans the copies of a whole
- * batch of writes (bow_backup() takes free space and marks the source
- * BOW_BACKING, without I/O), then bow_round_run() reads all the old data
- * in parallel, writes all the copies in parallel and appends their log
- * entries.  A piece becomes CHANGED once the log that points at its
- * backup is durable.
- */
-static void bow_round_endio(unsigned long error, void *context)
-{
-	struct bow_round_copy *c = context;
-
-	if (error)
-		c->error = -EIO;
-	if (atomic_dec_and_test(&c->bd->round_pending))
-		complete(&c->bd->round_done);
-}
-
-/* Read (or write) every copy of the round that has not failed. */
-static void bow_round_io(struct bow_dev *bd, enum req_op op)
-{
-	unsigned int i;
-
-	reinit_completion(&bd->round_done);
-	atomic_set(&bd->round_pending, 1);
-	for (i = 0; i < bd->round_copies; i++) {
-		struct bow_round_copy *c = &bd->round[i];
-
-		if (c->error)
-			continue;
-		atomic_inc(&bd->round_pending);
-		if (bow_io_notify(bd, op, op == REQ_OP_READ ? c->source : c->dest,
-				  c->len, c->buf, bow_round_endio, c)) {
-			c->error = -EIO;
-			atomic_dec(&bd->round_pending);
-		}
-	}
-	if (!atomic_dec_and_test(&bd->round_pending))
-		wait_for_completion_io(&bd->round_done);
-}
-
-/*
- * Make the planned copies and log them, in plan order.  A copy that
- * fails gives its free space back and its source its old type, and
- * fails the write it was for.
- */
-static void bow_round_run(struct bow_dev *bd)
-{
-	unsigned int i;
-
-	if (!bd->round_copies)
-		return;
-	bow_round_io(bd, REQ_OP_READ);
-	for (i = 0; i < bd->round_copies; i++) {
-		struct bow_round_copy *c = &bd->round[i];
-
-		if (!c->error)
-			c->crc = crc32((u32)(c->source / bd->block_sectors),
-				       c->buf, c->len << SECTOR_SHIFT);
-	}
-	bow_round_io(bd, REQ_OP_WRITE);
-	for (i = 0; i < bd->round_copies; i++) {
-		struct bow_round_copy *c = &bd->round[i];
-		struct bow_bio *pb = dm_per_bio_data(c->bio, sizeof(*pb));
-
-		if (!c->error)
-			c->error = bow_log_append(bd, c->source, c->dest,
-						  c->len, c->crc);
-		if (!c->error)
-			continue;
-		bow_convert_locked(bd, c->source, c->source + c->len,
-				   BOW_TYPE(BOW_BACKING), c->type);
-		bow_unalloc(bd, c->dest, c->len, BOW_BACKUP);
-		if (!pb->error)
-			pb->error = c->error;
-	}
-	bd->round_copies = 0;
-	bd->round_sectors = 0;
-}
-
-/*
- * Plan the backup of [start, end), all of type @type (unchanged data, or
- * a backup the file system now writes over), for @bio.
- */
-static int bow_backup(struct bow_dev *bd, struct bio *bio, sector_t start,
-		      sector_t end, enum bow_range_type type)
-{
-	while (start < end) {
-		struct bow_round_copy *c;
-		sector_t dest, len;
-		int r;
-
-		if (bd->round_copies == BOW_ROUND_COPIES ||
-		    bd->round_sectors == BOW_ROUND_SECTORS)
-			bow_round_run(bd);
-		len = min3(end - start, (sector_t)BOW_COPY_SECTORS,
-			   BOW_ROUND_SECTORS - bd->round_sectors);
-		r = bow_alloc(bd, len, BOW_BACKUP, &dest, &len);
-		if (r)
-			return r;
-		r = bow_convert_locked(bd, start, start + len, BOW_TYPE(type),
-				       BOW_BACKING);
-		if (r) {
-			bow_unalloc(bd, dest, len, BOW_BACKUP);
-			return r;
-		}
-		c = &bd->round[bd->round_copies++];
-		*c = (struct bow_round_copy) {
-			.source = start,
-			.dest = dest,
-			.len = len,
-			.type = type,
-			.bio = bio,
-			.buf = bd->copy_buf + (bd->round_sectors << SECTOR_SHIFT),
-			.bd = bd,
-		};
-		bd->round_sectors += len;
-		start += len;
-	}
-	return 0;
-}
-
-/*
- * The file system is about to write over the block where its block 0
- * lives (to the file system that block is free space): move it.
- */
-static int bow_move_sector0(struct bow_dev *bd)
-{
-	sector_t old = bd->sector0_live, new, len;
-	int r;
-
-	/* The copy below uses copy_buf: make the copies planned so far. */
-	bow_round_run(bd);
-	r = bow_alloc(bd, bd->block_sectors, BOW_SECTOR0_LIVE, &new, &len);
-	if (r)
-		return r;
-	/* Only the worker submits writes to block 0: wait for its last. */
-	wait_event(bd->inflight_wait, !atomic_read(&bd->sector0_writes));
-	r = bow_copy(bd, old, new, len, NULL, 0);
-	if (r) {
-		bow_unalloc(bd, new, len, BOW_SECTOR0_LIVE);
-		return r;
-	}
-	spin_lock(&bd->lock);
-	bd->sector0_live = new;
-	spin_unlock(&bd->lock);
-	bow_log_header(bd)->sector0 = cpu_to_le64(new);
-	bd->log_dirty = true;
-	return bow_convert_locked(bd, old, old + len,
-				  BOW_TYPE(BOW_SECTOR0_LIVE), BOW_BACKING);
-}
-
-/* Plan what protects the checkpoint's data in [start, end) from @bio. */
-static int bow_prepare_write(struct bow_dev *bd, struct bio *bio,
-			     sector_t start, sector_t end)
-{
-	sector_t pos = start;
-	int r;
-
-	/* Free space under the write is not needed: never back up into it. */
-	r = bow_convert_locked(bd, start, end, BOW_TYPE(BOW_FREE), BOW_CHANGED);
-	while (!r && pos < end) {
-		struct bow_range *range;
-		enum bow_range_type type;
-		sector_t next;
-
-		spin_lock(&bd->lock);
-		range = bow_range_find(&bd->map, pos);
-		type = range->type;
-		next = min(bow_range_end(range), end);
-		spin_unlock(&bd->lock);
-
-		switch (type) {
-		case BOW_CHANGED:
-		case BOW_BACKING:
-			break;
-		case BOW_BACKUP:
-			/*
-			 * It may be the destination of a copy of this round:
-			 * make those before reading it.
-			 */
-			bow_round_run(bd);
-			fallthrough;
-		case BOW_UNCHANGED:
-			r = bow_backup(bd, bio, pos, next, type);
-			if (!r && type == BOW_BACKUP) {
-				/* The file system took space a backup was in. */
-				spin_lock(&bd->lock);
-				bd->moved_sectors += next - pos;
-				spin_unlock(&bd->lock);
-			}
-			break;
-		case BOW_SECTOR0_LIVE:
-			r = bow_move_sector0(bd);
-			break;
-		default:
-			WARN_ON_ONCE(1);
-			r = -EIO;
-		}
-		pos = next;
-	}
-	return r;
 }
 
 static sector_t bow_bio_end(struct bio *bio, sector_t sector)
@@ -983,7 +823,7 @@ static void bow_write_finish(struct bow_dev *bd, struct bio *bio, int r)
 	dm_submit_bio_remap(bio, NULL);
 }
 
-/* Send the writes of a batch down (@r is 0) or fail them. */
+/* Send the writes of @bios down (@r is 0) or fail them. */
 static void bow_release(struct bow_dev *bd, struct bio_list *bios, int r)
 {
 	struct bio *bio;
@@ -992,12 +832,433 @@ static void bow_release(struct bow_dev *bd, struct bio_list *bios, int r)
 		struct bow_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 
 		bow_write_finish(bd, bio, r ? r : pb->error);
+		if (atomic_dec_and_test(&bd->pipeline_bios))
+			wake_up_all(&bd->inflight_wait);
 	}
 }
 
-/* Route a batch; plan and make the backups its slow writes need. */
-static void bow_batch_prepare(struct bow_dev *bd, struct bio_list *batch,
-			      struct bio_list *slow)
+/* ---------------------------------------------------------------------
+ * The state 1 write path, run by the worker.
+ *
+ * A slow write is planned at once: bow_backup() takes free space for
+ * each piece of old data it would overwrite, marks the piece BOW_BACKING
+ * and sends the read of a copy.  Each copy then goes on by itself: when
+ * its read ends, the worker checksums the data and sends the write; when
+ * that ends, and every copy planned before it is logged, it appends the
+ * log entry.  Writes wait in plan order (bow_dev.waiting) until every
+ * copy planned before them is logged, then for a commit of the log; a
+ * piece becomes CHANGED once the log that points at its backup is
+ * durable.  One commit is in flight at a time, and it takes every write
+ * that is ready, so the more writers wait, the fewer log writes each
+ * backup costs.
+ *
+ * The end of an I/O runs in interrupt context: it only records the
+ * outcome and queues an event for the worker, which does the rest, under
+ * a plug so that what it sends in one run reaches the device together.
+ */
+
+/* Wake the worker: from the end of an I/O, or for an event of its own. */
+static void bow_kick(struct bow_dev *bd)
+{
+	queue_work(bd->wq, &bd->work);
+	wake_up(&bd->event_wait);
+}
+
+/* The last touch of @bd by the end of an async I/O (see bow_dev_free()). */
+static void bow_io_end(struct bow_dev *bd)
+{
+	if (atomic_dec_and_test(&bd->io_pending))
+		wake_up_var(&bd->io_pending);
+}
+
+static void bow_copy_endio(unsigned long error, void *context)
+{
+	struct bow_copy *c = context;
+	struct bow_dev *bd = c->bd;
+
+	if (error)
+		c->error = -EIO;
+	llist_add(&c->event, &bd->copy_events);
+	bow_kick(bd);
+	bow_io_end(bd);
+}
+
+/* Send the read of @c, or its write once the read is done. */
+static void bow_copy_submit(struct bow_dev *bd, struct bow_copy *c)
+{
+	enum req_op op = c->writing ? REQ_OP_WRITE : REQ_OP_READ;
+
+	atomic_inc(&bd->io_pending);
+	if (bow_io_notify(bd, op, c->writing ? c->dest : c->source, c->len,
+			  c->buf, bow_copy_endio, c)) {
+		atomic_dec(&bd->io_pending);
+		c->error = -EIO;
+		llist_add(&c->event, &bd->copy_events);
+		bow_kick(bd);
+	}
+}
+
+/* Give @units of the copy buffer from @slot back. */
+static void bow_copy_buf_put(struct bow_dev *bd, unsigned int slot,
+			     unsigned int units)
+{
+	bitmap_clear(bd->copy_map, slot, units);
+}
+
+/*
+ * The I/O of @c is over and every copy planned before it is logged: log
+ * it, or undo it if it failed (its free space back, its source to its old
+ * type, its write failed).
+ */
+static void bow_copy_log(struct bow_dev *bd, struct bow_copy *c)
+{
+	struct bow_bio *pb = dm_per_bio_data(c->bio, sizeof(*pb));
+	int r = c->error;
+
+	if (!r)
+		r = bow_log_append(bd, c->source, c->dest, c->len, c->crc);
+	if (r) {
+		bow_convert_locked(bd, c->source, c->source + c->len,
+				   BOW_TYPE(BOW_BACKING), c->type);
+		bow_unalloc(bd, c->dest, c->len, BOW_BACKUP);
+		if (!pb->error)
+			pb->error = r;
+	}
+	list_del(&c->list);
+	bow_copy_buf_put(bd, c - bd->copies, c->units);
+}
+
+static void bow_commit_endio(unsigned long error, void *context)
+{
+	struct bow_dev *bd = context;
+
+	if (error)
+		bd->commit_error = -EIO;
+	/* The worker's test_and_clear_bit() pairs with this. */
+	smp_mb__before_atomic();
+	set_bit(BOW_EVENT_COMMIT, &bd->events);
+	bow_kick(bd);
+	bow_io_end(bd);
+}
+
+/* Send the write of the commit's current stage. */
+static int bow_commit_submit(struct bow_dev *bd)
+{
+	int r;
+
+	bd->commit_error = 0;
+	atomic_inc(&bd->io_pending);
+	r = bow_commit_write(bd, bd->commit_stage, bow_commit_endio);
+	if (r)
+		atomic_dec(&bd->io_pending);
+	return r;
+}
+
+/* The commit's current write ended: send the next, or finish. */
+static void bow_commit_step(struct bow_dev *bd)
+{
+	int r = bd->commit_error;
+
+	if (!r) {
+		bow_commit_written(bd, bd->commit_stage);
+		bd->commit_stage = bow_commit_next(bd, bd->commit_stage);
+		if (bd->commit_stage == BOW_COMMIT_NONE)
+			goto done;
+		r = bow_commit_submit(bd);
+		if (!r)
+			return;
+	}
+	bow_log_failed(bd, r);
+	bd->commit_stage = BOW_COMMIT_NONE;
+done:
+	bow_release(bd, &bd->committing, r);
+}
+
+/* The plan number of the oldest copy not yet logged. */
+static u64 bow_oldest_copy(struct bow_dev *bd)
+{
+	if (list_empty(&bd->copying))
+		return bd->copy_seq;
+	return list_first_entry(&bd->copying, struct bow_copy, list)->seq;
+}
+
+/*
+ * A waiting write is ready for a commit once every copy planned before it
+ * is logged: its own, and those of a write before it that made its
+ * blocks BOW_BACKING.
+ */
+static bool bow_bio_ready(struct bio *bio, u64 oldest_copy)
+{
+	struct bow_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+	return pb->horizon <= oldest_copy;
+}
+
+/*
+ * Start a commit if none is in flight and writes are ready for it: once
+ * no copy is in flight, or once BOW_COMMIT_GROUP are ready.  If the log
+ * has nothing new, they are sent at once: no commit is in flight, so
+ * every entry logged so far is durable.
+ */
+static void bow_commit_maybe(struct bow_dev *bd)
+{
+	u64 oldest = bow_oldest_copy(bd);
+	unsigned int ready = 0;
+	struct bio *bio;
+	int r;
+
+	if (bd->commit_stage != BOW_COMMIT_NONE)
+		return;
+	bio_list_for_each(bio, &bd->waiting) {
+		if (!bow_bio_ready(bio, oldest) || ++ready == BOW_COMMIT_GROUP)
+			break;
+	}
+	if (!ready || (ready < BOW_COMMIT_GROUP && !list_empty(&bd->copying)))
+		return;
+	while ((bio = bio_list_peek(&bd->waiting)) && bow_bio_ready(bio, oldest))
+		bio_list_add(&bd->committing, bio_list_pop(&bd->waiting));
+
+	/* After a failed log write the log on disk is not ours to extend. */
+	spin_lock(&bd->lock);
+	r = bd->failed ? -EIO : 0;
+	spin_unlock(&bd->lock);
+	if (r || !bd->log_dirty)
+		goto release;
+	bow_commit_prepare(bd);
+	bd->commit_stage = bow_commit_next(bd, BOW_COMMIT_NONE);
+	r = bow_commit_submit(bd);
+	if (!r)
+		return;
+	bow_log_failed(bd, r);
+	bd->commit_stage = BOW_COMMIT_NONE;
+release:
+	bow_release(bd, &bd->committing, r);
+}
+
+static bool bow_has_events(struct bow_dev *bd)
+{
+	return !llist_empty(&bd->copy_events) ||
+	       test_bit(BOW_EVENT_COMMIT, &bd->events);
+}
+
+static int bow_copy_cmp_dest(void *priv, const struct list_head *a,
+			     const struct list_head *b)
+{
+	sector_t da = list_entry(a, struct bow_copy, read_done)->dest;
+	sector_t db = list_entry(b, struct bow_copy, read_done)->dest;
+
+	return da < db ? -1 : da > db;
+}
+
+/* Handle every I/O that has ended, then start a commit if one is due. */
+static void bow_events(struct bow_dev *bd)
+{
+	struct llist_node *ended = llist_del_all(&bd->copy_events);
+	struct bow_copy *c, *next;
+	LIST_HEAD(read_done);
+
+	/* In the order the I/O ended. */
+	llist_for_each_entry_safe(c, next, llist_reverse_order(ended), event) {
+		if (c->error || c->writing) {
+			c->done = true;
+			continue;
+		}
+		c->crc = crc32((u32)(c->source / bd->block_sectors), c->buf,
+			       c->len << SECTOR_SHIFT);
+		c->writing = true;
+		list_add_tail(&c->read_done, &read_done);
+	}
+	/*
+	 * Backups are taken from the top of free space down, so copies
+	 * planned together have adjacent destinations: sent in order under
+	 * the worker's plug, their writes merge into fewer requests.
+	 */
+	list_sort(NULL, &read_done, bow_copy_cmp_dest);
+	list_for_each_entry_safe(c, next, &read_done, read_done)
+		bow_copy_submit(bd, c);
+	/*
+	 * Logged in plan order, so that the log lists backups as they were
+	 * allocated: next to each other, which bow-restore reads ahead.
+	 */
+	while ((c = list_first_entry_or_null(&bd->copying, struct bow_copy,
+					     list)) && c->done)
+		bow_copy_log(bd, c);
+	if (test_and_clear_bit(BOW_EVENT_COMMIT, &bd->events))
+		bow_commit_step(bd);
+	bow_commit_maybe(bd);
+}
+
+/* Wait for some I/O to end, and handle it. */
+static void bow_wait_events(struct bow_dev *bd)
+{
+	io_wait_event(bd->event_wait, bow_has_events(bd));
+	bow_events(bd);
+}
+
+/* Wait until every copy planned so far is logged. */
+static void bow_drain_copies(struct bow_dev *bd)
+{
+	while (!list_empty(&bd->copying))
+		bow_wait_events(bd);
+}
+
+/*
+ * A slot for a copy of up to @len sectors, with its part of the copy
+ * buffer; waits for copies in flight to give some back if need be.
+ */
+static struct bow_copy *bow_copy_get(struct bow_dev *bd, sector_t len)
+{
+	unsigned int units = DIV_ROUND_UP(len << SECTOR_SHIFT, BOW_COPY_UNIT);
+	unsigned long slot;
+	struct bow_copy *c;
+
+	for (;;) {
+		slot = bitmap_find_next_zero_area(bd->copy_map, BOW_COPY_UNITS,
+						  0, units, 0);
+		if (slot < BOW_COPY_UNITS)
+			break;
+		bow_wait_events(bd);
+	}
+	bitmap_set(bd->copy_map, slot, units);
+	c = &bd->copies[slot];
+	*c = (struct bow_copy) {
+		.bd = bd,
+		.buf = bd->copy_buf + slot * BOW_COPY_UNIT,
+		.units = units,
+	};
+	return c;
+}
+
+/*
+ * Plan the backup of [start, end), all of type @type (unchanged data, or
+ * a backup the file system now writes over), for @bio, and send the reads.
+ */
+static int bow_backup(struct bow_dev *bd, struct bio *bio, sector_t start,
+		      sector_t end, enum bow_range_type type)
+{
+	while (start < end) {
+		sector_t len = min_t(sector_t, end - start, BOW_COPY_SECTORS);
+		struct bow_copy *c = bow_copy_get(bd, len);
+		unsigned int units;
+		sector_t dest;
+		int r;
+
+		r = bow_alloc(bd, len, BOW_BACKUP, &dest, &len);
+		if (!r) {
+			r = bow_convert_locked(bd, start, start + len,
+					       BOW_TYPE(type), BOW_BACKING);
+			if (r)
+				bow_unalloc(bd, dest, len, BOW_BACKUP);
+		}
+		if (r) {
+			bow_copy_buf_put(bd, c - bd->copies, c->units);
+			return r;
+		}
+		/* The free range found may be shorter than asked for. */
+		units = DIV_ROUND_UP(len << SECTOR_SHIFT, BOW_COPY_UNIT);
+		bow_copy_buf_put(bd, c - bd->copies + units, c->units - units);
+		c->units = units;
+		c->bio = bio;
+		c->source = start;
+		c->dest = dest;
+		c->len = len;
+		c->type = type;
+		c->seq = bd->copy_seq++;
+		list_add_tail(&c->list, &bd->copying);
+		bow_copy_submit(bd, c);
+		start += len;
+	}
+	return 0;
+}
+
+/*
+ * The file system is about to write over the block where its block 0
+ * lives (to the file system that block is free space): move it.
+ */
+static int bow_move_sector0(struct bow_dev *bd)
+{
+	sector_t old = bd->sector0_live, new, len;
+	int r;
+
+	/* The copy below uses the copy buffer: wait until it is free. */
+	bow_drain_copies(bd);
+	r = bow_alloc(bd, bd->block_sectors, BOW_SECTOR0_LIVE, &new, &len);
+	if (r)
+		return r;
+	/* Only the worker submits writes to block 0: wait for its last. */
+	wait_event(bd->inflight_wait, !atomic_read(&bd->sector0_writes));
+	r = bow_copy_sync(bd, old, new, len, NULL, 0);
+	if (r) {
+		bow_unalloc(bd, new, len, BOW_SECTOR0_LIVE);
+		return r;
+	}
+	spin_lock(&bd->lock);
+	bd->sector0_live = new;
+	spin_unlock(&bd->lock);
+	bow_log_header(bd)->sector0 = cpu_to_le64(new);
+	bd->log_dirty = true;
+	return bow_convert_locked(bd, old, old + len,
+				  BOW_TYPE(BOW_SECTOR0_LIVE), BOW_BACKING);
+}
+
+/* Plan what protects the checkpoint's data in [start, end) from @bio. */
+static int bow_prepare_write(struct bow_dev *bd, struct bio *bio,
+			     sector_t start, sector_t end)
+{
+	sector_t pos = start;
+	int r;
+
+	/* Free space under the write is not needed: never back up into it. */
+	r = bow_convert_locked(bd, start, end, BOW_TYPE(BOW_FREE), BOW_CHANGED);
+	while (!r && pos < end) {
+		struct bow_range *range;
+		enum bow_range_type type;
+		sector_t next;
+
+		spin_lock(&bd->lock);
+		range = bow_range_find(&bd->map, pos);
+		type = range->type;
+		next = min(bow_range_end(range), end);
+		spin_unlock(&bd->lock);
+
+		switch (type) {
+		case BOW_CHANGED:
+		case BOW_BACKING:
+			break;
+		case BOW_BACKUP:
+			/*
+			 * It may be the destination of a copy in flight: let
+			 * those end, then look again (a failed one gives its
+			 * destination back).
+			 */
+			if (!list_empty(&bd->copying)) {
+				bow_drain_copies(bd);
+				continue;
+			}
+			fallthrough;
+		case BOW_UNCHANGED:
+			r = bow_backup(bd, bio, pos, next, type);
+			if (!r && type == BOW_BACKUP) {
+				/* The file system took space a backup was in. */
+				spin_lock(&bd->lock);
+				bd->moved_sectors += next - pos;
+				spin_unlock(&bd->lock);
+			}
+			break;
+		case BOW_SECTOR0_LIVE:
+			r = bow_move_sector0(bd);
+			break;
+		default:
+			WARN_ON_ONCE(1);
+			r = -EIO;
+		}
+		pos = next;
+	}
+	return r;
+}
+
+/* Route a batch: send down what needs nothing, plan the slow writes. */
+static void bow_batch_prepare(struct bow_dev *bd, struct bio_list *batch)
 {
 	struct bio *bio;
 	int r;
@@ -1011,14 +1272,16 @@ static void bow_batch_prepare(struct bow_dev *bd, struct bio_list *batch,
 			dm_submit_bio_remap(bio, NULL);
 			break;
 		case BOW_ROUTE_SLOW:
-			/* A copy that fails in a round sets pb->error too. */
+			atomic_inc(&bd->pipeline_bios);
+			/* A copy that fails sets pb->error too. */
 			pb->error = 0;
 			bow_bio_blocks(bd, bio, &start, &end);
 			r = bio->bi_iter.bi_sector < bd->block_sectors ? 0 :
 			    bow_prepare_write(bd, bio, start, end);
 			if (r && !pb->error)
 				pb->error = r;
-			bio_list_add(slow, bio);
+			pb->horizon = bd->copy_seq;
+			bio_list_add(&bd->waiting, bio);
 			break;
 		case BOW_ROUTE_HELD:
 		case BOW_ROUTE_DONE:
@@ -1026,47 +1289,32 @@ static void bow_batch_prepare(struct bow_dev *bd, struct bio_list *batch,
 		}
 		cond_resched();
 	}
-	bow_round_run(bd);
 }
 
 /*
- * Group commit: take every deferred bio, protect the old data of all the
- * writes among them, make the log durable once, then send them all down.
- * The more writers wait, the fewer log writes each backup costs.
- *
- * Batches are pipelined: while the header write of one batch's commit is
- * in flight, the worker takes the next batch and makes its copies.  Their
- * entries go into the next commit, which starts only once the previous
- * one is durable, so commits stay in log order.  The worker returns with
- * no commit in flight, so flushing the workqueue leaves the log durable.
+ * Runs whenever I/O of the write path ends or writes are deferred, and
+ * returns once it has handled all of it: it never waits for a commit.
  */
 static void bow_worker(struct work_struct *work)
 {
 	struct bow_dev *bd = container_of(work, struct bow_dev, work);
-	struct bio_list committing = BIO_EMPTY_LIST;
-	int r;
+	struct blk_plug plug;
 
+	/* Send the reads, writes and released writes of a run together. */
+	blk_start_plug(&plug);
 	for (;;) {
-		struct bio_list batch, slow = BIO_EMPTY_LIST;
+		struct bio_list batch;
 
+		bow_events(bd);
 		spin_lock(&bd->lock);
 		batch = bd->deferred;
 		bio_list_init(&bd->deferred);
 		spin_unlock(&bd->lock);
 		if (bio_list_empty(&batch))
 			break;
-
-		bow_batch_prepare(bd, &batch, &slow);
-		r = bow_log_commit_wait(bd);
-		bow_release(bd, &committing, r);
-		r = bow_log_commit_start(bd);
-		if (r)
-			bow_release(bd, &slow, r);
-		else
-			committing = slow;
+		bow_batch_prepare(bd, &batch);
 	}
-	r = bow_log_commit_wait(bd);
-	bow_release(bd, &committing, r);
+	blk_finish_plug(&plug);
 }
 
 static void bow_defer(struct bow_dev *bd, struct bio *bio)
@@ -1097,7 +1345,7 @@ static int bow_checkpoint(struct bow_dev *bd)
 		r = bow_alloc(bd, bd->block_sectors, BOW_SECTOR0_LIVE, &live,
 			      &len);
 	if (!r)
-		r = bow_copy(bd, 0, backup, bd->block_sectors, &crc, 0);
+		r = bow_copy_sync(bd, 0, backup, bd->block_sectors, &crc, 0);
 	if (!r)
 		r = bow_io(bd, REQ_OP_WRITE, live, bd->block_sectors,
 			   bd->copy_buf);
@@ -1115,7 +1363,8 @@ static int bow_checkpoint(struct bow_dev *bd)
 	bow_log_start(bd, 0, backup, crc);
 	r = bow_log_commit(bd);
 	if (r) {
-		if (bow_write_units(bd, 0, 1, bd->copy_buf, bow_durable()))
+		if (bow_write_units(bd, 0, 1, bd->copy_buf, bow_durable(),
+				    NULL))
 			DMERR("cannot restore block 0 after a failed log write");
 		spin_lock(&bd->lock);
 		bd->failed = false;
@@ -1159,16 +1408,17 @@ static int bow_commit(struct bow_dev *bd)
 		return r;
 	h->count = 0;
 	r = bow_write_units(bd, 0, 1, bd->log,
-			    bow_preflush() | bow_durable());
+			    bow_preflush() | bow_durable(), NULL);
 	if (r) {
 		h->count = count;
 		return r;
 	}
 	if (units > 1)
 		r = bow_write_units(bd, 1, units - 1, bd->copy_buf,
-				    bow_durable());
+				    bow_durable(), NULL);
 	if (!r)
-		r = bow_write_units(bd, 0, 1, bd->copy_buf, bow_durable());
+		r = bow_write_units(bd, 0, 1, bd->copy_buf, bow_durable(),
+				    NULL);
 	if (r) {
 		DMERR("commit interrupted (%d): run bow-restore to finish it",
 		      r);
@@ -1212,6 +1462,7 @@ static int bow_set_state(struct bow_dev *bd, unsigned int new_state)
 	bd->transition = true;
 	spin_unlock(&bd->lock);
 	flush_workqueue(bd->wq);
+	wait_event(bd->inflight_wait, !atomic_read(&bd->pipeline_bios));
 	wait_event(bd->inflight_wait, !atomic_read(&bd->inflight));
 
 	r = new_state == BOW_STATE_CHECKPOINT ? bow_checkpoint(bd) :
@@ -1337,6 +1588,8 @@ static struct kobj_type bow_ktype = {
 
 static void bow_dev_free(struct bow_dev *bd)
 {
+	/* The end of an I/O may still be running after its last event. */
+	wait_var_event(&bd->io_pending, !atomic_read(&bd->io_pending));
 	if (bd->wq)
 		destroy_workqueue(bd->wq);
 	if (bd->io_client)
@@ -1344,7 +1597,8 @@ static void bow_dev_free(struct bow_dev *bd)
 	vfree(bd->log);
 	vfree(bd->copy_buf);
 	vfree(bd->commit_buf);
-	kfree(bd->round);
+	bitmap_free(bd->copy_map);
+	kvfree(bd->copies);
 	bow_map_destroy(&bd->map.ranges);
 	kfree(bd);
 }
@@ -1389,8 +1643,13 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	bio_list_init(&bd->deferred);
 	bio_list_init(&bd->held);
 	INIT_WORK(&bd->work, bow_worker);
-	init_completion(&bd->round_done);
-	init_completion(&bd->commit_done);
+	INIT_LIST_HEAD(&bd->copying);
+	bio_list_init(&bd->waiting);
+	bio_list_init(&bd->committing);
+	init_llist_head(&bd->copy_events);
+	init_waitqueue_head(&bd->event_wait);
+	atomic_set(&bd->io_pending, 0);
+	atomic_set(&bd->pipeline_bios, 0);
 	INIT_WORK(&bd->event_work, bow_event_work);
 	atomic_set(&bd->inflight, 0);
 	atomic_set(&bd->sector0_writes, 0);
@@ -1400,11 +1659,12 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 
 	bd->log = vzalloc(block_size);
 	bd->commit_buf = vzalloc(block_size);
-	bd->copy_buf = vmalloc(BOW_ROUND_SECTORS << SECTOR_SHIFT);
-	bd->round = kcalloc(BOW_ROUND_COPIES, sizeof(*bd->round), GFP_KERNEL);
+	bd->copy_buf = vmalloc(BOW_COPY_UNITS * BOW_COPY_UNIT);
+	bd->copy_map = bitmap_zalloc(BOW_COPY_UNITS, GFP_KERNEL);
+	bd->copies = kvcalloc(BOW_COPY_UNITS, sizeof(*bd->copies), GFP_KERNEL);
 	bd->io_client = dm_io_client_create();
-	if (!bd->log || !bd->commit_buf || !bd->copy_buf || !bd->round ||
-	    IS_ERR(bd->io_client)) {
+	if (!bd->log || !bd->commit_buf || !bd->copy_buf || !bd->copy_map ||
+	    !bd->copies || IS_ERR(bd->io_client)) {
 		if (IS_ERR(bd->io_client))
 			bd->io_client = NULL;
 		ti->error = "Cannot allocate buffers";
