@@ -686,41 +686,39 @@ static int finish_commit(struct ctx *c)
 
 /*
  * Copy every entry, in the order validated, checking each checksum again
- * before any of the entry is written.
+ * before any of the entry is written; then put the file system's block 0
+ * back.
+ *
+ * The entries 0 of log blocks after the first only put the previous log
+ * block into block 0, so that the chain can be walked on: the replay
+ * walks it in memory, and block 0 is written once, last, from entry 0 of
+ * sequence 0.  Until then it keeps the newest header, and a rerun starts
+ * from the top again: replaying an entry twice writes the same bytes
+ * (see Documentation, "Why replay is safe to repeat").  So a restore
+ * flushes a fixed number of times however long the chain.
  */
 static int replay(struct ctx *c)
 {
 	uint64_t per_chunk = CHUNK_BYTES / c->block_size;
+	const struct log_block *oldest = &c->logs[c->nr_logs - 1];
+	const struct entry *block0 = &c->entries[oldest->first +
+						 oldest->count - 1];
+	int r;
 
 	/* From now on reads go to the real device as it is being written. */
 	map_free(&c->map);
 	for (uint32_t l = 0; l < c->nr_logs; l++) {
 		const struct log_block *lb = &c->logs[l];
 
-		for (uint32_t k = 0; k < lb->count; k++) {
+		/* The last of a log block's entries in replay order is entry 0. */
+		for (uint32_t k = 0; k + 1 < lb->count; k++) {
 			const struct entry *e = &c->entries[lb->first + k];
 			uint64_t bytes = e->blocks * c->block_size;
 			uint32_t i = lb->count - 1 - k;
-			int r;
 
-			/*
-			 * Entry 0 rewrites block 0, which says where a rerun
-			 * starts: everything before it must be durable.
-			 */
-			if (i == 0) {
-				r = sync_dev(c);
-				if (r)
-					return r;
-			}
 			r = verify_entry(c, e, lb->sequence, i);
 			if (r)
 				return r;
-			if (i == 0) {
-				r = rewrite_block0(c, e->dest);
-				if (r)
-					return r;
-				continue;
-			}
 			/* One chunk or less is still in c->chunk. */
 			if (e->blocks <= per_chunk) {
 				r = write_at(c, c->chunk, bytes,
@@ -744,7 +742,16 @@ static int replay(struct ctx *c)
 			}
 		}
 	}
-	return sync_dev(c);
+	/*
+	 * Block 0 says where a rerun starts: everything before it must be
+	 * durable.
+	 */
+	r = sync_dev(c);
+	if (!r)
+		r = verify_entry(c, block0, oldest->sequence, 0);
+	if (!r)
+		r = rewrite_block0(c, block0->dest);
+	return r ? r : sync_dev(c);
 }
 
 int bow_restore(int fd, uint64_t size, const char *path,
