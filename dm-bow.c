@@ -954,24 +954,35 @@ static int bow_commit_submit(struct bow_dev *bd)
 	return r;
 }
 
+/*
+ * Go on to @stage of the commit and send its write; once the commit is
+ * over (BOW_COMMIT_NONE) or a write of it failed (@r), send or fail the
+ * writes it protects.
+ */
+static void bow_commit_advance(struct bow_dev *bd,
+			       enum bow_commit_stage stage, int r)
+{
+	if (!r && stage != BOW_COMMIT_NONE) {
+		bd->commit_stage = stage;
+		r = bow_commit_submit(bd);
+		if (!r)
+			return;
+	}
+	bd->commit_stage = BOW_COMMIT_NONE;
+	if (r)
+		bow_log_failed(bd, r);
+	bow_release(bd, &bd->committing, r);
+}
+
 /* The commit's current write ended: send the next, or finish. */
 static void bow_commit_step(struct bow_dev *bd)
 {
 	int r = bd->commit_error;
 
-	if (!r) {
+	if (!r)
 		bow_commit_written(bd, bd->commit_stage);
-		bd->commit_stage = bow_commit_next(bd, bd->commit_stage);
-		if (bd->commit_stage == BOW_COMMIT_NONE)
-			goto done;
-		r = bow_commit_submit(bd);
-		if (!r)
-			return;
-	}
-	bow_log_failed(bd, r);
-	bd->commit_stage = BOW_COMMIT_NONE;
-done:
-	bow_release(bd, &bd->committing, r);
+	bow_commit_advance(bd, r ? BOW_COMMIT_NONE :
+			   bow_commit_next(bd, bd->commit_stage), r);
 }
 
 /* The plan number of the oldest copy not yet logged. */
@@ -1022,17 +1033,12 @@ static void bow_commit_maybe(struct bow_dev *bd)
 	spin_lock(&bd->lock);
 	r = bd->failed ? -EIO : 0;
 	spin_unlock(&bd->lock);
-	if (r || !bd->log_dirty)
-		goto release;
-	bow_commit_prepare(bd);
-	bd->commit_stage = bow_commit_next(bd, BOW_COMMIT_NONE);
-	r = bow_commit_submit(bd);
-	if (!r)
+	if (r || !bd->log_dirty) {
+		bow_release(bd, &bd->committing, r);
 		return;
-	bow_log_failed(bd, r);
-	bd->commit_stage = BOW_COMMIT_NONE;
-release:
-	bow_release(bd, &bd->committing, r);
+	}
+	bow_commit_prepare(bd);
+	bow_commit_advance(bd, bow_commit_next(bd, BOW_COMMIT_NONE), 0);
 }
 
 static bool bow_has_events(struct bow_dev *bd)
