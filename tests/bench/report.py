@@ -5,7 +5,7 @@ Reads <dir>/results.tsv, written by tests/bench/run.sh:
   <system> <workload> <user bytes> <ns> <reads> <sectors read> <writes>
       <sectors written> <flushes> <dm-bow status, comma-separated, or ->
   scale <free ranges> <slab bytes> <checkpoint ns> <writes> <bytes> <ns> <status>
-  restore bow-restore <bytes> <ns> dd <ns>
+  restore <memory|disk> <bytes> <bow-restore ns> <dd ns>   (one per run)
 """
 import json
 import os
@@ -18,7 +18,7 @@ STATUS_FIELDS = ("state", "free", "backed_up", "entries", "log_blocks",
 
 
 def parse(path):
-    rows, scale, restore = [], [], None
+    rows, scale, restore = [], [], {}
     with open(path) as f:
         for line in f:
             w = line.split()
@@ -31,8 +31,11 @@ def parse(path):
                               "ns_per_first_overwrite": int(w[6]) / int(w[4])})
                 continue
             if w[0] == "restore":
-                restore = {"bytes": int(w[2]), "bow_restore_ns": int(w[3]),
-                           "dd_ns": int(w[5])}
+                r = restore.setdefault(w[1], {"bytes": int(w[2]),
+                                              "bow_restore_ns": [],
+                                              "dd_ns": []})
+                r["bow_restore_ns"].append(int(w[3]))
+                r["dd_ns"].append(int(w[4]))
                 continue
             row = {"system": w[0], "workload": w[1], "user_bytes": int(w[2]),
                    "ns": int(w[3]), "reads": int(w[4]),
@@ -43,6 +46,10 @@ def parse(path):
                                          map(int, w[9].split(","))))
             rows.append(row)
     return rows, scale, restore
+
+
+def median(values):
+    return sorted(values)[len(values) // 2]
 
 
 def is_read(workload):
@@ -147,12 +154,17 @@ def main():
                 sc["free_ranges"], sc["slab_bytes_per_node"],
                 sc["checkpoint_ns"] / 1e6, sc["ns_per_first_overwrite"] / 1e6))
     if restore:
-        ratio = restore["dd_ns"] / restore["bow_restore_ns"]
-        lines += ["", "bow-restore: %d bytes in %.3f s; dd (same bytes, bs=4096) "
-                  "%.3f s: %.2f of a plain copy's throughput" %
-                  (restore["bytes"], restore["bow_restore_ns"] / 1e9,
-                   restore["dd_ns"] / 1e9, ratio)]
-        restore["ratio_to_dd"] = ratio
+        lines += ["", "bow-restore against dd copying as many bytes (bs=4096) "
+                  "on the same image, median of %d runs each" %
+                  len(next(iter(restore.values()))["dd_ns"])]
+    for where, r in restore.items():
+        r["bow_restore_median_ns"] = median(r["bow_restore_ns"])
+        r["dd_median_ns"] = median(r["dd_ns"])
+        r["ratio_to_dd"] = r["dd_median_ns"] / r["bow_restore_median_ns"]
+        lines.append("  %-7s %d bytes: bow-restore %.3f s, dd %.3f s: %.2f of a "
+                     "plain copy's throughput" %
+                     (where, r["bytes"], r["bow_restore_median_ns"] / 1e9,
+                      r["dd_median_ns"] / 1e9, r["ratio_to_dd"]))
     print("\n".join(lines))
 
     with open(os.path.join(out, "results.json"), "w") as f:
