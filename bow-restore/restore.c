@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <isa-l/crc.h>
 
@@ -34,8 +35,21 @@
  * Reads that continue the previous one are served from a window read
  * ahead of them: backups are allocated next to each other, so a log of
  * small entries is read in a few large reads, not one system call each.
+ *
+ * Where the device can be mapped, the window is a part of the mapping,
+ * not a copy: validation and replay each read every backup, and through
+ * the mapping neither copies it out of the page cache (the replay writes
+ * straight from it).  MADV_POPULATE_READ reads the window's pages in and
+ * reports a read error as an error, where touching an unread page would
+ * raise SIGBUS.  Elsewhere (a kernel before 5.14, an address space too
+ * small for the device) the window is a buffer filled by pread().
  */
 #define WINDOW_BYTES (1024 * 1024)
+
+/* Linux 5.14's value, for C libraries whose headers predate it. */
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
 
 /* ------------------------------------------------------------------ */
 
@@ -155,9 +169,11 @@ struct ctx {
 	uint64_t dev_blocks;
 	unsigned char *chunk;	/* CHUNK_BYTES */
 	unsigned char *block;	/* one block */
-	unsigned char *window;	/* WINDOW_BYTES of the device ... */
+	const unsigned char *mapping;	/* the whole device, or NULL */
+	unsigned char *window_buf;	/* WINDOW_BYTES, without a mapping */
+	const unsigned char *window;	/* the device ... */
 	uint64_t window_off;	/* ... from this offset ... */
-	size_t window_len;	/* ... this many valid (0: none) */
+	size_t window_len;	/* ... this many bytes (0: none) */
 	uint64_t next_off;	/* where the last read ended */
 
 	struct block_map map;
@@ -193,33 +209,94 @@ static int pread_all(struct ctx *c, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* Read through the window (see WINDOW_BYTES). */
-static int read_at(struct ctx *c, void *buf, size_t len, uint64_t off)
+/* Map the whole device read-only, if it can be; see WINDOW_BYTES. */
+static void map_device(struct ctx *c)
+{
+	void *m;
+
+	if (c->opts->no_map || !c->size || c->size > SIZE_MAX)
+		return;
+	m = mmap(NULL, (size_t)c->size, PROT_READ, MAP_SHARED, c->fd, 0);
+	if (m != MAP_FAILED)
+		c->mapping = m;
+}
+
+static void unmap_device(struct ctx *c)
+{
+	if (c->mapping)
+		munmap((void *)c->mapping, (size_t)c->size);
+	c->mapping = NULL;
+}
+
+/*
+ * Make the window show @n bytes of the device from @off.  On failure the
+ * caller reads without the window, which says what went wrong.
+ */
+static int fill_window(struct ctx *c, uint64_t off, size_t n)
+{
+	c->window_len = 0;
+	if (c->mapping) {
+		uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+		uint64_t start = off / page * page;
+
+		if (!madvise((void *)(c->mapping + start), off + n - start,
+			     MADV_POPULATE_READ)) {
+			c->window = c->mapping + off;
+			c->window_off = off;
+			c->window_len = n;
+			return 0;
+		}
+		/* Unknown to the kernel: read into the buffer from now on. */
+		if (errno != EINVAL)
+			return -1;
+		unmap_device(c);
+	}
+	/* Allocated on first use: a short log needs none. */
+	if (!c->window_buf)
+		c->window_buf = malloc(WINDOW_BYTES);
+	if (!c->window_buf || pread_all(c, c->window_buf, n, off))
+		return -1;
+	c->window = c->window_buf;
+	c->window_off = off;
+	c->window_len = n;
+	return 0;
+}
+
+/*
+ * Read @len bytes at @off through the window (see WINDOW_BYTES).  With
+ * @data, *data points to the bytes afterwards: into the window if they
+ * are there, which spares a copy, else into @buf.  Without, they always
+ * land in @buf.
+ */
+static int read_at(struct ctx *c, void *buf, size_t len, uint64_t off,
+		   const unsigned char **data)
 {
 	bool follows = off == c->next_off;
+	const unsigned char *in_window = NULL;
+	int r;
 
 	c->next_off = off + len;
 	if (c->window_len && off >= c->window_off &&
-	    off + len <= c->window_off + c->window_len) {
-		memcpy(buf, c->window + (off - c->window_off), len);
-		return 0;
-	}
-	/* Allocated on first use: a short log needs none. */
-	if (follows && !c->window)
-		c->window = malloc(WINDOW_BYTES);
-	if (follows && c->window && len < WINDOW_BYTES && off < c->size) {
+	    off + len <= c->window_off + c->window_len)
+		in_window = c->window + (off - c->window_off);
+	if (!in_window && follows && len < WINDOW_BYTES && off < c->size) {
 		size_t n = c->size - off < WINDOW_BYTES ?
 			   (size_t)(c->size - off) : WINDOW_BYTES;
 
-		c->window_len = 0;
-		if (n >= len && !pread_all(c, c->window, n, off)) {
-			c->window_off = off;
-			c->window_len = n;
-			memcpy(buf, c->window, len);
-			return 0;
-		}
+		if (n >= len && !fill_window(c, off, n))
+			in_window = c->window;
 	}
-	return pread_all(c, buf, len, off);
+	if (!in_window) {
+		r = pread_all(c, buf, len, off);
+		if (!r && data)
+			*data = buf;
+		return r;
+	}
+	if (data)
+		*data = in_window;
+	else
+		memcpy(buf, in_window, len);
+	return 0;
 }
 
 static int write_at(struct ctx *c, const void *buf, size_t len, uint64_t off)
@@ -272,11 +349,15 @@ static int sync_dev(struct ctx *c)
 }
 
 /*
- * Read @blocks blocks of the simulated device starting at @block into
- * c->chunk, coalescing runs that are contiguous on the real device.
+ * Read @blocks blocks of the simulated device starting at @block; *data
+ * points to them afterwards: into the window if they are one run on the
+ * real device and there, else into c->chunk, where runs that are
+ * contiguous on the real device are read together.
  */
-static int read_virtual(struct ctx *c, uint64_t block, uint64_t blocks)
+static int read_virtual(struct ctx *c, uint64_t block, uint64_t blocks,
+			const unsigned char **data)
 {
+	bool one_run = false;
 	uint64_t i = 0;
 
 	while (i < blocks) {
@@ -286,12 +367,16 @@ static int read_virtual(struct ctx *c, uint64_t block, uint64_t blocks)
 		while (i + run < blocks &&
 		       map_get(&c->map, block + i + run) == phys + run)
 			run++;
+		one_run = run == blocks;
 		r = read_at(c, c->chunk + i * c->block_size,
-			    run * c->block_size, phys * c->block_size);
+			    run * c->block_size, phys * c->block_size,
+			    one_run ? data : NULL);
 		if (r)
 			return r;
 		i += run;
 	}
+	if (!one_run)
+		*data = c->chunk;
 	return 0;
 }
 
@@ -440,11 +525,12 @@ static int check_entry(struct ctx *c, const unsigned char *blk,
 }
 
 /*
- * Checksum @e's data as it would be read at replay time, in c->map.  The
- * data of an entry of one chunk or less is left in c->chunk.
+ * Checksum @e's data as it would be read at replay time, in c->map.  If
+ * @e is one chunk or less, *data points to its data afterwards.
  */
 static int verify_entry(struct ctx *c, const struct entry *e,
-			uint32_t sequence, uint32_t i)
+			uint32_t sequence, uint32_t i,
+			const unsigned char **data)
 {
 	uint64_t per_chunk = CHUNK_BYTES / c->block_size;
 	uint32_t crc = (uint32_t)e->source;
@@ -452,11 +538,11 @@ static int verify_entry(struct ctx *c, const struct entry *e,
 	for (uint64_t b = 0; b < e->blocks; b += per_chunk) {
 		uint64_t n = e->blocks - b < per_chunk ? e->blocks - b :
 							 per_chunk;
-		int r = read_virtual(c, e->dest + b, n);
+		int r = read_virtual(c, e->dest + b, n, data);
 
 		if (r)
 			return r;
-		crc = bow_crc32(crc, c->chunk, n * c->block_size);
+		crc = bow_crc32(crc, *data, n * c->block_size);
 	}
 	if (crc != e->checksum) {
 		uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
@@ -524,7 +610,7 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 		    "a dm-bow log\n", c->path, c->size);
 		return BOW_EXIT_TRUNCATED;
 	}
-	r = read_at(c, &h, sizeof(h), 0);
+	r = read_at(c, &h, sizeof(h), 0, NULL);
 	if (r)
 		return r;
 	c->block_size = le32toh(h.block_size);
@@ -561,11 +647,12 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 	for (bool first = true;; first = false) {
 		uint32_t count, sequence, header_size;
 		uint64_t first_entry = c->nr_entries;
+		const unsigned char *data;
 
-		r = read_virtual(c, 0, 1);
+		r = read_virtual(c, 0, 1, &data);
 		if (r)
 			return r;
-		memcpy(c->block, c->chunk, c->block_size);
+		memcpy(c->block, data, c->block_size);
 		r = check_header(c, c->block, first, expect, &count, &sequence,
 				 &header_size);
 		if (r)
@@ -592,7 +679,7 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 				return BOW_EXIT_INVALID;
 			}
 			budget -= e.blocks;
-			r = verify_entry(c, &e, sequence, i);
+			r = verify_entry(c, &e, sequence, i, &data);
 			if (r)
 				return r;
 			for (uint64_t b = 0; b < e.blocks; b++)
@@ -618,21 +705,22 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 }
 
 /*
- * Write the block in c->chunk to block 0: every sector but the first,
- * then the first, which is what a rerun reads first.
+ * Write @blk to block 0: every sector but the first, then the first,
+ * which is what a rerun reads first.
  */
-static int write_block0_last_sector_first(struct ctx *c)
+static int write_block0_last_sector_first(struct ctx *c,
+					  const unsigned char *blk)
 {
 	int r = 0;
 
 	if (c->block_size > BOW_SECTOR_SIZE) {
-		r = write_at(c, c->chunk + BOW_SECTOR_SIZE,
+		r = write_at(c, blk + BOW_SECTOR_SIZE,
 			     c->block_size - BOW_SECTOR_SIZE, BOW_SECTOR_SIZE);
 		if (!r)
 			r = sync_dev(c);
 	}
 	if (!r)
-		r = write_at(c, c->chunk, BOW_SECTOR_SIZE, 0);
+		r = write_at(c, blk, BOW_SECTOR_SIZE, 0);
 	if (!r)
 		r = sync_dev(c);
 	return r;
@@ -650,10 +738,11 @@ static int write_block0_last_sector_first(struct ctx *c)
 static int rewrite_block0(struct ctx *c, uint64_t dest)
 {
 	unsigned char sector[BOW_SECTOR_SIZE];
+	const unsigned char *blk;
 	struct bow_log_header h;
 	int r;
 
-	r = read_at(c, sector, sizeof(sector), 0);
+	r = read_at(c, sector, sizeof(sector), 0, NULL);
 	if (r)
 		return r;
 	memcpy(&h, sector, sizeof(h));
@@ -666,9 +755,9 @@ static int rewrite_block0(struct ctx *c, uint64_t dest)
 		if (r)
 			return r;
 	}
-	r = read_virtual(c, dest, 1);
+	r = read_virtual(c, dest, 1, &blk);
 	if (!r)
-		r = write_block0_last_sector_first(c);
+		r = write_block0_last_sector_first(c, blk);
 	return r;
 }
 
@@ -678,10 +767,11 @@ static int rewrite_block0(struct ctx *c, uint64_t dest)
  */
 static int finish_commit(struct ctx *c)
 {
+	const unsigned char *blk;
 	int r = read_at(c, c->chunk, c->block_size,
-			c->sector0 * BOW_SECTOR_SIZE);
+			c->sector0 * BOW_SECTOR_SIZE, &blk);
 
-	return r ? r : write_block0_last_sector_first(c);
+	return r ? r : write_block0_last_sector_first(c, blk);
 }
 
 /*
@@ -703,6 +793,7 @@ static int replay(struct ctx *c)
 	const struct log_block *oldest = &c->logs[c->nr_logs - 1];
 	const struct entry *block0 = &c->entries[oldest->first +
 						 oldest->count - 1];
+	const unsigned char *data;
 	int r;
 
 	/* From now on reads go to the real device as it is being written. */
@@ -716,12 +807,12 @@ static int replay(struct ctx *c)
 			uint64_t bytes = e->blocks * c->block_size;
 			uint32_t i = lb->count - 1 - k;
 
-			r = verify_entry(c, e, lb->sequence, i);
+			r = verify_entry(c, e, lb->sequence, i, &data);
 			if (r)
 				return r;
-			/* One chunk or less is still in c->chunk. */
+			/* One chunk or less: verify_entry() read it all. */
 			if (e->blocks <= per_chunk) {
-				r = write_at(c, c->chunk, bytes,
+				r = write_at(c, data, bytes,
 					     e->source * c->block_size);
 				if (r)
 					return r;
@@ -731,9 +822,9 @@ static int replay(struct ctx *c)
 				uint64_t n = e->blocks - b < per_chunk ?
 					     e->blocks - b : per_chunk;
 
-				r = read_virtual(c, e->dest + b, n);
+				r = read_virtual(c, e->dest + b, n, &data);
 				if (!r)
-					r = write_at(c, c->chunk,
+					r = write_at(c, data,
 						     n * c->block_size,
 						     (e->source + b) *
 						     c->block_size);
@@ -748,7 +839,7 @@ static int replay(struct ctx *c)
 	 */
 	r = sync_dev(c);
 	if (!r)
-		r = verify_entry(c, block0, oldest->sequence, 0);
+		r = verify_entry(c, block0, oldest->sequence, 0, &data);
 	if (!r)
 		r = rewrite_block0(c, block0->dest);
 	return r ? r : sync_dev(c);
@@ -771,6 +862,7 @@ int bow_restore(int fd, uint64_t size, const char *path,
 		r = no_memory(&c);
 		goto out;
 	}
+	map_device(&c);
 	r = validate(&c, summary);
 	if (r)
 		goto out;
@@ -800,11 +892,13 @@ int bow_restore(int fd, uint64_t size, const char *path,
 	if (!r)
 		fprintf(out, "%s: restored to the checkpoint\n", path);
 out:
+	summary->mapped = c.mapping;
 	map_free(&c.map);
 	free(c.entries);
 	free(c.logs);
 	free(c.block);
 	free(c.chunk);
-	free(c.window);
+	free(c.window_buf);
+	unmap_device(&c);
 	return r;
 }

@@ -33,6 +33,8 @@ struct bow_restore_opts {
 	unsigned long stop_after_writes;
 	/* ... and tear the next one: write its first half of sectors. */
 	bool tear;
+	/* Test hook: read with pread() only, as where mmap() fails. */
+	bool no_map;
 };
 
 /* What validation found; filled in even when the log is rejected. */
@@ -42,6 +44,7 @@ struct bow_restore_summary {
 	uint64_t entries;
 	uint64_t bytes;		/* bytes the replay copies */
 	uint64_t writes;	/* writes the replay issued */
+	bool mapped;		/* the device was read through a mapping */
 };
 
 /*
