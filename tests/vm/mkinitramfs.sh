@@ -19,7 +19,8 @@ mkdir -p "$root/bin" "$root/sbin" "$root/proc" "$root/sys" "$root/dev" \
 cp /bin/busybox "$root/bin/busybox"
 
 # Modules, in load order, each once.
-mods="virtio_pci virtio_blk dm-mod ext4 loop dm-snapshot dm-log-writes dm-crypt xts"
+mods="virtio_pci virtio_blk dm-mod ext4 loop dm-snapshot dm-log-writes dm-crypt xts
+dm-delay"
 : > "$root/etc/modules"
 for m in $mods; do
 	modprobe -d "${BOW_VM_MODROOT:-/}" -S "$kver" --show-depends "$m" |
