@@ -366,12 +366,13 @@ int main(int argc, char **argv)
 		}
 	}
 
-	printf("# %s: %" PRIu64 " writes and %" PRIu64 " flushes recorded; "
-	       "%" PRIu64 " crash states checked (%" PRIu64 " prefixes, %"
-	       PRIu64 " flush+subset with %" PRIu64 " torn writes, seed %lu), %"
-	       PRIu64 " before the log was durable, %" PRIu64 " bad\n", name,
-	       writes, flushes, k.states, prefixes, subset_states, torn, seed,
-	       k.no_log, k.bad);
+	/* A broken target's replay stops early: say how far it went. */
+	printf("# %s: %zu entries recorded, %" PRIu64 " writes and %" PRIu64
+	       " flushes replayed; %" PRIu64 " crash states checked (%" PRIu64
+	       " prefixes, %" PRIu64 " flush+subset with %" PRIu64 " torn "
+	       "writes, seed %lu), %" PRIu64 " before the log was durable, %"
+	       PRIu64 " bad\n", name, s.n, writes, flushes, k.states,
+	       prefixes, subset_states, torn, seed, k.no_log, k.bad);
 	if (expect_bad)
 		printf("%s - %s: the broken ordering is caught (%" PRIu64
 		       " of %" PRIu64 " crash states bad)\n",
