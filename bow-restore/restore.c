@@ -335,6 +335,8 @@ static int write_at(struct ctx *c, const void *buf, size_t len, uint64_t off)
 		done += (size_t)n;
 	}
 	c->writes++;
+	if (c->opts->trace)
+		c->opts->trace(c->opts->trace_arg, buf, len, off);
 	return 0;
 }
 
@@ -345,6 +347,8 @@ static int sync_dev(struct ctx *c)
 		    c->path, strerror(errno));
 		return BOW_EXIT_WRITE;
 	}
+	if (c->opts->trace)
+		c->opts->trace(c->opts->trace_arg, NULL, 0, 0);
 	return 0;
 }
 

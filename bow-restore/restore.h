@@ -35,6 +35,12 @@ struct bow_restore_opts {
 	bool tear;
 	/* Test hook: read with pread() only, as where mmap() fails. */
 	bool no_map;
+	/*
+	 * Test hook: told of every write the replay makes (@len bytes of
+	 * @buf at @off) and every fsync (@buf NULL), once they succeed.
+	 */
+	void (*trace)(void *arg, const void *buf, size_t len, uint64_t off);
+	void *trace_arg;
 };
 
 /* What validation found; filled in even when the log is rejected. */
