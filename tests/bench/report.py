@@ -140,6 +140,19 @@ def main():
         lines.append("%-14s%8d%8d%9.4f%9.2f%9.2f" % (
             wl, r["entries"], r["log_commits"], per, r["writes"] / reqs,
             r["flushes"] / reqs))
+    lines += ["", "First overwrites: lower-device requests (reads, writes, "
+              "flushes) per user write request, dm-bow state 1 and "
+              "dm-snapshot; their ratio bounds dm-bow's lead where every "
+              "request costs the same"]
+    for wl in workloads:
+        bow, snap = by.get(("bow1", wl)), by.get(("snap", wl))
+        if not wl.startswith("w-") or not bow or not snap:
+            continue
+        reqs = max(1, bow["user_bytes"] // (1 << 20 if "1m" in wl else 4096))
+        total = [(r["reads"] + r["writes"] + r["flushes"]) / reqs
+                 for r in (bow, snap)]
+        lines.append("%-14s%8.2f%8.2f%8.2f" % (wl, total[0], total[1],
+                                              total[1] / total[0]))
     moved = {s: by[(s, "fs-untar-rm")]["backups_moved"]
              for s in ("bow1", "bow1-lowest") if (s, "fs-untar-rm") in by}
     if len(moved) == 2:
