@@ -106,14 +106,14 @@ run()
 D=$((RAW_DATA_MIB * M)) F=$((RAW_FREE_MIB * M)) L=$((RAW_LEN_MIB * M))
 R=$RAW_REPS
 WORKLOADS="w-seq-qd1 w-rand-qd1 w-seq-qd32 w-rand-qd32 w-rand-qd16 w-1m-seq
-rw-rand-qd1 rw-rand-qd32 free-seq-qd1 free-rand-qd32 r-seq-qd1 r-rand-qd1
-r-rand-qd32"
+w-rand-qd32-16k w-rand-qd32-64k rw-rand-qd1 rw-rand-qd32 free-seq-qd1
+free-rand-qd32 r-seq-qd1 r-rand-qd1 r-rand-qd32"
 
 # workload <name> <run>: sets opts, off (bytes) and len (bytes) for bowio.
 workload()
 {
 	_i=$2
-	_reads=$((D + 9 * R * L))
+	_reads=$((D + 11 * R * L))
 	len=$L
 	case $1 in
 	w-seq-qd1)	opts="-q 1";	off=$((D + (0 * R + _i) * L)) ;;
@@ -123,6 +123,8 @@ workload()
 	w-rand-qd16)	opts="-q 16 -R"; off=$((D + (4 * R + _i) * L)) ;;
 	w-1m-seq)	opts="-q 1 -b $M"; off=$((D + (5 * R + 4 * _i) * L))
 			len=$((4 * L)) ;;
+	w-rand-qd32-16k) opts="-q 32 -R -b 16384"; off=$((D + (9 * R + _i) * L)) ;;
+	w-rand-qd32-64k) opts="-q 32 -R -b 65536"; off=$((D + (10 * R + _i) * L)) ;;
 	rw-rand-qd1)	opts="-q 1 -R -g 2"; off=$((D + (1 * R + _i) * L)) ;;
 	rw-rand-qd32)	opts="-q 32 -R -g 2"; off=$((D + (3 * R + _i) * L)) ;;
 	free-seq-qd1)	opts="-q 1";	off=$((F + _i * L)) ;;

@@ -52,6 +52,22 @@ def median(values):
     return sorted(values)[len(values) // 2]
 
 
+def request_bytes(workload):
+    """The size of the user's requests in a raw workload (see guest.sh)."""
+    for suffix, size in (("-16k", 16384), ("-64k", 65536)):
+        if workload.endswith(suffix):
+            return size
+    return 1 << 20 if "1m" in workload else 4096
+
+
+def user_requests(row):
+    return max(1, row["user_bytes"] // request_bytes(row["workload"]))
+
+
+def lower_requests(row):
+    return row["reads"] + row["writes"] + row["flushes"]
+
+
 def is_read(workload):
     return workload.startswith("r-")
 
@@ -82,6 +98,28 @@ SUMMED = ("user_bytes", "ns", "reads", "read_bytes", "writes",
           "write_bytes", "flushes", "entries", "log_commits", "backups_moved")
 
 
+def per_run_ratios(rows):
+    """Throughput of each run over its partner's in the same round:
+    {(system, workload, partner): [ratio per run]}.  A round is one run of
+    a workload on every system in turn; partners are dm-linear, and
+    dm-snapshot for dm-bow's first overwrites in state 1."""
+    ns = {}
+    for row in rows:
+        ns.setdefault((row["system"], row["workload"]), []).append(row["ns"])
+    out = {}
+    for (system, wl), runs in ns.items():
+        partners = ["linear"] if system != "linear" else []
+        if system == "bow1-lowest":
+            continue
+        if system == "bow1" and wl.startswith("w-"):
+            partners.append("snap")
+        for p in partners:
+            if (p, wl) in ns and len(ns[(p, wl)]) == len(runs):
+                out[(system, wl, p)] = [a / b for a, b in
+                                        zip(ns[(p, wl)], runs)]
+    return out
+
+
 def aggregate(rows):
     """The runs of a workload on a system, summed (runs are interleaved)."""
     out = {}
@@ -102,6 +140,7 @@ def main():
     out = sys.argv[1]
     rows, scale, restore = parse(os.path.join(out, "results.tsv"))
     add_deltas(rows)
+    spread = per_run_ratios(rows)
     rows = aggregate(rows)
     systems, workloads = [], []
     for r in rows:
@@ -135,7 +174,7 @@ def main():
         r = by.get(("bow1", wl))
         if not r or "entries" not in r:
             continue
-        reqs = max(1, r["user_bytes"] // (1 << 20 if "1m" in wl else 4096))
+        reqs = user_requests(r)
         per = r["log_commits"] / r["entries"] if r["entries"] else 0
         lines.append("%-14s%8d%8d%9.4f%9.2f%9.2f" % (
             wl, r["entries"], r["log_commits"], per, r["writes"] / reqs,
@@ -148,11 +187,37 @@ def main():
         bow, snap = by.get(("bow1", wl)), by.get(("snap", wl))
         if not wl.startswith("w-") or not bow or not snap:
             continue
-        reqs = max(1, bow["user_bytes"] // (1 << 20 if "1m" in wl else 4096))
-        total = [(r["reads"] + r["writes"] + r["flushes"]) / reqs
-                 for r in (bow, snap)]
+        reqs = user_requests(bow)
+        total = [lower_requests(r) / reqs for r in (bow, snap)]
         lines.append("%-14s%8.2f%8.2f%8.2f" % (wl, total[0], total[1],
                                               total[1] / total[0]))
+    lines += ["", "Microseconds per lower-device request (elapsed time over "
+              "reads + writes + flushes), first overwrites; for dm-linear "
+              "the user's own requests, by their size"]
+    lines += ["%-16s" % "workload" + "".join("%8s" % s for s in names
+                                             if s != "lowest")]
+    for wl in workloads:
+        if not wl.startswith("w-"):
+            continue
+        cells = [by.get((s, wl)) for s in systems if s != "bow1-lowest"]
+        lines.append("%-16s" % wl + "".join(
+            "%8.1f" % (c["ns"] / 1e3 / lower_requests(c)) if c and
+            lower_requests(c) else "%8s" % "-" for c in cells))
+    keys = sorted({(s, p) for s, _, p in spread},
+                  key=lambda k: (k[1] != "linear", systems.index(k[0])))
+    if spread:
+        lines += ["", "The same throughput ratios run by run: median "
+                  "[lowest, highest] over the interleaved runs"]
+        lines += ["%-16s" % "workload" + "".join(
+            "%20s" % ("%s/%s" % (s, "snap" if p == "snap" else "lin"))
+            for s, p in keys)]
+    for wl in workloads if spread else []:
+        cells = []
+        for s, p in keys:
+            v = spread.get((s, wl, p))
+            cells.append("%20s" % ("%.2f [%.2f, %.2f]" % (
+                median(v), min(v), max(v)) if v else "-"))
+        lines.append("%-16s" % wl + "".join(cells))
     moved = {s: by[(s, "fs-untar-rm")]["backups_moved"]
              for s in ("bow1", "bow1-lowest") if (s, "fs-untar-rm") in by}
     if len(moved) == 2:
@@ -181,8 +246,11 @@ def main():
     print("\n".join(lines))
 
     with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump({"rows": rows, "scale": scale, "restore": restore}, f,
-                  indent=1)
+        json.dump({"rows": rows, "scale": scale, "restore": restore,
+                   "per_run_ratios": [
+                       {"system": s, "workload": wl, "against": p,
+                        "ratios": v} for (s, wl, p), v in spread.items()]},
+                  f, indent=1)
 
     # The chart: throughput ratio to dm-linear per workload and system.
     plotted = [s for s in systems if s != "linear" and s != "bow1-lowest"]

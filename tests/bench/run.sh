@@ -53,11 +53,11 @@ disk()
 }
 
 # Raw disks, 2 GiB, one per system: random data from RAW_DATA_MIB for
-# 9 regions of L per run plus 5 L of reads (see guest.sh), then free space.
+# 11 regions of L per run plus 5 L of reads (see guest.sh), then free space.
 raw_reps=${BOW_BENCH_REPS:-6}
 raw_len_mib=8
 raw_data_mib=4
-raw_free_mib=$((raw_data_mib + (9 * raw_reps + 5) * raw_len_mib))
+raw_free_mib=$((raw_data_mib + (11 * raw_reps + 5) * raw_len_mib))
 truncate -s 2G "$img/raw.img"
 head -c $(((raw_free_mib - raw_data_mib) * M)) /dev/urandom |
 	dd of="$img/raw.img" bs=$M seek=$raw_data_mib conv=notrunc status=none
@@ -106,7 +106,7 @@ sed -n 's/\r$//; s/^result //p; s/^scale /scale /p' "$out/console.log" > "$out/r
 
 # bow-restore against a plain copy of as many bytes, block by block: dd
 # from one part of the image's data to another (both allocated, as the
-# blocks bow-restore writes are), three times each, alternating; in host
+# blocks bow-restore writes are), five times each, alternating; in host
 # memory, then on the host's disk with the page cache dropped before each
 # run (a restore after a reboot reads a cold device).
 log=$(sed -n 's/\r$//; s/^restore-log //p' "$out/console.log")
@@ -115,7 +115,7 @@ blocks=$((bytes / 4096))
 restore_vs_dd()
 {
 	_where=$1 _dir=$2
-	for _i in 1 2 3; do
+	for _i in 1 2 3 4 5; do
 		cp --sparse=always "$img/raw-bow1.img" "$_dir/restore.img"
 		[ "$_where" = disk ] && sync && echo 3 > /proc/sys/vm/drop_caches
 		_t0=$(date +%s%N)
