@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <isa-l/crc.h>
 
@@ -45,6 +46,19 @@
  * small for the device) the window is a buffer filled by pread().
  */
 #define WINDOW_BYTES (1024 * 1024)
+
+/*
+ * Backups whose sources follow each other are written back with one
+ * pwritev() of up to this many buffers (see replay_sorted()).
+ */
+#define WRITE_IOVS 256
+/*
+ * ... and checked again, in the order of their backups, this many bytes
+ * of them at a time before they are written: a restore of up to this
+ * much is checked in one pass, and a larger one never so far ahead that
+ * what was checked has likely left the page cache.
+ */
+#define RECHECK_BYTES (256 * 1024 * 1024)
 
 /* Linux 5.14's value, for C libraries whose headers predate it. */
 #ifndef MADV_POPULATE_READ
@@ -299,10 +313,76 @@ static int read_at(struct ctx *c, void *buf, size_t len, uint64_t off,
 	return 0;
 }
 
-static int write_at(struct ctx *c, const void *buf, size_t len, uint64_t off)
+/*
+ * Read the @len bytes at @off of the mapping in, with the window (see
+ * WINDOW_BYTES), so that touching them raises no SIGBUS.  -1 where the
+ * device is not mapped or the read failed (read_at() says what failed).
+ */
+static int map_in(struct ctx *c, uint64_t off, size_t len)
 {
-	size_t done = 0;
+	if (!c->mapping || len > WINDOW_BYTES || off > c->size ||
+	    len > c->size - off)
+		return -1;
+	if (c->window_len && off >= c->window_off &&
+	    off + len <= c->window_off + c->window_len)
+		return 0;
+	if (fill_window(c, off, c->size - off < WINDOW_BYTES ?
+			(size_t)(c->size - off) : WINDOW_BYTES))
+		return -1;
+	return c->mapping ? 0 : -1;
+}
 
+/*
+ * Write at most @limit bytes of the @cnt buffers of @iov, one after the
+ * other from @off, going on after short writes; *@done says how many
+ * were written.  Returns what the last pwritev() did.
+ */
+static ssize_t pwritev_limit(int fd, const struct iovec *iov, int cnt,
+			     uint64_t off, size_t limit, size_t *done)
+{
+	struct iovec rest[WRITE_IOVS];
+
+	*done = 0;
+	while (*done < limit) {
+		size_t at = 0, queued = 0;
+		ssize_t w;
+		int n = 0;
+
+		/* What is left: from byte *done on, at most @limit in all. */
+		for (int i = 0; i < cnt && *done + queued < limit; i++) {
+			size_t len = iov[i].iov_len, from = 0;
+
+			at += len;
+			if (at <= *done)
+				continue;
+			if (at - len < *done)
+				from = *done - (at - len);
+			len -= from;
+			if (len > limit - *done - queued)
+				len = limit - *done - queued;
+			rest[n].iov_base = (char *)iov[i].iov_base + from;
+			rest[n++].iov_len = len;
+			queued += len;
+		}
+		w = pwritev(fd, rest, n, (off_t)(off + *done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w;
+		*done += (size_t)w;
+	}
+	return (ssize_t)*done;
+}
+
+/* Write the @cnt (at most WRITE_IOVS) buffers of @iov from @off on. */
+static int write_vec_at(struct ctx *c, const struct iovec *iov, int cnt,
+			uint64_t off)
+{
+	size_t len = 0, done;
+	ssize_t w;
+
+	for (int i = 0; i < cnt; i++)
+		len += iov[i].iov_len;
 	/* The window must never show what was there before. */
 	if (c->window_len && off < c->window_off + c->window_len &&
 	    off + len > c->window_off)
@@ -314,30 +394,34 @@ static int write_at(struct ctx *c, const void *buf, size_t len, uint64_t off)
 		    c->path, c->writes);
 		/* A power cut in the middle: the first half of its sectors. */
 		if (c->opts->tear && len > BOW_SECTOR_SIZE &&
-		    pwrite(c->fd, buf, len / 2 / BOW_SECTOR_SIZE * BOW_SECTOR_SIZE,
-			   (off_t)off) < 0)
+		    pwritev_limit(c->fd, iov, cnt, off, len / 2 /
+				  BOW_SECTOR_SIZE * BOW_SECTOR_SIZE,
+				  &done) < 0)
 			say(c, "%s: torn write failed\n", c->path);
 		return BOW_EXIT_WRITE;
 	}
-	while (done < len) {
-		ssize_t n = pwrite(c->fd, (const char *)buf + done, len - done,
-				   (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			say(c, "%s: cannot write %zu bytes at offset %" PRIu64
-			    ": %s; the device is partly restored, run "
-			    "bow-restore again\n", c->path, len - done,
-			    off + done, n < 0 ? strerror(errno) : "no space");
-			return BOW_EXIT_WRITE;
-		}
-		done += (size_t)n;
+	w = pwritev_limit(c->fd, iov, cnt, off, len, &done);
+	if (w <= 0 || done < len) {
+		say(c, "%s: cannot write %zu bytes at offset %" PRIu64
+		    ": %s; the device is partly restored, run "
+		    "bow-restore again\n", c->path, len - done, off + done,
+		    w < 0 ? strerror(errno) : "no space");
+		return BOW_EXIT_WRITE;
 	}
 	c->writes++;
-	if (c->opts->trace)
-		c->opts->trace(c->opts->trace_arg, buf, len, off);
+	for (int i = 0; c->opts->trace && i < cnt; i++) {
+		c->opts->trace(c->opts->trace_arg, iov[i].iov_base,
+			       iov[i].iov_len, off);
+		off += iov[i].iov_len;
+	}
 	return 0;
+}
+
+static int write_at(struct ctx *c, const void *buf, size_t len, uint64_t off)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+
+	return write_vec_at(c, &iov, 1, off);
 }
 
 static int sync_dev(struct ctx *c)
@@ -528,6 +612,23 @@ static int check_entry(struct ctx *c, const unsigned char *blk,
 	return 0;
 }
 
+/* @crc is that of @e's data: is it the one the log says? */
+static int check_checksum(struct ctx *c, const struct entry *e,
+			  uint32_t sequence, uint32_t i, uint32_t crc)
+{
+	uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
+
+	if (crc == e->checksum)
+		return 0;
+	say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
+	    ": checksum of sectors %" PRIu64 "+%" PRIu64 " (backup of "
+	    "sector %" PRIu64 ") is 0x%08" PRIx32 ", log says 0x%08"
+	    PRIx32 "\n", c->path, sequence, i, e->dest * bs_sectors,
+	    e->blocks * bs_sectors, e->source * bs_sectors, crc,
+	    e->checksum);
+	return BOW_EXIT_CHECKSUM;
+}
+
 /*
  * Checksum @e's data as it would be read at replay time, in c->map.  If
  * @e is one chunk or less, *data points to its data afterwards.
@@ -548,18 +649,7 @@ static int verify_entry(struct ctx *c, const struct entry *e,
 			return r;
 		crc = bow_crc32(crc, *data, n * c->block_size);
 	}
-	if (crc != e->checksum) {
-		uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
-
-		say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
-		    ": checksum of sectors %" PRIu64 "+%" PRIu64 " (backup of "
-		    "sector %" PRIu64 ") is 0x%08" PRIx32 ", log says 0x%08"
-		    PRIx32 "\n", c->path, sequence, i, e->dest * bs_sectors,
-		    e->blocks * bs_sectors, e->source * bs_sectors, crc,
-		    e->checksum);
-		return BOW_EXIT_CHECKSUM;
-	}
-	return 0;
+	return check_checksum(c, e, sequence, i, crc);
 }
 
 static int add_entry(struct ctx *c, const struct entry *e)
@@ -778,10 +868,184 @@ static int finish_commit(struct ctx *c)
 	return r ? r : write_block0_last_sector_first(c, blk);
 }
 
+static int cmp_source(const void *a, const void *b)
+{
+	const struct entry *x = *(const struct entry *const *)a;
+	const struct entry *y = *(const struct entry *const *)b;
+
+	return x->source < y->source ? -1 : x->source > y->source;
+}
+
+static int cmp_dest(const void *a, const void *b)
+{
+	const struct entry *x = *(const struct entry *const *)a;
+	const struct entry *y = *(const struct entry *const *)b;
+
+	return x->dest < y->dest ? -1 : x->dest > y->dest;
+}
+
 /*
- * Copy every entry, in the order validated, checking each checksum again
- * before any of the entry is written; then put the file system's block 0
- * back.
+ * Whether the entries of @by_source (@n, every entry 0 left out) may be
+ * replayed in any order: no two write the same block, and none writes a
+ * block that any entry of @by_dest (all @m of them) reads.  Then each
+ * reads what it would read in log order, and every block ends as it
+ * would.  It holds unless the file system wrote over a backup (a move:
+ * the new entry's source is the old entry's dest).  Sorts both arrays.
+ */
+static bool independent(const struct entry **by_source, uint64_t n,
+			const struct entry **by_dest, uint64_t m)
+{
+	uint64_t i = 0, j = 0;
+
+	qsort(by_source, n, sizeof(*by_source), cmp_source);
+	qsort(by_dest, m, sizeof(*by_dest), cmp_dest);
+	for (uint64_t k = 1; k < n; k++)
+		if (by_source[k - 1]->source + by_source[k - 1]->blocks >
+		    by_source[k]->source)
+			return false;
+	while (i < n && j < m) {
+		const struct entry *s = by_source[i], *d = by_dest[j];
+
+		if (s->source + s->blocks <= d->dest)
+			i++;
+		else if (d->dest + d->blocks <= s->source)
+			j++;
+		else
+			return false;
+	}
+	return true;
+}
+
+/* The log block sequence and entry number of @e, for messages. */
+static void entry_position(const struct ctx *c, const struct entry *e,
+			   uint32_t *sequence, uint32_t *i)
+{
+	uint64_t at = (uint64_t)(e - c->entries);
+	uint32_t l = 0, hi = c->nr_logs;
+
+	/* The last log block whose entries start at or before @at. */
+	while (hi - l > 1) {
+		uint32_t mid = l + (hi - l) / 2;
+
+		if (c->logs[mid].first <= at)
+			l = mid;
+		else
+			hi = mid;
+	}
+	*sequence = c->logs[l].sequence;
+	*i = c->logs[l].count - 1 - (uint32_t)(at - c->logs[l].first);
+}
+
+/* Check the data of @e again, in the mapping (read in by map_in()). */
+static int recheck_mapped(struct ctx *c, const struct entry *e)
+{
+	size_t bytes = e->blocks * c->block_size;
+	uint32_t sequence, i;
+
+	entry_position(c, e, &sequence, &i);
+	return check_checksum(c, e, sequence, i,
+			      bow_crc32((uint32_t)e->source,
+					c->mapping + e->dest * c->block_size,
+					bytes));
+}
+
+/*
+ * Replay every entry but the entries 0 in the order of their sources,
+ * where that gives the same result (independent()): the backups of blocks
+ * that lay together are then written back together, one pwritev() for a
+ * run of them, and the device is written in one pass from its start.
+ * Block 0 keeps the newest header until the end, so a rerun starts from
+ * the top whatever part was written.  The backups are read in through the
+ * mapping RECHECK_BYTES at a time, and each run of them is checked again
+ * just before it is written from there.  *@sorted says whether it did so;
+ * if not (the device is not mapped, a backup is larger than the window,
+ * the order matters, a read failed), the caller replays in log order,
+ * which writes what was written here again, the same bytes.
+ */
+static int replay_sorted(struct ctx *c, bool *sorted)
+{
+	uint64_t n = c->nr_entries - c->nr_logs, m = c->nr_entries;
+	const struct entry **by_source, **by_dest;
+	uint64_t k = 0;
+	int r = 0;
+
+	*sorted = false;
+	by_source = c->mapping && n ? malloc(n * sizeof(*by_source)) : NULL;
+	by_dest = by_source ? malloc(m * sizeof(*by_dest)) : NULL;
+	if (!by_dest)
+		goto out;
+	n = 0;
+	for (uint32_t l = 0; l < c->nr_logs; l++) {
+		const struct log_block *lb = &c->logs[l];
+
+		for (uint32_t e = 0; e < lb->count; e++) {
+			const struct entry *en = &c->entries[lb->first + e];
+
+			if (en->blocks > WINDOW_BYTES / c->block_size)
+				goto out;
+			by_dest[lb->first + e] = en;
+			/* In replay order, entry 0 is a log block's last. */
+			if (e + 1 < lb->count)
+				by_source[n++] = en;
+		}
+	}
+	if (!independent(by_source, n, by_dest, m))
+		goto out;
+	while (k < n) {
+		uint64_t end = k, bytes = 0;
+
+		while (end < n && bytes < RECHECK_BYTES)
+			bytes += by_source[end++]->blocks * c->block_size;
+		/*
+		 * Read in, in the order of their backups: a window at a time.
+		 * The data is not touched yet.
+		 */
+		memcpy(by_dest, by_source + k, (end - k) * sizeof(*by_dest));
+		qsort(by_dest, end - k, sizeof(*by_dest), cmp_dest);
+		for (uint64_t b = 0; b < end - k; b++) {
+			r = map_in(c, by_dest[b]->dest * c->block_size,
+				   by_dest[b]->blocks * c->block_size);
+			if (r)
+				goto out;
+		}
+		/* A run checked just before it is written, still in cache. */
+		while (k < end) {
+			uint64_t start = by_source[k]->source;
+			struct iovec iov[WRITE_IOVS];
+			int cnt = 0;
+
+			do {
+				const struct entry *e = by_source[k++];
+
+				r = recheck_mapped(c, e);
+				if (r)
+					goto out;
+				iov[cnt].iov_base = (void *)(c->mapping +
+						e->dest * c->block_size);
+				iov[cnt++].iov_len = e->blocks * c->block_size;
+			} while (k < end && cnt < WRITE_IOVS &&
+				 by_source[k]->source ==
+				 by_source[k - 1]->source +
+				 by_source[k - 1]->blocks);
+			r = write_vec_at(c, iov, cnt, start * c->block_size);
+			if (r)
+				goto out;
+		}
+	}
+	*sorted = true;
+out:
+	/* A checksum or write error is final; a failed read is retried. */
+	if (r < 0)
+		r = 0;
+	free(by_source);
+	free(by_dest);
+	return r;
+}
+
+/*
+ * Copy every entry, in the order of their sources (replay_sorted()) or
+ * else in the order validated, checking each checksum again before any
+ * of the entry is written; then put the file system's block 0 back.
  *
  * The entries 0 of log blocks after the first only put the previous log
  * block into block 0, so that the chain can be walked on: the replay
@@ -798,11 +1062,15 @@ static int replay(struct ctx *c)
 	const struct entry *block0 = &c->entries[oldest->first +
 						 oldest->count - 1];
 	const unsigned char *data;
+	bool sorted;
 	int r;
 
 	/* From now on reads go to the real device as it is being written. */
 	map_free(&c->map);
-	for (uint32_t l = 0; l < c->nr_logs; l++) {
+	r = replay_sorted(c, &sorted);
+	if (r)
+		return r;
+	for (uint32_t l = 0; !sorted && l < c->nr_logs; l++) {
 		const struct log_block *lb = &c->logs[l];
 
 		/* The last of a log block's entries in replay order is entry 0. */
