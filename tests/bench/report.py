@@ -108,9 +108,9 @@ def per_run_ratios(rows):
         ns.setdefault((row["system"], row["workload"]), []).append(row["ns"])
     out = {}
     for (system, wl), runs in ns.items():
-        partners = ["linear"] if system != "linear" else []
-        if system == "bow1-lowest":
+        if system in ("linear", "bow1-lowest"):
             continue
+        partners = ["linear"]
         if system == "bow1" and wl.startswith("w-"):
             partners.append("snap")
         for p in partners:
