@@ -38,7 +38,7 @@ static void usage(FILE *f)
 	      "  5  a backup fails its checksum; nothing written\n"
 	      "  6  the log points past the end of the device; nothing "
 	      "written\n"
-	      "  7  a write failed part-way; run bow-restore again\n"
+	      "  7  the replay stopped part-way; run bow-restore again\n"
 	      "  8  a commit had been interrupted: it was finished, the\n"
 	      "     device holds the committed file system (not rolled back)\n",
 	      f);

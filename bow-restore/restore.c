@@ -978,15 +978,15 @@ static int replay_sorted(struct ctx *c, bool *sorted)
 	for (uint32_t l = 0; l < c->nr_logs; l++) {
 		const struct log_block *lb = &c->logs[l];
 
-		for (uint32_t e = 0; e < lb->count; e++) {
-			const struct entry *en = &c->entries[lb->first + e];
+		for (uint32_t i = 0; i < lb->count; i++) {
+			const struct entry *e = &c->entries[lb->first + i];
 
-			if (en->blocks > WINDOW_BYTES / c->block_size)
+			if (e->blocks > WINDOW_BYTES / c->block_size)
 				goto out;
-			by_dest[lb->first + e] = en;
+			by_dest[lb->first + i] = e;
 			/* In replay order, entry 0 is a log block's last. */
-			if (e + 1 < lb->count)
-				by_source[n++] = en;
+			if (i + 1 < lb->count)
+				by_source[n++] = e;
 		}
 	}
 	if (!independent(by_source, n, by_dest, m))
@@ -1163,6 +1163,18 @@ int bow_restore(int fd, uint64_t size, const char *path,
 	summary->writes = c.writes;
 	if (!r)
 		fprintf(out, "%s: restored to the checkpoint\n", path);
+	/*
+	 * A read that failed or a backup that changed after it was checked
+	 * (the media failing, or a writer despite --force) can stop the
+	 * replay after it has written: then, as for a failed write, the
+	 * device is partly restored and a rerun starts again from the top.
+	 */
+	if (r && r != BOW_EXIT_WRITE && c.writes) {
+		say(&c, "%s: stopped after %" PRIu64 " writes: the device is "
+		    "partly restored, run bow-restore again\n", path,
+		    c.writes);
+		r = BOW_EXIT_WRITE;
+	}
 out:
 	summary->mapped = c.mapping;
 	map_free(&c.map);

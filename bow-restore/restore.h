@@ -22,7 +22,7 @@ enum bow_exit {
 	BOW_EXIT_INVALID = 4,	/* the log is malformed */
 	BOW_EXIT_CHECKSUM = 5,	/* a backup does not match its checksum */
 	BOW_EXIT_TRUNCATED = 6,	/* the log points past the end of the device */
-	BOW_EXIT_WRITE = 7,	/* a write failed part-way: run again */
+	BOW_EXIT_WRITE = 7,	/* the replay stopped part-way: run again */
 	BOW_EXIT_COMMITTED = 8,	/* a commit was interrupted; it was finished */
 };
 

@@ -426,6 +426,90 @@ static void build(struct model *m, uint32_t bs, uint64_t blocks,
 
 /* ------------------------------------------------------------------ */
 
+/* Trace hook: after the replay's first write, spoil the data backups. */
+struct spoiler {
+	const char *path;
+	struct model *m;
+	bool done;
+};
+
+static void spoil_backups(void *arg, const void *buf, size_t len,
+			  uint64_t off)
+{
+	static const unsigned char log_magic[4] = { 'B', 'O', 'W', 0 };
+	struct spoiler *sp = arg;
+	unsigned char *b;
+	int fd;
+
+	(void)len;
+	(void)off;
+	if (sp->done || !buf)
+		return;
+	sp->done = true;
+	fd = open(sp->path, O_RDWR);
+	b = malloc(sp->m->bs);
+	if (fd < 0 || !b)
+		exit(2);
+	/*
+	 * Keep the chain whole (a log block's copy starts with its magic)
+	 * and the backup of block 0, which is checked last: what must stop
+	 * the replay is the check of the next backup it writes.
+	 */
+	for (uint64_t i = 1; i < sp->m->blocks; i++) {
+		if (sp->m->type[i] != BACKUP)
+			continue;
+		if (pread(fd, b, sp->m->bs, (off_t)(i * sp->m->bs)) !=
+		    (ssize_t)sp->m->bs)
+			exit(2);
+		if (!memcmp(b, log_magic, sizeof(log_magic)) ||
+		    !memcmp(b, sp->m->ckpt, sp->m->bs))
+			continue;
+		b[0] ^= 0xff;
+		if (pwrite(fd, b, 1, (off_t)(i * sp->m->bs)) != 1)
+			exit(2);
+	}
+	free(b);
+	close(fd);
+}
+
+/*
+ * The backups change under a replay that has begun (failing media, or a
+ * writer despite --force): it stops with 7 (run again), and the rerun
+ * refuses with 5 and writes nothing.
+ */
+static void test_changed_under_replay(uint64_t seed)
+{
+	struct bow_restore_opts opts = { 0 };
+	struct spoiler sp = { 0 };
+	struct model m;
+	struct run r;
+	char path[64];
+	int first;
+
+	rng_seed(seed);
+	build(&m, 4096, 2048, BOW_HEADER_SIZE, 600);
+	snprintf(path, sizeof(path), "%s/spoil.img", tmpdir);
+	save(path, m.img, m.bs * m.blocks);
+	sp.path = path;
+	sp.m = &m;
+	opts.trace = spoil_backups;
+	opts.trace_arg = &sp;
+	restore_file(path, opts, &r);
+	first = r.status;
+	verdict(first == BOW_EXIT_WRITE && r.summary.writes > 0 &&
+		strstr(r.err, ": checksum of sectors ") &&
+		strstr(r.err, "partly restored, run bow-restore again"),
+		"seed %" PRIu64 ": backups spoiled after the replay's first "
+		"write: exit %d (want %d)", seed, first, BOW_EXIT_WRITE);
+	opts.trace = NULL;
+	restore_file(path, opts, &r);
+	verdict(r.status == BOW_EXIT_CHECKSUM && r.summary.writes == 0,
+		"seed %" PRIu64 ": the rerun refuses with exit %d (want %d), "
+		"%" PRIu64 " writes", seed, r.status, BOW_EXIT_CHECKSUM,
+		r.summary.writes);
+	model_free(&m);
+}
+
 /*
  * Backups of blocks next to each other are written back together: far
  * fewer writes than entries, and the same bytes as an entry-by-entry
@@ -978,6 +1062,7 @@ int main(void)
 	test_crafted_chain();
 	test_coalesced(4096, 31);
 	test_coalesced(512, 32);
+	test_changed_under_replay(40);
 
 	/* Again, with log blocks replayed in the order of their sources. */
 	in_place = true;
@@ -989,6 +1074,7 @@ int main(void)
 	test_interrupted(4096, 37, true, 16384, 6000, 60);
 	test_reordered(4096, 38, 4);
 	test_reordered(512, 39, 4);
+	test_changed_under_replay(41);
 	in_place = false;
 
 	/* Again, as where the device cannot be mapped. */
@@ -999,6 +1085,7 @@ int main(void)
 	test_interrupted(4096, 14, true, 16384, 6000, 60);
 	test_commit_interrupted(4096);
 	test_crafted();
+	test_changed_under_replay(42);
 
 	if (system("rm -rf /tmp/bow-unit-??????"))
 		fprintf(stderr, "cannot remove %s\n", tmpdir);
