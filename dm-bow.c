@@ -686,13 +686,14 @@ static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 				sector_t sector)
 {
 	struct bow_prealloc pa = {};
-	enum bow_route route = BOW_ROUTE_REMAPPED;
+	enum bow_route route;
 	sector_t end = bow_bio_end(bio, sector);
 	sector_t bs = bd->block_sectors;
-	sector_t start_blk = round_down(sector, bs), end_blk = roundup(end, bs);
+	sector_t start_blk, end_blk;
 	bool is_write = op_is_write(bio_op(bio));
 	bool in_sector0 = sector < bs;
-	int r = 0;
+	bool have_nodes = false;
+	int r;
 
 	/*
 	 * Reads away from block 0 need nothing from the range map, and
@@ -702,13 +703,11 @@ static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 	    READ_ONCE(bd->state) == BOW_STATE_COMMITTED)
 		return bow_route_passthrough(bd, bio, sector);
 
-	/* Range map updates need nodes, allocated before taking the lock. */
-	if (is_write) {
-		r = bow_prealloc_fill(&pa);
-		if (r)
-			goto out;
-	}
-
+again:
+	route = BOW_ROUTE_REMAPPED;
+	start_blk = round_down(sector, bs);
+	end_blk = roundup(end, bs);
+	r = 0;
 	spin_lock(&bd->lock);
 	if (bd->transition) {
 		bio_list_add(&bd->held, bio);
@@ -716,22 +715,35 @@ static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 		goto unlock;
 	}
 
+	/*
+	 * A range map update needs nodes, allocated without the lock: when
+	 * one turns out to be needed, they are, and the bio routed again.
+	 * Most writes change no range (rewrites of blocks already changed
+	 * in state 1, of blocks in use in state 0) and allocate nothing.
+	 */
 	switch (bd->state) {
 	case BOW_STATE_TRIM:
 		if (bio_op(bio) == REQ_OP_DISCARD) {
 			/* Whole blocks only, never block 0. */
 			start_blk = max(roundup(sector, bs), bs);
 			end_blk = round_down(end, bs);
-			if (start_blk < end_blk)
+			route = BOW_ROUTE_DONE;
+			if (start_blk < end_blk) {
+				if (!have_nodes)
+					goto fill;
 				r = bow_convert(&bd->map, start_blk, end_blk,
 						BOW_TYPE(BOW_UNCHANGED),
 						BOW_FREE, &pa);
-			route = BOW_ROUTE_DONE;
-		} else if (is_write && !in_sector0) {
+			}
+		} else if (is_write && !in_sector0 &&
+			   !bow_range_all(&bd->map, start_blk, end_blk,
+					  BOW_TYPE(BOW_UNCHANGED))) {
+			if (!have_nodes)
+				goto fill;
 			r = bow_convert(&bd->map, start_blk, end_blk,
 					BOW_TYPE(BOW_FREE), BOW_UNCHANGED, &pa);
 		}
-		if (route == BOW_ROUTE_REMAPPED)
+		if (route == BOW_ROUTE_REMAPPED && !r)
 			bow_remap(bd, bio, sector, BOW_BIO_INFLIGHT);
 		break;
 
@@ -748,8 +760,13 @@ static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 		} else if (bd->failed) {
 			r = -EIO;
 		} else if (bow_range_all(&bd->map, start_blk, end_blk,
+					 BOW_TYPE(BOW_CHANGED))) {
+			bow_remap(bd, bio, sector, BOW_BIO_INFLIGHT);
+		} else if (bow_range_all(&bd->map, start_blk, end_blk,
 					 BOW_TYPE(BOW_CHANGED) |
 					 BOW_TYPE(BOW_FREE))) {
+			if (!have_nodes)
+				goto fill;
 			r = bow_convert(&bd->map, start_blk, end_blk,
 					BOW_TYPE(BOW_FREE), BOW_CHANGED, &pa);
 			bow_low_water_check(bd);
@@ -768,7 +785,6 @@ static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 	}
 unlock:
 	spin_unlock(&bd->lock);
-out:
 	bow_prealloc_free(&pa);
 	if (r) {
 		bio->bi_status = errno_to_blk_status(r);
@@ -777,6 +793,18 @@ out:
 	if (route == BOW_ROUTE_DONE)
 		bio_endio(bio);
 	return route;
+
+fill:
+	spin_unlock(&bd->lock);
+	r = bow_prealloc_fill(&pa);
+	if (r) {
+		bow_prealloc_free(&pa);
+		bio->bi_status = errno_to_blk_status(r);
+		bio_endio(bio);
+		return BOW_ROUTE_DONE;
+	}
+	have_nodes = true;
+	goto again;
 }
 
 /* The block-rounded extent of a deferred write (bi_sector not remapped). */
