@@ -154,6 +154,29 @@ for wl in $WORKLOADS; do
 		i=$((i + 1))
 	done
 done
+# The paths that must cost nothing, resolved finely: writes to blocks
+# free at the checkpoint (first into free space, then rewrites of the
+# same blocks) and random reads, 4 MiB at queue depth 32, PASS_ROUNDS
+# rounds of every system with dm-linear, paired round by round.
+PASS_SYSTEMS=""
+for s in linear bow0 bow1 bow2; do
+	case " $SYSTEMS " in *" $s "*) PASS_SYSTEMS="$PASS_SYSTEMS $s" ;; esac
+done
+i=0
+while [ $i -lt $PASS_ROUNDS ]; do
+	for s in $PASS_SYSTEMS; do
+		set -- $(bowio -q 32 -R -s $i -g $((i + 1)) /dev/mapper/$s \
+			$((F + 2 * R * L)) $((4 * M)))
+		echo "pass w-free-rand-qd32 $s $i $2 $3"
+	done
+	for s in $PASS_SYSTEMS; do
+		set -- $(bowio -r -q 32 -R -s $i /dev/mapper/$s \
+			$((D + 11 * R * L)) $((4 * M)))
+		echo "pass r-rand-qd32 $s $i $2 $3"
+	done
+	i=$((i + 1))
+done
+
 for s in $SYSTEMS; do
 	sys_remove $s
 done

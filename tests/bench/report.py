@@ -6,8 +6,10 @@ Reads <dir>/results.tsv, written by tests/bench/run.sh:
       <sectors written> <flushes> <dm-bow status, comma-separated, or ->
   scale <free ranges> <slab bytes> <checkpoint ns> <writes> <bytes> <ns> <status>
   restore <memory|disk> <bytes> <bow-restore ns> <dd ns>   (one per run)
+  pass <workload> <system> <round> <bytes> <ns>
 """
 import json
+import math
 import os
 import subprocess
 import sys
@@ -18,10 +20,13 @@ STATUS_FIELDS = ("state", "free", "backed_up", "entries", "log_blocks",
 
 
 def parse(path):
-    rows, scale, restore = [], [], {}
+    rows, scale, restore, passes = [], [], {}, {}
     with open(path) as f:
         for line in f:
             w = line.split()
+            if w[0] == "pass":
+                passes.setdefault((w[1], int(w[3])), {})[w[2]] = int(w[5])
+                continue
             if w[0] == "scale":
                 ranges = int(w[1])
                 scale.append({"free_ranges": ranges,
@@ -45,7 +50,7 @@ def parse(path):
                 row["status"] = dict(zip(STATUS_FIELDS,
                                          map(int, w[9].split(","))))
             rows.append(row)
-    return rows, scale, restore
+    return rows, scale, restore, passes
 
 
 def median(values):
@@ -120,6 +125,28 @@ def per_run_ratios(rows):
     return out
 
 
+def pass_through(passes):
+    """Per (workload, system): throughput over dm-linear's in the same
+    round, as the geometric mean over the rounds with a 95% interval."""
+    ratios = {}
+    for (wl, _), ns in passes.items():
+        for system, t in ns.items():
+            if system != "linear" and "linear" in ns:
+                ratios.setdefault((wl, system), []).append(
+                    math.log(ns["linear"] / t))
+    out = {}
+    for key, logs in ratios.items():
+        n = len(logs)
+        mean = sum(logs) / n
+        sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1)) \
+            if n > 1 else 0.0
+        half = 1.96 * sd / math.sqrt(n)
+        out[key] = {"rounds": n, "geomean": math.exp(mean),
+                    "low": math.exp(mean - half),
+                    "high": math.exp(mean + half)}
+    return out
+
+
 def aggregate(rows):
     """The runs of a workload on a system, summed (runs are interleaved)."""
     out = {}
@@ -138,7 +165,8 @@ def aggregate(rows):
 
 def main():
     out = sys.argv[1]
-    rows, scale, restore = parse(os.path.join(out, "results.tsv"))
+    rows, scale, restore, passes = parse(os.path.join(out, "results.tsv"))
+    passed = pass_through(passes)
     add_deltas(rows)
     spread = per_run_ratios(rows)
     rows = aggregate(rows)
@@ -218,6 +246,15 @@ def main():
             cells.append("%20s" % ("%.2f [%.2f, %.2f]" % (
                 median(v), min(v), max(v)) if v else "-"))
         lines.append("%-16s" % wl + "".join(cells))
+    if passed:
+        lines += ["", "Pass-through paths, paired rounds of 4 MiB at queue "
+                  "depth 32: throughput over dm-linear's, geometric mean "
+                  "[95% interval] (writes: into space free at the "
+                  "checkpoint, then rewrites)"]
+        for (wl, system), p in sorted(passed.items()):
+            lines.append("  %-18s %-6s %4d rounds  %.3f [%.3f, %.3f]" % (
+                wl, system, p["rounds"], p["geomean"], p["low"],
+                p["high"]))
     moved = {s: by[(s, "fs-untar-rm")]["backups_moved"]
              for s in ("bow1", "bow1-lowest") if (s, "fs-untar-rm") in by}
     if len(moved) == 2:
@@ -247,6 +284,8 @@ def main():
 
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"rows": rows, "scale": scale, "restore": restore,
+                   "pass_through": [dict(p, workload=wl, system=system)
+                                    for (wl, system), p in passed.items()],
                    "per_run_ratios": [
                        {"system": s, "workload": wl, "against": p,
                         "ratios": v} for (s, wl, p), v in spread.items()]},

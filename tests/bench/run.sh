@@ -95,6 +95,7 @@ RAW_LEN_MIB=$raw_len_mib
 RAW_FREE_MIB=$raw_free_mib
 TREE_BYTES=$tree_bytes
 SCALE_RANGES="${BOW_BENCH_SCALE:-1000 10000 100000 1000000}"
+PASS_ROUNDS=${BOW_BENCH_PASS_ROUNDS:-300}
 EOF
 
 start=$(date +%s)
@@ -102,7 +103,8 @@ start=$(date +%s)
 BOW_VM_TIMEOUT=${BOW_VM_TIMEOUT:-3600} vm_run "$out/console.log" "$guest" $disks
 vm_results "$out/console.log"
 echo "# VM run: $(( $(date +%s) - start )) s"
-sed -n 's/\r$//; s/^result //p; s/^scale /scale /p' "$out/console.log" > "$out/results.tsv"
+sed -n 's/\r$//; s/^result //p; s/^scale /scale /p; s/^pass /pass /p' \
+	"$out/console.log" > "$out/results.tsv"
 
 # bow-restore against a plain copy of as many bytes, block by block: dd
 # from one part of the image's data to another (both allocated, as the
