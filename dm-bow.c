@@ -785,6 +785,7 @@ again:
 	}
 unlock:
 	spin_unlock(&bd->lock);
+done:
 	bow_prealloc_free(&pa);
 	if (r) {
 		bio->bi_status = errno_to_blk_status(r);
@@ -797,12 +798,8 @@ unlock:
 fill:
 	spin_unlock(&bd->lock);
 	r = bow_prealloc_fill(&pa);
-	if (r) {
-		bow_prealloc_free(&pa);
-		bio->bi_status = errno_to_blk_status(r);
-		bio_endio(bio);
-		return BOW_ROUTE_DONE;
-	}
+	if (r)
+		goto done;
 	have_nodes = true;
 	goto again;
 }
