@@ -30,7 +30,7 @@ static int failures;
 /* Every restore reads with pread() only, as where mmap() fails. */
 static bool read_with_pread;
 /*
- * build() makes a workload that never writes over a backup: a log block
+ * build() makes a workload that never writes over a backup: the chain
  * is then replayed in the order of its sources, not in log order.
  */
 static bool in_place;
@@ -1064,7 +1064,7 @@ int main(void)
 	test_coalesced(512, 32);
 	test_changed_under_replay(40);
 
-	/* Again, with log blocks replayed in the order of their sources. */
+	/* Again, with the chain replayed in the order of its sources. */
 	in_place = true;
 	test_roundtrip(4096, BOW_HEADER_SIZE, 600, 33);
 	test_roundtrip(1024, BOW_HEADER_SIZE, 900, 34);
