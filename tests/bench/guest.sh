@@ -154,30 +154,78 @@ for wl in $WORKLOADS; do
 		i=$((i + 1))
 	done
 done
+for s in $SYSTEMS; do
+	sys_remove $s
+done
+
 # The paths that must cost nothing, resolved finely: writes to blocks
 # free at the checkpoint (first into free space, then rewrites of the
 # same blocks) and random reads, 4 MiB at queue depth 32, PASS_ROUNDS
-# rounds of every system with dm-linear, paired round by round.
+# rounds, each system's run paired with dm-linear's in the same round.
+# Every system has a partition of the same disk (one virtqueue, one host
+# file: separate disks differ by a few per cent on their own), the order
+# turns by one each round, and linear2, a second dm-linear, measures how
+# finely this test bed resolves a ratio at all.  The dm-bow partitions
+# hold PASS_RANGES free ranges besides, so that the range map is large.
 PASS_SYSTEMS=""
 for s in linear bow0 bow1 bow2; do
 	case " $SYSTEMS " in *" $s "*) PASS_SYSTEMS="$PASS_SYSTEMS $s" ;; esac
 done
+case " $SYSTEMS " in *" linear "*) PASS_SYSTEMS="$PASS_SYSTEMS linear2" ;; esac
+# pass_part <system>: its partition (run.sh makes them in this order).
+pass_part()
+{
+	_n=1
+	for _s in linear linear2 bow0 bow1 bow2; do
+		[ "$_s" = "$1" ] && echo "${PASS_DISK}$_n"
+		_n=$((_n + 1))
+	done
+}
+for s in $PASS_SYSTEMS; do
+	_part=$(pass_part $s)
+	dd if=/dev/urandom of="$_part" bs=$M count=8 status=none
+	case $s in
+	linear*)
+		dmsetup create --noudevsync $s --table \
+			"0 $(blockdev --getsz "$_part") linear $_part 0" ;;
+	bow*)
+		bow_create $s "$_part" 1 block_size:4096
+		blkdiscard -o $((8 * M)) -l $((8 * M)) /dev/mapper/$s
+		bowio -d -k 8192 /dev/mapper/$s $((16 * M)) \
+			$((PASS_RANGES * 8192)) > /dev/null ||
+			not_ok "pass $s: discards"
+		sys_state $s ;;
+	esac
+done
+dmsetup mknodes
 i=0
 while [ $i -lt $PASS_ROUNDS ]; do
-	for s in $PASS_SYSTEMS; do
+	# This round's order: PASS_SYSTEMS turned by i.
+	set -- $PASS_SYSTEMS
+	_k=$((i % $#))
+	while [ $_k -gt 0 ]; do
+		_s=$1
+		shift
+		set -- "$@" $_s
+		_k=$((_k - 1))
+	done
+	order="$*"
+	for s in $order; do
 		set -- $(bowio -q 32 -R -s $i -g $((i + 1)) /dev/mapper/$s \
-			$((F + 2 * R * L)) $((4 * M)))
+			$((8 * M)) $((4 * M)))
 		echo "pass w-free-rand-qd32 $s $i $2 $3"
 	done
-	for s in $PASS_SYSTEMS; do
-		set -- $(bowio -r -q 32 -R -s $i /dev/mapper/$s \
-			$((D + 11 * R * L)) $((4 * M)))
+	for s in $order; do
+		set -- $(bowio -r -q 32 -R -s $i /dev/mapper/$s $((4 * M)) \
+			$((4 * M)))
 		echo "pass r-rand-qd32 $s $i $2 $3"
 	done
 	i=$((i + 1))
 done
-
-for s in $SYSTEMS; do
+for s in $PASS_SYSTEMS; do
+	case $s in
+	bow*) echo "pass-status $s $(sys_status $s)" ;;
+	esac
 	sys_remove $s
 done
 

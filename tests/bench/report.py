@@ -248,11 +248,12 @@ def main():
         lines.append("%-16s" % wl + "".join(cells))
     if passed:
         lines += ["", "Pass-through paths, paired rounds of 4 MiB at queue "
-                  "depth 32: throughput over dm-linear's, geometric mean "
-                  "[95% interval] (writes: into space free at the "
-                  "checkpoint, then rewrites)"]
+                  "depth 32 on partitions of one disk: throughput over "
+                  "dm-linear's, geometric mean [95% interval] (writes: into "
+                  "space free at the checkpoint, then rewrites; linear2, a "
+                  "second dm-linear, shows the test bed's resolution)"]
         for (wl, system), p in sorted(passed.items()):
-            lines.append("  %-18s %-6s %4d rounds  %.3f [%.3f, %.3f]" % (
+            lines.append("  %-18s %-7s %4d rounds  %.3f [%.3f, %.3f]" % (
                 wl, system, p["rounds"], p["geomean"], p["low"],
                 p["high"]))
     moved = {s: by[(s, "fs-untar-rm")]["backups_moved"]

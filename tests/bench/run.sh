@@ -83,6 +83,18 @@ for s in $systems bow1-lowest; do
 done
 rm "$img/fs.img"
 
+# The pass-through disk: a partition for each of dm-linear, the second
+# dm-linear and dm-bow in states 0, 1 and 2 (guest.sh's order), 1 GiB
+# each.
+truncate -s $((5 * 1024 + 2))M "$img/pass.img"
+{
+	echo "label: gpt"
+	for _p in 1 2 3 4 5; do
+		echo "size=1GiB, type=linux"
+	done
+} | sfdisk -q "$img/pass.img" || exit 1
+disk PASS_DISK "$img/pass.img"
+
 # Room for 10^6 free ranges of one block with a block between them.
 truncate -s 8G "$img/scale.img"
 disk SCALE_DISK "$img/scale.img"
@@ -96,6 +108,7 @@ RAW_FREE_MIB=$raw_free_mib
 TREE_BYTES=$tree_bytes
 SCALE_RANGES="${BOW_BENCH_SCALE:-1000 10000 100000 1000000}"
 PASS_ROUNDS=${BOW_BENCH_PASS_ROUNDS:-300}
+PASS_RANGES=${BOW_BENCH_PASS_RANGES:-100000}
 EOF
 
 start=$(date +%s)
