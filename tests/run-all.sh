@@ -2,7 +2,7 @@
 # Run every test; print each verdict, then "N passed, N failed".
 # BOW_TESTS="lint unit raw ext4" picks a subset.
 top=$(cd "$(dirname "$0")/.." && pwd)
-tests=${BOW_TESTS:-"lint unit ranges fuzz raw ext4 stress crash powercut"}
+tests=${BOW_TESTS:-"lint unit ranges fuzz raw ioerr ext4 stress crash powercut"}
 log=$top/build/test-results.txt
 mkdir -p "$top/build"
 : > "$log"
