@@ -8,6 +8,14 @@ dd()
 	/sbin/dd status=none "$@"
 }
 
+# sum <device> <first sector> <sectors>: the md5 of that range, read
+# direct (past any cache).
+sum()
+{
+	dd if="$1" bs=512 skip="$2" count="$3" iflag=direct | md5sum |
+		cut -d' ' -f1
+}
+
 # bow_create <name> <device> [feature args...]: a bow target over all of
 # <device>, with /dev/mapper/<name>.
 bow_create()

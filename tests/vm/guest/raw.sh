@@ -10,7 +10,6 @@ bow=/dev/mapper/bow
 # blocks <first> <count> [dd args]: dd through the dm device, in blocks.
 wblk() { dd if=/dev/urandom of=$bow bs=$B seek=$1 count=$2 conv=notrunc oflag=direct 2>/dev/null; }
 wsec() { dd if=/dev/urandom of=$bow bs=512 seek=$1 count=$2 conv=notrunc oflag=direct 2>/dev/null; }
-sum() { dd if=$1 bs=512 skip=$2 count=$3 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1; }
 
 # bad_table <table> <expected ti->error>: the table is refused with it.
 bad_table()
