@@ -436,7 +436,6 @@ struct spoiler {
 static void spoil_backups(void *arg, const void *buf, size_t len,
 			  uint64_t off)
 {
-	static const unsigned char log_magic[4] = { 'B', 'O', 'W', 0 };
 	struct spoiler *sp = arg;
 	unsigned char *b;
 	int fd;
@@ -461,7 +460,8 @@ static void spoil_backups(void *arg, const void *buf, size_t len,
 		if (pread(fd, b, sp->m->bs, (off_t)(i * sp->m->bs)) !=
 		    (ssize_t)sp->m->bs)
 			exit(2);
-		if (!memcmp(b, log_magic, sizeof(log_magic)) ||
+		if (((struct bow_log_header *)b)->magic ==
+		    htole32(BOW_MAGIC) ||
 		    !memcmp(b, sp->m->ckpt, sp->m->bs))
 			continue;
 		b[0] ^= 0xff;
