@@ -19,9 +19,6 @@ M=1048576
 rm -rf "$img" "$guest"
 mkdir -p "$img" "$guest" "$out"
 
-# The tool the guest runs, static: the initramfs has no libc of its own.
-gcc -std=c11 -O2 -Wall -Wextra -Werror -static \
-	-o "$guest/bowio" "$top/tests/bench/bowio.c" || exit 1
 cp "$top/tests/bench/guest.sh" "$guest/run.sh"
 
 # A source tree for the file-system workload: part of Debian's kernel

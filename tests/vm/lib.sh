@@ -45,7 +45,8 @@ vm_initramfs()
 	   [ "$vm_ko" -nt "$vm_dir/initramfs.cpio.gz" ] ||
 	   [ "$top/bow-restore/bow-restore" -nt "$vm_dir/initramfs.cpio.gz" ] ||
 	   [ "$top/tests/vm/init" -nt "$vm_dir/initramfs.cpio.gz" ] ||
-	   [ "$top/tests/vm/mkinitramfs.sh" -nt "$vm_dir/initramfs.cpio.gz" ]; then
+	   [ "$top/tests/vm/mkinitramfs.sh" -nt "$vm_dir/initramfs.cpio.gz" ] ||
+	   [ "$top/tests/bowio.c" -nt "$vm_dir/initramfs.cpio.gz" ]; then
 		BOW_KO=$vm_ko "$top/tests/vm/mkinitramfs.sh" "$kver" \
 			"$vm_dir/initramfs.cpio.gz.tmp"
 		mv "$vm_dir/initramfs.cpio.gz.tmp" "$vm_dir/initramfs.cpio.gz"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build the test VM's initramfs: busybox, the kernel modules the tests
-# need (with their dependencies, from Debian's kernel), dm-bow.ko, and
-# the dynamically linked tools with their libraries.
+# need (with their dependencies, from Debian's kernel), dm-bow.ko, the
+# dynamically linked tools with their libraries, and bowio.
 #
 #   mkinitramfs.sh <kernel version> <output.cpio.gz>
 # BOW_KO: the dm-bow.ko to put in (default: the one at the top level);
@@ -47,6 +47,10 @@ done | sort -u | while read -r lib; do
 	cp -L "$lib" "$root$lib"
 done
 ln -s mke2fs "$root/sbin/mkfs.ext4"
+# Our block workload tool (tests/bowio.c), static: exact requests, raced
+# in one io_submit().
+gcc -std=c11 -O2 -Wall -Wextra -Werror -static -o "$root/sbin/bowio" \
+	"$top/tests/bowio.c"
 
 cp "$top/tests/vm/init" "$root/init"
 chmod +x "$root/init"

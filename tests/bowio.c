@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * bowio: the benchmark's block workload generator, run in the test VM.
+ * bowio: the block workload generator of the benchmark and the VM tests,
+ * run in the test VM.
  *
- *   bowio [-r|-d] [-R] [-b bytes] [-k step] [-q depth] [-s seed] [-g gen]
- *         <dev> <offset> <length>
+ *   bowio [-r|-d] [-e] [-R] [-b bytes] [-k step] [-q depth] [-s seed]
+ *         [-g gen] <dev> <offset> <length>
  *   bowio -t
  *
  * Reads (-r) or writes every block of [offset, offset + length) of <dev>
@@ -13,8 +14,12 @@
  * second pass writes new bytes.  Prints "<requests> <bytes> <nanoseconds>".
  * -k sends a request every <step> bytes instead (a step larger than the
  * block leaves gaps); -d discards each block (BLKDISCARD, one at a time)
- * instead of writing it.  -t prints the monotonic clock in nanoseconds
- * (busybox date has no %N).
+ * instead of writing it.  -e goes on past a failed request and prints a
+ * fourth number, the requests that failed.  -t prints the monotonic clock
+ * in nanoseconds (busybox date has no %N).
+ *
+ * With -q at least the number of requests, every request goes to the
+ * kernel in one io_submit(): the VM tests use that to race writes.
  *
  * A tool of ours rather than fio: it is small enough to link statically
  * into the test VM's initramfs, and every run sends exactly the requests
@@ -35,14 +40,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../rng.h"
+#include "rng.h"
 
 #define MAX_DEPTH 256
 
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: bowio [-r|-d] [-R] [-b bytes] [-k step] [-q depth] [-s seed] [-g gen] <dev> <offset> <length>\n"
+		"usage: bowio [-r|-d] [-e] [-R] [-b bytes] [-k step] [-q depth] [-s seed] [-g gen] <dev> <offset> <length>\n"
 		"       bowio -t\n");
 	exit(2);
 }
@@ -87,24 +92,26 @@ static void fill(unsigned char *buf, size_t bytes, uint64_t block, uint64_t gen)
 int main(int argc, char **argv)
 {
 	uint64_t block_bytes = 4096, step = 0, depth = 1, seed = 1, gen = 1;
-	uint64_t offset, length, nr, next = 0, done = 0, start, *order;
+	uint64_t offset, length, nr, next = 0, done = 0, failed = 0, start, *order;
 	static struct iocb iocb[MAX_DEPTH];
 	struct iocb *iocbp[MAX_DEPTH];
 	struct io_event events[MAX_DEPTH];
 	bool is_read = false, is_discard = false, random_order = false;
+	bool go_on = false;
 	aio_context_t ctx = 0;
 	unsigned char *buf;
 	const char *dev;
 	int opt, fd;
 	uint64_t i;
 
-	while ((opt = getopt(argc, argv, "rdRb:k:q:s:g:t")) != -1) {
+	while ((opt = getopt(argc, argv, "rdeRb:k:q:s:g:t")) != -1) {
 		switch (opt) {
 		case 't':
 			printf("%" PRIu64 "\n", now_ns());
 			return 0;
 		case 'r': is_read = true; break;
 		case 'd': is_discard = true; break;
+		case 'e': go_on = true; break;
 		case 'k': step = parse_u64(optarg); break;
 		case 'R': random_order = true; break;
 		case 'b': block_bytes = parse_u64(optarg); break;
@@ -190,13 +197,18 @@ int main(int argc, char **argv)
 
 			if (events[i].res != (int64_t)block_bytes) {
 				errno = events[i].res < 0 ? -events[i].res : EIO;
-				die(is_read ? "read" : "write", dev);
+				if (!go_on)
+					die(is_read ? "read" : "write", dev);
+				failed++;
 			}
 			cb->aio_data = 0;
 			done++;
 		}
 	}
-	printf("%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", nr, nr * block_bytes,
+	printf("%" PRIu64 " %" PRIu64 " %" PRIu64, nr, nr * block_bytes,
 	       now_ns() - start);
+	if (go_on)
+		printf(" %" PRIu64, failed);
+	printf("\n");
 	return 0;
 }
