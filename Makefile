@@ -13,12 +13,18 @@
 KVER ?= $(shell tests/vm/kernel-version)
 KDIR ?= /lib/modules/$(KVER)/build
 
-.PHONY: all module tool clean demo check deps lint fuzz check-debug bench
+.PHONY: all module test-module tool clean demo check deps lint fuzz \
+	check-debug bench
 
 all: module tool
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+# The module the VM tests load: the same code with the debug_* parameters
+# (see Kbuild), in build/test-module.
+test-module:
+	tests/build-module.sh $(KDIR) $(CURDIR)/build/test-module
 
 tool:
 	$(MAKE) -C bow-restore
@@ -30,11 +36,11 @@ deps:
 	tests/install-deps.sh
 
 demo: deps
-	$(MAKE) all
+	$(MAKE) all test-module
 	tests/vm/demo.sh
 
 check: deps
-	$(MAKE) all
+	$(MAKE) all test-module
 	tests/run-all.sh
 
 check-debug: deps
@@ -43,7 +49,7 @@ check-debug: deps
 
 bench: deps
 	tests/install-deps.sh bench
-	$(MAKE) all
+	$(MAKE) all test-module
 	tests/bench/run.sh
 
 fuzz: deps

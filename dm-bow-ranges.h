@@ -12,8 +12,8 @@
  * (dm-bow.ko) while tests/ranges builds the very same code on the host,
  * against the kernel's tools/include, and checks it against a per-block
  * model.  The includer defines bow_range_node_free().  Nothing here
- * sleeps or allocates; callers serialise access (dm-bow: bd->lock) and
- * hand in preallocated nodes.
+ * allocates, nor sleeps but bow_map_destroy(); callers serialise access
+ * (dm-bow: bd->lock) and hand in preallocated nodes.
  */
 #ifndef DM_BOW_RANGES_H
 #define DM_BOW_RANGES_H
@@ -256,12 +256,15 @@ static sector_t bow_alloc_free(struct bow_map *map, sector_t max_sectors,
 	return len;
 }
 
+/* Free a whole map, taken out of use: it may reschedule, take no lock. */
 static void bow_map_destroy(struct rb_root *ranges)
 {
 	struct bow_range *r, *tmp;
 
-	rbtree_postorder_for_each_entry_safe(r, tmp, ranges, node)
+	rbtree_postorder_for_each_entry_safe(r, tmp, ranges, node) {
 		bow_range_node_free(r);
+		cond_resched();
+	}
 	*ranges = RB_ROOT;
 }
 

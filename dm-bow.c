@@ -21,6 +21,7 @@
 #include <linux/kobject.h>
 #include <linux/list_sort.h>
 #include <linux/llist.h>
+#include <linux/mempool.h>
 #include <linux/module.h>
 #include <linux/rbtree.h>
 #include <linux/slab.h>
@@ -58,12 +59,13 @@ enum bow_state {
 
 /* Per-bio flags, kept in the per-bio data. */
 #define BOW_BIO_INFLIGHT	BIT(0)	/* counted in bow_dev.inflight */
-#define BOW_BIO_SECTOR0		BIT(1)	/* counted in bow_dev.sector0_writes */
+#define BOW_BIO_SECTOR0		BIT(1)	/* counted in bow_dev.sector0_io */
 
 struct bow_bio {
 	unsigned int flags;
 	int error;		/* of a slow-path write, until it is sent */
 	u64 horizon;		/* it waits for the copies planned before this */
+	u64 failures;		/* bow_dev.copy_failures when it was planned */
 };
 
 /*
@@ -130,6 +132,7 @@ struct bow_dev {
 	bool transition;		/* a state change is draining I/O */
 	bool failed;			/* a log write failed: writes get -EIO */
 	sector_t sector0_live;		/* valid in state 1 */
+	bool sector0_moving;		/* block 0 reads wait for the worker */
 	struct bio_list deferred;	/* for the worker */
 	struct bio_list held;		/* arrived during a transition */
 	u64 backup_sectors;		/* statistics for status and sysfs */
@@ -160,6 +163,7 @@ struct bow_dev {
 	struct bow_copy *copies;	/* a slot per unit */
 	struct list_head copying;	/* copies not yet logged, plan order */
 	u64 copy_seq;			/* the next copy's number */
+	u64 copy_failures;		/* copies that failed, ever */
 	struct bio_list waiting;	/* slow writes, plan order */
 	struct bio_list committing;	/* the writes the commit protects */
 	void *commit_buf;		/* the log block being committed */
@@ -175,7 +179,7 @@ struct bow_dev {
 	atomic_t pipeline_bios;		/* slow writes not yet sent or failed */
 
 	atomic_t inflight;		/* counted remapped bios, see bow_remap() */
-	atomic_t sector0_writes;	/* of those, writes to the live block 0 */
+	atomic_t sector0_io;		/* of those, I/O to the live block 0 */
 	wait_queue_head_t inflight_wait;
 
 	/*
@@ -207,24 +211,61 @@ struct bow_target {
 static LIST_HEAD(bow_devs);
 static DEFINE_MUTEX(bow_devs_lock);
 static struct kmem_cache *bow_range_cache;
+/*
+ * Range nodes for the worker and state changes: they wait for the reserve
+ * rather than fail, so that writes make progress when reclaim writes
+ * through dm-bow.  map() never waits: it leaves a bio to the worker when
+ * the slab has no node for it.
+ */
+#define BOW_RANGE_RESERVE	64
+static mempool_t *bow_range_pool;
 
 /*
- * For tests only: drop the flushes that order backups before the log and
- * the log before the overwrite.  The crash tests use it to show that they
- * catch the bug they exist for.
+ * Parameters of test builds only (built with DM_BOW_TESTING defined, see
+ * Kbuild); a production build has none and they stay 0.
+ *
+ * debug_skip_flush drops the flushes that order backups before the log
+ * and the log before the overwrite: the crash tests use it to show that
+ * they catch the bug they exist for.  debug_alloc_lowest is the naive
+ * free-space policy the benchmark compares with.  debug_fail_alloc makes
+ * every Nth allocation of a range node from the slab fail, as memory
+ * pressure would.
  */
 static bool debug_skip_flush;
+static bool debug_alloc_lowest;
+static unsigned int debug_fail_alloc;
+#ifdef DM_BOW_TESTING
 module_param(debug_skip_flush, bool, 0644);
 MODULE_PARM_DESC(debug_skip_flush, "Tests only: break crash consistency");
-
-/* For the benchmark only: the naive free-space policy to compare with. */
-static bool debug_alloc_lowest;
 module_param(debug_alloc_lowest, bool, 0644);
-MODULE_PARM_DESC(debug_alloc_lowest, "Benchmark only: backups to the lowest free space");
+MODULE_PARM_DESC(debug_alloc_lowest, "Tests only: backups to the lowest free space");
+module_param(debug_fail_alloc, uint, 0644);
+MODULE_PARM_DESC(debug_fail_alloc, "Tests only: fail every Nth range node allocation");
+#endif
+
+static struct bow_range *bow_range_slab_alloc(gfp_t gfp)
+{
+	static atomic_t count = ATOMIC_INIT(0);
+	unsigned int every = READ_ONCE(debug_fail_alloc);
+
+	if (every && !(atomic_inc_return(&count) % every))
+		return NULL;
+	return kmem_cache_alloc(bow_range_cache, gfp);
+}
+
+static void *bow_range_pool_alloc(gfp_t gfp, void *data)
+{
+	return bow_range_slab_alloc(gfp);
+}
+
+static void bow_range_pool_free(void *node, void *data)
+{
+	kmem_cache_free(bow_range_cache, node);
+}
 
 static void bow_range_node_free(struct bow_range *r)
 {
-	kmem_cache_free(bow_range_cache, r);
+	mempool_free(r, bow_range_pool);
 }
 
 /*
@@ -242,14 +283,21 @@ static void bow_low_water_check(struct bow_dev *bd)
 	}
 }
 
-static int bow_prealloc_fill(struct bow_prealloc *pa)
+/*
+ * Nodes for one range-map update: from the slab only, and it may fail, if
+ * !@may_wait (map()); else from the reserve too, waiting for it, so that
+ * it never fails.
+ */
+static int bow_prealloc_fill(struct bow_prealloc *pa, bool may_wait)
 {
 	int i;
 
 	for (i = 0; i < ARRAY_SIZE(pa->node); i++) {
 		if (pa->node[i])
 			continue;
-		pa->node[i] = kmem_cache_alloc(bow_range_cache, GFP_NOIO);
+		pa->node[i] = may_wait ?
+			mempool_alloc(bow_range_pool, GFP_NOIO) :
+			bow_range_slab_alloc(GFP_NOWAIT | __GFP_NOWARN);
 		if (!pa->node[i])
 			return -ENOMEM;
 	}
@@ -262,48 +310,43 @@ static void bow_prealloc_free(struct bow_prealloc *pa)
 
 	for (i = 0; i < ARRAY_SIZE(pa->node); i++) {
 		if (pa->node[i])
-			kmem_cache_free(bow_range_cache, pa->node[i]);
+			bow_range_node_free(pa->node[i]);
 		pa->node[i] = NULL;
 	}
 }
 
-/* Convert under the lock, allocating what it needs first. */
-static int bow_convert_locked(struct bow_dev *bd, sector_t start, sector_t end,
-			      unsigned int from, enum bow_range_type to)
+/*
+ * Convert under the lock, from the worker or a state change: the nodes it
+ * needs come first, waiting for the reserve if need be, so it never fails.
+ */
+static void bow_convert_locked(struct bow_dev *bd, sector_t start,
+			       sector_t end, unsigned int from,
+			       enum bow_range_type to)
 {
 	struct bow_prealloc pa = {};
-	int r;
 
-	r = bow_prealloc_fill(&pa);
-	if (!r) {
-		spin_lock(&bd->lock);
-		r = bow_convert(&bd->map, start, end, from, to, &pa);
-		bow_low_water_check(bd);
-		spin_unlock(&bd->lock);
-	}
+	bow_prealloc_fill(&pa, true);
+	spin_lock(&bd->lock);
+	WARN_ON_ONCE(bow_convert(&bd->map, start, end, from, to, &pa));
+	bow_low_water_check(bd);
+	spin_unlock(&bd->lock);
 	bow_prealloc_free(&pa);
-	return r;
 }
 
-/* Allocate free space as @type: 0 and *@len > 0, or -ENOSPC, -ENOMEM. */
+/* Allocate free space as @type: 0 and *@len > 0, or -ENOSPC. */
 static int bow_alloc(struct bow_dev *bd, sector_t max_sectors,
 		     enum bow_range_type type, sector_t *dest, sector_t *len)
 {
 	struct bow_prealloc pa = {};
-	int r;
 
-	r = bow_prealloc_fill(&pa);
-	if (!r) {
-		spin_lock(&bd->lock);
-		*len = bow_alloc_free(&bd->map, max_sectors, type, dest, &pa,
-				      READ_ONCE(debug_alloc_lowest));
-		bow_low_water_check(bd);
-		spin_unlock(&bd->lock);
-		if (!*len)
-			r = -ENOSPC;
-	}
+	bow_prealloc_fill(&pa, true);
+	spin_lock(&bd->lock);
+	*len = bow_alloc_free(&bd->map, max_sectors, type, dest, &pa,
+			      READ_ONCE(debug_alloc_lowest));
+	bow_low_water_check(bd);
+	spin_unlock(&bd->lock);
 	bow_prealloc_free(&pa);
-	return r;
+	return *len ? 0 : -ENOSPC;
 }
 
 /* Give back space taken by bow_alloc() and not used after all. */
@@ -324,8 +367,7 @@ static int bow_ranges_init(struct bow_dev *bd)
 	int i;
 
 	for (i = 0; i < ARRAY_SIZE(layout); i++) {
-		struct bow_range *r = kmem_cache_alloc(bow_range_cache,
-						       GFP_KERNEL);
+		struct bow_range *r = bow_range_slab_alloc(GFP_KERNEL);
 
 		if (!r) {
 			bow_map_destroy(&bd->map.ranges);
@@ -455,6 +497,23 @@ static int bow_write_units(struct bow_dev *bd, unsigned int first,
 	return bow_io_notify(bd, REQ_OP_WRITE | flags, first * unit_sectors,
 			     count * unit_sectors, buf + first * bd->log_unit,
 			     fn, bd);
+}
+
+/*
+ * Write @buf over block 0, its header unit last: until that write ends,
+ * block 0 stays the log it was (the log counts nothing outside the header
+ * unit once it is being put back, see bow_commit()).
+ */
+static int bow_write_block0(struct bow_dev *bd, void *buf)
+{
+	unsigned int units = bd->block_size / bd->log_unit;
+	int r = 0;
+
+	if (units > 1)
+		r = bow_write_units(bd, 1, units - 1, buf, bow_durable(), NULL);
+	if (!r)
+		r = bow_write_units(bd, 0, 1, buf, bow_durable(), NULL);
+	return r;
 }
 
 static void bow_log_failed(struct bow_dev *bd, int r)
@@ -642,7 +701,8 @@ static sector_t bow_bio_end(struct bio *bio, sector_t sector)
  * Point @bio at @sector of the lower device.  @flags says which in-flight
  * counts it joins: a state change waits for every write and every read of
  * block 0 sent down in states 0 and 1 (BOW_BIO_INFLIGHT), and moving the
- * live block 0 waits for the writes to it (BOW_BIO_SECTOR0).
+ * live block 0 waits for the reads and writes sent to it
+ * (BOW_BIO_SECTOR0).
  */
 static void bow_remap(struct bow_dev *bd, struct bio *bio, sector_t sector,
 		      unsigned int flags)
@@ -653,7 +713,7 @@ static void bow_remap(struct bow_dev *bd, struct bio *bio, sector_t sector,
 	if (flags & BOW_BIO_INFLIGHT)
 		atomic_inc(&bd->inflight);
 	if (flags & BOW_BIO_SECTOR0)
-		atomic_inc(&bd->sector0_writes);
+		atomic_inc(&bd->sector0_io);
 	bio_set_dev(bio, bd->bdev);
 	bio->bi_iter.bi_sector = sector;
 }
@@ -661,6 +721,7 @@ static void bow_remap(struct bow_dev *bd, struct bio *bio, sector_t sector,
 enum bow_route {
 	BOW_ROUTE_REMAPPED,	/* send it down */
 	BOW_ROUTE_SLOW,		/* the worker must protect old data first */
+	BOW_ROUTE_DEFER,	/* map() cannot route it now: the worker will */
 	BOW_ROUTE_HELD,		/* queued until a state change is over */
 	BOW_ROUTE_DONE,		/* completed here */
 };
@@ -680,10 +741,11 @@ static enum bow_route bow_route_passthrough(struct bow_dev *bd,
 
 /*
  * Decide what to do with a bio, and do it when that needs no I/O.  Runs
- * from map() and, for bios that had to wait, from the worker.
+ * from map() and, for bios that had to wait, from the worker (@worker),
+ * which may wait for memory where map() leaves the bio to the worker.
  */
 static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
-				sector_t sector)
+				sector_t sector, bool worker)
 {
 	struct bow_prealloc pa = {};
 	enum bow_route route;
@@ -754,9 +816,11 @@ again:
 		} else if (in_sector0) {
 			if (is_write)
 				route = BOW_ROUTE_SLOW;
+			else if (bd->sector0_moving)
+				route = BOW_ROUTE_DEFER;
 			else
 				bow_remap(bd, bio, bd->sector0_live + sector,
-					  BOW_BIO_INFLIGHT);
+					  BOW_BIO_INFLIGHT | BOW_BIO_SECTOR0);
 		} else if (bd->failed) {
 			r = -EIO;
 		} else if (bow_range_all(&bd->map, start_blk, end_blk,
@@ -785,7 +849,6 @@ again:
 	}
 unlock:
 	spin_unlock(&bd->lock);
-done:
 	bow_prealloc_free(&pa);
 	if (r) {
 		bio->bi_status = errno_to_blk_status(r);
@@ -797,9 +860,10 @@ done:
 
 fill:
 	spin_unlock(&bd->lock);
-	r = bow_prealloc_fill(&pa);
-	if (r)
-		goto done;
+	if (bow_prealloc_fill(&pa, worker)) {
+		bow_prealloc_free(&pa);
+		return BOW_ROUTE_DEFER;
+	}
 	have_nodes = true;
 	goto again;
 }
@@ -814,20 +878,44 @@ static void bow_bio_blocks(struct bow_dev *bd, struct bio *bio,
 	*end = roundup(bow_bio_end(bio, sector), bd->block_sectors);
 }
 
+static void bow_defer(struct bow_dev *bd, struct bio *bio)
+{
+	spin_lock(&bd->lock);
+	bio_list_add(&bd->deferred, bio);
+	spin_unlock(&bd->lock);
+	queue_work(bd->wq, &bd->work);
+}
+
 /*
  * Send a slow-path write down once the log that protects it is durable
- * (@r is 0), or fail it.  Pieces backed up become CHANGED either way: the
- * log (if it is durable) restores what is there already.
+ * (@r is 0), or fail it.
+ *
+ * Its blocks are then CHANGED or BACKING, and BACKING blocks are those of
+ * copies logged before it, durable now, unless a copy failed since it was
+ * planned: a failed copy puts its blocks back as they were, and may be a
+ * copy this write waited for, or a later one over blocks that an earlier
+ * failure put back.  Such a write is planned again instead.  A failed one
+ * leaves its blocks BACKING: the next write to them waits for a commit
+ * and changes them, where changing them here might change the blocks of
+ * a copy in flight.
  */
 static void bow_write_finish(struct bow_dev *bd, struct bio *bio, int r)
 {
+	struct bow_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 	sector_t sector = bio->bi_iter.bi_sector, start, end;
 	unsigned int flags = BOW_BIO_INFLIGHT;
 
-	bow_bio_blocks(bd, bio, &start, &end);
-	if (!r && sector >= bd->block_sectors)
-		r = bow_convert_locked(bd, start, end, BOW_TYPE(BOW_BACKING),
-				       BOW_CHANGED);
+	if (!r)
+		r = pb->error;
+	if (!r && sector >= bd->block_sectors) {
+		if (pb->failures != bd->copy_failures) {
+			bow_defer(bd, bio);
+			return;
+		}
+		bow_bio_blocks(bd, bio, &start, &end);
+		bow_convert_locked(bd, start, end, BOW_TYPE(BOW_BACKING),
+				   BOW_CHANGED);
+	}
 	if (r) {
 		if (r == -ENOSPC) {
 			spin_lock(&bd->lock);
@@ -854,9 +942,7 @@ static void bow_release(struct bow_dev *bd, struct bio_list *bios, int r)
 	struct bio *bio;
 
 	while ((bio = bio_list_pop(bios))) {
-		struct bow_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
-
-		bow_write_finish(bd, bio, r ? r : pb->error);
+		bow_write_finish(bd, bio, r);
 		if (atomic_dec_and_test(&bd->pipeline_bios))
 			wake_up_all(&bd->inflight_wait);
 	}
@@ -946,6 +1032,7 @@ static void bow_copy_log(struct bow_dev *bd, struct bow_copy *c)
 		bow_convert_locked(bd, c->source, c->source + c->len,
 				   BOW_TYPE(BOW_BACKING), c->type);
 		bow_unalloc(bd, c->dest, c->len, BOW_BACKUP);
+		bd->copy_failures++;
 		if (!pb->error)
 			pb->error = r;
 	}
@@ -1175,16 +1262,12 @@ static int bow_backup(struct bow_dev *bd, struct bio *bio, sector_t start,
 		int r;
 
 		r = bow_alloc(bd, len, BOW_BACKUP, &dest, &len);
-		if (!r) {
-			r = bow_convert_locked(bd, start, start + len,
-					       BOW_TYPE(type), BOW_BACKING);
-			if (r)
-				bow_unalloc(bd, dest, len, BOW_BACKUP);
-		}
 		if (r) {
 			bow_copy_buf_put(bd, c - bd->copies, c->units);
 			return r;
 		}
+		bow_convert_locked(bd, start, start + len, BOW_TYPE(type),
+				   BOW_BACKING);
 		/* The free range found may be shorter than asked for. */
 		units = DIV_ROUND_UP(len << SECTOR_SHIFT, BOW_COPY_UNIT);
 		bow_copy_buf_put(bd, c - bd->copies + units, c->units - units);
@@ -1205,9 +1288,15 @@ static int bow_backup(struct bow_dev *bd, struct bio *bio, sector_t start,
 /*
  * The file system is about to write over the block where its block 0
  * lives (to the file system that block is free space): move it.
+ *
+ * Reads of block 0 are held back for the worker meanwhile, and every
+ * read or write sent to the old place ends before the copy: the write
+ * that moves it must overtake neither.  Only the worker sends writes to
+ * block 0, and it is busy here.
  */
 static int bow_move_sector0(struct bow_dev *bd)
 {
+	struct bow_prealloc pa = {};
 	sector_t old = bd->sector0_live, new, len;
 	int r;
 
@@ -1216,20 +1305,30 @@ static int bow_move_sector0(struct bow_dev *bd)
 	r = bow_alloc(bd, bd->block_sectors, BOW_SECTOR0_LIVE, &new, &len);
 	if (r)
 		return r;
-	/* Only the worker submits writes to block 0: wait for its last. */
-	wait_event(bd->inflight_wait, !atomic_read(&bd->sector0_writes));
+	/* For the conversion of the old place, which must not wait. */
+	bow_prealloc_fill(&pa, true);
+	spin_lock(&bd->lock);
+	bd->sector0_moving = true;
+	spin_unlock(&bd->lock);
+	wait_event(bd->inflight_wait, !atomic_read(&bd->sector0_io));
 	r = bow_copy_sync(bd, old, new, len, NULL, 0);
+	spin_lock(&bd->lock);
+	if (!r) {
+		bd->sector0_live = new;
+		WARN_ON_ONCE(bow_convert(&bd->map, old, old + len,
+					 BOW_TYPE(BOW_SECTOR0_LIVE),
+					 BOW_BACKING, &pa));
+	}
+	bd->sector0_moving = false;
+	spin_unlock(&bd->lock);
+	bow_prealloc_free(&pa);
 	if (r) {
 		bow_unalloc(bd, new, len, BOW_SECTOR0_LIVE);
 		return r;
 	}
-	spin_lock(&bd->lock);
-	bd->sector0_live = new;
-	spin_unlock(&bd->lock);
 	bow_log_header(bd)->sector0 = cpu_to_le64(new);
 	bd->log_dirty = true;
-	return bow_convert_locked(bd, old, old + len,
-				  BOW_TYPE(BOW_SECTOR0_LIVE), BOW_BACKING);
+	return 0;
 }
 
 /* Plan what protects the checkpoint's data in [start, end) from @bio. */
@@ -1237,10 +1336,10 @@ static int bow_prepare_write(struct bow_dev *bd, struct bio *bio,
 			     sector_t start, sector_t end)
 {
 	sector_t pos = start;
-	int r;
+	int r = 0;
 
 	/* Free space under the write is not needed: never back up into it. */
-	r = bow_convert_locked(bd, start, end, BOW_TYPE(BOW_FREE), BOW_CHANGED);
+	bow_convert_locked(bd, start, end, BOW_TYPE(BOW_FREE), BOW_CHANGED);
 	while (!r && pos < end) {
 		struct bow_range *range;
 		enum bow_range_type type;
@@ -1255,6 +1354,11 @@ static int bow_prepare_write(struct bow_dev *bd, struct bio *bio,
 		switch (type) {
 		case BOW_CHANGED:
 		case BOW_BACKING:
+			break;
+		case BOW_FREE:
+			/* The destination of a copy that failed, given back. */
+			bow_convert_locked(bd, pos, next, BOW_TYPE(BOW_FREE),
+					   BOW_CHANGED);
 			break;
 		case BOW_BACKUP:
 			/*
@@ -1298,14 +1402,20 @@ static void bow_batch_prepare(struct bow_dev *bd, struct bio_list *batch)
 		struct bow_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 		sector_t start, end;
 
-		switch (bow_route(bd, bio, bio->bi_iter.bi_sector)) {
+		switch (bow_route(bd, bio, bio->bi_iter.bi_sector, true)) {
 		case BOW_ROUTE_REMAPPED:
 			dm_submit_bio_remap(bio, NULL);
+			break;
+		case BOW_ROUTE_DEFER:
+			/* Only map() defers: the worker waits for memory. */
+			WARN_ON_ONCE(1);
+			bow_defer(bd, bio);
 			break;
 		case BOW_ROUTE_SLOW:
 			atomic_inc(&bd->pipeline_bios);
 			/* A copy that fails sets pb->error too. */
 			pb->error = 0;
+			pb->failures = bd->copy_failures;
 			bow_bio_blocks(bd, bio, &start, &end);
 			r = bio->bi_iter.bi_sector < bd->block_sectors ? 0 :
 			    bow_prepare_write(bd, bio, start, end);
@@ -1348,14 +1458,6 @@ static void bow_worker(struct work_struct *work)
 	blk_finish_plug(&plug);
 }
 
-static void bow_defer(struct bow_dev *bd, struct bio *bio)
-{
-	spin_lock(&bd->lock);
-	bio_list_add(&bd->deferred, bio);
-	spin_unlock(&bd->lock);
-	queue_work(bd->wq, &bd->work);
-}
-
 /* ---------------------------------------------------------------------
  * State changes.
  */
@@ -1367,21 +1469,23 @@ static void bow_defer(struct bow_dev *bd, struct bio *bio)
  */
 static int bow_checkpoint(struct bow_dev *bd)
 {
-	sector_t backup, live, len;
+	sector_t backup, backup_len, live, live_len;
 	u32 crc;
 	int r;
 
-	r = bow_alloc(bd, bd->block_sectors, BOW_BACKUP, &backup, &len);
-	if (!r)
-		r = bow_alloc(bd, bd->block_sectors, BOW_SECTOR0_LIVE, &live,
-			      &len);
-	if (!r)
-		r = bow_copy_sync(bd, 0, backup, bd->block_sectors, &crc, 0);
+	r = bow_alloc(bd, bd->block_sectors, BOW_BACKUP, &backup, &backup_len);
+	if (r)
+		return r;
+	r = bow_alloc(bd, bd->block_sectors, BOW_SECTOR0_LIVE, &live,
+		      &live_len);
+	if (r)
+		goto free_backup;
+	r = bow_copy_sync(bd, 0, backup, bd->block_sectors, &crc, 0);
 	if (!r)
 		r = bow_io(bd, REQ_OP_WRITE, live, bd->block_sectors,
 			   bd->copy_buf);
 	if (r)
-		goto undo;
+		goto free_live;
 
 	/*
 	 * Only the header unit of block 0 is written: the rest of the file
@@ -1393,15 +1497,8 @@ static int bow_checkpoint(struct bow_dev *bd)
 	bd->disk_count = 0;
 	bow_log_start(bd, 0, backup, crc);
 	r = bow_log_commit(bd);
-	if (r) {
-		if (bow_write_units(bd, 0, 1, bd->copy_buf, bow_durable(),
-				    NULL))
-			DMERR("cannot restore block 0 after a failed log write");
-		spin_lock(&bd->lock);
-		bd->failed = false;
-		spin_unlock(&bd->lock);
-		goto undo;
-	}
+	if (r)
+		goto put_block0;
 	spin_lock(&bd->lock);
 	bd->log_blocks = 1;
 	bd->log_entries = 1;
@@ -1409,10 +1506,17 @@ static int bow_checkpoint(struct bow_dev *bd)
 	spin_unlock(&bd->lock);
 	return 0;
 
-undo:
-	bow_convert_locked(bd, 0, bd->nr_sectors,
-			   BOW_TYPE(BOW_BACKUP) | BOW_TYPE(BOW_SECTOR0_LIVE),
-			   BOW_FREE);
+put_block0:
+	/* copy_buf still holds the file system's block 0. */
+	if (bow_write_block0(bd, bd->copy_buf))
+		DMERR("cannot restore block 0 after a failed log write");
+	spin_lock(&bd->lock);
+	bd->failed = false;
+	spin_unlock(&bd->lock);
+free_live:
+	bow_unalloc(bd, live, live_len, BOW_SECTOR0_LIVE);
+free_backup:
+	bow_unalloc(bd, backup, backup_len, BOW_BACKUP);
 	return r;
 }
 
@@ -1428,7 +1532,6 @@ undo:
 static int bow_commit(struct bow_dev *bd)
 {
 	struct bow_log_header *h = bow_log_header(bd);
-	unsigned int units = bd->block_size / bd->log_unit;
 	__le32 count = h->count;
 	struct rb_root ranges;
 	int r;
@@ -1444,12 +1547,7 @@ static int bow_commit(struct bow_dev *bd)
 		h->count = count;
 		return r;
 	}
-	if (units > 1)
-		r = bow_write_units(bd, 1, units - 1, bd->copy_buf,
-				    bow_durable(), NULL);
-	if (!r)
-		r = bow_write_units(bd, 0, 1, bd->copy_buf, bow_durable(),
-				    NULL);
+	r = bow_write_block0(bd, bd->copy_buf);
 	if (r) {
 		DMERR("commit interrupted (%d): run bow-restore to finish it",
 		      r);
@@ -1623,6 +1721,11 @@ static void bow_dev_free(struct bow_dev *bd)
 	wait_var_event(&bd->io_pending, !atomic_read(&bd->io_pending));
 	if (bd->wq)
 		destroy_workqueue(bd->wq);
+	/*
+	 * A state change through sysfs may have raised the low-water event
+	 * after the last table's destructor flushed it; sysfs is gone now.
+	 */
+	cancel_work_sync(&bd->event_work);
 	if (bd->io_client)
 		dm_io_client_destroy(bd->io_client);
 	vfree(bd->log);
@@ -1683,7 +1786,7 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	atomic_set(&bd->pipeline_bios, 0);
 	INIT_WORK(&bd->event_work, bow_event_work);
 	atomic_set(&bd->inflight, 0);
-	atomic_set(&bd->sector0_writes, 0);
+	atomic_set(&bd->sector0_io, 0);
 	init_waitqueue_head(&bd->inflight_wait);
 	mutex_init(&bd->state_mutex);
 	init_completion(&bd->kobj_released);
@@ -1979,10 +2082,11 @@ static int bow_map(struct dm_target *ti, struct bio *bio)
 	/* Keep the target-relative sector in the bio until it is remapped. */
 	bio->bi_iter.bi_sector = sector;
 
-	switch (bow_route(bd, bio, sector)) {
+	switch (bow_route(bd, bio, sector, false)) {
 	case BOW_ROUTE_REMAPPED:
 		return DM_MAPIO_REMAPPED;
 	case BOW_ROUTE_SLOW:
+	case BOW_ROUTE_DEFER:
 		bow_defer(bd, bio);
 		return DM_MAPIO_SUBMITTED;
 	case BOW_ROUTE_HELD:
@@ -2001,7 +2105,7 @@ static int bow_end_io(struct dm_target *ti, struct bio *bio,
 	bool wake = false;
 
 	if (pb->flags & BOW_BIO_SECTOR0)
-		wake |= atomic_dec_and_test(&bd->sector0_writes);
+		wake |= atomic_dec_and_test(&bd->sector0_io);
 	if (pb->flags & BOW_BIO_INFLIGHT)
 		wake |= atomic_dec_and_test(&bd->inflight);
 	pb->flags = 0;
@@ -2100,17 +2204,30 @@ static int __init dm_bow_init(void)
 	bow_range_cache = KMEM_CACHE(bow_range, 0);
 	if (!bow_range_cache)
 		return -ENOMEM;
+	bow_range_pool = mempool_create(BOW_RANGE_RESERVE, bow_range_pool_alloc,
+					bow_range_pool_free, NULL);
+	if (!bow_range_pool) {
+		r = -ENOMEM;
+		goto bad_pool;
+	}
 	r = dm_register_target(&bow_target_type);
 	if (r) {
 		DMERR("register failed %d", r);
-		kmem_cache_destroy(bow_range_cache);
+		goto bad_register;
 	}
+	return 0;
+
+bad_register:
+	mempool_destroy(bow_range_pool);
+bad_pool:
+	kmem_cache_destroy(bow_range_cache);
 	return r;
 }
 
 static void __exit dm_bow_exit(void)
 {
 	dm_unregister_target(&bow_target_type);
+	mempool_destroy(bow_range_pool);
 	kmem_cache_destroy(bow_range_cache);
 }
 

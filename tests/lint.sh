@@ -28,6 +28,15 @@ else
 	echo "$diag" | sed 's/^/#   /'
 fi
 
+# The debug_* parameters break crash safety or fail allocations: only the
+# test build the VMs load has them.
+expect_eq "the production module has no parameter" "" \
+	"$(modinfo -F parm "$top/dm-bow.ko")"
+expect_eq "the test build has the debug parameters" \
+	"debug_alloc_lowest debug_fail_alloc debug_skip_flush" \
+	"$(modinfo -F parm "$top/build/test-module/dm-bow.ko" | cut -d: -f1 |
+		sort | tr '\n' ' ' | sed 's/ $//')"
+
 check "Documentation/dm-bow.rst builds with no docutils warning" \
 	quiet rst2html --halt=warning --report=warning "$top/Documentation/dm-bow.rst"
 warn=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$top/bow-restore/bow-restore.8" 2>&1 >/dev/null)

@@ -16,9 +16,7 @@ echo "# debug kernel: $out (built in $(cat "$out/build-seconds") s; this run wai
 kver=$(make -s -C "$src" kernelrelease)
 mod=$top/build/debug-module
 rm -rf "$mod"
-mkdir -p "$mod"
-cp "$top/Kbuild" "$top/dm-bow.c" "$top/dm-bow-format.h" "$top/dm-bow-ranges.h" "$mod/"
-warn=$(make -C "$src" M="$mod" modules 2>&1 | grep -E 'warning|error')
+warn=$("$top/tests/build-module.sh" "$src" "$mod" | grep -E 'warning|error')
 expect_eq "dm-bow.ko builds for the debug kernel with no warning" "" "$warn"
 BOW_VM_KERNEL=$src/arch/x86/boot/bzImage BOW_VM_MODROOT=$out/root \
 	BOW_VM_KO=$mod/dm-bow.ko BOW_VM_KVER=$kver BOW_VM_TIMEOUT=3600 \

@@ -9,9 +9,10 @@
 # The kernel to boot: Debian's, or the debug kernel of 'make check-debug'
 # (BOW_VM_KERNEL: its bzImage, BOW_VM_MODROOT: where its modules are
 # installed, BOW_VM_KO: dm-bow.ko built for it, BOW_VM_KVER: its release).
+# The VMs load the test build of dm-bow.ko (tests/build-module.sh).
 kver=${BOW_VM_KVER:-$("$top/tests/vm/kernel-version")}
 vm_kernel=${BOW_VM_KERNEL:-/boot/vmlinuz-$kver}
-vm_ko=${BOW_VM_KO:-$top/dm-bow.ko}
+vm_ko=${BOW_VM_KO:-$top/build/test-module/dm-bow.ko}
 vm_dir=$top/build/vm${BOW_VM_KVER:+-$BOW_VM_KVER}
 mkdir -p "$vm_dir"
 restore=$top/bow-restore/bow-restore

@@ -4,7 +4,8 @@
 # dynamically linked tools with their libraries, and bowio.
 #
 #   mkinitramfs.sh <kernel version> <output.cpio.gz>
-# BOW_KO: the dm-bow.ko to put in (default: the one at the top level);
+# BOW_KO: the dm-bow.ko to put in (default: the test build, see
+# tests/build-module.sh);
 # BOW_VM_MODROOT: the root the kernel's modules are installed under.
 set -eu
 
@@ -30,7 +31,7 @@ done | awk '!seen[$0]++' | while read -r ko; do
 	cp "$ko" "$root/lib/modules/$name"
 	echo "$name" >> "$root/etc/modules"
 done
-cp "${BOW_KO:-$top/dm-bow.ko}" "$root/lib/modules/dm-bow.ko"
+cp "${BOW_KO:-$top/build/test-module/dm-bow.ko}" "$root/lib/modules/dm-bow.ko"
 echo dm-bow.ko >> "$root/etc/modules"
 
 # Tools and their libraries.  GNU dd, unlike busybox dd, uses aligned

@@ -1,9 +1,12 @@
-# Errors from the lower device in state 1: a backup's read failing, its
-# write failing, and the log's write failing.  dm-bow sits on a dm-linear
-# device whose table is swapped for one with an "error" segment while a
-# single write runs, then put back.
+# Errors and delays from the lower device in state 1: a backup's read
+# failing, its write failing, both while other writes wait on the same
+# blocks, the log's write failing, and a read of block 0 racing its move;
+# and range nodes failing to allocate.
+# dm-bow sits on a dm-linear device whose table is swapped for one with an
+# "error" (or "delay") segment while the writes run, then put back.
 # Disks: /dev/vdb data (32 MiB of random bytes), /dev/vdc checkpoint copy,
-# /dev/vdd data for a commit after a failed log write (8 MiB).
+# /dev/vdd data for a commit after a failed log write (8 MiB), /dev/vde
+# data for the races (8 MiB), /dev/vdf its checkpoint copy.
 # Blocks 0-4095 of vdb are in use at the checkpoint, 4096-8191 free; the
 # host restores the image and compares blocks 0-4095 with the copy.
 . ./guest-lib.sh
@@ -95,6 +98,27 @@ wblk 11
 expect_eq "copy write works again: the write succeeds" "0 " "$wrote"
 expect_eq "copy write works again: one entry logged" 3 "$(bow_status bow 4)"
 
+# Two 512-byte writes into each of 40 unchanged blocks (100-139), all 80
+# sent at once, while every copy's write fails (the top 64 blocks, where
+# backups go, fail).  The first write into a block starts its copy and the
+# second waits for it; when the copy fails, the first fails with it, and
+# the second must not go down over data that has no backup: it is backed
+# up again, and here fails the same way.
+status2=$(dmsetup status bow)
+lower_table lower /dev/vdb $((sectors - 64 * S8)) $((64 * S8))
+expect_eq "80 sub-block writes into 40 blocks while copies fail: all fail" \
+	"80 80" "$(bowio -e -q 80 -b 512 -k 2048 $bow $((100 * B)) $((40 * B)) |
+		cut -d' ' -f1,4)"
+lower_table lower /dev/vdb
+expect_eq "... status unchanged" "$status2" "$(dmsetup status bow)"
+expect_eq "... blocks 100-139 as at the checkpoint" \
+	"$(sum /dev/vdc $((100 * S8)) $((40 * S8)))" \
+	"$(sum $bow $((100 * S8)) $((40 * S8)))"
+expect_eq "the same 80 writes once copies work: none fails" "80 0" \
+	"$(bowio -e -q 80 -b 512 -k 2048 $bow $((100 * B)) $((40 * B)) |
+		cut -d' ' -f1,4)"
+expect_eq "... one backup per block" 43 "$(bow_status bow 4)"
+
 # A log write that fails: the log can no longer vouch for what is
 # overwritten, so that write and every later one fail, first overwrites,
 # rewrites of changed blocks and writes into free space alike, even once
@@ -143,6 +167,81 @@ expect_eq "commit after a failed log write: the write made before it stays" \
 wblk 11 /dev/mapper/commit
 expect_eq "commit after a failed log write: writes pass through" "0 " "$wrote"
 
-# Power off, vdb in state 1, the device as it is.
-dmsetup remove --noudevsync bow commit
-dmsetup remove --noudevsync lower lower2
+# The races, on a device of their own: blocks 1024-2047 free, then the
+# checkpoint takes 2047 (block 0's backup) and 2046 (the live block 0).
+race=/dev/mapper/race
+lower_create lower3 /dev/vde
+bow_create race /dev/mapper/lower3 1 block_size:4096
+blkdiscard -o $((1024 * B)) -l $((1024 * B)) $race
+echo 1 > "$(bow_sys race)/state"
+dd if=$race of=/dev/vdf bs=1M iflag=direct oflag=direct
+n3=$(blockdev --getsz /dev/vde)
+
+# A write into the destination of a copy in flight, when that copy fails:
+# block 5's copy goes to block 2045, the top of the free space; its read
+# is held for 2 s (dm-delay over an "error" device), then fails.  A write
+# to block 2045 meanwhile waits for the copy, finds the block free again,
+# and goes down as any write into free space.
+dmsetup create --noudevsync err5 --table "0 $S8 error"
+err5=$(dmsetup info -c --noheadings -o major,minor err5 | tr -d ' ')
+dmsetup suspend lower3
+printf '0 %d linear /dev/vde 0\n%d %d delay %s 0 2000\n%d %d linear /dev/vde %d\n' \
+	$((5 * S8)) $((5 * S8)) $S8 "$err5" $((6 * S8)) $((n3 - 6 * S8)) \
+	$((6 * S8)) | dmsetup load lower3
+dmsetup resume lower3
+dd if=/dev/urandom of=/tmp/w2045 bs=$B count=1
+(wblk 5 $race; echo "$wrote" > /tmp/w5) &
+sleep 0.5
+dd if=/tmp/w2045 of=$race bs=$B seek=2045 count=1 conv=notrunc oflag=direct
+expect_eq "a write into a failing copy's destination succeeds" 0 $?
+wait
+lower_table lower3 /dev/vde
+dmsetup remove --noudevsync err5
+expect_eq "... the copy's own write fails with EIO" \
+	"1 Input/output error" "$(cat /tmp/w5)"
+expect_eq "... block 2045 holds what was written" \
+	"$(md5sum < /tmp/w2045 | cut -d' ' -f1)" "$(block $race 2045)"
+expect_eq "... block 5 as at the checkpoint" "$(block /dev/vdf 5)" \
+	"$(block $race 5)"
+
+# A read of block 0 sent while its live copy moves must not be overtaken
+# by the write that moves it: reads are held for 2 s, writes are not.  A
+# write over the live block 0 starts the move; a read of block 0 half a
+# second later must still return block 0.
+live=$(dd if=/dev/vde bs=512 count=1 iflag=direct | od -An -tu8 -j20 -N8 |
+	tr -d ' ')
+block0()
+{
+	dd if=$race bs=$B count=1 iflag=direct | md5sum | cut -d' ' -f1
+}
+b0=$(block0)
+dmsetup suspend lower3
+echo "0 $n3 delay /dev/vde 0 2000 /dev/vde 0 0" | dmsetup load lower3
+dmsetup resume lower3
+(wblk $((live / S8)) $race; echo "$wrote" > /tmp/wlive) &
+sleep 0.5
+expect_eq "a read of block 0 during its move returns block 0" "$b0" "$(block0)"
+wait
+lower_table lower3 /dev/vde
+expect_eq "... the write over the old live block 0 succeeds" "0 " \
+	"$(cat /tmp/wlive)"
+check "... block 0 has moved ($live -> $(dd if=/dev/vde bs=512 count=1 iflag=direct |
+	od -An -tu8 -j20 -N8 | tr -d ' '))" \
+	[ "$(dd if=/dev/vde bs=512 count=1 iflag=direct | od -An -tu8 -j20 -N8 |
+		tr -d ' ')" != "$live" ]
+expect_eq "... block 0 reads as before" "$b0" "$(block0)"
+
+# Memory pressure: every second range node asked of the slab fails (the
+# test build's debug_fail_alloc).  map() leaves such writes to the
+# worker, which waits for the reserve: none of 64 first overwrites or 64
+# writes into free space, 32 at a time in random order, fails.
+echo 2 > /sys/module/dm_bow/parameters/debug_fail_alloc
+expect_eq "short of memory: 64 first overwrites, none fails" "64 0" \
+	"$(bowio -e -R -q 32 $race $((200 * B)) $((64 * B)) | cut -d' ' -f1,4)"
+expect_eq "short of memory: 64 writes into free space, none fails" "64 0" \
+	"$(bowio -e -R -q 32 $race $((1500 * B)) $((64 * B)) | cut -d' ' -f1,4)"
+echo 0 > /sys/module/dm_bow/parameters/debug_fail_alloc
+
+# Power off, vdb and vde in state 1, the devices as they are.
+dmsetup remove --noudevsync bow commit race
+dmsetup remove --noudevsync lower lower2 lower3
