@@ -1469,6 +1469,7 @@ static void bow_worker(struct work_struct *work)
  */
 static int bow_checkpoint(struct bow_dev *bd)
 {
+	unsigned int units = bd->block_size / bd->log_unit;
 	sector_t backup, backup_len, live, live_len;
 	u32 crc;
 	int r;
@@ -1488,9 +1489,13 @@ static int bow_checkpoint(struct bow_dev *bd)
 		goto free_live;
 
 	/*
-	 * Only the header unit of block 0 is written: the rest of the file
-	 * system's block 0 stays until entries need the space, so a power
-	 * cut during this write leaves either the old block 0 or a log.
+	 * The log goes into block 0 in two writes.  First its header unit,
+	 * which makes block 0 a log whose entry 0 restores the file system's
+	 * block 0: a power cut during it leaves the old block 0 or a log.
+	 * Then the rest of the block, zeroed, which the log does not count:
+	 * nothing that probes the raw device finds the file system of the
+	 * checkpoint there (ext4 keeps its superblock in block 0) and mounts
+	 * it without its blocks from the checkpoint.
 	 */
 	bd->sector0_live = live;
 	bd->disk_sequence = 0;
@@ -1499,6 +1504,12 @@ static int bow_checkpoint(struct bow_dev *bd)
 	r = bow_log_commit(bd);
 	if (r)
 		goto put_block0;
+	if (units > 1) {
+		r = bow_write_units(bd, 1, units - 1, bd->log, bow_durable(),
+				    NULL);
+		if (r)
+			goto put_block0;
+	}
 	spin_lock(&bd->lock);
 	bd->log_blocks = 1;
 	bd->log_entries = 1;

@@ -39,6 +39,7 @@ echo dm-bow.ko >> "$root/etc/modules"
 tools="/usr/sbin/dmsetup /usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/tune2fs
 /usr/sbin/dumpe2fs /usr/sbin/e2image /usr/sbin/debugfs /usr/sbin/fstrim
 /usr/sbin/fsfreeze /usr/sbin/losetup /usr/sbin/blkdiscard /usr/bin/dd
+/usr/sbin/blkid
 $top/bow-restore/bow-restore"
 for t in $tools; do
 	cp "$t" "$root/sbin/"

@@ -86,6 +86,28 @@ expect_eq "commit: bow-restore changed nothing" "$before" "$(md5sum < /dev/vdf)"
 
 # Rollback restored in the guest, on the block device.
 start inguest /dev/vdd /dev/vde 1 block_size:4096
+# While the checkpoint is live, block 0 of the raw device is the log and
+# nothing else: ext4 keeps its superblock there (until about 40 entries
+# fill it), and a file system found there would be the checkpoint's
+# superblock over today's blocks.  The same once dm-bow is gone, as a
+# boot without it would find the disk; then a restore, and again.
+noprobe()
+{
+	expect_eq "inguest: $1: blkid -p finds no file system" "2 " \
+		"$(/sbin/blkid -p /dev/vdd; echo "$? $(/sbin/blkid -p -o value -s TYPE /dev/vdd)")"
+}
+noprobe "checkpoint live"
+stop inguest
+noprobe "dm-bow removed"
+mkdir -p /mnt/raw
+if mount -o ro /dev/vdd /mnt/raw 2>/dev/null; then
+	not_ok "inguest: dm-bow removed: the raw device does not mount"
+	umount /mnt/raw
+else
+	ok "inguest: dm-bow removed: the raw device does not mount"
+fi
+check "inguest: restored before any change" quiet bow-restore /dev/vdd
+start inguest /dev/vdd /dev/vde 1 block_size:4096
 # Memory pressure: every second range node asked of the slab fails (the
 # test build's debug_fail_alloc).  map() leaves such writes to the
 # worker, which waits for the reserve: no write fails.
