@@ -24,7 +24,7 @@ module:
 # The module the VM tests load: the same code with the debug_* parameters
 # (see Kbuild), in build/test-module.
 test-module:
-	tests/build-module.sh $(KDIR) $(CURDIR)/build/test-module
+	tests/build-module.sh $(KDIR) $(CURDIR)/build/test-module BOW_TESTING=y
 
 tool:
 	$(MAKE) -C bow-restore

@@ -116,7 +116,8 @@ struct bow_dev {
 	struct block_device *bdev;	/* held open by every referencing table */
 
 	unsigned int block_size;	/* bytes */
-	unsigned int block_sectors;
+	unsigned int block_sectors;	/* a power of two ... */
+	unsigned int block_shift;	/* ... 1 << block_shift */
 	sector_t nr_sectors;		/* device size, a multiple of block_sectors */
 
 	/*
@@ -768,7 +769,7 @@ static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 again:
 	route = BOW_ROUTE_REMAPPED;
 	start_blk = round_down(sector, bs);
-	end_blk = roundup(end, bs);
+	end_blk = round_up(end, bs);
 	r = 0;
 	spin_lock(&bd->lock);
 	if (bd->transition) {
@@ -787,7 +788,7 @@ again:
 	case BOW_STATE_TRIM:
 		if (bio_op(bio) == REQ_OP_DISCARD) {
 			/* Whole blocks only, never block 0. */
-			start_blk = max(roundup(sector, bs), bs);
+			start_blk = max(round_up(sector, bs), bs);
 			end_blk = round_down(end, bs);
 			route = BOW_ROUTE_DONE;
 			if (start_blk < end_blk) {
@@ -875,7 +876,7 @@ static void bow_bio_blocks(struct bow_dev *bd, struct bio *bio,
 	sector_t sector = bio->bi_iter.bi_sector;
 
 	*start = round_down(sector, bd->block_sectors);
-	*end = roundup(bow_bio_end(bio, sector), bd->block_sectors);
+	*end = round_up(bow_bio_end(bio, sector), bd->block_sectors);
 }
 
 static void bow_defer(struct bow_dev *bd, struct bio *bio)
@@ -1181,7 +1182,7 @@ static void bow_events(struct bow_dev *bd)
 			c->done = true;
 			continue;
 		}
-		c->crc = crc32((u32)(c->source / bd->block_sectors), c->buf,
+		c->crc = crc32((u32)(c->source >> bd->block_shift), c->buf,
 			       c->len << SECTOR_SHIFT);
 		c->writing = true;
 		list_add_tail(&c->read_done, &read_done);
@@ -1220,13 +1221,19 @@ static void bow_drain_copies(struct bow_dev *bd)
 		bow_wait_events(bd);
 }
 
+/* Units of the copy buffer for @len sectors, BOW_COPY_SECTORS at most. */
+static unsigned int bow_copy_units(sector_t len)
+{
+	return DIV_ROUND_UP((unsigned int)len << SECTOR_SHIFT, BOW_COPY_UNIT);
+}
+
 /*
  * A slot for a copy of up to @len sectors, with its part of the copy
  * buffer; waits for copies in flight to give some back if need be.
  */
 static struct bow_copy *bow_copy_get(struct bow_dev *bd, sector_t len)
 {
-	unsigned int units = DIV_ROUND_UP(len << SECTOR_SHIFT, BOW_COPY_UNIT);
+	unsigned int units = bow_copy_units(len);
 	unsigned long slot;
 	struct bow_copy *c;
 
@@ -1269,7 +1276,7 @@ static int bow_backup(struct bow_dev *bd, struct bio *bio, sector_t start,
 		bow_convert_locked(bd, start, start + len, BOW_TYPE(type),
 				   BOW_BACKING);
 		/* The free range found may be shorter than asked for. */
-		units = DIV_ROUND_UP(len << SECTOR_SHIFT, BOW_COPY_UNIT);
+		units = bow_copy_units(len);
 		bow_copy_buf_put(bd, c - bd->copies + units, c->units - units);
 		c->units = units;
 		c->bio = bio;
@@ -1780,6 +1787,7 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	bd->md = md;
 	bd->block_size = block_size;
 	bd->block_sectors = block_size >> SECTOR_SHIFT;
+	bd->block_shift = ilog2(bd->block_sectors);
 	bd->log_unit = bdev_logical_block_size(dev->bdev);
 	bd->nr_sectors = ti->len;
 	spin_lock_init(&bd->lock);
@@ -1976,7 +1984,7 @@ static int bow_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad_put;
 	}
 	block_sectors = block_size >> SECTOR_SHIFT;
-	if (ti->len % block_sectors) {
+	if (ti->len & (block_sectors - 1)) {
 		ti->error = "Length not a multiple of the block size";
 		r = -EINVAL;
 		goto bad_put;

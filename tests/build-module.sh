@@ -1,16 +1,18 @@
 #!/bin/sh
-# Build the test build of dm-bow.ko (Kbuild: BOW_TESTING, the debug_*
-# parameters) against the kernel build tree <kdir>, in <dir>, apart from
-# the production module at the top of the checkout.  Prints the
-# compiler's and modpost's output.
+# Build dm-bow.ko against the kernel build tree <kdir> in <dir>, apart
+# from the production module at the top of the checkout, with the make
+# arguments given: BOW_TESTING=y for the test build (Kbuild: the debug_*
+# parameters), ARCH= and CROSS_COMPILE= for another architecture.
+# Prints the compiler's and modpost's output.
 #
-#   build-module.sh <kdir> <dir>
+#   build-module.sh <kdir> <dir> [make arguments...]
 set -e
 top=$(cd "$(dirname "$0")/.." && pwd)
 kdir=$1
 dir=$2
+shift 2
 mkdir -p "$dir"
 for f in Kbuild dm-bow.c dm-bow-format.h dm-bow-ranges.h; do
 	cmp -s "$top/$f" "$dir/$f" || cp "$top/$f" "$dir/$f"
 done
-make -C "$kdir" M="$dir" BOW_TESTING=y modules 2>&1
+make -C "$kdir" M="$dir" "$@" modules 2>&1

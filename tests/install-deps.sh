@@ -8,11 +8,21 @@ packages="build-essential kmod cpio qemu-system-x86 linux-image-amd64
 linux-headers-amd64 busybox-static e2fsprogs dmsetup util-linux fdisk
 sparse linux-source-6.1 clang python3-docutils groff-base man-db
 libisal-dev libclang-rt-14-dev
-flex bison bc libelf-dev libssl-dev"
+flex bison bc libelf-dev libssl-dev
+gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf"
 # make bench also draws its chart.
 if [ "${1:-}" = bench ]; then
 	packages="gnuplot-nox"
 fi
+
+# The cross builds (tests/cross) download Debian's kernel headers for
+# arm64 and armhf: apt must know those architectures.
+update=""
+for a in arm64 armhf; do
+	if ! dpkg --print-foreign-architectures | grep -qx "$a"; then
+		[ "$(id -u)" -eq 0 ] && dpkg --add-architecture "$a" && update=1
+	fi
+done
 
 missing=""
 for p in $packages; do
@@ -21,7 +31,7 @@ for p in $packages; do
 		missing="$missing $p"
 	fi
 done
-if [ -n "$missing" ]; then
+if [ -n "$missing" ] || [ -n "$update" ]; then
 	echo "install-deps: installing:$missing"
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "install-deps: not root: run as root or install them" >&2

@@ -2,7 +2,7 @@
 # Run every test; print each verdict, then "N passed, N failed".
 # BOW_TESTS="lint unit raw ext4" picks a subset.
 top=$(cd "$(dirname "$0")/.." && pwd)
-tests=${BOW_TESTS:-"lint unit ranges fuzz raw ioerr ext4 stress crash powercut"}
+tests=${BOW_TESTS:-"lint unit ranges cross fuzz raw ioerr ext4 stress crash powercut"}
 log=$top/build/test-results.txt
 mkdir -p "$top/build"
 : > "$log"
@@ -13,6 +13,7 @@ for t in $tests; do
 	unit)	cmd=$top/tests/unit/run.sh ;;
 	ranges)	cmd=$top/tests/ranges/run.sh ;;
 	fuzz)	cmd=$top/tests/fuzz/run.sh ;;
+	cross)	cmd=$top/tests/cross/run.sh ;;
 	*)	cmd=$top/tests/vm/t-$t.sh ;;
 	esac
 	echo "# $t"
