@@ -389,7 +389,8 @@ static int bow_ranges_init(struct bow_dev *bd)
 /*
  * I/O of @count sectors at @sector from or to @buf (vmalloc'ed): waits for
  * it if @fn is NULL, else returns at once and @fn(error, @context) is
- * called when it is done.
+ * called when it is done.  Kbuild says whether this tree's dm_io() takes
+ * an I/O priority (BOW_DM_IO_IOPRIO).
  */
 static int bow_io_notify(struct bow_dev *bd, blk_opf_t opf, sector_t sector,
 			 sector_t count, void *buf, io_notify_fn fn,
@@ -409,7 +410,11 @@ static int bow_io_notify(struct bow_dev *bd, blk_opf_t opf, sector_t sector,
 		.client = bd->io_client,
 	};
 
+#ifdef BOW_DM_IO_IOPRIO
 	return dm_io(&req, 1, &region, NULL, IOPRIO_DEFAULT);
+#else
+	return dm_io(&req, 1, &region, NULL);
+#endif
 }
 
 static int bow_io(struct bow_dev *bd, blk_opf_t opf, sector_t sector,

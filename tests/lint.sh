@@ -28,6 +28,22 @@ else
 	echo "$diag" | sed 's/^/#   /'
 fi
 
+# dm_io() with or without an I/O priority: Kbuild compiles a call to see
+# which this tree has.  Debian's 6.1 has it; a copy of its dm-io.h
+# without it, included first, stands for vanilla 6.1 and older GKI trees.
+expect_eq "Kbuild finds dm_io() with an I/O priority in Debian's 6.1" 1 \
+	"$(grep -c BOW_DM_IO_IOPRIO "$top/.dm-bow.o.cmd")"
+old=$top/build/dm-io-4
+mkdir -p "$old"
+perl -0pe 's/,\s*unsigned short ioprio\)/)/' \
+	"/lib/modules/$kver/source/include/linux/dm-io.h" > "$old/dm-io.h"
+expect_eq "the copy of dm-io.h declares dm_io() without an I/O priority" \
+	"1 0" "$(grep -c 'int dm_io(' "$old/dm-io.h") $(grep -c ioprio "$old/dm-io.h")"
+out=$("$top/tests/build-module.sh" "$kdir" "$old" KCFLAGS="-include $old/dm-io.h")
+diag=$(echo "$out" | grep -E 'warning|error')
+expect_eq "dm-bow builds with dm_io() of 4 arguments, with no warning" \
+	"0 " "$(grep -c BOW_DM_IO_IOPRIO "$old/.dm-bow.o.cmd") $diag"
+
 # The debug_* parameters break crash safety or fail allocations: only the
 # test build the VMs load has them.
 expect_eq "the production module has no parameter" "" \
