@@ -1581,6 +1581,8 @@ static int bow_commit(struct bow_dev *bd)
 	}
 
 	spin_lock(&bd->lock);
+	/* A failed log write no longer matters: there is no log. */
+	bd->failed = false;
 	ranges = bd->map.ranges;
 	bd->map.ranges = RB_ROOT;
 	bd->map.free = RB_ROOT;
@@ -2149,11 +2151,12 @@ static void bow_status(struct dm_target *ti, status_type_t type,
 	switch (type) {
 	case STATUSTYPE_INFO:
 		spin_lock(&bd->lock);
-		DMEMIT("%u %llu %llu %llu %u %llu %llu %llu", bd->state,
+		DMEMIT("%u %llu %llu %llu %u %llu %llu %llu %s", bd->state,
 		       (u64)bd->map.free_sectors << SECTOR_SHIFT,
 		       bd->backup_sectors << SECTOR_SHIFT,
 		       bd->log_entries, bd->log_blocks, bd->log_commits,
-		       bd->enospc_writes, bd->moved_sectors << SECTOR_SHIFT);
+		       bd->enospc_writes, bd->moved_sectors << SECTOR_SHIFT,
+		       bd->failed ? "fail" : "rw");
 		spin_unlock(&bd->lock);
 		break;
 	case STATUSTYPE_TABLE:
@@ -2195,6 +2198,22 @@ static int bow_iterate_devices(struct dm_target *ti,
 	return fn(ti, bt->dev, 0, ti->len, data);
 }
 
+/*
+ * Ioctls the dm device does not handle itself go to the lower device only
+ * in state 2: before, one that writes (SG_IO) would bypass the backups,
+ * and one that reads would see the log in block 0.
+ */
+static int bow_prepare_ioctl(struct dm_target *ti, struct block_device **bdev)
+{
+	struct bow_target *bt = ti->private;
+
+	if (READ_ONCE(bt->bd->state) != BOW_STATE_COMMITTED)
+		return -ENOTTY;
+	*bdev = bt->dev->bdev;
+	/* Part of the device only: dm asks for CAP_SYS_RAWIO. */
+	return ti->len != bdev_nr_sectors(bt->dev->bdev);
+}
+
 static void bow_io_hints(struct dm_target *ti, struct queue_limits *limits)
 {
 	struct bow_target *bt = ti->private;
@@ -2205,9 +2224,17 @@ static void bow_io_hints(struct dm_target *ti, struct queue_limits *limits)
 	limits->max_hw_discard_sectors = UINT_MAX >> SECTOR_SHIFT;
 }
 
+/*
+ * Immutable: a table of another target type must not replace dm-bow
+ * while block 0 holds the log, or the file system would read the log as
+ * its block 0 (remove the device instead).  dm-bow passes inline
+ * encryption contexts down unchanged: its copies move ciphertext as it
+ * is on the disk, and a remapped block 0 keeps its data unit number.
+ */
 static struct target_type bow_target_type = {
 	.name = "bow",
 	.version = {1, 0, 0},
+	.features = DM_TARGET_IMMUTABLE | DM_TARGET_PASSES_CRYPTO,
 	.module = THIS_MODULE,
 	.ctr = bow_ctr,
 	.dtr = bow_dtr,
@@ -2217,6 +2244,7 @@ static struct target_type bow_target_type = {
 	.resume = bow_resume,
 	.status = bow_status,
 	.message = bow_message,
+	.prepare_ioctl = bow_prepare_ioctl,
 	.iterate_devices = bow_iterate_devices,
 	.io_hints = bow_io_hints,
 };

@@ -12,7 +12,7 @@ show cat /mnt/hello.txt
 say "State 0 (trim): fstrim tells dm-bow which blocks are free"
 show fstrim -v /mnt
 show cat $S/free
-say "State 1: checkpoint (dmsetup status: state, free, backed up, entries, log blocks, log commits, refused, moved)"
+say "State 1: checkpoint (dmsetup status: state, free, backed up, entries, log blocks, log commits, refused, moved, rw or fail)"
 show sh -c "echo 1 > $S/state"
 show dmsetup status bow
 say "The update runs: it rewrites a file, deletes others, relabels the file system"

@@ -140,6 +140,7 @@ done
 expect_eq "after a failed log write: block 13 reads as at the checkpoint" \
 	"$(block /dev/vdc 13)" "$(block $bow 13)"
 expect_eq "after a failed log write: still in state 1" 1 "$(bow_status bow 1)"
+expect_eq "after a failed log write: the status says so" fail "$(bow_status bow 9)"
 
 # A commit after a failed log write, once the device works: the user
 # keeps the update.  Block 0 is the file system's again, the writes made
@@ -160,6 +161,8 @@ lower_table lower2 /dev/vdd
 echo 2 > "$(bow_sys commit)/state"
 expect_eq "commit after a failed log write: succeeds" 0 $?
 expect_eq "commit after a failed log write: state 2" 2 "$(bow_status commit 1)"
+expect_eq "commit after a failed log write: the status says rw again" rw \
+	"$(bow_status commit 9)"
 expect_eq "commit after a failed log write: block 0 is the file system's" \
 	"$block0" "$(block /dev/vdd 0)"
 expect_eq "commit after a failed log write: the write made before it stays" \

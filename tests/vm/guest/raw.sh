@@ -47,7 +47,7 @@ check "create bow over vdb with block_size:4096" bow_create bow $dev 1 block_siz
 S=$(bow_sys bow)
 expect_eq "table line round-trips" "0 65536 bow $(cat /sys/block/vdb/dev) 1 block_size:4096" "$(dmsetup table bow)"
 expect_eq "state 0 at creation" 0 "$(cat $S/state)"
-expect_eq "status at creation" "0 65536 bow 0 0 0 0 0 0 0 0" "$(dmsetup status bow)"
+expect_eq "status at creation" "0 65536 bow 0 0 0 0 0 0 0 0 rw" "$(dmsetup status bow)"
 expect_eq "no free space before any discard" 0 "$(cat $S/free)"
 
 blkdiscard -o $((16 * B)) -l $((16 * B)) $bow
@@ -97,7 +97,7 @@ b0=$(sum $dev 0 8)
 check "checkpoint message" dmsetup message bow 0 checkpoint
 expect_eq "state 1 after checkpoint" 1 "$(cat $S/state)"
 expect_eq "checkpoint takes two blocks: backup and live block 0" $((free0 - 2 * B)) "$(cat $S/free)"
-expect_eq "status after checkpoint" "1 $((free0 - 2 * B)) $B 1 1 1 0 0" "$(dmsetup status bow | cut -d' ' -f4-)"
+expect_eq "status after checkpoint" "1 $((free0 - 2 * B)) $B 1 1 1 0 0 rw" "$(dmsetup status bow | cut -d' ' -f4-)"
 expect_eq "block 0 on the disk holds the log magic" "424f5700" \
 	"$(dd if=$dev bs=512 count=1 iflag=direct 2>/dev/null | head -c 4 | od -An -tx1 | tr -d ' \n')"
 expect_eq "block 0 read through bow is the block 0 of the checkpoint" "$b0" "$(sum $bow 0 8)"
@@ -285,7 +285,35 @@ expect_eq "small: the 9th fails with ENOSPC" 1 "$(echo "$err" | grep -c 'No spac
 dd if=/dev/urandom of=/dev/mapper/small bs=$B seek=300 count=1 conv=notrunc oflag=direct
 expect_eq "small: rewriting a changed block still works" 0 $?
 expect_eq "small: status: 8 commits for 8 writes one by one, 1 refused" \
-	"1 0 $((9 * B)) 9 1 9 1 0" "$(dmsetup status small | cut -d' ' -f4-)"
+	"1 0 $((9 * B)) 9 1 9 1 0 rw" "$(dmsetup status small | cut -d' ' -f4-)"
 sleep 1
 expect_eq "small: still one event" $((ev0 + 1)) "$(events)"
 check "small: remove" dmsetup remove --noudevsync small
+
+# Ioctls the dm device does not handle itself (here the loop driver's
+# LOOP_GET_STATUS, which busybox losetup sends) reach the lower device in
+# state 2 only.  And a table of another type cannot replace dm-bow: with
+# a live log, the file system would read it as its block 0.
+truncate -s 8M /tmp/lo.img
+/sbin/losetup -f /tmp/lo.img
+lo=$(/sbin/losetup -j /tmp/lo.img | cut -d: -f1)
+check "loop: create" bow_create lo $lo 1 block_size:4096
+blkdiscard -o $((1024 * 1024)) -l $((1024 * 1024)) /dev/mapper/lo
+for s in 0 1 2; do
+	[ $s = 0 ] || echo $s > "$(bow_sys lo)/state"
+	got=$(busybox losetup /dev/mapper/lo 2>&1)
+	want="losetup: /dev/mapper/lo: Inappropriate ioctl for device"
+	[ $s = 2 ] && want="/dev/mapper/lo: 0 /tmp/lo.img"
+	expect_eq "loop: state $s: LOOP_GET_STATUS through dm-bow" "$want" "$got"
+	if dmsetup reload lo --table "0 16384 linear $lo 0" 2>/dev/null; then
+		not_ok "loop: state $s: a linear table cannot replace dm-bow"
+		dmsetup clear lo
+	else
+		ok "loop: state $s: a linear table cannot replace dm-bow"
+	fi
+done
+expect_eq "loop: the reload was refused as dm refuses it" \
+	"device-mapper: ioctl: can't replace immutable target type bow" \
+	"$(dmesg | grep -o 'device-mapper: ioctl: can.t replace.*' | tail -n 1)"
+check "loop: remove" dmsetup remove --noudevsync lo
+/sbin/losetup -d $lo
