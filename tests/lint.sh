@@ -53,7 +53,10 @@ expect_eq "the test build has the debug parameters" \
 	"$(modinfo -F parm "$top/build/test-module/dm-bow.ko" | cut -d: -f1 |
 		sort | tr '\n' ' ' | sed 's/ $//')"
 
-check "Documentation/dm-bow.rst builds with no docutils warning" \
-	quiet rst2html --halt=warning --report=warning "$top/Documentation/dm-bow.rst"
+for doc in dm-bow dm-bow-benchmark; do
+	check "Documentation/$doc.rst builds with no docutils warning" \
+		quiet rst2html --halt=warning --report=warning \
+		"$top/Documentation/$doc.rst"
+done
 warn=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$top/bow-restore/bow-restore.8" 2>&1 >/dev/null)
 expect_eq "bow-restore.8 renders with no groff warning" "" "$warn"
