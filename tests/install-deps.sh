@@ -31,14 +31,25 @@ for p in $packages; do
 		missing="$missing $p"
 	fi
 done
-if [ -n "$missing" ] || [ -n "$update" ]; then
-	echo "install-deps: installing:$missing"
+# Debian 12's newest 6.12 kernel headers (bookworm-security), for the
+# build against 6.12 (tests/cross); their name carries the version.
+headers612=""
+if ! ls -d /usr/src/linux-headers-6.12.*+deb12-amd64 >/dev/null 2>&1; then
+	headers612=1
+fi
+if [ -n "$missing" ] || [ -n "$update" ] || [ -n "$headers612" ]; then
+	echo "install-deps: installing:$missing${headers612:+ linux-headers-6.12}"
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "install-deps: not root: run as root or install them" >&2
 		exit 1
 	fi
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
+	if [ -n "$headers612" ]; then
+		missing="$missing $(apt-cache search --names-only \
+			'^linux-headers-6\.12\.[0-9]+\+deb12-amd64$' |
+			cut -d' ' -f1 | sort -V | tail -n 1)"
+	fi
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
