@@ -9,7 +9,8 @@ linux-headers-amd64 busybox-static e2fsprogs dmsetup util-linux fdisk
 sparse linux-source-6.1 clang python3-docutils groff-base man-db
 libisal-dev libclang-rt-14-dev
 flex bison bc libelf-dev libssl-dev
-gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf"
+gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross
+qemu-system-arm"
 # make bench also draws its chart.
 if [ "${1:-}" = bench ]; then
 	packages="gnuplot-nox"

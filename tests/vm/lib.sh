@@ -10,6 +10,23 @@
 # (BOW_VM_KERNEL: its bzImage, BOW_VM_MODROOT: where its modules are
 # installed, BOW_VM_KO: dm-bow.ko built for it, BOW_VM_KVER: its release).
 # The VMs load the test build of dm-bow.ko (tests/build-module.sh).
+# BOW_VM_ARCH=arm64: Debian's arm64 kernel of the same ABI under
+# qemu-system-aarch64, with its tools (tests/arm64/prepare.sh) and the
+# test build of dm-bow.ko cross-built for it (tests/cross/prepare.sh).
+# The host restores and checks the images with its own (x86) bow-restore.
+if [ "${BOW_VM_ARCH:-}" = arm64 ]; then
+	_arm64=$("$top/tests/arm64/prepare.sh") || exit 1
+	_src=$("$top/tests/cross/prepare.sh" arm64) || exit 1
+	BOW_VM_KVER=$(cat "$_arm64/kver")
+	BOW_VM_KERNEL=$_arm64/root/boot/vmlinuz-$BOW_VM_KVER
+	BOW_VM_MODROOT=$_arm64/root
+	BOW_VM_KO=$top/build/test-module-arm64/dm-bow.ko
+	export BOW_VM_SYSROOT="$_arm64/root" BOW_VM_RESTORE="$_arm64/bow-restore"
+	export BOW_VM_CC=aarch64-linux-gnu-gcc BOW_VM_MODROOT
+	# shellcheck disable=SC2046
+	"$top/tests/build-module.sh" "$_src" "$(dirname "$BOW_VM_KO")" \
+		$(cat "$_src/../make-args") BOW_TESTING=y > /dev/null || exit 1
+fi
 kver=${BOW_VM_KVER:-$("$top/tests/vm/kernel-version")}
 vm_kernel=${BOW_VM_KERNEL:-/boot/vmlinuz-$kver}
 vm_ko=${BOW_VM_KO:-$top/build/test-module/dm-bow.ko}
@@ -44,7 +61,7 @@ vm_initramfs()
 {
 	if [ ! -e "$vm_dir/initramfs.cpio.gz" ] ||
 	   [ "$vm_ko" -nt "$vm_dir/initramfs.cpio.gz" ] ||
-	   [ "$top/bow-restore/bow-restore" -nt "$vm_dir/initramfs.cpio.gz" ] ||
+	   [ "${BOW_VM_RESTORE:-$top/bow-restore/bow-restore}" -nt "$vm_dir/initramfs.cpio.gz" ] ||
 	   [ "$top/tests/vm/init" -nt "$vm_dir/initramfs.cpio.gz" ] ||
 	   [ "$top/tests/vm/mkinitramfs.sh" -nt "$vm_dir/initramfs.cpio.gz" ] ||
 	   [ "$top/tests/bowio.c" -nt "$vm_dir/initramfs.cpio.gz" ]; then
@@ -96,17 +113,24 @@ vm_run()
 	# Empty the console log now, not in the background job: a caller
 	# polling it must never read the previous run's lines.
 	: > "$log"
+	qemu=qemu-system-x86_64
 	accel="-accel tcg -cpu max"
+	console=ttyS0
 	if [ "${BOW_VM_KVM:-0}" = 1 ]; then
 		accel="-accel kvm -cpu host"
 	fi
+	if [ "${BOW_VM_ARCH:-}" = arm64 ]; then
+		qemu=qemu-system-aarch64
+		accel="-M virt -accel tcg -cpu max"
+		console=ttyAMA0
+	fi
 	# shellcheck disable=SC2086
-	timeout "${BOW_VM_TIMEOUT:-900}" qemu-system-x86_64 $accel \
+	timeout "${BOW_VM_TIMEOUT:-900}" $qemu $accel \
 		-m 1024 -smp 2 -nodefaults -display none -no-reboot \
 		-serial stdio -monitor none \
 		-kernel "$vm_kernel" \
 		-initrd "$vm_dir/initramfs.cpio.gz" \
-		-append "console=ttyS0 loglevel=5 panic=-1 oops=panic ${BOW_VM_APPEND:-}" \
+		-append "console=$console loglevel=5 panic=-1 oops=panic ${BOW_VM_APPEND:-}" \
 		$disks < /dev/null > "$log" 2>&1 &
 	vm_pid=$!
 	if [ -n "${BOW_VM_BACKGROUND:-}" ]; then

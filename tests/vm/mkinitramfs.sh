@@ -7,6 +7,10 @@
 # BOW_KO: the dm-bow.ko to put in (default: the test build, see
 # tests/build-module.sh);
 # BOW_VM_MODROOT: the root the kernel's modules are installed under.
+# For another architecture (tests/arm64/prepare.sh): BOW_VM_SYSROOT, the
+# root its tools, libraries and busybox are unpacked under (all of its
+# libraries go in: ldd cannot run its binaries); BOW_VM_RESTORE, its
+# bow-restore; BOW_VM_CC, its C compiler.
 set -eu
 
 kver=$1
@@ -17,7 +21,8 @@ trap 'rm -rf "$root"' EXIT
 
 mkdir -p "$root/bin" "$root/sbin" "$root/proc" "$root/sys" "$root/dev" \
 	"$root/tmp" "$root/mnt" "$root/run" "$root/lib/modules" "$root/etc"
-cp /bin/busybox "$root/bin/busybox"
+sys=${BOW_VM_SYSROOT:-}
+cp "$sys/bin/busybox" "$root/bin/busybox"
 
 # Modules, in load order, each once.
 mods="virtio_pci virtio_blk dm-mod ext4 loop dm-snapshot dm-log-writes dm-crypt xts
@@ -39,19 +44,38 @@ echo dm-bow.ko >> "$root/etc/modules"
 tools="/usr/sbin/dmsetup /usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/tune2fs
 /usr/sbin/dumpe2fs /usr/sbin/e2image /usr/sbin/debugfs /usr/sbin/fstrim
 /usr/sbin/fsfreeze /usr/sbin/losetup /usr/sbin/blkdiscard /usr/bin/dd
-/usr/sbin/blkid
-$top/bow-restore/bow-restore"
+/usr/sbin/blkid"
 for t in $tools; do
-	cp "$t" "$root/sbin/"
-	ldd "$t" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }'
-done | sort -u | while read -r lib; do
-	mkdir -p "$root$(dirname "$lib")"
-	cp -L "$lib" "$root$lib"
+	# Unpacked packages keep their own /sbin, /bin (no merged /usr).
+	for d in /usr/sbin /sbin /usr/bin /bin; do
+		if [ -e "$sys$d/$(basename "$t")" ]; then
+			cp "$sys$d/$(basename "$t")" "$root/sbin/"
+			break
+		fi
+	done
+	[ -e "$root/sbin/$(basename "$t")" ] || { echo "no $t" >&2; exit 1; }
 done
+cp "${BOW_VM_RESTORE:-$top/bow-restore/bow-restore}" "$root/sbin/"
+if [ -n "$sys" ]; then
+	for d in lib usr/lib; do
+		find "$sys/$d" -maxdepth 2 -name '*.so*' | while read -r lib; do
+			dest=$root/${lib#"$sys"/}
+			mkdir -p "$(dirname "$dest")"
+			cp -P "$lib" "$dest"
+		done
+	done
+else
+	for t in "$root"/sbin/*; do
+		ldd "$t" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }'
+	done | sort -u | while read -r lib; do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+fi
 ln -s mke2fs "$root/sbin/mkfs.ext4"
 # Our block workload tool (tests/bowio.c), static: exact requests, raced
 # in one io_submit().
-gcc -std=c11 -O2 -Wall -Wextra -Werror -static -o "$root/sbin/bowio" \
+${BOW_VM_CC:-gcc} -std=c11 -O2 -Wall -Wextra -Werror -static -o "$root/sbin/bowio" \
 	"$top/tests/bowio.c"
 
 cp "$top/tests/vm/init" "$root/init"
