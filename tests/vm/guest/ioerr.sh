@@ -192,6 +192,8 @@ printf '0 %d linear /dev/vde 0\n%d %d delay %s 0 2000\n%d %d linear /dev/vde %d\
 	$((5 * S8)) $((5 * S8)) $S8 "$err5" $((6 * S8)) $((n3 - 6 * S8)) \
 	$((6 * S8)) | dmsetup load lower3
 dmsetup resume lower3
+check "block 5's reads held 2 s, then failed (dm-delay over error)" \
+	[ "$(dmsetup table lower3 | grep -c ' delay ')" = 1 ]
 dd if=/dev/urandom of=/tmp/w2045 bs=$B count=1
 (wblk 5 $race; echo "$wrote" > /tmp/w5) &
 sleep 0.5
@@ -221,6 +223,8 @@ b0=$(block0)
 dmsetup suspend lower3
 echo "0 $n3 delay /dev/vde 0 2000 /dev/vde 0 0" | dmsetup load lower3
 dmsetup resume lower3
+check "reads held 2 s, writes not (dm-delay)" \
+	[ "$(dmsetup table lower3 | grep -c ' delay ')" = 1 ]
 (wblk $((live / S8)) $race; echo "$wrote" > /tmp/wlive) &
 sleep 0.5
 expect_eq "a read of block 0 during its move returns block 0" "$b0" "$(block0)"
