@@ -42,3 +42,10 @@ bow_status()
 {
 	dmsetup status "$1" | awk -v f="$2" '{ print $(3 + f) }'
 }
+
+# log_sector0 <device>: the sector0 field of the log header in block 0 of
+# <device> (the raw device under dm-bow): where the live block 0 is.
+log_sector0()
+{
+	dd if="$1" bs=512 count=1 iflag=direct | od -An -tu8 -j20 -N8 | tr -d ' '
+}

@@ -213,8 +213,8 @@ expect_eq "... block 5 as at the checkpoint" "$(block /dev/vdf 5)" \
 # by the write that moves it: reads are held for 2 s, writes are not.  A
 # write over the live block 0 starts the move; a read of block 0 half a
 # second later must still return block 0.
-live=$(dd if=/dev/vde bs=512 count=1 iflag=direct | od -An -tu8 -j20 -N8 |
-	tr -d ' ')
+live=$(log_sector0 /dev/vde)
+# One 4 KiB read (block's 512-byte reads would each wait the 2 s).
 block0()
 {
 	dd if=$race bs=$B count=1 iflag=direct | md5sum | cut -d' ' -f1
@@ -232,10 +232,8 @@ wait
 lower_table lower3 /dev/vde
 expect_eq "... the write over the old live block 0 succeeds" "0 " \
 	"$(cat /tmp/wlive)"
-check "... block 0 has moved ($live -> $(dd if=/dev/vde bs=512 count=1 iflag=direct |
-	od -An -tu8 -j20 -N8 | tr -d ' '))" \
-	[ "$(dd if=/dev/vde bs=512 count=1 iflag=direct | od -An -tu8 -j20 -N8 |
-		tr -d ' ')" != "$live" ]
+check "... block 0 has moved ($live -> $(log_sector0 /dev/vde))" \
+	[ "$(log_sector0 /dev/vde)" != "$live" ]
 expect_eq "... block 0 reads as before" "$b0" "$(block0)"
 
 # Memory pressure: every second range node asked of the slab fails (the

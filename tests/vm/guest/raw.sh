@@ -207,11 +207,10 @@ expect_eq "discard in state 1 leaves the data" "$before" "$(sum $bow $((400 * 8)
 expect_eq "discard in state 1 logs nothing" "$e" "$(bow_status bow 4)"
 
 # Writing over the block where the live block 0 is moves it first.
-hdr_sector0() { dd if=$dev bs=512 count=1 iflag=direct | od -An -tu8 -j20 -N8 | tr -d ' '; }
-live=$(hdr_sector0)
+live=$(log_sector0 $dev)
 b0now=$(sum $bow 0 8)
 wblk $((live / 8)) 1
-check "writing over the live block 0 moves it ($live -> $(hdr_sector0))" [ "$(hdr_sector0)" != "$live" ]
+check "writing over the live block 0 moves it ($live -> $(log_sector0 $dev))" [ "$(log_sector0 $dev)" != "$live" ]
 expect_eq "block 0 read through bow is unchanged by the move" "$b0now" "$(sum $bow 0 8)"
 
 # Overwriting a block that holds a backup moves the backup first.
