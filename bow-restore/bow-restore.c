@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "restore.h"
+#include "lib/restore.h"
 
 static void usage(FILE *f)
 {

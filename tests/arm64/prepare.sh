@@ -17,7 +17,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${BOW_ARM64_CACHE:-/var/cache/dm-bow/arm64}
 abi=$("$top/tests/vm/kernel-version" | sed 's/-[a-z0-9]*$//')
 kver=$abi-arm64
-key=$(cat "$0" "$top"/bow-restore/*.[ch] "$top/dm-bow-format.h" |
+key=$(cat "$0" "$top"/bow-restore/*.[ch] "$top"/bow-restore/lib/*.[ch] "$top/dm-bow-format.h" |
 	md5sum | cut -c1-8)
 out=$cache/$kver-$key
 if [ -e "$out/done" ]; then
@@ -39,8 +39,9 @@ for d in "$out"/deb/*.deb; do
 done
 depmod -b "$out/root" "$kver"
 # A copy of the sources, so that the checkout's own build is untouched.
-mkdir -p "$out/src/bow-restore"
+mkdir -p "$out/src/bow-restore/lib"
 cp "$top"/bow-restore/Makefile "$top"/bow-restore/*.[ch] "$out/src/bow-restore/"
+cp "$top"/bow-restore/lib/*.[ch] "$out/src/bow-restore/lib/"
 cp "$top/dm-bow-format.h" "$out/src/"
 make -s -C "$out/src/bow-restore" CC=aarch64-linux-gnu-gcc \
 	CFLAGS="-O2 -I$out/root/usr/include" \

@@ -46,7 +46,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../bow-restore/restore.h"
+#include "../../bow-restore/lib/restore.h"
 #include "../../dm-bow-format.h"
 #include "../rng.h"
 

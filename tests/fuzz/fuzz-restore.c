@@ -17,7 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../bow-restore/restore.h"
+#include "../../bow-restore/lib/restore.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

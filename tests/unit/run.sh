@@ -7,6 +7,11 @@ mkdir -p "$top/build"
 ${CC:-cc} -std=c11 -Wall -Wextra -Werror -Wshadow -g -O1 \
 	-fsanitize=address,undefined -fno-sanitize-recover=all \
 	-o "$top/build/test-restore" \
-	"$top/tests/unit/test-restore.c" "$top/bow-restore/restore.c" -lisal
+	"$top/tests/unit/test-restore.c" "$top"/bow-restore/lib/*.c -lisal
+${CC:-cc} -std=c11 -Wall -Wextra -Werror -Wshadow -g -O1 \
+	-fsanitize=address,undefined -fno-sanitize-recover=all \
+	-o "$top/build/test-extmap" \
+	"$top/tests/unit/test-extmap.c" "$top/bow-restore/lib/extmap.c"
+"$top/build/test-extmap"
 "$top/build/test-restore"
 "$top/tests/unit/cli.sh"

@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include "restore.h"
+#include "extmap.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -28,7 +29,7 @@
 #include <unistd.h>
 #include <isa-l/crc.h>
 
-#include "../dm-bow-format.h"
+#include "../../dm-bow-format.h"
 
 /* Bytes read or copied at a time. */
 #define CHUNK_BYTES (1024 * 1024)
@@ -79,82 +80,6 @@ uint32_t bow_crc32(uint32_t crc, const void *buf, size_t len)
 	return ~crc32_gzip_refl(~crc, buf, len);
 }
 
-/* ------------------------------------------------------------------
- * Block redirection map: open addressing, keys are block numbers + 1
- * (0 marks an empty slot).
- */
-
-struct block_map {
-	uint64_t *key;
-	uint64_t *val;
-	size_t cap;	/* a power of two */
-	size_t used;
-};
-
-static size_t map_slot(const struct block_map *m, uint64_t key)
-{
-	uint64_t h = key * 0x9E3779B97F4A7C15ull;
-
-	return (size_t)(h >> 17) & (m->cap - 1);
-}
-
-static uint64_t map_get(const struct block_map *m, uint64_t block)
-{
-	if (!m->cap)
-		return block;
-	for (size_t i = map_slot(m, block + 1);; i = (i + 1) & (m->cap - 1)) {
-		if (m->key[i] == block + 1)
-			return m->val[i];
-		if (!m->key[i])
-			return block;
-	}
-}
-
-static int map_put(struct block_map *m, uint64_t block, uint64_t phys);
-
-static int map_grow(struct block_map *m)
-{
-	struct block_map bigger = { .cap = m->cap ? m->cap * 2 : 1024 };
-
-	bigger.key = calloc(bigger.cap, sizeof(*bigger.key));
-	bigger.val = calloc(bigger.cap, sizeof(*bigger.val));
-	if (!bigger.key || !bigger.val) {
-		free(bigger.key);
-		free(bigger.val);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->key[i])
-			map_put(&bigger, m->key[i] - 1, m->val[i]);
-	free(m->key);
-	free(m->val);
-	*m = bigger;
-	return 0;
-}
-
-static int map_put(struct block_map *m, uint64_t block, uint64_t phys)
-{
-	size_t i;
-
-	if ((m->used + 1) * 2 > m->cap && map_grow(m))
-		return -ENOMEM;
-	for (i = map_slot(m, block + 1); m->key[i] && m->key[i] != block + 1;
-	     i = (i + 1) & (m->cap - 1))
-		;
-	if (!m->key[i])
-		m->used++;
-	m->key[i] = block + 1;
-	m->val[i] = phys;
-	return 0;
-}
-
-static void map_free(struct block_map *m)
-{
-	free(m->key);
-	free(m->val);
-	memset(m, 0, sizeof(*m));
-}
-
 /* ------------------------------------------------------------------ */
 
 /* One entry, converted to host order and to block units. */
@@ -190,13 +115,18 @@ struct ctx {
 	size_t window_len;	/* ... this many bytes (0: none) */
 	uint64_t next_off;	/* where the last read ended */
 
-	struct block_map map;
+	/* Where the bytes of each block, as the replay would leave it, are. */
+	struct extmap map;
+	/* The backups (dests) the replay has read so far. */
+	struct extmap read;
 	struct entry *entries;
 	uint64_t nr_entries, cap_entries;
 	struct log_block *logs;
-	uint32_t nr_logs;
+	size_t nr_logs, cap_logs;
 	uint64_t writes;
 	uint64_t sector0;	/* of the newest header checked */
+	/* Entry 0 of the log block in block 0, as it is on disk. */
+	unsigned char newest_entry0[sizeof(struct bow_log_entry)];
 	bool committing;	/* block 0 says a commit was interrupted */
 };
 
@@ -449,12 +379,11 @@ static int read_virtual(struct ctx *c, uint64_t block, uint64_t blocks,
 	uint64_t i = 0;
 
 	while (i < blocks) {
-		uint64_t phys = map_get(&c->map, block + i), run = 1;
+		uint64_t run, phys = extmap_lookup(&c->map, block + i, &run);
 		int r;
 
-		while (i + run < blocks &&
-		       map_get(&c->map, block + i + run) == phys + run)
-			run++;
+		if (run > blocks - i)
+			run = blocks - i;
 		one_run = run == blocks;
 		r = read_at(c, c->chunk + i * c->block_size,
 			    run * c->block_size, phys * c->block_size,
@@ -670,11 +599,19 @@ static int add_entry(struct ctx *c, const struct entry *e)
 static int add_log(struct ctx *c, uint32_t sequence, uint32_t count,
 		   uint64_t first)
 {
-	struct log_block *n = realloc(c->logs, (c->nr_logs + 1) * sizeof(*n));
+	/* Up to 2^32 log blocks: size_t, so that the count cannot wrap. */
+	if (c->nr_logs == c->cap_logs) {
+		size_t cap = c->cap_logs ? c->cap_logs * 2 : 16;
+		struct log_block *n;
 
-	if (!n)
-		return -ENOMEM;
-	c->logs = n;
+		if (cap > SIZE_MAX / sizeof(*n))
+			return -ENOMEM;
+		n = realloc(c->logs, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		c->logs = n;
+		c->cap_logs = cap;
+	}
 	c->logs[c->nr_logs++] = (struct log_block){ sequence, count, first };
 	return 0;
 }
@@ -683,6 +620,41 @@ static int no_memory(struct ctx *c)
 {
 	say(c, "%s: out of memory\n", c->path);
 	return BOW_EXIT_IO;
+}
+
+/*
+ * After @e (entry @i of log block @sequence) has been checked: refuse it
+ * if it writes a backup the replay read before it (see "Replay" in the
+ * documentation: a rerun would then read what this entry wrote, and an
+ * interrupted restore would not converge); then note its dest as read
+ * and make its source, in the simulated device, show what its dest
+ * shows now.
+ */
+static int simulate_entry(struct ctx *c, const struct entry *e,
+			  uint32_t sequence, uint32_t i)
+{
+	uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
+
+	if (extmap_overlaps(&c->read, e->source, e->blocks)) {
+		say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
+		    ": source %" PRIu64 "+%" PRIu64 " overlaps the dest of an "
+		    "entry replayed before it: a rerun after an interrupted "
+		    "restore would not converge\n", c->path, sequence, i,
+		    e->source * bs_sectors, e->blocks * bs_sectors);
+		return BOW_EXIT_INVALID;
+	}
+	if (extmap_assign(&c->read, e->dest, e->blocks, e->dest))
+		return no_memory(c);
+	for (uint64_t b = 0; b < e->blocks;) {
+		uint64_t run, phys = extmap_lookup(&c->map, e->dest + b, &run);
+
+		if (run > e->blocks - b)
+			run = e->blocks - b;
+		if (extmap_assign(&c->map, e->source + b, run, phys))
+			return no_memory(c);
+		b += run;
+	}
+	return 0;
 }
 
 /*
@@ -757,6 +729,9 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 		}
 		if (add_log(c, sequence, count, first_entry))
 			return no_memory(c);
+		if (first)
+			memcpy(c->newest_entry0, c->block + header_size,
+			       sizeof(c->newest_entry0));
 		s->log_blocks = c->nr_logs;
 		for (uint32_t i = count; i-- > 0;) {
 			struct entry e;
@@ -776,10 +751,9 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 			r = verify_entry(c, &e, sequence, i, &data);
 			if (r)
 				return r;
-			for (uint64_t b = 0; b < e.blocks; b++)
-				if (map_put(&c->map, e.source + b,
-					    map_get(&c->map, e.dest + b)))
-					return no_memory(c);
+			r = simulate_entry(c, &e, sequence, i);
+			if (r)
+				return r;
 			if (add_entry(c, &e))
 				return no_memory(c);
 			if (c->opts->verbose)
@@ -824,14 +798,17 @@ static int write_block0_last_sector_first(struct ctx *c,
  * Replay entry 0: put the block at @dest (the previous log block, or the
  * file system's own block 0) into block 0, so that a power cut at any
  * point leaves block 0 a valid log or the final block 0.  The device
- * writes a sector atomically, and the header and entry 0 share the first
- * sector.  So: first the header is made to count entry 0 alone (the other
- * entries are replayed and durable by now), then every sector but the
- * first is written, then the first.
+ * writes a sector atomically, but entry 0 lies in the first sector only
+ * if header_size is at most 488.  So: first the first sector is made a
+ * log block of its own, the newest header counting entry 0 alone, with
+ * header_size 28 and entry 0 right after it (the other entries are
+ * replayed and durable by now, and no reader needs what an extended
+ * header holds to finish a restore); then every sector but the first is
+ * written, then the first.
  */
 static int rewrite_block0(struct ctx *c, uint64_t dest)
 {
-	unsigned char sector[BOW_SECTOR_SIZE];
+	unsigned char sector[BOW_SECTOR_SIZE], compact[BOW_SECTOR_SIZE];
 	const unsigned char *blk;
 	struct bow_log_header h;
 	int r;
@@ -840,10 +817,15 @@ static int rewrite_block0(struct ctx *c, uint64_t dest)
 	if (r)
 		return r;
 	memcpy(&h, sector, sizeof(h));
-	if (le32toh(h.count) != 1) {
-		h.count = htole32(1);
-		memcpy(sector, &h, sizeof(h));
-		r = write_at(c, sector, sizeof(sector), 0);
+	memset(compact, 0, sizeof(compact));
+	memcpy(compact + BOW_HEADER_SIZE, c->newest_entry0,
+	       sizeof(c->newest_entry0));
+	h.count = htole32(1);
+	h.header_size = htole16(BOW_HEADER_SIZE);
+	memcpy(compact, &h, sizeof(h));
+	if (memcmp(sector, compact, BOW_HEADER_SIZE +
+		   sizeof(struct bow_log_entry))) {
+		r = write_at(c, compact, sizeof(compact), 0);
 		if (!r)
 			r = sync_dev(c);
 		if (r)
@@ -921,11 +903,11 @@ static void entry_position(const struct ctx *c, const struct entry *e,
 			   uint32_t *sequence, uint32_t *i)
 {
 	uint64_t at = (uint64_t)(e - c->entries);
-	uint32_t l = 0, hi = c->nr_logs;
+	size_t l = 0, hi = c->nr_logs;
 
 	/* The last log block whose entries start at or before @at. */
 	while (hi - l > 1) {
-		uint32_t mid = l + (hi - l) / 2;
+		size_t mid = l + (hi - l) / 2;
 
 		if (c->logs[mid].first <= at)
 			l = mid;
@@ -975,7 +957,7 @@ static int replay_sorted(struct ctx *c, bool *sorted)
 	if (!by_dest)
 		goto out;
 	n = 0;
-	for (uint32_t l = 0; l < c->nr_logs; l++) {
+	for (size_t l = 0; l < c->nr_logs; l++) {
 		const struct log_block *lb = &c->logs[l];
 
 		for (uint32_t i = 0; i < lb->count; i++) {
@@ -1066,11 +1048,12 @@ static int replay(struct ctx *c)
 	int r;
 
 	/* From now on reads go to the real device as it is being written. */
-	map_free(&c->map);
+	extmap_free(&c->map);
+	extmap_free(&c->read);
 	r = replay_sorted(c, &sorted);
 	if (r)
 		return r;
-	for (uint32_t l = 0; !sorted && l < c->nr_logs; l++) {
+	for (size_t l = 0; !sorted && l < c->nr_logs; l++) {
 		const struct log_block *lb = &c->logs[l];
 
 		/* The last of a log block's entries in replay order is entry 0. */
@@ -1128,6 +1111,8 @@ int bow_restore(int fd, uint64_t size, const char *path,
 	int r;
 
 	memset(summary, 0, sizeof(*summary));
+	extmap_init(&c.map);
+	extmap_init(&c.read);
 	c.chunk = malloc(CHUNK_BYTES);
 	c.next_off = UINT64_MAX;
 	if (!c.chunk) {
@@ -1150,7 +1135,7 @@ int bow_restore(int fd, uint64_t size, const char *path,
 			r = BOW_EXIT_COMMITTED;
 		goto out;
 	}
-	fprintf(out, "%s: checkpoint found: %" PRIu32 " log block%s, %" PRIu64
+	fprintf(out, "%s: checkpoint found: %" PRIu64 " log block%s, %" PRIu64
 		" entries, %" PRIu64 " bytes to restore, block size %" PRIu32
 		"\n", path, summary->log_blocks,
 		summary->log_blocks == 1 ? "" : "s", summary->entries,
@@ -1177,7 +1162,8 @@ int bow_restore(int fd, uint64_t size, const char *path,
 	}
 out:
 	summary->mapped = c.mapping;
-	map_free(&c.map);
+	extmap_free(&c.map);
+	extmap_free(&c.read);
 	free(c.entries);
 	free(c.logs);
 	free(c.block);

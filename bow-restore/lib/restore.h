@@ -46,7 +46,7 @@ struct bow_restore_opts {
 /* What validation found; filled in even when the log is rejected. */
 struct bow_restore_summary {
 	uint32_t block_size;
-	uint32_t log_blocks;	/* in the chain, newest to sequence 0 */
+	uint64_t log_blocks;	/* in the chain, newest to sequence 0 */
 	uint64_t entries;
 	uint64_t bytes;		/* bytes the replay copies */
 	uint64_t writes;	/* writes the replay issued */
