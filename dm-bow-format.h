@@ -27,6 +27,12 @@
 /* "BOW\0" when the first four bytes are read as a little-endian u32. */
 #define BOW_MAGIC		0x00574f42
 #define BOW_HEADER_VERSION	0x0100
+/*
+ * Android's vold, restoring a log, marks block 0 with this magic ("WOB")
+ * once it has begun to write, and a rerun of vold goes on from there
+ * without validating again.  bow-restore finishes such a restore.
+ */
+#define BOW_VOLD_PARTIAL_MAGIC	0x00424f57
 /* header_size written by this version; readers accept larger headers. */
 #define BOW_HEADER_SIZE		28
 
@@ -64,7 +70,25 @@ struct bow_log_entry {
 	__le32 checksum;
 } __packed;
 
+/*
+ * A commit that has begun: block 0 holds the last header with count 0,
+ * followed at header_size by this mark, in the first sector.  checksum
+ * is crc32_le (as for entries) of the header_size bytes of the header
+ * and the mark's magic, seeded with BOW_COMMIT_MAGIC.  A live log always
+ * has count >= 1 and entry 0 at header_size, whose source (there, where
+ * the mark's magic goes) is 0: no damage short of rewriting these bytes
+ * turns a live log into a commit.  Android's readers reject count 0 and
+ * roll forward, which finishes the commit too.
+ */
+#define BOW_COMMIT_MAGIC	0x54494d43	/* "CMIT" */
+
+struct bow_commit_mark {
+	__le32 magic;
+	__le32 checksum;
+} __packed;
+
 static_assert(sizeof(struct bow_log_header) == BOW_HEADER_SIZE, "header");
+static_assert(sizeof(struct bow_commit_mark) == 8, "commit mark");
 static_assert(sizeof(struct bow_log_entry) == 24, "entry");
 
 /* How many entries fit in one log block after a header of header_size. */

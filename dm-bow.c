@@ -1546,15 +1546,18 @@ free_backup:
 /*
  * State 1 -> 2: put the file system's block 0 back over the log.
  *
- * First the header unit is rewritten with count 0, which marks the commit
- * as begun: from that instant bow-restore completes the commit instead of
- * rolling back, and the entries may be overwritten.  Then the file
- * system's block 0 is written, its header unit last, so that a power cut
- * leaves either the marked log or the committed block 0.
+ * First the header unit is rewritten with count 0 and the commit mark
+ * (dm-bow-format.h) over entry 0, which marks the commit as begun: from
+ * that instant bow-restore completes the commit instead of rolling back,
+ * and the entries may be overwritten.  Then the file system's block 0 is
+ * written, its header unit last, so that a power cut leaves either the
+ * marked log or the committed block 0.
  */
 static int bow_commit(struct bow_dev *bd)
 {
 	struct bow_log_header *h = bow_log_header(bd);
+	struct bow_commit_mark *mark = (void *)bow_log_entry(bd, 0);
+	struct bow_commit_mark entry0_start = *mark;
 	__le32 count = h->count;
 	struct rb_root ranges;
 	int r;
@@ -1564,10 +1567,15 @@ static int bow_commit(struct bow_dev *bd)
 	if (r)
 		return r;
 	h->count = 0;
+	mark->magic = cpu_to_le32(BOW_COMMIT_MAGIC);
+	mark->checksum = cpu_to_le32(crc32(BOW_COMMIT_MAGIC, bd->log,
+					   BOW_HEADER_SIZE +
+					   sizeof(mark->magic)));
 	r = bow_write_units(bd, 0, 1, bd->log,
 			    bow_preflush() | bow_durable(), NULL);
 	if (r) {
 		h->count = count;
+		*mark = entry0_start;
 		return r;
 	}
 	r = bow_write_block0(bd, bd->copy_buf);

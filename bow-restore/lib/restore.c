@@ -22,6 +22,9 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -124,13 +127,38 @@ struct ctx {
 	struct log_block *logs;
 	size_t nr_logs, cap_logs;
 	uint64_t writes;
-	uint64_t sector0;	/* of the newest header checked */
+	uint64_t written, to_write;	/* bytes, for progress */
+	uint64_t sector0;	/* of the last header checked */
+	/* The header in block 0; valid once newest_sector0 is not 0. */
+	struct bow_log_header newest;
+	uint64_t newest_sector0;
+	bool vold_partial;	/* block 0 has vold's partial-restore magic */
 	/* Entry 0 of the log block in block 0, as it is on disk. */
 	unsigned char newest_entry0[sizeof(struct bow_log_entry)];
 	bool committing;	/* block 0 says a commit was interrupted */
 };
 
-#define say(c, ...) fprintf((c)->err, __VA_ARGS__)
+static void say(const struct ctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(const struct ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->opts->prefix)
+		fputs(c->opts->prefix, c->err);
+	va_start(ap, fmt);
+	vfprintf(c->err, fmt, ap);
+	va_end(ap);
+}
+
+static void progress(struct ctx *c, int phase, uint64_t done,
+		     uint64_t total)
+{
+	if (c->opts->progress)
+		c->opts->progress(c->opts->progress_arg, phase,
+				  done < total ? done : total, total);
+}
 
 static int pread_all(struct ctx *c, void *buf, size_t len, uint64_t off)
 {
@@ -146,7 +174,7 @@ static int pread_all(struct ctx *c, void *buf, size_t len, uint64_t off)
 			say(c, "%s: cannot read %zu bytes at offset %" PRIu64
 			    ": %s\n", c->path, len - done, off + done,
 			    n < 0 ? strerror(errno) : "unexpected end of file");
-			return BOW_EXIT_IO;
+			return BOW_IO_ERROR;
 		}
 		done += (size_t)n;
 	}
@@ -328,7 +356,7 @@ static int write_vec_at(struct ctx *c, const struct iovec *iov, int cnt,
 				  BOW_SECTOR_SIZE * BOW_SECTOR_SIZE,
 				  &done) < 0)
 			say(c, "%s: torn write failed\n", c->path);
-		return BOW_EXIT_WRITE;
+		return BOW_PARTIAL;
 	}
 	w = pwritev_limit(c->fd, iov, cnt, off, len, &done);
 	if (w <= 0 || done < len) {
@@ -336,9 +364,11 @@ static int write_vec_at(struct ctx *c, const struct iovec *iov, int cnt,
 		    ": %s; the device is partly restored, run "
 		    "bow-restore again\n", c->path, len - done, off + done,
 		    w < 0 ? strerror(errno) : "no space");
-		return BOW_EXIT_WRITE;
+		return BOW_PARTIAL;
 	}
 	c->writes++;
+	c->written += len;
+	progress(c, 2, c->written, c->to_write);
 	for (int i = 0; c->opts->trace && i < cnt; i++) {
 		c->opts->trace(c->opts->trace_arg, iov[i].iov_base,
 			       iov[i].iov_len, off);
@@ -359,7 +389,7 @@ static int sync_dev(struct ctx *c)
 	if (fsync(c->fd)) {
 		say(c, "%s: fsync failed: %s; run bow-restore again\n",
 		    c->path, strerror(errno));
-		return BOW_EXIT_WRITE;
+		return BOW_PARTIAL;
 	}
 	if (c->opts->trace)
 		c->opts->trace(c->opts->trace_arg, NULL, 0, 0);
@@ -398,6 +428,34 @@ static int read_virtual(struct ctx *c, uint64_t block, uint64_t blocks,
 }
 
 /*
+ * Block 0 holds a header with count 0: a commit has begun, if the commit
+ * mark follows (see dm-bow-format.h).  Without it, this is a damaged log
+ * (one flipped bit in count) or a commit begun by a dm-bow that wrote no
+ * mark: either way, finishing a commit would destroy the rollback, so
+ * only an explicit roll forward does.
+ */
+static int check_commit_mark(struct ctx *c, const unsigned char *blk,
+			     uint32_t header_size)
+{
+	struct bow_commit_mark mark;
+
+	if (header_size + sizeof(mark) <= BOW_SECTOR_SIZE) {
+		memcpy(&mark, blk + header_size, sizeof(mark));
+		if (le32toh(mark.magic) == BOW_COMMIT_MAGIC &&
+		    le32toh(mark.checksum) ==
+		    bow_crc32(BOW_COMMIT_MAGIC, blk,
+			      header_size + sizeof(mark.magic)))
+			return 0;
+	}
+	say(c, "%s: block 0 holds a dm-bow header with count 0 at offset 12 "
+	    "but no valid commit mark at offset %" PRIu32 ": a damaged log, "
+	    "or a commit begun by an older dm-bow; nothing written.  If the "
+	    "new data is to be kept, --roll-forward finishes the commit\n",
+	    c->path, header_size);
+	return BOW_INVALID;
+}
+
+/*
  * Check a log block's header.  @first: the newest, read from block 0 of
  * the device, which fixes the block size.  Otherwise @expect_sequence
  * and the block size must match.
@@ -410,17 +468,22 @@ static int check_header(struct ctx *c, const unsigned char *blk, bool first,
 	char where[64];
 
 	memcpy(&h, blk, sizeof(h));
-	if (le32toh(h.magic) != BOW_MAGIC) {
+	if (first && le32toh(h.magic) == BOW_VOLD_PARTIAL_MAGIC)
+		c->vold_partial = true;
+	/* vold marks block 0 only: the copies of log blocks keep BOW. */
+	if (le32toh(h.magic) != BOW_MAGIC && !(first && c->vold_partial)) {
 		if (first) {
-			say(c, "%s: no checkpoint found: block 0 holds no "
-			    "dm-bow log (magic 0x%08" PRIx32 ", expected "
-			    "0x%08x)\n", c->path, le32toh(h.magic), BOW_MAGIC);
-			return BOW_EXIT_NO_LOG;
+			/* Not an error: the common case at boot. */
+			fprintf(c->out, "%s: no checkpoint found: block 0 "
+				"holds no dm-bow log (magic 0x%08" PRIx32
+				", expected 0x%08x)\n", c->path,
+				le32toh(h.magic), BOW_MAGIC);
+			return BOW_NO_LOG;
 		}
 		say(c, "%s: log block sequence %" PRIu32 " (restored into "
 		    "block 0) has magic 0x%08" PRIx32 ", expected 0x%08x\n",
 		    c->path, expect_sequence, le32toh(h.magic), BOW_MAGIC);
-		return BOW_EXIT_INVALID;
+		return BOW_INVALID;
 	}
 	*sequence = le32toh(h.sequence);
 	snprintf(where, sizeof(where), "log block sequence %" PRIu32, *sequence);
@@ -428,31 +491,31 @@ static int check_header(struct ctx *c, const unsigned char *blk, bool first,
 		say(c, "%s: %s: header_version 0x%04x at offset 4, expected "
 		    "0x%04x\n", c->path, where, le16toh(h.header_version),
 		    BOW_HEADER_VERSION);
-		return BOW_EXIT_INVALID;
+		return BOW_INVALID;
 	}
 	if (le32toh(h.block_size) != c->block_size) {
 		say(c, "%s: %s: block_size %" PRIu32 " at offset 8, expected "
 		    "%" PRIu32 "\n", c->path, where, le32toh(h.block_size),
 		    c->block_size);
-		return BOW_EXIT_INVALID;
+		return BOW_INVALID;
 	}
 	*header_size = le16toh(h.header_size);
 	if (*header_size < BOW_HEADER_SIZE || *header_size > c->block_size) {
 		say(c, "%s: %s: header_size %" PRIu32 " at offset 6, expected "
 		    "%d to %" PRIu32 "\n", c->path, where, *header_size,
 		    BOW_HEADER_SIZE, c->block_size);
-		return BOW_EXIT_INVALID;
+		return BOW_INVALID;
 	}
 	if (le64toh(h.sector0) % (c->block_size / BOW_SECTOR_SIZE)) {
 		say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is not "
 		    "block aligned\n", c->path, where,
 		    (uint64_t)le64toh(h.sector0));
-		return BOW_EXIT_INVALID;
+		return BOW_INVALID;
 	}
 	if (!le64toh(h.sector0)) {
 		say(c, "%s: %s: sector0 0 at offset 20: the live block 0 is "
 		    "never block 0 itself\n", c->path, where);
-		return BOW_EXIT_INVALID;
+		return BOW_INVALID;
 	}
 	if (le64toh(h.sector0) / (c->block_size / BOW_SECTOR_SIZE) >=
 	    c->dev_blocks) {
@@ -460,24 +523,28 @@ static int check_header(struct ctx *c, const unsigned char *blk, bool first,
 		    "end of the device (%" PRIu64 " sectors): truncated device "
 		    "or corrupt log\n", c->path, where,
 		    (uint64_t)le64toh(h.sector0), c->size / BOW_SECTOR_SIZE);
-		return BOW_EXIT_TRUNCATED;
+		return BOW_TRUNCATED;
 	}
 	c->sector0 = le64toh(h.sector0);
+	if (first) {
+		c->newest = h;
+		c->newest_sector0 = c->sector0;
+	}
 	*count = le32toh(h.count);
-	if (first && *count == 0)
-		return 0;	/* a commit was interrupted: see finish_commit() */
+	if (first && *count == 0 && !c->vold_partial)
+		return check_commit_mark(c, blk, *header_size);
 	if (*count < 1 || *count > bow_log_capacity(c->block_size,
 						    *header_size)) {
 		say(c, "%s: %s: count %" PRIu32 " at offset 12, expected 1 to "
 		    "%" PRIu32 "\n", c->path, where, *count,
 		    bow_log_capacity(c->block_size, *header_size));
-		return BOW_EXIT_INVALID;
+		return BOW_INVALID;
 	}
 	if (!first && *sequence != expect_sequence) {
 		say(c, "%s: %s at offset 16, expected sequence %" PRIu32
 		    " (the chain must count down by one)\n", c->path, where,
 		    expect_sequence);
-		return BOW_EXIT_INVALID;
+		return BOW_INVALID;
 	}
 	return 0;
 }
@@ -506,7 +573,7 @@ static int check_entry(struct ctx *c, const unsigned char *blk,
 		    ", size %" PRIu32 " are not whole %" PRIu32 "-byte blocks\n",
 		    c->path, sequence, i, off, source, dest, size,
 		    c->block_size);
-		return BOW_EXIT_INVALID;
+		return BOW_INVALID;
 	}
 	e->source = source / bs_sectors;
 	e->dest = dest / bs_sectors;
@@ -518,7 +585,7 @@ static int check_entry(struct ctx *c, const unsigned char *blk,
 		    ", size %" PRIu32 ": block 0 is the source of entry 0, "
 		    "one block, and of no other entry, and never a dest\n",
 		    c->path, sequence, i, off, source, dest, size);
-		return BOW_EXIT_INVALID;
+		return BOW_INVALID;
 	}
 	if (e->source + e->blocks > c->dev_blocks ||
 	    e->dest + e->blocks > c->dev_blocks ||
@@ -530,13 +597,13 @@ static int check_entry(struct ctx *c, const unsigned char *blk,
 		    "truncated device or corrupt log\n", c->path, sequence, i,
 		    dest, size / BOW_SECTOR_SIZE, source,
 		    size / BOW_SECTOR_SIZE, c->size / BOW_SECTOR_SIZE);
-		return BOW_EXIT_TRUNCATED;
+		return BOW_TRUNCATED;
 	}
 	if (e->source < e->dest + e->blocks && e->dest < e->source + e->blocks) {
 		say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
 		    ": source %" PRIu64 " and dest %" PRIu64 " overlap\n",
 		    c->path, sequence, i, source, dest);
-		return BOW_EXIT_INVALID;
+		return BOW_INVALID;
 	}
 	return 0;
 }
@@ -547,7 +614,15 @@ static int check_checksum(struct ctx *c, const struct entry *e,
 {
 	uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
 
-	if (crc == e->checksum)
+	/*
+	 * Android's dm-bow logs each move of the live block 0 as a one-block
+	 * entry with checksum 0 (the block changes after the copy), and its
+	 * readers skip the check for checksum 0: so does this one, for
+	 * one-block entries.  What such an entry copies lands on a block
+	 * that was free at the checkpoint (the old live copy); a damaged
+	 * checksum that reads 0 goes unnoticed, 1 in 2^32 of them.
+	 */
+	if (crc == e->checksum || (!e->checksum && e->blocks == 1))
 		return 0;
 	say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
 	    ": checksum of sectors %" PRIu64 "+%" PRIu64 " (backup of "
@@ -555,7 +630,7 @@ static int check_checksum(struct ctx *c, const struct entry *e,
 	    PRIx32 "\n", c->path, sequence, i, e->dest * bs_sectors,
 	    e->blocks * bs_sectors, e->source * bs_sectors, crc,
 	    e->checksum);
-	return BOW_EXIT_CHECKSUM;
+	return BOW_BAD_CHECKSUM;
 }
 
 /*
@@ -619,7 +694,7 @@ static int add_log(struct ctx *c, uint32_t sequence, uint32_t count,
 static int no_memory(struct ctx *c)
 {
 	say(c, "%s: out of memory\n", c->path);
-	return BOW_EXIT_IO;
+	return BOW_IO_ERROR;
 }
 
 /*
@@ -641,7 +716,7 @@ static int simulate_entry(struct ctx *c, const struct entry *e,
 		    "entry replayed before it: a rerun after an interrupted "
 		    "restore would not converge\n", c->path, sequence, i,
 		    e->source * bs_sectors, e->blocks * bs_sectors);
-		return BOW_EXIT_INVALID;
+		return BOW_INVALID;
 	}
 	if (extmap_assign(&c->read, e->dest, e->blocks, e->dest))
 		return no_memory(c);
@@ -665,6 +740,7 @@ static int simulate_entry(struct ctx *c, const struct entry *e,
 static int validate(struct ctx *c, struct bow_restore_summary *s)
 {
 	uint64_t bs_sectors;
+	bool is_log;
 	struct bow_log_header h;
 	uint64_t budget;
 	uint32_t expect = 0;
@@ -674,30 +750,32 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 	if (c->size < BOW_SECTOR_SIZE) {
 		say(c, "%s: device of %" PRIu64 " bytes is too small to hold "
 		    "a dm-bow log\n", c->path, c->size);
-		return BOW_EXIT_TRUNCATED;
+		return BOW_TRUNCATED;
 	}
 	r = read_at(c, &h, sizeof(h), 0, NULL);
 	if (r)
 		return r;
 	c->block_size = le32toh(h.block_size);
-	if (le32toh(h.magic) == BOW_MAGIC &&
+	is_log = le32toh(h.magic) == BOW_MAGIC ||
+		 le32toh(h.magic) == BOW_VOLD_PARTIAL_MAGIC;
+	if (is_log &&
 	    (c->block_size < BOW_MIN_BLOCK_SIZE ||
 	     c->block_size > BOW_MAX_BLOCK_SIZE ||
 	     (c->block_size & (c->block_size - 1)))) {
 		say(c, "%s: block_size %" PRIu32 " at offset 8 is not a power "
 		    "of two from %d to %d\n", c->path, c->block_size,
 		    BOW_MIN_BLOCK_SIZE, BOW_MAX_BLOCK_SIZE);
-		return BOW_EXIT_INVALID;
+		return BOW_INVALID;
 	}
-	if (le32toh(h.magic) != BOW_MAGIC)
+	if (!is_log)
 		c->block_size = BOW_SECTOR_SIZE;
 	s->block_size = c->block_size;
 	c->dev_blocks = c->size / c->block_size;
-	if (c->dev_blocks < 2 && le32toh(h.magic) == BOW_MAGIC) {
+	if (c->dev_blocks < 2 && is_log) {
 		say(c, "%s: device of %" PRIu64 " bytes is smaller than two "
 		    "%" PRIu32 "-byte blocks: truncated\n", c->path, c->size,
 		    c->block_size);
-		return BOW_EXIT_TRUNCATED;
+		return BOW_TRUNCATED;
 	}
 	bs_sectors = c->block_size / BOW_SECTOR_SIZE;
 	c->block = malloc(c->block_size);
@@ -745,7 +823,7 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 				    " entry %" PRIu32 ": the chain backs up "
 				    "more than the device holds\n", c->path,
 				    sequence, i);
-				return BOW_EXIT_INVALID;
+				return BOW_INVALID;
 			}
 			budget -= e.blocks;
 			r = verify_entry(c, &e, sequence, i, &data);
@@ -765,7 +843,10 @@ static int validate(struct ctx *c, struct bow_restore_summary *s)
 					e.blocks * bs_sectors);
 			s->entries++;
 			s->bytes += e.blocks * c->block_size;
+			if (!e.checksum && e.blocks == 1)
+				s->unchecked++;
 		}
+		progress(c, 1, c->nr_logs, le32toh(c->newest.sequence) + 1ull);
 		if (sequence == 0)
 			return 0;
 		expect = sequence - 1;
@@ -795,25 +876,33 @@ static int write_block0_last_sector_first(struct ctx *c,
 }
 
 /*
- * Replay entry 0: put the block at @dest (the previous log block, or the
- * file system's own block 0) into block 0, so that a power cut at any
- * point leaves block 0 a valid log or the final block 0.  The device
- * writes a sector atomically, but entry 0 lies in the first sector only
- * if header_size is at most 488.  So: first the first sector is made a
- * log block of its own, the newest header counting entry 0 alone, with
- * header_size 28 and entry 0 right after it (the other entries are
- * replayed and durable by now, and no reader needs what an extended
- * header holds to finish a restore); then every sector but the first is
- * written, then the first.
+ * Replay @block0, entry 0 of log block @sequence 0: put the file system's
+ * own block 0 back, so that a power cut at any point leaves block 0 a
+ * valid log or the final block 0.  The device writes a sector
+ * atomically, but entry 0 lies in the first sector only if header_size
+ * is at most 488.  So: first the first sector is made a log block of its
+ * own, the newest header counting its entry 0 alone, with header_size 28
+ * and entry 0 right after it (the other entries are replayed and durable
+ * by now, and no reader needs what an extended header holds to finish a
+ * restore); then every sector but the first is written, then the first.
+ * What is written is a copy, checked against the entry's checksum.
  */
-static int rewrite_block0(struct ctx *c, uint64_t dest)
+static int rewrite_block0(struct ctx *c, const struct entry *block0,
+			  uint32_t sequence)
 {
 	unsigned char sector[BOW_SECTOR_SIZE], compact[BOW_SECTOR_SIZE];
 	const unsigned char *blk;
 	struct bow_log_header h;
 	int r;
 
-	r = read_at(c, sector, sizeof(sector), 0, NULL);
+	r = read_virtual(c, block0->dest, 1, &blk);
+	if (r)
+		return r;
+	memcpy(c->block, blk, c->block_size);
+	r = check_checksum(c, block0, sequence, 0,
+			   bow_crc32(0, c->block, c->block_size));
+	if (!r)
+		r = read_at(c, sector, sizeof(sector), 0, NULL);
 	if (r)
 		return r;
 	memcpy(&h, sector, sizeof(h));
@@ -831,10 +920,7 @@ static int rewrite_block0(struct ctx *c, uint64_t dest)
 		if (r)
 			return r;
 	}
-	r = read_virtual(c, dest, 1, &blk);
-	if (!r)
-		r = write_block0_last_sector_first(c, blk);
-	return r;
+	return write_block0_last_sector_first(c, c->block);
 }
 
 /*
@@ -845,9 +931,56 @@ static int finish_commit(struct ctx *c)
 {
 	const unsigned char *blk;
 	int r = read_at(c, c->chunk, c->block_size,
-			c->sector0 * BOW_SECTOR_SIZE, &blk);
+			c->newest_sector0 * BOW_SECTOR_SIZE, &blk);
 
 	return r ? r : write_block0_last_sector_first(c, blk);
+}
+
+/*
+ * Roll forward (opts->roll_forward), after validation said @valid: mark
+ * block 0 as a commit begun, as the target does (so that any rerun
+ * finishes it), then finish it.  The mark goes in a compact first sector
+ * of its own, whatever header_size was.
+ */
+static int roll_forward(struct ctx *c, int valid)
+{
+	unsigned char sector[BOW_SECTOR_SIZE] = { 0 };
+	struct bow_log_header h = c->newest;
+	struct bow_commit_mark mark = {
+		.magic = htole32(BOW_COMMIT_MAGIC),
+	};
+	int r;
+
+	if (c->vold_partial) {
+		say(c, "%s: cannot roll forward: Android's vold has begun to "
+		    "restore this device (magic 0x%08x in block 0), so it holds "
+		    "neither the new data nor the checkpoint; run bow-restore "
+		    "without --roll-forward to finish the restore\n", c->path,
+		    BOW_VOLD_PARTIAL_MAGIC);
+		return BOW_INVALID;
+	}
+	fprintf(c->out, "%s: %s: the file system's block 0 is at sector %"
+		PRIu64 "; %s it back and keeping what was written since the "
+		"checkpoint (not rolled back)\n", c->path,
+		c->committing ? "a commit was interrupted" :
+		valid ? "rolling forward over a log that does not validate" :
+		"rolling forward over a valid log", c->newest_sector0,
+		c->opts->dry_run ? "would put" : "putting");
+	if (c->opts->dry_run)
+		return BOW_ROLLED_FORWARD;
+	h.header_size = htole16(BOW_HEADER_SIZE);
+	h.count = 0;
+	memcpy(sector, &h, sizeof(h));
+	memcpy(sector + BOW_HEADER_SIZE, &mark.magic, sizeof(mark.magic));
+	mark.checksum = htole32(bow_crc32(BOW_COMMIT_MAGIC, sector,
+					  BOW_HEADER_SIZE + sizeof(mark.magic)));
+	memcpy(sector + BOW_HEADER_SIZE, &mark, sizeof(mark));
+	r = c->committing ? 0 : write_at(c, sector, sizeof(sector), 0);
+	if (!r && !c->committing)
+		r = sync_dev(c);
+	if (!r)
+		r = finish_commit(c);
+	return r ? r : BOW_ROLLED_FORWARD;
 }
 
 static int cmp_source(const void *a, const void *b)
@@ -1025,6 +1158,38 @@ out:
 }
 
 /*
+ * Write back @e, larger than a chunk, a chunk at a time, just checked
+ * whole by verify_entry().  Each chunk is read again to be written: the
+ * checksum of what was written is computed too, and if the backup
+ * changed in between (failing media, or a writer despite --force), the
+ * replay stops there with the device partly restored, as a failed read
+ * would stop it.
+ */
+static int write_large_entry(struct ctx *c, const struct entry *e,
+			     uint32_t sequence, uint32_t i)
+{
+	uint64_t per_chunk = CHUNK_BYTES / c->block_size;
+	uint32_t crc = (uint32_t)e->source;
+	const unsigned char *data;
+	int r;
+
+	for (uint64_t b = 0; b < e->blocks; b += per_chunk) {
+		uint64_t n = e->blocks - b < per_chunk ? e->blocks - b :
+							 per_chunk;
+
+		r = read_virtual(c, e->dest + b, n, &data);
+		if (r)
+			return r;
+		crc = bow_crc32(crc, data, n * c->block_size);
+		r = write_at(c, data, n * c->block_size,
+			     (e->source + b) * c->block_size);
+		if (r)
+			return r;
+	}
+	return check_checksum(c, e, sequence, i, crc);
+}
+
+/*
  * Copy every entry, in the order of their sources (replay_sorted()) or
  * else in the order validated, checking each checksum again before any
  * of the entry is written; then put the file system's block 0 back.
@@ -1073,19 +1238,9 @@ static int replay(struct ctx *c)
 					return r;
 				continue;
 			}
-			for (uint64_t b = 0; b < e->blocks; b += per_chunk) {
-				uint64_t n = e->blocks - b < per_chunk ?
-					     e->blocks - b : per_chunk;
-
-				r = read_virtual(c, e->dest + b, n, &data);
-				if (!r)
-					r = write_at(c, data,
-						     n * c->block_size,
-						     (e->source + b) *
-						     c->block_size);
-				if (r)
-					return r;
-			}
+			r = write_large_entry(c, e, lb->sequence, i);
+			if (r)
+				return r;
 		}
 	}
 	/*
@@ -1094,81 +1249,165 @@ static int replay(struct ctx *c)
 	 */
 	r = sync_dev(c);
 	if (!r)
-		r = verify_entry(c, block0, oldest->sequence, 0, &data);
-	if (!r)
-		r = rewrite_block0(c, block0->dest);
+		r = rewrite_block0(c, block0, oldest->sequence);
 	return r ? r : sync_dev(c);
 }
 
-int bow_restore(int fd, uint64_t size, const char *path,
-		const struct bow_restore_opts *opts,
-		struct bow_restore_summary *summary, FILE *out, FILE *err)
+/* bow_restore() on its context: the whole restore, but for cleaning up. */
+static int restore(struct ctx *c, struct bow_restore_summary *summary)
 {
-	struct ctx c = {
-		.fd = fd, .size = size, .path = path, .opts = opts,
-		.out = out, .err = err,
-	};
 	int r;
 
-	memset(summary, 0, sizeof(*summary));
-	extmap_init(&c.map);
-	extmap_init(&c.read);
-	c.chunk = malloc(CHUNK_BYTES);
-	c.next_off = UINT64_MAX;
-	if (!c.chunk) {
-		r = no_memory(&c);
-		goto out;
+	r = validate(c, summary);
+	summary->vold_partial = c->vold_partial;
+	if (c->opts->roll_forward && r != BOW_NO_LOG && r != BOW_IO_ERROR &&
+	    c->newest_sector0) {
+		r = roll_forward(c, r);
+		summary->writes = c->writes;
+		return r;
 	}
-	map_device(&c);
-	r = validate(&c, summary);
 	if (r)
-		goto out;
-	if (c.committing) {
-		fprintf(out, "%s: a commit was interrupted: the file system's "
+		return r;
+	if (c->vold_partial)
+		fprintf(c->out, "%s: block 0 holds a restore that Android's vold "
+			"began and did not finish (magic 0x%08x): %s it\n",
+			c->path, BOW_VOLD_PARTIAL_MAGIC,
+			c->opts->dry_run ? "would finish" : "finishing");
+	if (c->committing) {
+		fprintf(c->out, "%s: a commit was interrupted: the file system's "
 			"block 0 is at sector %" PRIu64 "; %s the commit (the "
-			"device is not rolled back)\n", path, c.sector0,
-			opts->dry_run ? "would finish" : "finishing");
-		if (!opts->dry_run)
-			r = finish_commit(&c);
-		summary->writes = c.writes;
+			"device is not rolled back)\n", c->path, c->newest_sector0,
+			c->opts->dry_run ? "would finish" : "finishing");
+		if (!c->opts->dry_run)
+			r = finish_commit(c);
+		summary->writes = c->writes;
 		if (!r)
-			r = BOW_EXIT_COMMITTED;
-		goto out;
+			r = BOW_COMMITTED;
+		return r;
 	}
-	fprintf(out, "%s: checkpoint found: %" PRIu64 " log block%s, %" PRIu64
+	fprintf(c->out, "%s: checkpoint found: %" PRIu64 " log block%s, %" PRIu64
 		" entries, %" PRIu64 " bytes to restore, block size %" PRIu32
-		"\n", path, summary->log_blocks,
+		"\n", c->path, summary->log_blocks,
 		summary->log_blocks == 1 ? "" : "s", summary->entries,
 		summary->bytes, summary->block_size);
-	if (opts->dry_run) {
-		fprintf(out, "%s: dry run: nothing written\n", path);
-		goto out;
+	if (summary->unchecked)
+		fprintf(c->out, "%s: %" PRIu64 " one-block entr%s with checksum 0 "
+			"(Android's moves of the live block 0) replayed "
+			"unchecked\n", c->path, summary->unchecked,
+			summary->unchecked == 1 ? "y" : "ies");
+	if (c->opts->dry_run) {
+		fprintf(c->out, "%s: dry run: nothing written\n", c->path);
+		return r;
 	}
-	r = replay(&c);
-	summary->writes = c.writes;
-	if (!r)
-		fprintf(out, "%s: restored to the checkpoint\n", path);
+	/* Progress: the entries, and block 0 (put back twice). */
+	c->to_write = summary->bytes + 2ull * c->block_size;
+	r = replay(c);
+	summary->writes = c->writes;
+	if (!r) {
+		/* The estimate counted the copies of log blocks: done. */
+		progress(c, 2, c->to_write, c->to_write);
+		fprintf(c->out, "%s: restored to the checkpoint\n", c->path);
+	}
 	/*
 	 * A read that failed or a backup that changed after it was checked
 	 * (the media failing, or a writer despite --force) can stop the
 	 * replay after it has written: then, as for a failed write, the
 	 * device is partly restored and a rerun starts again from the top.
 	 */
-	if (r && r != BOW_EXIT_WRITE && c.writes) {
-		say(&c, "%s: stopped after %" PRIu64 " writes: the device is "
-		    "partly restored, run bow-restore again\n", path,
-		    c.writes);
-		r = BOW_EXIT_WRITE;
+	if (r && r != BOW_PARTIAL && c->writes) {
+		say(c, "%s: stopped after %" PRIu64 " writes: the device is "
+		    "partly restored, run bow-restore again\n", c->path,
+		    c->writes);
+		r = BOW_PARTIAL;
 	}
+	return r;
+}
+
+/*
+ * A page of the mapping that cannot be read back when touched (evicted,
+ * then a read error; or the file truncated under it) raises SIGBUS.  While
+ * bow_restore() runs, the handler turns one inside the mapping into a
+ * jump back to it, which reports a read error; any other SIGBUS is
+ * raised again with the handler that was there before.  One restore at a
+ * time per process: the state is global.
+ */
+static sigjmp_buf *sigbus_jump;
+static const unsigned char *sigbus_lo, *sigbus_hi;
+static struct sigaction sigbus_old;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	const unsigned char *at = si->si_addr;
+
+	(void)uc;
+	if (sigbus_jump && at >= sigbus_lo && at < sigbus_hi)
+		siglongjmp(*sigbus_jump, 1);
+	sigaction(sig, &sigbus_old, NULL);
+	raise(sig);
+}
+
+int bow_restore(int fd, uint64_t size, const char *path,
+		const struct bow_restore_opts *opts,
+		struct bow_restore_summary *summary, FILE *out, FILE *err)
+{
+	struct sigaction sa = {
+		.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO,
+	};
+	sigjmp_buf jump;
+	/* On the heap: it must keep its values across the jump. */
+	struct ctx *c = calloc(1, sizeof(*c));
+	int r;
+
+	memset(summary, 0, sizeof(*summary));
+	if (!c) {
+		fprintf(err, "%s%s: out of memory\n",
+			opts->prefix ? opts->prefix : "", path);
+		return BOW_IO_ERROR;
+	}
+	*c = (struct ctx){
+		.fd = fd, .size = size, .path = path, .opts = opts,
+		.out = out, .err = err, .next_off = UINT64_MAX,
+	};
+	extmap_init(&c->map);
+	extmap_init(&c->read);
+	c->chunk = malloc(CHUNK_BYTES);
+	if (!c->chunk) {
+		r = no_memory(c);
+		goto out;
+	}
+	map_device(c);
+	if (c->mapping) {
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, &sigbus_old);
+		sigbus_lo = c->mapping;
+		sigbus_hi = c->mapping + c->size;
+		sigbus_jump = &jump;
+		if (sigsetjmp(jump, 1)) {
+			say(c, "%s: a page of the device could not be read "
+			    "back through its mapping (SIGBUS: a read error, or "
+			    "the file was truncated)%s\n", c->path, c->writes ?
+			    "; the device is partly restored, run bow-restore "
+			    "again" : "");
+			r = c->writes ? BOW_PARTIAL : BOW_IO_ERROR;
+			summary->writes = c->writes;
+			goto out;
+		}
+	}
+	r = restore(c, summary);
 out:
-	summary->mapped = c.mapping;
-	extmap_free(&c.map);
-	extmap_free(&c.read);
-	free(c.entries);
-	free(c.logs);
-	free(c.block);
-	free(c.chunk);
-	free(c.window_buf);
-	unmap_device(&c);
+	if (sigbus_jump) {
+		sigbus_jump = NULL;
+		sigaction(SIGBUS, &sigbus_old, NULL);
+	}
+	summary->mapped = c->mapping;
+	extmap_free(&c->map);
+	extmap_free(&c->read);
+	free(c->entries);
+	free(c->logs);
+	free(c->block);
+	free(c->chunk);
+	free(c->window_buf);
+	unmap_device(c);
+	free(c);
 	return r;
 }

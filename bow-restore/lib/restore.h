@@ -13,22 +13,43 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Exit statuses; documented in bow-restore(8) and --help. */
-enum bow_exit {
-	BOW_EXIT_RESTORED = 0,	/* restored (or, with --dry-run, restorable) */
-	BOW_EXIT_NO_LOG = 1,	/* no checkpoint found: nothing to do */
-	BOW_EXIT_USAGE = 2,	/* bad command line */
-	BOW_EXIT_IO = 3,	/* cannot open, size or read the device */
-	BOW_EXIT_INVALID = 4,	/* the log is malformed */
-	BOW_EXIT_CHECKSUM = 5,	/* a backup does not match its checksum */
-	BOW_EXIT_TRUNCATED = 6,	/* the log points past the end of the device */
-	BOW_EXIT_WRITE = 7,	/* the replay stopped part-way: run again */
-	BOW_EXIT_COMMITTED = 8,	/* a commit was interrupted; it was finished */
+/*
+ * What bow_restore() did.  bow-restore maps these to its exit status
+ * (bow-restore(8)): the first four are successes.
+ */
+enum bow_status {
+	BOW_RESTORED = 0,	/* rolled back (dry run: the log is valid) */
+	BOW_NO_LOG = 1,		/* block 0 holds no dm-bow log: nothing done */
+	BOW_IO_ERROR = 3,	/* cannot read the device, or no memory */
+	BOW_INVALID = 4,	/* the log is malformed; nothing written */
+	BOW_BAD_CHECKSUM = 5,	/* a backup fails its checksum; nothing written */
+	BOW_TRUNCATED = 6,	/* the log points past the device's end */
+	BOW_PARTIAL = 7,	/* stopped after writing: run again */
+	BOW_COMMITTED = 8,	/* an interrupted commit was finished */
+	BOW_ROLLED_FORWARD = 9,	/* roll_forward: block 0 put back, new data kept */
 };
 
 struct bow_restore_opts {
 	bool dry_run;		/* validate and report, write nothing */
+	/*
+	 * Do not roll back: put the file system's block 0 (from the newest
+	 * header's sector0) back over the log and keep everything written
+	 * since the checkpoint, as a commit would, whether the log is valid
+	 * or not.  For a log that cannot be restored and a policy that
+	 * prefers the new data to an unusable device (Android's vold does
+	 * this on its own whenever validation fails).
+	 */
+	bool roll_forward;
 	bool verbose;		/* one line per entry replayed */
+	/* Put before every message on err, e.g. "bow-restore: " (or NULL). */
+	const char *prefix;
+	/*
+	 * Told of progress, if set: @phase 1 while the log is checked
+	 * (@done of @total log blocks), 2 while it is replayed (@done of
+	 * @total bytes written).
+	 */
+	void (*progress)(void *arg, int phase, uint64_t done, uint64_t total);
+	void *progress_arg;
 	/* Test hook: stop after this many writes (0: never)... */
 	unsigned long stop_after_writes;
 	/* ... and tear the next one: write its first half of sectors. */
@@ -50,6 +71,8 @@ struct bow_restore_summary {
 	uint64_t entries;
 	uint64_t bytes;		/* bytes the replay copies */
 	uint64_t writes;	/* writes the replay issued */
+	uint64_t unchecked;	/* entries with checksum 0, not checked */
+	bool vold_partial;	/* block 0 held vold's partial-restore magic */
 	bool mapped;		/* the device was read through a mapping */
 };
 
@@ -57,7 +80,7 @@ struct bow_restore_summary {
  * Validate the whole log chain on the device open at @fd (of @size bytes,
  * named @path in messages) and, unless opts->dry_run, replay it.  Nothing
  * is written unless the whole chain validates.  Messages go to @err,
- * the report to @out.  Returns an enum bow_exit.
+ * the report to @out.  Returns an enum bow_status.
  */
 int bow_restore(int fd, uint64_t size, const char *path,
 		const struct bow_restore_opts *opts,

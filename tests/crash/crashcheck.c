@@ -189,13 +189,13 @@ static bool check_state(struct checker *k, const char *what)
 	r = bow_restore(k->fd, k->size, "state", &opts, &sum, k->devnull,
 			k->devnull);
 	k->states++;
-	if (r == BOW_EXIT_NO_LOG)
+	if (r == BOW_NO_LOG)
 		k->no_log++;
 	for (b = 0; b < blocks; b++)
 		if (k->in_use[b] && memcmp(k->dev + b * k->bs,
 					   k->ckpt + b * k->bs, k->bs))
 			break;
-	if ((r == BOW_EXIT_RESTORED || r == BOW_EXIT_NO_LOG) && b == blocks)
+	if ((r == BOW_RESTORED || r == BOW_NO_LOG) && b == blocks)
 		return true;
 	if (!k->bad++)
 		snprintf(k->first_bad, sizeof(k->first_bad),

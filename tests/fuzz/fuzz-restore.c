@@ -37,8 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Both ways of reading the device: through a mapping, and pread(). */
 	opts.no_map = size & 1;
 	r = bow_restore(fd, size, "device", &opts, &summary, devnull, devnull);
-	if (r != BOW_EXIT_RESTORED && r != BOW_EXIT_WRITE &&
-	    r != BOW_EXIT_COMMITTED && size) {
+	if (r != BOW_RESTORED && r != BOW_PARTIAL &&
+	    r != BOW_COMMITTED && size) {
 		after = malloc(size);
 		if (!after || pread(fd, after, size, 0) != (ssize_t)size)
 			abort();

@@ -20,11 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../bow-restore/lib/restore.h"
-#include "../../dm-bow-format.h"
-#include "../rng.h"
+#include "../model.h"
 
 static int failures;
 /* Every restore reads with pread() only, as where mmap() fails. */
@@ -34,6 +33,8 @@ static bool read_with_pread;
  * is then replayed in the order of its sources, not in log order.
  */
 static bool in_place;
+/* build() makes images as Android's dm-bow writes them (model.h). */
+static bool android;
 
 static void verdict(bool pass, const char *fmt, ...)
 {
@@ -49,267 +50,14 @@ static void verdict(bool pass, const char *fmt, ...)
 		failures++;
 }
 
-static uint64_t rnd_below(uint64_t n)
+static void build(struct model *m, uint32_t bs, uint64_t blocks,
+		  uint32_t header_size, unsigned int writes)
 {
-	return rnd() % n;
-}
-
-/* ------------------------------------------------------------------
- * The model of the target.
- */
-
-enum { UNCHANGED, FREE, CHANGED, BACKUP, LOG, LIVE };
-
-struct model {
-	unsigned char *img;	/* the device */
-	unsigned char *ckpt;	/* the device at the checkpoint */
-	unsigned char *was_free;	/* per block, at the checkpoint */
-	unsigned char *type;	/* per block, now */
-	uint32_t bs;
-	uint64_t blocks;
-	uint32_t header_size;
-	uint32_t cap;
-	uint64_t live;		/* block holding the live block 0 */
-	unsigned char log[BOW_MAX_BLOCK_SIZE];
-	uint64_t entries, moves, rollovers;
-};
-
-static unsigned char *blk(struct model *m, uint64_t b)
-{
-	return m->img + b * m->bs;
-}
-
-static uint64_t sectors(struct model *m, uint64_t b)
-{
-	return b * (m->bs / BOW_SECTOR_SIZE);
-}
-
-static struct bow_log_header *hdr(struct model *m)
-{
-	return (struct bow_log_header *)m->log;
-}
-
-static void put_le16(unsigned char *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, 2);
-}
-
-static void put_le32(unsigned char *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static void put_le64(unsigned char *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, 8);
-}
-
-static uint32_t get_le32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static uint64_t get_le64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-/* First run of up to @max free blocks, lowest address first; 0 if none. */
-static uint64_t alloc_run(struct model *m, uint64_t max, uint64_t *len)
-{
-	for (uint64_t b = 1; b < m->blocks; b++) {
-		if (m->type[b] != FREE)
-			continue;
-		for (*len = 0; *len < max && b + *len < m->blocks &&
-		     m->type[b + *len] == FREE; (*len)++)
-			m->type[b + *len] = BACKUP;
-		return b;
+	if (build_model(m, bs, blocks, header_size, writes, in_place,
+			android)) {
+		fprintf(stderr, "model: no free space to checkpoint\n");
+		exit(2);
 	}
-	return 0;
-}
-
-static void log_write(struct model *m)
-{
-	memcpy(blk(m, 0), m->log, m->bs);
-}
-
-static void log_entry(struct model *m, uint32_t i, uint64_t src,
-		      uint64_t dst, uint64_t n, uint32_t crc)
-{
-	struct bow_log_entry e = {
-		.source = htole64(sectors(m, src)),
-		.dest = htole64(sectors(m, dst)),
-		.size = htole32((uint32_t)(n * m->bs)),
-		.checksum = htole32(crc),
-	};
-
-	memcpy(m->log + m->header_size + i * sizeof(e), &e, sizeof(e));
-}
-
-static void log_start(struct model *m, uint32_t seq, uint64_t dst, uint32_t crc)
-{
-	memset(m->log, 0, m->bs);
-	hdr(m)->magic = htole32(BOW_MAGIC);
-	hdr(m)->header_version = htole16(BOW_HEADER_VERSION);
-	hdr(m)->header_size = htole16((uint16_t)m->header_size);
-	hdr(m)->block_size = htole32(m->bs);
-	hdr(m)->count = htole32(1);
-	hdr(m)->sequence = htole32(seq);
-	hdr(m)->sector0 = htole64(sectors(m, m->live));
-	log_entry(m, 0, 0, dst, 1, crc);
-	m->entries++;
-}
-
-static int log_append(struct model *m, uint64_t src, uint64_t dst, uint64_t n,
-		      uint32_t crc)
-{
-	uint32_t count = le32toh(hdr(m)->count);
-
-	if (count == m->cap) {
-		uint64_t copy, len;
-
-		copy = alloc_run(m, 1, &len);
-		if (!copy)
-			return -1;
-		memcpy(blk(m, copy), m->log, m->bs);
-		log_start(m, le32toh(hdr(m)->sequence) + 1, copy,
-			  bow_crc32(0, m->log, m->bs));
-		m->rollovers++;
-		count = 1;
-	}
-	log_entry(m, count, src, dst, n, crc);
-	hdr(m)->count = htole32(count + 1);
-	m->entries++;
-	log_write(m);
-	return 0;
-}
-
-static void model_init(struct model *m, uint32_t bs, uint64_t blocks,
-		       uint32_t header_size)
-{
-	memset(m, 0, sizeof(*m));
-	m->bs = bs;
-	m->blocks = blocks;
-	m->header_size = header_size;
-	m->cap = bow_log_capacity(bs, header_size);
-	m->img = malloc(bs * blocks);
-	m->ckpt = malloc(bs * blocks);
-	m->type = calloc(blocks, 1);
-	m->was_free = calloc(blocks, 1);
-	for (uint64_t i = 0; i < bs * blocks; i++)
-		m->img[i] = (unsigned char)rnd();
-}
-
-static void model_free(struct model *m)
-{
-	free(m->img);
-	free(m->ckpt);
-	free(m->type);
-	free(m->was_free);
-}
-
-/* Trim @n blocks at @b (state 0), never block 0. */
-static void model_trim(struct model *m, uint64_t b, uint64_t n)
-{
-	for (uint64_t i = b; i < b + n && i < m->blocks; i++)
-		if (i)
-			m->type[i] = FREE;
-}
-
-static int model_checkpoint(struct model *m)
-{
-	uint64_t backup, len;
-
-	memcpy(m->ckpt, m->img, m->bs * m->blocks);
-	for (uint64_t b = 0; b < m->blocks; b++)
-		m->was_free[b] = m->type[b] == FREE;
-	backup = alloc_run(m, 1, &len);
-	m->live = alloc_run(m, 1, &len);
-	if (!backup || !m->live)
-		return -1;
-	memcpy(blk(m, backup), blk(m, 0), m->bs);
-	memcpy(blk(m, m->live), blk(m, 0), m->bs);
-	m->type[m->live] = LIVE;
-	m->type[0] = LOG;
-	log_start(m, 0, backup, bow_crc32(0, blk(m, 0), m->bs));
-	log_write(m);
-	return 0;
-}
-
-/* Back up the run of blocks at @b, @n long, all needing a backup. */
-static int model_backup(struct model *m, uint64_t b, uint64_t n)
-{
-	while (n) {
-		uint64_t len, dst = alloc_run(m, n, &len);
-		uint32_t crc;
-
-		if (!dst)
-			return -1;
-		for (uint64_t i = 0; i < len; i++)
-			if (m->type[b + i] == BACKUP)
-				m->moves++;
-		memcpy(blk(m, dst), blk(m, b), len * m->bs);
-		crc = bow_crc32((uint32_t)b, blk(m, b), len * m->bs);
-		if (log_append(m, b, dst, len, crc))
-			return -1;
-		for (uint64_t i = 0; i < len; i++)
-			m->type[b + i] = CHANGED;
-		b += len;
-		n -= len;
-	}
-	return 0;
-}
-
-/* The file system writes @n blocks at @b (state 1). */
-static int model_write(struct model *m, uint64_t b, uint64_t n)
-{
-	for (uint64_t i = b; i < b + n; i++)
-		if (m->type[i] == FREE)
-			m->type[i] = CHANGED;
-	for (uint64_t i = b; i < b + n;) {
-		uint64_t run = 0;
-
-		if (m->type[i] == LIVE) {
-			uint64_t len, to = alloc_run(m, 1, &len);
-			struct bow_log_header *h = hdr(m);
-
-			if (!to)
-				return -1;
-			memcpy(blk(m, to), blk(m, m->live), m->bs);
-			m->type[to] = LIVE;
-			m->type[m->live] = CHANGED;
-			m->live = to;
-			h->sector0 = htole64(sectors(m, to));
-			log_write(m);
-			continue;
-		}
-		while (i + run < b + n && (m->type[i + run] == UNCHANGED ||
-					   m->type[i + run] == BACKUP))
-			run++;
-		if (run && model_backup(m, i, run))
-			return -1;
-		i += run ? run : 1;
-	}
-	for (uint64_t i = b; i < b + n; i++)
-		for (uint32_t k = 0; k < m->bs; k++)
-			blk(m, i)[k] = (unsigned char)rnd();
-	return 0;
-}
-
-/* The file system writes its block 0: it goes to the live copy. */
-static void model_write_block0(struct model *m)
-{
-	for (uint32_t k = 0; k < m->bs; k++)
-		blk(m, m->live)[k] = (unsigned char)rnd();
 }
 
 /* ------------------------------------------------------------------
@@ -372,56 +120,6 @@ static void restore_file(const char *path, struct bow_restore_opts opts,
 	fclose(out);
 	fclose(err);
 	close(fd);
-}
-
-/* Every block that was not free at the checkpoint is as it was then. */
-static bool restored(struct model *m, const unsigned char *img)
-{
-	for (uint64_t b = 0; b < m->blocks; b++)
-		if (!m->was_free[b] &&
-		    memcmp(img + b * m->bs, m->ckpt + b * m->bs, m->bs))
-			return false;
-	return true;
-}
-
-/*
- * Build a checkpointed image with a random workload: with @in_place, the
- * upper half of the device is free and the file system writes over
- * single blocks of the lower half only (as an update rewriting files in
- * place does), so no backup is ever moved.
- */
-static void build(struct model *m, uint32_t bs, uint64_t blocks,
-		  uint32_t header_size, unsigned int writes)
-{
-	model_init(m, bs, blocks, header_size);
-	if (in_place) {
-		model_trim(m, blocks / 2, blocks - blocks / 2);
-		if (model_checkpoint(m)) {
-			fprintf(stderr, "model: no free space to checkpoint\n");
-			exit(2);
-		}
-		for (unsigned int i = 0; i < writes; i++)
-			if (model_write(m, 1 + rnd_below(blocks / 2 - 1), 1))
-				break;
-		return;
-	}
-	for (int i = 0; i < 12; i++)
-		model_trim(m, rnd_below(blocks), 1 + rnd_below(blocks / 8));
-	if (model_checkpoint(m)) {
-		fprintf(stderr, "model: no free space to checkpoint\n");
-		exit(2);
-	}
-	for (unsigned int i = 0; i < writes; i++) {
-		uint64_t b = 1 + rnd_below(blocks - 1);
-		uint64_t n = 1 + rnd_below(rnd_below(4) ? 2 : 16);
-
-		if (rnd_below(10) == 0)
-			model_write_block0(m);
-		if (b + n > blocks)
-			n = blocks - b;
-		if (model_write(m, b, n))
-			break;	/* out of free space, as the target would */
-	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -496,17 +194,127 @@ static void test_changed_under_replay(uint64_t seed)
 	opts.trace_arg = &sp;
 	restore_file(path, opts, &r);
 	first = r.status;
-	verdict(first == BOW_EXIT_WRITE && r.summary.writes > 0 &&
+	verdict(first == BOW_PARTIAL && r.summary.writes > 0 &&
 		strstr(r.err, ": checksum of sectors ") &&
 		strstr(r.err, "partly restored, run bow-restore again"),
 		"seed %" PRIu64 ": backups spoiled after the replay's first "
-		"write: exit %d (want %d)", seed, first, BOW_EXIT_WRITE);
+		"write: exit %d (want %d)", seed, first, BOW_PARTIAL);
 	opts.trace = NULL;
 	restore_file(path, opts, &r);
-	verdict(r.status == BOW_EXIT_CHECKSUM && r.summary.writes == 0,
+	verdict(r.status == BOW_BAD_CHECKSUM && r.summary.writes == 0,
 		"seed %" PRIu64 ": the rerun refuses with exit %d (want %d), "
-		"%" PRIu64 " writes", seed, r.status, BOW_EXIT_CHECKSUM,
+		"%" PRIu64 " writes", seed, r.status, BOW_BAD_CHECKSUM,
 		r.summary.writes);
+	model_free(&m);
+}
+
+/*
+ * Trace hook of test_checked_as_written(): once a write at @at_off has
+ * been made, flip a byte at @flip_off of the image.
+ */
+struct flipper {
+	const char *path;
+	uint64_t at_off, flip_off;
+	bool truncate;		/* truncate the image to @flip_off instead */
+	bool done;
+};
+
+static void flip_after(void *arg, const void *buf, size_t len, uint64_t off)
+{
+	struct flipper *f = arg;
+	unsigned char b;
+	int fd;
+
+	(void)len;
+	if (f->done || !buf || off != f->at_off)
+		return;
+	f->done = true;
+	fd = open(f->path, O_RDWR);
+	if (fd < 0)
+		exit(2);
+	if (f->truncate) {
+		if (ftruncate(fd, (off_t)f->flip_off))
+			exit(2);
+	} else if (pread(fd, &b, 1, (off_t)f->flip_off) != 1 ||
+		   (b ^= 0x5a, pwrite(fd, &b, 1, (off_t)f->flip_off) != 1)) {
+		exit(2);
+	}
+	close(fd);
+}
+
+/*
+ * What the replay writes is what it checked: a backup larger than the
+ * replay's 1 MiB chunks that changes while it is written back, and the
+ * backup of block 0 changed after the first sector was rewritten, are
+ * caught (the first) or never written (the second).  And a page of the
+ * mapping truncated away under the replay is a read error, not a crash.
+ */
+static void test_checked_as_written(void)
+{
+	struct bow_restore_opts opts = { 0 };
+	struct flipper f = { 0 };
+	unsigned char *img;
+	struct model m;
+	struct run r;
+	char path[64];
+	size_t len;
+	pid_t pid;
+	int ws;
+
+	rng_seed(12);
+	model_init(&m, 4096, 1024, BOW_HEADER_SIZE);
+	memcpy(m.ckpt, m.img, 4096 * 1024);
+	m.live = 1;
+	log_start(&m, 0, 2, bow_crc32(0, blk(&m, 0), 4096));
+	memcpy(blk(&m, 2), blk(&m, 0), 4096);
+	/* 300 blocks (1.2 MiB) of block 10 on backed up at 600. */
+	memcpy(blk(&m, 600), blk(&m, 10), 300 * 4096);
+	log_entry(&m, 1, 10, 600, 300, bow_crc32(10, blk(&m, 10), 300 * 4096));
+	hdr(&m)->count = htole32(2);
+	log_write(&m);
+	memset(blk(&m, 10), 0xee, 300 * 4096);
+	len = 4096 * 1024;
+	snprintf(path, sizeof(path), "%s/checked.img", tmpdir);
+
+	save(path, m.img, len);
+	f.path = path;
+	f.at_off = 10 * 4096;
+	f.flip_off = (600 + 299) * 4096 + 7;
+	opts.trace = flip_after;
+	opts.trace_arg = &f;
+	restore_file(path, opts, &r);
+	verdict(f.done && r.status == BOW_PARTIAL &&
+		strstr(r.err, "entry 1: checksum"),
+		"a 1.2 MiB backup changed while it is written back: status %d "
+		"(want %d), the checksum says so", r.status, BOW_PARTIAL);
+
+	save(path, m.img, len);
+	f = (struct flipper){ .path = path, .at_off = 0,
+			      .flip_off = 2 * 4096 + 100 };
+	restore_file(path, opts, &r);
+	img = load(path, &len);
+	verdict(f.done && r.status == BOW_RESTORED &&
+		!memcmp(img, m.ckpt, 4096) &&
+		!memcmp(img + 10 * 4096, m.ckpt + 10 * 4096, 300 * 4096),
+		"block 0's backup changed after the first sector was rewritten: "
+		"what was checked is written (status %d)", r.status);
+	free(img);
+
+	/* In a child: before, SIGBUS killed the process. */
+	save(path, m.img, len);
+	f = (struct flipper){ .path = path, .at_off = 10 * 4096,
+			      .flip_off = 100 * 4096, .truncate = true };
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		restore_file(path, opts, &r);
+		_exit(r.status == BOW_PARTIAL && strstr(r.err, "SIGBUS") ?
+		      0 : 1);
+	}
+	verdict(pid > 0 && waitpid(pid, &ws, 0) == pid && WIFEXITED(ws) &&
+		WEXITSTATUS(ws) == 0, "the image truncated under the replay: "
+		"SIGBUS is a read error, the replay stops with status %d",
+		BOW_PARTIAL);
 	model_free(&m);
 }
 
@@ -531,7 +339,7 @@ static void test_coalesced(uint32_t bs, uint64_t seed)
 	save(path, m.img, m.bs * m.blocks);
 	restore_file(path, opts, &r);
 	img = load(path, &len);
-	verdict(r.status == BOW_EXIT_RESTORED && restored(&m, img) &&
+	verdict(r.status == BOW_RESTORED && restored(&m, img) &&
 		m.moves == 0 && r.summary.writes * 10 < m.entries,
 		"bs %u seed %" PRIu64 ": %" PRIu64 " entries written back in "
 		"%" PRIu64 " writes, restore exact", bs, seed, m.entries,
@@ -568,7 +376,7 @@ static void test_roundtrip(uint32_t bs, uint32_t header_size,
 	opts.dry_run = true;
 	restore_file(path, opts, &r);
 	img = load(path, &len);
-	verdict(r.status == BOW_EXIT_RESTORED &&
+	verdict(r.status == BOW_RESTORED &&
 		!memcmp(img, m.img, len) && r.summary.entries == m.entries,
 		"bs %u header %u seed %" PRIu64 ": dry run validates %" PRIu64
 		" entries, writes nothing", bs, header_size, seed, m.entries);
@@ -577,7 +385,7 @@ static void test_roundtrip(uint32_t bs, uint32_t header_size,
 	opts.dry_run = false;
 	restore_file(path, opts, &r);
 	img = load(path, &len);
-	verdict(r.status == BOW_EXIT_RESTORED && restored(&m, img) &&
+	verdict(r.status == BOW_RESTORED && restored(&m, img) &&
 		r.summary.mapped == !read_with_pread,
 		"bs %u header %u seed %" PRIu64 ": restore exact (%" PRIu64
 		" entries, %" PRIu64 " log roll-overs, %" PRIu64 " moves), "
@@ -589,7 +397,7 @@ static void test_roundtrip(uint32_t bs, uint32_t header_size,
 	free(img);
 
 	restore_file(path, opts, &r);
-	verdict(r.status == BOW_EXIT_NO_LOG,
+	verdict(r.status == BOW_NO_LOG,
 		"bs %u seed %" PRIu64 ": a second run finds no checkpoint", bs,
 		seed);
 	model_free(&m);
@@ -630,13 +438,13 @@ static void test_interrupted(uint32_t bs, uint32_t header_size, uint64_t seed,
 		restore_file(path, opts, &r);
 		opts.stop_after_writes = 0;
 		opts.tear = false;
-		if (r.status != BOW_EXIT_WRITE) {
+		if (r.status != BOW_PARTIAL) {
 			bad++;
 			continue;
 		}
 		restore_file(path, opts, &r);
 		img = load(path, &len);
-		if (r.status != BOW_EXIT_RESTORED || memcmp(img, done, len))
+		if (r.status != BOW_RESTORED || memcmp(img, done, len))
 			bad++;
 		free(img);
 		tried++;
@@ -766,8 +574,8 @@ static void test_reordered(uint32_t bs, uint64_t seed, unsigned int subsets)
 			restore_file(path, opts, &r);
 			free(img);
 			img = load(path, &len);
-			if ((r.status != BOW_EXIT_RESTORED &&
-			     r.status != BOW_EXIT_NO_LOG) ||
+			if ((r.status != BOW_RESTORED &&
+			     r.status != BOW_NO_LOG) ||
 			    memcmp(img, done, len))
 				bad++;
 			states++;
@@ -816,7 +624,7 @@ static void test_commit_interrupted(uint32_t bs)
 	for (uint32_t done = 0; done < bs / BOW_SECTOR_SIZE; done++) {
 		for (unsigned long stop = 0; stop < 3; stop++) {
 			memcpy(img, m.img, len);
-			put_le32(img + 12, 0);
+			mark_commit(img);
 			memcpy(img + BOW_SECTOR_SIZE,
 			       blk(&m, m.live) + BOW_SECTOR_SIZE,
 			       done * BOW_SECTOR_SIZE);
@@ -824,16 +632,16 @@ static void test_commit_interrupted(uint32_t bs)
 			opts.stop_after_writes = stop;
 			restore_file(path, opts, &r);
 			opts.stop_after_writes = 0;
-			if (r.status == BOW_EXIT_WRITE)
+			if (r.status == BOW_PARTIAL)
 				restore_file(path, opts, &r);
 			got = load(path, &len);
 			cases++;
-			if (r.status != BOW_EXIT_COMMITTED ||
+			if (r.status != BOW_COMMITTED ||
 			    memcmp(got, want, len))
 				bad++;
 			free(got);
 			restore_file(path, opts, &r);
-			if (r.status != BOW_EXIT_NO_LOG)
+			if (r.status != BOW_NO_LOG)
 				bad++;
 		}
 	}
@@ -854,18 +662,190 @@ static void expect_refused(const char *what, const unsigned char *img,
 	struct run r;
 	char path[64];
 	size_t after_len;
+	bool said;
 
 	snprintf(path, sizeof(path), "%s/bad.img", tmpdir);
 	save(path, img, len);
 	restore_file(path, opts, &r);
 	after = load(path, &after_len);
-	verdict(r.status == status && strstr(r.err, needle) &&
+	said = strstr(r.err, needle) || strstr(r.out, needle);
+	verdict(r.status == status && said &&
 		after_len == len && !memcmp(after, img, len),
-		"%s: exit %d, says '%s', image untouched", what, status,
+		"%s: status %d, says '%s', image untouched", what, status,
 		needle);
-	if (r.status != status || !strstr(r.err, needle))
+	if (r.status != status || !said)
 		printf("# got exit %d: %s", r.status, r.err);
 	free(after);
+}
+
+/*
+ * Count 0 commits only with the commit mark: a live log whose count
+ * reads 0 (one flipped bit of count 1) is refused, not "committed"; the
+ * explicit roll forward finishes it, and so does a rerun after a roll
+ * forward stopped once its mark is written.
+ */
+static void test_commit_mark(void)
+{
+	struct bow_restore_opts opts = { 0 };
+	unsigned char *img, *want, *got;
+	struct model m;
+	struct run r;
+	char path[64];
+	size_t len;
+	bool same;
+
+	rng_seed(22);
+	build(&m, 4096, 256, BOW_HEADER_SIZE, 60);
+	len = m.bs * m.blocks;
+	img = malloc(len);
+	want = malloc(len);
+	/* Rolled forward: block 0 is the live one, the rest as it is now. */
+	memcpy(want, m.img, len);
+	memcpy(want, blk(&m, m.live), m.bs);
+	snprintf(path, sizeof(path), "%s/mark.img", tmpdir);
+
+	memcpy(img, m.img, len);
+	put_le32(img + 12, 0);
+	expect_refused("count 0 without the commit mark", img, len,
+		       BOW_INVALID, "no valid commit mark at offset 28");
+	memcpy(img, m.img, len);
+	mark_commit(img);
+	img[BOW_HEADER_SIZE + 4] ^= 1;
+	expect_refused("commit mark with a wrong checksum", img, len,
+		       BOW_INVALID, "no valid commit mark");
+
+	memcpy(img, m.img, len);
+	put_le32(img + 12, 0);
+	save(path, img, len);
+	opts.roll_forward = true;
+	opts.dry_run = true;
+	restore_file(path, opts, &r);
+	got = load(path, &len);
+	verdict(r.status == BOW_ROLLED_FORWARD && !memcmp(got, img, len) &&
+		strstr(r.out, "would put it back"),
+		"roll forward, dry run: exit %d, nothing written", r.status);
+	free(got);
+	opts.dry_run = false;
+	restore_file(path, opts, &r);
+	got = load(path, &len);
+	same = !memcmp(got, want, len);
+	free(got);
+	restore_file(path, opts, &r);
+	verdict(same && r.status == BOW_NO_LOG,
+		"roll forward over count 0: the live block 0 is back, the new "
+		"data kept, then no checkpoint");
+
+	/* Over a valid log, stopped after its mark: a plain rerun finishes. */
+	save(path, m.img, len);
+	opts.stop_after_writes = 1;
+	restore_file(path, opts, &r);
+	opts.stop_after_writes = 0;
+	opts.roll_forward = false;
+	verdict(r.status == BOW_PARTIAL, "roll forward stopped after its "
+		"mark: exit %d", r.status);
+	restore_file(path, opts, &r);
+	got = load(path, &len);
+	verdict(r.status == BOW_COMMITTED && !memcmp(got, want, len),
+		"... a rerun without --roll-forward finishes it as a commit "
+		"(exit %d)", r.status);
+	free(got);
+
+	/* Over a log that does not validate. */
+	memcpy(img, m.img, len);
+	img[BOW_HEADER_SIZE + 24 + 20] ^= 1;
+	save(path, img, len);
+	opts.roll_forward = true;
+	restore_file(path, opts, &r);
+	got = load(path, &len);
+	memcpy(want + m.bs, img + m.bs, len - m.bs);
+	verdict(r.status == BOW_ROLLED_FORWARD && !memcmp(got, want, len) &&
+		strstr(r.err, "entry 1: checksum") &&
+		strstr(r.out, "does not validate"),
+		"roll forward over a log with a bad checksum: exit %d, says "
+		"why, keeps the new data", r.status);
+	free(got);
+	free(img);
+	free(want);
+	model_free(&m);
+}
+
+/*
+ * Android's vold restores a log entry by entry, newest first; when it
+ * has put a log block back and goes on to the previous one, block 0 holds
+ * that one with the magic 0x00424f57, and an interrupted vold resumes
+ * from there.  Stop such a restore after k entries, for every k, and
+ * let bow-restore finish it: the result is a whole restore, exactly.
+ */
+static void vold_restore(unsigned char *img, uint32_t bs, uint64_t stop)
+{
+	unsigned char log[BOW_MAX_BLOCK_SIZE];
+	uint64_t done = 0;
+
+	for (;;) {
+		struct bow_log_header h;
+
+		memcpy(log, img, bs);
+		memcpy(&h, log, sizeof(h));
+		for (uint32_t i = le32toh(h.count); i-- > 0;) {
+			struct bow_log_entry e;
+			unsigned char *dest;
+
+			if (done++ == stop)
+				return;
+			memcpy(&e, log + le16toh(h.header_size) + i * sizeof(e),
+			       sizeof(e));
+			dest = img + le64toh(e.dest) * BOW_SECTOR_SIZE;
+			if (i == 0 && h.sequence &&
+			    get_le32(dest) == BOW_MAGIC)
+				put_le32(dest, BOW_VOLD_PARTIAL_MAGIC);
+			memmove(img + le64toh(e.source) * BOW_SECTOR_SIZE, dest,
+				le32toh(e.size));
+			if (i == 0 && h.sequence)
+				put_le32(dest, BOW_MAGIC);
+		}
+		if (!h.sequence)
+			return;
+	}
+}
+
+static void test_vold_partial(uint32_t bs, uint64_t seed)
+{
+	struct bow_restore_opts opts = { 0 };
+	uint64_t bad = 0, partial = 0, k;
+	unsigned char *img, *got;
+	struct model m;
+	struct run r;
+	char path[64];
+	size_t len;
+
+	rng_seed(seed);
+	build(&m, bs, 1024, BOW_HEADER_SIZE, 300);
+	len = m.bs * m.blocks;
+	img = malloc(len);
+	snprintf(path, sizeof(path), "%s/vold.img", tmpdir);
+	for (k = 1; k < m.entries; k++) {
+		memcpy(img, m.img, len);
+		vold_restore(img, bs, k);
+		partial += get_le32(img) == BOW_VOLD_PARTIAL_MAGIC;
+		save(path, img, len);
+		restore_file(path, opts, &r);
+		got = load(path, &len);
+		if ((r.status != BOW_RESTORED || !restored(&m, got)) &&
+		    (r.status != BOW_NO_LOG || k < m.entries - 1)) {
+			if (!bad)
+				printf("# k %" PRIu64 ": exit %d: %s", k,
+				       r.status, r.err);
+			bad++;
+		}
+		free(got);
+	}
+	verdict(bad == 0 && partial > 0 && m.rollovers > 2,
+		"bs %u seed %" PRIu64 ": vold's restore stopped after each of %"
+		PRIu64 " entries (%" PRIu64 " with its partial magic in block "
+		"0), bow-restore finishes it exactly (%" PRIu64 " wrong)", bs,
+		seed, m.entries - 1, partial, bad);
+	free(img);
+	model_free(&m);
 }
 
 static void test_crafted(void)
@@ -887,55 +867,55 @@ static void test_crafted(void)
 		expect_refused(what, img, len, status, needle);	\
 	} while (0)
 
-	CASE("no log", memcpy(img, m.ckpt, len), BOW_EXIT_NO_LOG,
+	CASE("no log", memcpy(img, m.ckpt, len), BOW_NO_LOG,
 	     "no checkpoint found");
-	CASE("magic", img[3] = 1, BOW_EXIT_NO_LOG, "no checkpoint found");
-	CASE("header_version", put_le16(img + 4, 0x0200), BOW_EXIT_INVALID,
+	CASE("magic", img[3] = 1, BOW_NO_LOG, "no checkpoint found");
+	CASE("header_version", put_le16(img + 4, 0x0200), BOW_INVALID,
 	     "header_version 0x0200");
-	CASE("header_size too small", put_le16(img + 6, 27), BOW_EXIT_INVALID,
+	CASE("header_size too small", put_le16(img + 6, 27), BOW_INVALID,
 	     "header_size 27");
 	CASE("header_size past the block", put_le16(img + 6, 4097),
-	     BOW_EXIT_INVALID, "header_size 4097");
+	     BOW_INVALID, "header_size 4097");
 	CASE("block_size not a power of two", put_le32(img + 8, 1000),
-	     BOW_EXIT_INVALID, "block_size 1000");
+	     BOW_INVALID, "block_size 1000");
 	CASE("block_size too large", put_le32(img + 8, 8192),
-	     BOW_EXIT_INVALID, "block_size 8192");
-	CASE("count past capacity", put_le32(img + 12, 170), BOW_EXIT_INVALID,
+	     BOW_INVALID, "block_size 8192");
+	CASE("count past capacity", put_le32(img + 12, 170), BOW_INVALID,
 	     "count 170");
-	CASE("sector0 unaligned", put_le64(img + 20, 9), BOW_EXIT_INVALID,
+	CASE("sector0 unaligned", put_le64(img + 20, 9), BOW_INVALID,
 	     "sector0 9");
 	CASE("sector0 past the end", put_le64(img + 20, 256 * 8),
-	     BOW_EXIT_TRUNCATED, "sector0 2048");
+	     BOW_TRUNCATED, "sector0 2048");
 	CASE("entry source unaligned", put_le64(img + e1, 12),
-	     BOW_EXIT_INVALID, "not whole");
-	CASE("entry size 0", put_le32(img + e1 + 16, 0), BOW_EXIT_INVALID,
+	     BOW_INVALID, "not whole");
+	CASE("entry size 0", put_le32(img + e1 + 16, 0), BOW_INVALID,
 	     "not whole");
 	CASE("entry size not whole blocks", put_le32(img + e1 + 16, 4097),
-	     BOW_EXIT_INVALID, "not whole");
+	     BOW_INVALID, "not whole");
 	CASE("entry 1 restores block 0", put_le64(img + e1, 0),
-	     BOW_EXIT_INVALID, "block 0");
+	     BOW_INVALID, "block 0");
 	CASE("entry 0 restores another block", put_le64(img + 28, 8),
-	     BOW_EXIT_INVALID, "block 0");
+	     BOW_INVALID, "block 0");
 	CASE("entry dest is block 0", put_le64(img + e1 + 8, 0),
-	     BOW_EXIT_INVALID, "block 0");
+	     BOW_INVALID, "block 0");
 	CASE("entry dest past the end", put_le64(img + e1 + 8, 256 * 8),
-	     BOW_EXIT_TRUNCATED, "past the end");
+	     BOW_TRUNCATED, "past the end");
 	CASE("entry source near 2^64", put_le64(img + e1, ~0ull << 3),
-	     BOW_EXIT_TRUNCATED, "past the end");
+	     BOW_TRUNCATED, "past the end");
 	CASE("entry source overlaps dest",
 	     put_le64(img + e1, get_le64(m.img + e1 + 8)),
-	     BOW_EXIT_INVALID, "overlap");
-	CASE("entry checksum", img[e1 + 20] ^= 1, BOW_EXIT_CHECKSUM,
+	     BOW_INVALID, "overlap");
+	CASE("entry checksum", img[e1 + 20] ^= 1, BOW_BAD_CHECKSUM,
 	     "entry 1: checksum");
 	/* Reported by the newest entry that reads it (a move, maybe). */
 	dest = get_le64(m.img + e1 + 8) * 512;
 	CASE("backup data flipped", img[dest + 100] ^= 0x40,
-	     BOW_EXIT_CHECKSUM, ": checksum of sectors");
+	     BOW_BAD_CHECKSUM, ": checksum of sectors");
 	expect_refused("device truncated to 64 blocks", m.img, 64 * 4096,
-		       BOW_EXIT_TRUNCATED, "past the end");
-	expect_refused("device of 100 bytes", m.img, 100, BOW_EXIT_TRUNCATED,
+		       BOW_TRUNCATED, "past the end");
+	expect_refused("device of 100 bytes", m.img, 100, BOW_TRUNCATED,
 		       "too small");
-	expect_refused("empty device", m.img, 0, BOW_EXIT_TRUNCATED,
+	expect_refused("empty device", m.img, 0, BOW_TRUNCATED,
 		       "too small");
 #undef CASE
 	free(img);
@@ -961,7 +941,7 @@ static void test_crafted_chain(void)
 	put_le32(img + copy + 16, get_le32(img + 16) + 5);
 	put_le32(img + BOW_HEADER_SIZE + 20, bow_crc32(0, img + copy, 512));
 	expect_refused("previous log block with the wrong sequence", img, len,
-		       BOW_EXIT_INVALID, "expected sequence");
+		       BOW_INVALID, "expected sequence");
 	model_free(&m);
 	free(img);
 
@@ -980,7 +960,7 @@ static void test_crafted_chain(void)
 	}
 	log_write(&m);
 	expect_refused("chain backs up more than the device", m.img,
-		       16 * 4096, BOW_EXIT_INVALID, "more than the device");
+		       16 * 4096, BOW_INVALID, "more than the device");
 	model_free(&m);
 }
 
@@ -1009,7 +989,7 @@ static void test_not_convergent(void)
 	hdr(&m)->count = htole32(3);
 	log_write(&m);
 	expect_refused("an entry writes a backup read before it", m.img,
-		       16 * 4096, BOW_EXIT_INVALID,
+		       16 * 4096, BOW_INVALID,
 		       "entry 1: source 48+8 overlaps the dest of an entry "
 		       "replayed before it");
 	log_entry(&m, 1, 9, 8, 1, bow_crc32(9, blk(&m, 8), 4096));
@@ -1017,7 +997,7 @@ static void test_not_convergent(void)
 	snprintf(path, sizeof(path), "%s/conv.img", tmpdir);
 	save(path, m.img, 16 * 4096);
 	restore_file(path, opts, &r);
-	verdict(r.status == BOW_EXIT_RESTORED,
+	verdict(r.status == BOW_RESTORED,
 		"control: the same log with entry 1 writing block 9 is "
 		"restored (exit %d)", r.status);
 	model_free(&m);
@@ -1051,7 +1031,7 @@ static int write_seeds(const char *dir)
 		save(path, m.img, m.bs * m.blocks);
 		if (i == 0) {
 			/* a commit that was interrupted */
-			put_le32(m.img + 12, 0);
+			mark_commit(m.img);
 			snprintf(path, sizeof(path), "%s/model-commit.img", dir);
 			save(path, m.img, m.bs * m.blocks);
 		}
@@ -1073,6 +1053,8 @@ static int write_seeds(const char *dir)
 
 int main(void)
 {
+	char cmd[64];
+
 	if (getenv("BOW_SEED_DIR"))
 		return write_seeds(getenv("BOW_SEED_DIR"));
 	if (!mkdtemp(tmpdir)) {
@@ -1098,12 +1080,16 @@ int main(void)
 	RUN(test_reordered(512, 16, 4));
 	RUN(test_commit_interrupted(4096));
 	RUN(test_commit_interrupted(512));
+	RUN(test_commit_mark());
+	RUN(test_vold_partial(512, 23));
+	RUN(test_vold_partial(1024, 24));
 	RUN(test_crafted());
 	RUN(test_crafted_chain());
 	RUN(test_not_convergent());
 	RUN(test_coalesced(4096, 31));
 	RUN(test_coalesced(512, 32));
 	RUN(test_changed_under_replay(40));
+	RUN(test_checked_as_written());
 
 	/* Again, with the chain replayed in the order of its sources. */
 	in_place = true;
@@ -1118,6 +1104,15 @@ int main(void)
 	RUN(test_changed_under_replay(41));
 	in_place = false;
 
+	/* Again, on logs written as Android's dm-bow writes them. */
+	android = true;
+	RUN(test_roundtrip(4096, BOW_HEADER_SIZE, 600, 51));
+	RUN(test_roundtrip(512, BOW_HEADER_SIZE, 800, 52));
+	RUN(test_interrupted(4096, BOW_HEADER_SIZE, 53, true, 512, 200, 0));
+	RUN(test_reordered(512, 54, 4));
+	RUN(test_vold_partial(512, 55));
+	android = false;
+
 	/* Again, as where the device cannot be mapped. */
 	read_with_pread = true;
 	RUN(test_roundtrip(4096, BOW_HEADER_SIZE, 3000, 2));
@@ -1128,7 +1123,9 @@ int main(void)
 	RUN(test_crafted());
 	RUN(test_changed_under_replay(42));
 
-	if (system("rm -rf /tmp/bow-unit-??????"))
+	/* This run's directory only: another run may be going on. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd))
 		fprintf(stderr, "cannot remove %s\n", tmpdir);
 	return failures ? 1 : 0;
 }
