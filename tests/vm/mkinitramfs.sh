@@ -44,7 +44,7 @@ echo dm-bow.ko >> "$root/etc/modules"
 tools="/usr/sbin/dmsetup /usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/tune2fs
 /usr/sbin/dumpe2fs /usr/sbin/e2image /usr/sbin/debugfs /usr/sbin/fstrim
 /usr/sbin/fsfreeze /usr/sbin/losetup /usr/sbin/blkdiscard /usr/bin/dd
-/usr/sbin/blkid"
+/usr/sbin/blkid /usr/bin/flock"
 for t in $tools; do
 	# Unpacked packages keep their own /sbin, /bin (no merged /usr).
 	for d in /usr/sbin /sbin /usr/bin /bin; do

@@ -247,6 +247,41 @@ expect_eq "short of memory: 64 writes into free space, none fails" "64 0" \
 	"$(bowio -e -R -q 32 $race $((1500 * B)) $((64 * B)) | cut -d' ' -f1,4)"
 echo 0 > /sys/module/dm_bow/parameters/debug_fail_alloc
 
+# A commit interrupted by the lower device: the header unit with count 0
+# and the commit mark is written, then the rest of block 0 fails.  The
+# device keeps failing writes; bow-restore finishes the commit offline:
+# block 0 is the file system's, the data written since the checkpoint
+# stays, and a second run finds no checkpoint.
+truncate -s 8M /tmp/ic.img
+ic_lo=$(/sbin/losetup -f --show /tmp/ic.img)
+lower_create iclower "$ic_lo"
+bow_create ic /dev/mapper/iclower 1 block_size:4096
+blkdiscard -o $((1024 * B)) -l $((1024 * B)) /dev/mapper/ic
+echo 1 > "$(bow_sys ic)/state"
+wblk 0 /dev/mapper/ic
+wblk 10 /dev/mapper/ic
+ic0=$(block /dev/mapper/ic 0)
+ic10=$(block /dev/mapper/ic 10)
+lower_table iclower "$ic_lo" 1 7
+echo 2 > "$(bow_sys ic)/state" 2>/dev/null
+expect_eq "interrupted commit: the state change fails with EIO" "1 1" \
+	"$? $(dmesg | tail -n 3 | grep -c 'commit interrupted (-5): run bow-restore to finish it')"
+expect_eq "interrupted commit: block 0 holds count 0 and the commit mark" \
+	"0 1414090051" "$(dd if="$ic_lo" bs=512 count=1 iflag=direct |
+		od -An -tu4 -j12 -N4 | tr -d ' ') $(dd if="$ic_lo" bs=512 count=1 \
+		iflag=direct | od -An -tu4 -j28 -N4 | tr -d ' ')"
+dmsetup remove --noudevsync ic iclower
+bow-restore "$ic_lo" > /tmp/out 2>&1
+expect_eq "interrupted commit: bow-restore finishes it, exit 0" "0 1" \
+	"$? $(grep -c 'a commit was interrupted' /tmp/out)"
+expect_eq "interrupted commit: block 0 is the file system's" "$ic0" "$(block "$ic_lo" 0)"
+expect_eq "interrupted commit: the data written since the checkpoint stays" \
+	"$ic10" "$(block "$ic_lo" 10)"
+bow-restore "$ic_lo" > /tmp/out 2>&1
+expect_eq "interrupted commit: then no checkpoint, exit 0" "0 1" \
+	"$? $(grep -c 'no checkpoint found' /tmp/out)"
+/sbin/losetup -d "$ic_lo"
+
 # Power off, vdb and vde in state 1, the devices as they are.
 dmsetup remove --noudevsync bow commit race
 dmsetup remove --noudevsync lower lower2 lower3
