@@ -11,9 +11,9 @@ libisal-dev libclang-rt-14-dev
 flex bison bc libelf-dev libssl-dev
 gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross
 qemu-system-arm"
-# make bench also draws its chart.
+# make bench also draws its chart, and times bow-restore with GNU time.
 if [ "${1:-}" = bench ]; then
-	packages="gnuplot-nox"
+	packages="gnuplot-nox time"
 fi
 
 # The cross builds (tests/cross) download Debian's kernel headers for

@@ -117,6 +117,9 @@ struct ctx {
 	uint64_t window_off;	/* ... from this offset ... */
 	size_t window_len;	/* ... this many bytes (0: none) */
 	uint64_t next_off;	/* where the last read ended */
+	/* The mapping's pages populated last, and whether to keep them. */
+	uint64_t populated_off, populated_len;
+	bool hold_pages;
 
 	/* Where the bytes of each block, as the replay would leave it, are. */
 	struct extmap map;
@@ -201,6 +204,21 @@ static void unmap_device(struct ctx *c)
 }
 
 /*
+ * Take the pages populated last out of this process's page tables: they
+ * stay in the page cache, and touching them again only faults them back
+ * in, but the process does not keep the whole device it read mapped (its
+ * resident set stays its own memory, and the kernel reclaims unmapped
+ * cache more readily).
+ */
+static void release_pages(struct ctx *c)
+{
+	if (c->mapping && c->populated_len)
+		madvise((void *)(c->mapping + c->populated_off),
+			c->populated_len, MADV_DONTNEED);
+	c->populated_len = 0;
+}
+
+/*
  * Make the window show @n bytes of the device from @off.  On failure the
  * caller reads without the window, which says what went wrong.
  */
@@ -211,11 +229,15 @@ static int fill_window(struct ctx *c, uint64_t off, size_t n)
 		uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 		uint64_t start = off / page * page;
 
+		if (!c->hold_pages)
+			release_pages(c);
 		if (!madvise((void *)(c->mapping + start), off + n - start,
 			     MADV_POPULATE_READ)) {
 			c->window = c->mapping + off;
 			c->window_off = off;
 			c->window_len = n;
+			c->populated_off = start;
+			c->populated_len = off + n - start;
 			return 0;
 		}
 		/* Unknown to the kernel: read into the buffer from now on. */
@@ -1080,7 +1102,9 @@ static int recheck_mapped(struct ctx *c, const struct entry *e)
 static int replay_sorted(struct ctx *c, bool *sorted)
 {
 	uint64_t n = c->nr_entries - c->nr_logs, m = c->nr_entries;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	const struct entry **by_source, **by_dest;
+	uint64_t batch_start, batch_end;
 	uint64_t k = 0;
 	int r = 0;
 
@@ -1117,6 +1141,10 @@ static int replay_sorted(struct ctx *c, bool *sorted)
 		 */
 		memcpy(by_dest, by_source + k, (end - k) * sizeof(*by_dest));
 		qsort(by_dest, end - k, sizeof(*by_dest), cmp_dest);
+		batch_start = by_dest[0]->dest * c->block_size;
+		batch_end = (by_dest[end - k - 1]->dest +
+			     by_dest[end - k - 1]->blocks) * c->block_size;
+		c->hold_pages = true;
 		for (uint64_t b = 0; b < end - k; b++) {
 			r = map_in(c, by_dest[b]->dest * c->block_size,
 				   by_dest[b]->blocks * c->block_size);
@@ -1146,9 +1174,15 @@ static int replay_sorted(struct ctx *c, bool *sorted)
 			if (r)
 				goto out;
 		}
+		/* Done with this batch's backups: see release_pages(). */
+		c->hold_pages = false;
+		c->populated_off = batch_start / page * page;
+		c->populated_len = batch_end - c->populated_off;
+		release_pages(c);
 	}
 	*sorted = true;
 out:
+	c->hold_pages = false;
 	/* A checksum or write error is final; a failed read is retried. */
 	if (r < 0)
 		r = 0;
@@ -1291,9 +1325,10 @@ static int restore(struct ctx *c, struct bow_restore_summary *summary)
 		summary->log_blocks == 1 ? "" : "s", summary->entries,
 		summary->bytes, summary->block_size);
 	if (summary->unchecked)
-		fprintf(c->out, "%s: %" PRIu64 " one-block entr%s with checksum 0 "
-			"(Android's moves of the live block 0) replayed "
-			"unchecked\n", c->path, summary->unchecked,
+		fprintf(c->out, "%s: %" PRIu64 " one-block entr%s with checksum 0, "
+			"replayed unchecked as Android's readers do (Android's "
+			"dm-bow logs moves of the live block 0 so)\n", c->path,
+			summary->unchecked,
 			summary->unchecked == 1 ? "y" : "ies");
 	if (c->opts->dry_run) {
 		fprintf(c->out, "%s: dry run: nothing written\n", c->path);

@@ -6,6 +6,7 @@ Reads <dir>/results.tsv, written by tests/bench/run.sh:
       <sectors written> <flushes> <dm-bow status, comma-separated, or ->
   scale <free ranges> <slab bytes> <checkpoint ns> <writes> <bytes> <ns> <status>
   restore <memory|disk> <bytes> <bow-restore ns> <dd ns>   (one per run)
+  restore-scale <what> <seconds> <peak RSS KiB> <log blocks> <entries>
   pass <workload> <system> <round> <bytes> <ns>
 """
 import json
@@ -21,9 +22,16 @@ STATUS_FIELDS = ("state", "free", "backed_up", "entries", "log_blocks",
 
 def parse(path):
     rows, scale, restore, passes = [], [], {}, {}
+    restore_scale = []
     with open(path) as f:
         for line in f:
             w = line.split()
+            if w[0] == "restore-scale":
+                restore_scale.append({"what": w[1], "seconds": float(w[2]),
+                                      "peak_rss_kib": int(w[3]),
+                                      "log_blocks": int(w[4]),
+                                      "entries": int(w[5])})
+                continue
             if w[0] == "pass":
                 passes.setdefault((w[1], int(w[3])), {})[w[2]] = int(w[5])
                 continue
@@ -50,7 +58,7 @@ def parse(path):
                 row["status"] = dict(zip(STATUS_FIELDS,
                                          map(int, w[9].split(","))))
             rows.append(row)
-    return rows, scale, restore, passes
+    return rows, scale, restore, passes, restore_scale
 
 
 def median(values):
@@ -165,7 +173,8 @@ def aggregate(rows):
 
 def main():
     out = sys.argv[1]
-    rows, scale, restore, passes = parse(os.path.join(out, "results.tsv"))
+    rows, scale, restore, passes, restore_scale = parse(
+        os.path.join(out, "results.tsv"))
     passed = pass_through(passes)
     add_deltas(rows)
     spread = per_run_ratios(rows)
@@ -281,10 +290,18 @@ def main():
                      "plain copy's throughput" %
                      (where, r["bytes"], r["bow_restore_median_ns"] / 1e9,
                       r["dd_median_ns"] / 1e9, r["ratio_to_dd"]))
+    if restore_scale:
+        lines += ["", "bow-restore at scale (peak resident set: mapped "
+                  "device pages included)"]
+    for r in restore_scale:
+        lines.append("  %-22s %8d entries %6d log blocks: %6.2f s, %7.1f MiB" %
+                     (r["what"], r["entries"], r["log_blocks"], r["seconds"],
+                      r["peak_rss_kib"] / 1024))
     print("\n".join(lines))
 
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"rows": rows, "scale": scale, "restore": restore,
+                   "restore_scale": restore_scale,
                    "pass_through": [dict(p, workload=wl, system=system)
                                     for (wl, system), p in passed.items()],
                    "per_run_ratios": [
