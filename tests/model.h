@@ -356,4 +356,46 @@ static inline int build_model(struct model *m, uint32_t bs, uint64_t blocks,
 	return 0;
 }
 
+/*
+ * Replay the log in @img the plain way: from block 0, each log block's
+ * entries last to first, dest copied to source, trusting the log (only
+ * for logs known to be valid).  Stop after @stop entries.  With @as_vold,
+ * as Android's vold does: each log block it goes on to is put into block
+ * 0 with vold's partial-restore magic.
+ */
+static inline void model_replay(unsigned char *img, uint32_t bs,
+				uint64_t stop, bool as_vold)
+{
+	unsigned char log[BOW_MAX_BLOCK_SIZE];
+	uint64_t done = 0;
+
+	for (;;) {
+		struct bow_log_header h;
+
+		memcpy(log, img, bs);
+		memcpy(&h, log, sizeof(h));
+		for (uint32_t i = le32toh(h.count); i-- > 0;) {
+			struct bow_log_entry e;
+			unsigned char *dest;
+			bool mark;
+
+			if (done++ == stop)
+				return;
+			memcpy(&e, log + le16toh(h.header_size) + i * sizeof(e),
+			       sizeof(e));
+			dest = img + le64toh(e.dest) * BOW_SECTOR_SIZE;
+			mark = as_vold && i == 0 && h.sequence &&
+			       get_le32(dest) == BOW_MAGIC;
+			if (mark)
+				put_le32(dest, BOW_VOLD_PARTIAL_MAGIC);
+			memmove(img + le64toh(e.source) * BOW_SECTOR_SIZE, dest,
+				le32toh(e.size));
+			if (mark)
+				put_le32(dest, BOW_MAGIC);
+		}
+		if (!h.sequence)
+			return;
+	}
+}
+
 #endif /* BOW_TEST_MODEL_H */

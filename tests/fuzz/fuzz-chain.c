@@ -68,42 +68,6 @@ static void run(const unsigned char *img, size_t len,
 	close(fd);
 }
 
-static uint32_t le32_at(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-/*
- * The plain replay: from block 0, each log block's entries last to
- * first, dest copied to source.  Only for logs bow_restore() took as
- * valid, so it trusts them.
- */
-static void plain_replay(unsigned char *img, uint32_t bs)
-{
-	unsigned char log[BOW_MAX_BLOCK_SIZE];
-
-	for (;;) {
-		struct bow_log_header h;
-
-		memcpy(log, img, bs);
-		memcpy(&h, log, sizeof(h));
-		for (uint32_t i = le32toh(h.count); i-- > 0;) {
-			struct bow_log_entry e;
-
-			memcpy(&e, log + le16toh(h.header_size) + i * sizeof(e),
-			       sizeof(e));
-			memmove(img + le64toh(e.source) * BOW_SECTOR_SIZE,
-				img + le64toh(e.dest) * BOW_SECTOR_SIZE,
-				le32toh(e.size));
-		}
-		if (!h.sequence)
-			return;
-	}
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct bow_restore_opts opts = { 0 };
@@ -142,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (data[6] % 8) {
 	case 0:
 		/* A bit of block 0. */
-		m.img[data[7] % (header_size + le32_at(m.img + 12) * 24)] ^=
+		m.img[data[7] % (header_size + get_le32(m.img + 12) * 24)] ^=
 			(unsigned char)(1u << (data[8] % 8));
 		break;
 	case 1:
@@ -194,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!plain)
 			abort();
 		memcpy(plain, m.img, len);
-		plain_replay(plain, bs);
+		model_replay(plain, bs, UINT64_MAX, false);
 		if (memcmp(plain, mapped.img, len))
 			FAIL("differs from the plain replay\n");
 		free(plain);

@@ -34,30 +34,28 @@ done
 
 seconds=${FUZZ_SECONDS:-60}
 cd "$out" || exit 1
-"$out/fuzz-restore" -max_total_time="$seconds" -max_len=131072 \
-	-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-	"$out/corpus" "$top/tests/fuzz/corpus" > "$out/fuzz.log" 2>&1
-status=$?
-runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/fuzz.log")
-cov=$(grep -o 'cov: [0-9]*' "$out/fuzz.log" | tail -n 1)
-if [ $status -eq 0 ]; then
-	ok "fuzz bow-restore for ${seconds}s: $runs inputs, $cov, no crash"
-else
-	not_ok "fuzz bow-restore for ${seconds}s: exit $status"
-	grep -E 'ERROR|SUMMARY|crash-|abort' "$out/fuzz.log" | head -n 20 |
-		sed 's/^/#   /'
-fi
 
-"$out/fuzz-chain" -max_total_time="$seconds" -max_len=256 -timeout=10 \
-	-rss_limit_mb=2048 -print_final_stats=1 "$out/chain-corpus" \
-	> "$out/fuzz-chain.log" 2>&1
-status=$?
-runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/fuzz-chain.log")
-cov=$(grep -o 'cov: [0-9]*' "$out/fuzz-chain.log" | tail -n 1)
-if [ $status -eq 0 ]; then
-	ok "fuzz valid chains for ${seconds}s: $runs chains, $cov, every oracle holds"
-else
-	not_ok "fuzz valid chains for ${seconds}s: exit $status"
-	grep -aE 'fuzz-chain:|ERROR|SUMMARY|crash-' "$out/fuzz-chain.log" |
-		head -n 20 | sed 's/^/#   /'
-fi
+# fuzz <target> <what it fuzzes> <max input bytes> <corpus dirs...>
+fuzz()
+{
+	_t=$1 _what=$2 _len=$3
+	shift 3
+	"$out/$_t" -max_total_time="$seconds" -max_len="$_len" -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 "$@" \
+		> "$out/$_t.log" 2>&1
+	_status=$?
+	_runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$_t.log")
+	_cov=$(grep -o 'cov: [0-9]*' "$out/$_t.log" | tail -n 1)
+	if [ $_status -eq 0 ]; then
+		ok "fuzz $_what for ${seconds}s: $_runs inputs, $_cov, no failure"
+	else
+		not_ok "fuzz $_what for ${seconds}s: exit $_status"
+		grep -aE 'fuzz-chain:|ERROR|SUMMARY|crash-|abort' "$out/$_t.log" |
+			head -n 20 | sed 's/^/#   /'
+	fi
+}
+
+fuzz fuzz-restore "bow-restore on whole images" 131072 "$out/corpus" \
+	"$top/tests/fuzz/corpus"
+fuzz fuzz-chain "bow-restore on valid chains, with oracles" 256 \
+	"$out/chain-corpus"

@@ -775,39 +775,8 @@ static void test_commit_mark(void)
  * that one with the magic 0x00424f57, and an interrupted vold resumes
  * from there.  Stop such a restore after k entries, for every k, and
  * let bow-restore finish it: the result is a whole restore, exactly.
+ * (model_replay() is vold's restore, as far as the format goes.)
  */
-static void vold_restore(unsigned char *img, uint32_t bs, uint64_t stop)
-{
-	unsigned char log[BOW_MAX_BLOCK_SIZE];
-	uint64_t done = 0;
-
-	for (;;) {
-		struct bow_log_header h;
-
-		memcpy(log, img, bs);
-		memcpy(&h, log, sizeof(h));
-		for (uint32_t i = le32toh(h.count); i-- > 0;) {
-			struct bow_log_entry e;
-			unsigned char *dest;
-
-			if (done++ == stop)
-				return;
-			memcpy(&e, log + le16toh(h.header_size) + i * sizeof(e),
-			       sizeof(e));
-			dest = img + le64toh(e.dest) * BOW_SECTOR_SIZE;
-			if (i == 0 && h.sequence &&
-			    get_le32(dest) == BOW_MAGIC)
-				put_le32(dest, BOW_VOLD_PARTIAL_MAGIC);
-			memmove(img + le64toh(e.source) * BOW_SECTOR_SIZE, dest,
-				le32toh(e.size));
-			if (i == 0 && h.sequence)
-				put_le32(dest, BOW_MAGIC);
-		}
-		if (!h.sequence)
-			return;
-	}
-}
-
 static void test_vold_partial(uint32_t bs, uint64_t seed)
 {
 	struct bow_restore_opts opts = { 0 };
@@ -825,7 +794,7 @@ static void test_vold_partial(uint32_t bs, uint64_t seed)
 	snprintf(path, sizeof(path), "%s/vold.img", tmpdir);
 	for (k = 1; k < m.entries; k++) {
 		memcpy(img, m.img, len);
-		vold_restore(img, bs, k);
+		model_replay(img, bs, k, true);
 		partial += get_le32(img) == BOW_VOLD_PARTIAL_MAGIC;
 		save(path, img, len);
 		restore_file(path, opts, &r);
