@@ -234,8 +234,11 @@ static int open_device(const char *path, bool writing, bool force,
 	 */
 	if (ioctl(fd, BLKFLSBUF, 0)) {
 		fprintf(stderr, PROG ": %s: cannot drop the device's cache "
-			"(BLKFLSBUF): %s\n", path, strerror(errno));
-		goto fail;
+			"(BLKFLSBUF): %s%s\n", path, strerror(errno), force ?
+			"; going on (--force): what is read may be older than "
+			"the device" : "; --force to read through it anyway");
+		if (!force)
+			goto fail;
 	}
 	return fd;
 fail:
