@@ -52,8 +52,8 @@ static void usage(FILE *f)
 	      "\n"
 	      "  -n, --dry-run       check the log and report, write nothing\n"
 	      "  -v, --verbose       list every entry, in replay order\n"
-	      "  -f, --force         use a device that is in use (mounted): only\n"
-	      "                      when you know nothing will write to it\n"
+	      "  -f, --force         use a device in use (mounted, locked):\n"
+	      "                      only when nothing will write to it\n"
 	      "      --roll-forward  do not roll back: put the file system's\n"
 	      "                      block 0 back and keep the new data, as a\n"
 	      "                      commit would, even if the log is invalid\n"
@@ -217,9 +217,9 @@ static int open_device(const char *path, bool writing, bool force,
 	}
 	if (S_ISREG(st->st_mode) && !force &&
 	    backs_busy_loop(st, loop, sizeof(loop))) {
-		fprintf(stderr, PROG ": %s: the file backs %s, which is in use "
-			"(mounted, or held by device-mapper); --force to use it "
-			"anyway\n", path, loop);
+		fprintf(stderr, PROG ": %s: the file backs %s, which is in "
+			"use (mounted, or held by device-mapper); --force to "
+			"use it anyway\n", path, loop);
 		goto fail;
 	}
 	if (!S_ISBLK(st->st_mode))

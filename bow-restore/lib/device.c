@@ -53,8 +53,9 @@ static int pread_all(struct ctx *c, void *buf, size_t len, uint64_t off)
 			continue;
 		if (n <= 0) {
 			br_say(c, "%s: cannot read %zu bytes at offset %" PRIu64
-			    ": %s\n", c->path, len - done, off + done,
-			    n < 0 ? strerror(errno) : "unexpected end of file");
+			       ": %s\n", c->path, len - done, off + done,
+			       n < 0 ? strerror(errno) :
+			       "unexpected end of file");
 			return BOW_IO_ERROR;
 		}
 		done += (size_t)n;
@@ -249,7 +250,7 @@ int br_write_vec_at(struct ctx *c, const struct iovec *iov, int cnt,
 	if (c->opts->stop_after_writes &&
 	    c->writes >= c->opts->stop_after_writes) {
 		br_say(c, "%s: stopping after %" PRIu64 " writes (test hook)\n",
-		    c->path, c->writes);
+		       c->path, c->writes);
 		/* A power cut in the middle: the first half of its sectors. */
 		if (c->opts->tear && len > BOW_SECTOR_SIZE &&
 		    pwritev_limit(c->fd, iov, cnt, off, len / 2 /
@@ -261,9 +262,9 @@ int br_write_vec_at(struct ctx *c, const struct iovec *iov, int cnt,
 	w = pwritev_limit(c->fd, iov, cnt, off, len, &done);
 	if (w <= 0 || done < len) {
 		br_say(c, "%s: cannot write %zu bytes at offset %" PRIu64
-		    ": %s; the device is partly restored, run "
-		    "bow-restore again\n", c->path, len - done, off + done,
-		    w < 0 ? strerror(errno) : "no space");
+		       ": %s; the device is partly restored, run "
+		       "bow-restore again\n", c->path, len - done, off + done,
+		       w < 0 ? strerror(errno) : "no space");
 		return BOW_PARTIAL;
 	}
 	c->writes++;
@@ -288,7 +289,7 @@ int br_sync_dev(struct ctx *c)
 {
 	if (fsync(c->fd)) {
 		br_say(c, "%s: fsync failed: %s; run bow-restore again\n",
-		    c->path, strerror(errno));
+		       c->path, strerror(errno));
 		return BOW_PARTIAL;
 	}
 	if (c->opts->trace)
@@ -316,8 +317,8 @@ int br_read_virtual(struct ctx *c, uint64_t block, uint64_t blocks,
 			run = blocks - i;
 		one_run = run == blocks;
 		r = br_read_at(c, c->chunk + i * c->block_size,
-			    run * c->block_size, phys * c->block_size,
-			    one_run ? data : NULL);
+			       run * c->block_size, phys * c->block_size,
+			       one_run ? data : NULL);
 		if (r)
 			return r;
 		i += run;

@@ -46,10 +46,10 @@ static int check_commit_mark(struct ctx *c, const unsigned char *blk,
 			return 0;
 	}
 	br_say(c, "%s: block 0 holds a dm-bow header with count 0 at offset 12 "
-	    "but no valid commit mark at offset %" PRIu32 ": a damaged log, "
-	    "or a commit begun by an older dm-bow; nothing written.  If the "
-	    "new data is to be kept, --roll-forward finishes the commit\n",
-	    c->path, header_size);
+	       "but no valid commit mark at offset %" PRIu32 ": a damaged log, "
+	       "or a commit begun by an older dm-bow; nothing written.  If the "
+	       "new data is to be kept, --roll-forward finishes the commit\n",
+	       c->path, header_size);
 	return BOW_INVALID;
 }
 
@@ -79,48 +79,49 @@ int br_check_header(struct ctx *c, const unsigned char *blk, bool first,
 			return BOW_NO_LOG;
 		}
 		br_say(c, "%s: log block sequence %" PRIu32 " (restored into "
-		    "block 0) has magic 0x%08" PRIx32 ", expected 0x%08x\n",
-		    c->path, expect_sequence, le32toh(h.magic), BOW_MAGIC);
+		       "block 0) has magic 0x%08" PRIx32 ", expected 0x%08x\n",
+		       c->path, expect_sequence, le32toh(h.magic), BOW_MAGIC);
 		return BOW_INVALID;
 	}
 	*sequence = le32toh(h.sequence);
-	snprintf(where, sizeof(where), "log block sequence %" PRIu32, *sequence);
+	snprintf(where, sizeof(where), "log block sequence %" PRIu32,
+		 *sequence);
 	if (le16toh(h.header_version) != BOW_HEADER_VERSION) {
 		br_say(c, "%s: %s: header_version 0x%04x at offset 4, expected "
-		    "0x%04x\n", c->path, where, le16toh(h.header_version),
-		    BOW_HEADER_VERSION);
+		       "0x%04x\n", c->path, where, le16toh(h.header_version),
+		       BOW_HEADER_VERSION);
 		return BOW_INVALID;
 	}
 	if (le32toh(h.block_size) != c->block_size) {
-		br_say(c, "%s: %s: block_size %" PRIu32 " at offset 8, expected "
-		    "%" PRIu32 "\n", c->path, where, le32toh(h.block_size),
-		    c->block_size);
+		br_say(c, "%s: %s: block_size %" PRIu32 " at offset 8, "
+		       "expected %" PRIu32 "\n", c->path, where,
+		       le32toh(h.block_size), c->block_size);
 		return BOW_INVALID;
 	}
 	*header_size = le16toh(h.header_size);
 	if (*header_size < BOW_HEADER_SIZE || *header_size > c->block_size) {
-		br_say(c, "%s: %s: header_size %" PRIu32 " at offset 6, expected "
-		    "%d to %" PRIu32 "\n", c->path, where, *header_size,
-		    BOW_HEADER_SIZE, c->block_size);
+		br_say(c, "%s: %s: header_size %" PRIu32 " at offset 6, "
+		       "expected %d to %" PRIu32 "\n", c->path, where,
+		       *header_size, BOW_HEADER_SIZE, c->block_size);
 		return BOW_INVALID;
 	}
 	if (le64toh(h.sector0) % (c->block_size / BOW_SECTOR_SIZE)) {
 		br_say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is not "
-		    "block aligned\n", c->path, where,
-		    (uint64_t)le64toh(h.sector0));
+		       "block aligned\n", c->path, where,
+		       (uint64_t)le64toh(h.sector0));
 		return BOW_INVALID;
 	}
 	if (!le64toh(h.sector0)) {
 		br_say(c, "%s: %s: sector0 0 at offset 20: the live block 0 is "
-		    "never block 0 itself\n", c->path, where);
+		       "never block 0 itself\n", c->path, where);
 		return BOW_INVALID;
 	}
 	if (le64toh(h.sector0) / (c->block_size / BOW_SECTOR_SIZE) >=
 	    c->dev_blocks) {
-		br_say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is past the "
-		    "end of the device (%" PRIu64 " sectors): truncated device "
-		    "or corrupt log\n", c->path, where,
-		    (uint64_t)le64toh(h.sector0), c->size / BOW_SECTOR_SIZE);
+		br_say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is past "
+		       "the end of the device (%" PRIu64 " sectors): truncated "
+		       "device or corrupt log\n", c->path, where,
+		       (uint64_t)le64toh(h.sector0), c->size / BOW_SECTOR_SIZE);
 		return BOW_TRUNCATED;
 	}
 	c->sector0 = le64toh(h.sector0);
@@ -133,15 +134,15 @@ int br_check_header(struct ctx *c, const unsigned char *blk, bool first,
 		return check_commit_mark(c, blk, *header_size);
 	if (*count < 1 || *count > bow_log_capacity(c->block_size,
 						    *header_size)) {
-		br_say(c, "%s: %s: count %" PRIu32 " at offset 12, expected 1 to "
-		    "%" PRIu32 "\n", c->path, where, *count,
-		    bow_log_capacity(c->block_size, *header_size));
+		br_say(c, "%s: %s: count %" PRIu32 " at offset 12, expected 1 "
+		       "to %" PRIu32 "\n", c->path, where, *count,
+		       bow_log_capacity(c->block_size, *header_size));
 		return BOW_INVALID;
 	}
 	if (!first && *sequence != expect_sequence) {
 		br_say(c, "%s: %s at offset 16, expected sequence %" PRIu32
-		    " (the chain must count down by one)\n", c->path, where,
-		    expect_sequence);
+		       " (the chain must count down by one)\n", c->path, where,
+		       expect_sequence);
 		return BOW_INVALID;
 	}
 	return 0;
@@ -167,10 +168,10 @@ int br_check_entry(struct ctx *c, const unsigned char *blk,
 	if (source % bs_sectors || dest % bs_sectors || !size ||
 	    size % c->block_size) {
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
-		    " (offset %" PRIu64 "): source %" PRIu64 ", dest %" PRIu64
-		    ", size %" PRIu32 " are not whole %" PRIu32 "-byte blocks\n",
-		    c->path, sequence, i, off, source, dest, size,
-		    c->block_size);
+		       " (offset %" PRIu64 "): source %" PRIu64 ", dest %"
+		       PRIu64 ", size %" PRIu32 " are not whole %" PRIu32
+		       "-byte blocks\n", c->path, sequence, i, off, source,
+		       dest, size, c->block_size);
 		return BOW_INVALID;
 	}
 	e->source = source / bs_sectors;
@@ -179,10 +180,11 @@ int br_check_entry(struct ctx *c, const unsigned char *blk,
 	if ((i == 0) != (e->source == 0) || (i == 0 && e->blocks != 1) ||
 	    e->dest == 0) {
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
-		    " (offset %" PRIu64 "): source %" PRIu64 ", dest %" PRIu64
-		    ", size %" PRIu32 ": block 0 is the source of entry 0, "
-		    "one block, and of no other entry, and never a dest\n",
-		    c->path, sequence, i, off, source, dest, size);
+		       " (offset %" PRIu64 "): source %" PRIu64 ", dest %"
+		       PRIu64 ", size %" PRIu32 ": block 0 is the source of "
+		       "entry 0, "
+		       "one block, and of no other entry, and never a dest\n",
+		       c->path, sequence, i, off, source, dest, size);
 		return BOW_INVALID;
 	}
 	if (e->source + e->blocks > c->dev_blocks ||
@@ -190,17 +192,18 @@ int br_check_entry(struct ctx *c, const unsigned char *blk,
 	    e->source + e->blocks < e->source ||
 	    e->dest + e->blocks < e->dest) {
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
-		    ": sectors %" PRIu64 "+%" PRIu32 " -> %" PRIu64 "+%" PRIu32
-		    " reach past the end of the device (%" PRIu64 " sectors): "
-		    "truncated device or corrupt log\n", c->path, sequence, i,
-		    dest, size / BOW_SECTOR_SIZE, source,
-		    size / BOW_SECTOR_SIZE, c->size / BOW_SECTOR_SIZE);
+		       ": sectors %" PRIu64 "+%" PRIu32 " -> %" PRIu64 "+%"
+		       PRIu32 " reach past the end of the device (%" PRIu64
+		       " sectors): truncated device or corrupt log\n", c->path,
+		       sequence, i, dest, size / BOW_SECTOR_SIZE, source, size /
+		       BOW_SECTOR_SIZE, c->size / BOW_SECTOR_SIZE);
 		return BOW_TRUNCATED;
 	}
-	if (e->source < e->dest + e->blocks && e->dest < e->source + e->blocks) {
+	if (e->source < e->dest + e->blocks &&
+	    e->dest < e->source + e->blocks) {
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
-		    ": source %" PRIu64 " and dest %" PRIu64 " overlap\n",
-		    c->path, sequence, i, source, dest);
+		       ": source %" PRIu64 " and dest %" PRIu64 " overlap\n",
+		       c->path, sequence, i, source, dest);
 		return BOW_INVALID;
 	}
 	return 0;
@@ -223,10 +226,10 @@ int br_check_checksum(struct ctx *c, const struct entry *e,
 	if (crc == e->checksum || (!e->checksum && e->blocks == 1))
 		return 0;
 	br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
-	    ": checksum of sectors %" PRIu64 "+%" PRIu64 " (backup of "
-	    "sector %" PRIu64 ") is 0x%08" PRIx32 ", log says 0x%08"
-	    PRIx32 "\n", c->path, sequence, i, e->dest * bs_sectors,
-	    e->blocks * bs_sectors, e->source * bs_sectors, crc,
-	    e->checksum);
+	       ": checksum of sectors %" PRIu64 "+%" PRIu64 " (backup of "
+	       "sector %" PRIu64 ") is 0x%08" PRIx32 ", log says 0x%08"
+	       PRIx32 "\n", c->path, sequence, i, e->dest * bs_sectors,
+	       e->blocks * bs_sectors, e->source * bs_sectors, crc,
+	       e->checksum);
 	return BOW_BAD_CHECKSUM;
 }

@@ -26,7 +26,8 @@ static int write_block0_last_sector_first(struct ctx *c,
 
 	if (c->block_size > BOW_SECTOR_SIZE) {
 		r = br_write_at(c, blk + BOW_SECTOR_SIZE,
-			     c->block_size - BOW_SECTOR_SIZE, BOW_SECTOR_SIZE);
+				c->block_size - BOW_SECTOR_SIZE,
+				BOW_SECTOR_SIZE);
 		if (!r)
 			r = br_sync_dev(c);
 	}
@@ -62,7 +63,7 @@ static int rewrite_block0(struct ctx *c, const struct entry *block0,
 		return r;
 	memcpy(c->block, blk, c->block_size);
 	r = br_check_checksum(c, block0, sequence, 0,
-			   bow_crc32(0, c->block, c->block_size));
+			      bow_crc32(0, c->block, c->block_size));
 	if (!r)
 		r = br_read_at(c, sector, sizeof(sector), 0, NULL);
 	if (r)
@@ -93,7 +94,7 @@ int br_finish_commit(struct ctx *c)
 {
 	const unsigned char *blk;
 	int r = br_read_at(c, c->chunk, c->block_size,
-			c->newest_sector0 * BOW_SECTOR_SIZE, &blk);
+			   c->newest_sector0 * BOW_SECTOR_SIZE, &blk);
 
 	return r ? r : write_block0_last_sector_first(c, blk);
 }
@@ -114,11 +115,11 @@ int br_roll_forward(struct ctx *c, int valid)
 	int r;
 
 	if (c->vold_partial) {
-		br_say(c, "%s: cannot roll forward: Android's vold has begun to "
-		    "restore this device (magic 0x%08x in block 0), so it holds "
-		    "neither the new data nor the checkpoint; run bow-restore "
-		    "without --roll-forward to finish the restore\n", c->path,
-		    BOW_VOLD_PARTIAL_MAGIC);
+		br_say(c, "%s: cannot roll forward: Android's vold has begun "
+		       "to restore this device (magic 0x%08x in block 0), so "
+		       "it holds neither the new data nor the checkpoint; run "
+		       "bow-restore without --roll-forward to finish the "
+		       "restore\n", c->path, BOW_VOLD_PARTIAL_MAGIC);
 		return BOW_INVALID;
 	}
 	fprintf(c->out, "%s: %s: the file system's block 0 is at sector %"
@@ -135,7 +136,7 @@ int br_roll_forward(struct ctx *c, int valid)
 	memcpy(sector, &h, sizeof(h));
 	memcpy(sector + BOW_HEADER_SIZE, &mark.magic, sizeof(mark.magic));
 	mark.checksum = htole32(bow_crc32(BOW_COMMIT_MAGIC, sector,
-					  BOW_HEADER_SIZE + sizeof(mark.magic)));
+					  BOW_HEADER_SIZE + 4));
 	memcpy(sector + BOW_HEADER_SIZE, &mark, sizeof(mark));
 	r = c->committing ? 0 : br_write_at(c, sector, sizeof(sector), 0);
 	if (!r && !c->committing)
@@ -221,7 +222,7 @@ static int recheck_mapped(struct ctx *c, const struct entry *e)
 
 	entry_position(c, e, &sequence, &i);
 	return br_check_checksum(c, e, sequence, i,
-			      bow_crc32((uint32_t)e->source,
+				 bow_crc32((uint32_t)e->source,
 					c->mapping + e->dest * c->block_size,
 					bytes));
 }
@@ -287,7 +288,7 @@ static int replay_sorted(struct ctx *c, bool *sorted)
 		c->hold_pages = true;
 		for (uint64_t b = 0; b < end - k; b++) {
 			r = br_map_in(c, by_dest[b]->dest * c->block_size,
-				   by_dest[b]->blocks * c->block_size);
+				      by_dest[b]->blocks * c->block_size);
 			if (r)
 				goto out;
 		}
@@ -356,7 +357,7 @@ static int write_large_entry(struct ctx *c, const struct entry *e,
 			return r;
 		crc = bow_crc32(crc, data, n * c->block_size);
 		r = br_write_at(c, data, n * c->block_size,
-			     (e->source + b) * c->block_size);
+				(e->source + b) * c->block_size);
 		if (r)
 			return r;
 	}
@@ -395,7 +396,7 @@ int br_replay(struct ctx *c)
 	for (size_t l = 0; !sorted && l < c->nr_logs; l++) {
 		const struct log_block *lb = &c->logs[l];
 
-		/* The last of a log block's entries in replay order is entry 0. */
+		/* In replay order, a log block's last entry is entry 0. */
 		for (uint32_t k = 0; k + 1 < lb->count; k++) {
 			const struct entry *e = &c->entries[lb->first + k];
 			uint64_t bytes = e->blocks * c->block_size;
@@ -407,7 +408,7 @@ int br_replay(struct ctx *c)
 			/* One chunk or less: br_verify_entry() read it all. */
 			if (e->blocks <= per_chunk) {
 				r = br_write_at(c, data, bytes,
-					     e->source * c->block_size);
+						e->source * c->block_size);
 				if (r)
 					return r;
 				continue;

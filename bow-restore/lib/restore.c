@@ -29,15 +29,16 @@ static int restore(struct ctx *c, struct bow_restore_summary *summary)
 	if (r)
 		return r;
 	if (c->vold_partial)
-		fprintf(c->out, "%s: block 0 holds a restore that Android's vold "
-			"began and did not finish (magic 0x%08x): %s it\n",
-			c->path, BOW_VOLD_PARTIAL_MAGIC,
-			c->opts->dry_run ? "would finish" : "finishing");
+		fprintf(c->out, "%s: block 0 holds a restore that Android's "
+			"vold began and did not finish (magic 0x%08x): %s it\n",
+			c->path, BOW_VOLD_PARTIAL_MAGIC, c->opts->dry_run ?
+			"would finish" : "finishing");
 	if (c->committing) {
-		fprintf(c->out, "%s: a commit was interrupted: the file system's "
-			"block 0 is at sector %" PRIu64 "; %s the commit (the "
-			"device is not rolled back)\n", c->path, c->newest_sector0,
-			c->opts->dry_run ? "would finish" : "finishing");
+		fprintf(c->out, "%s: a commit was interrupted: the file "
+			"system's block 0 is at sector %" PRIu64 "; %s the "
+			"commit (the device is not rolled back)\n", c->path,
+			c->newest_sector0, c->opts->dry_run ? "would finish" :
+			"finishing");
 		if (!c->opts->dry_run)
 			r = br_finish_commit(c);
 		summary->writes = c->writes;
@@ -45,16 +46,16 @@ static int restore(struct ctx *c, struct bow_restore_summary *summary)
 			r = BOW_COMMITTED;
 		return r;
 	}
-	fprintf(c->out, "%s: checkpoint found: %" PRIu64 " log block%s, %" PRIu64
-		" entries, %" PRIu64 " bytes to restore, block size %" PRIu32
-		"\n", c->path, summary->log_blocks,
+	fprintf(c->out, "%s: checkpoint found: %" PRIu64 " log block%s, %"
+		PRIu64 " entries, %" PRIu64 " bytes to restore, block size %"
+		PRIu32 "\n", c->path, summary->log_blocks,
 		summary->log_blocks == 1 ? "" : "s", summary->entries,
 		summary->bytes, summary->block_size);
 	if (summary->unchecked)
-		fprintf(c->out, "%s: %" PRIu64 " one-block entr%s with checksum 0, "
-			"replayed unchecked as Android's readers do (Android's "
-			"dm-bow logs moves of the live block 0 so)\n", c->path,
-			summary->unchecked,
+		fprintf(c->out, "%s: %" PRIu64 " one-block entr%s with "
+			"checksum 0, replayed unchecked as Android's readers "
+			"do (Android's dm-bow logs moves of the live block 0 "
+			"so)\n", c->path, summary->unchecked,
 			summary->unchecked == 1 ? "y" : "ies");
 	if (c->opts->dry_run) {
 		fprintf(c->out, "%s: dry run: nothing written\n", c->path);
@@ -77,8 +78,8 @@ static int restore(struct ctx *c, struct bow_restore_summary *summary)
 	 */
 	if (r && r != BOW_PARTIAL && c->writes) {
 		br_say(c, "%s: stopped after %" PRIu64 " writes: the device is "
-		    "partly restored, run bow-restore again\n", c->path,
-		    c->writes);
+		       "partly restored, run bow-restore again\n", c->path,
+		       c->writes);
 		r = BOW_PARTIAL;
 	}
 	return r;
@@ -145,11 +146,11 @@ int bow_restore(int fd, uint64_t size, const char *path,
 		sigbus_hi = c->mapping + c->size;
 		sigbus_jump = &jump;
 		if (sigsetjmp(jump, 1)) {
-			br_say(c, "%s: a page of the device could not be read "
-			    "back through its mapping (SIGBUS: a read error, or "
-			    "the file was truncated)%s\n", c->path, c->writes ?
-			    "; the device is partly restored, run bow-restore "
-			    "again" : "");
+			br_say(c, "%s: a page of the device could not be "
+			       "read back through its mapping (SIGBUS: a read "
+			       "error, or the file was truncated)%s\n",
+			       c->path, c->writes ? "; the device is partly "
+			       "restored, run bow-restore again" : "");
 			r = c->writes ? BOW_PARTIAL : BOW_IO_ERROR;
 			summary->writes = c->writes;
 			goto out;

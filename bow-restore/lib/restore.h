@@ -22,11 +22,11 @@ enum bow_status {
 	BOW_NO_LOG = 1,		/* block 0 holds no dm-bow log: nothing done */
 	BOW_IO_ERROR = 3,	/* cannot read the device, or no memory */
 	BOW_INVALID = 4,	/* the log is malformed; nothing written */
-	BOW_BAD_CHECKSUM = 5,	/* a backup fails its checksum; nothing written */
+	BOW_BAD_CHECKSUM = 5,	/* a backup fails its checksum */
 	BOW_TRUNCATED = 6,	/* the log points past the device's end */
 	BOW_PARTIAL = 7,	/* stopped after writing: run again */
 	BOW_COMMITTED = 8,	/* an interrupted commit was finished */
-	BOW_ROLLED_FORWARD = 9,	/* roll_forward: block 0 put back, new data kept */
+	BOW_ROLLED_FORWARD = 9,	/* roll_forward: block 0 back, new data kept */
 };
 
 struct bow_restore_opts {

@@ -90,10 +90,11 @@ static int simulate_entry(struct ctx *c, const struct entry *e,
 
 	if (extmap_overlaps(&c->read, e->source, e->blocks)) {
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
-		    ": source %" PRIu64 "+%" PRIu64 " overlaps the dest of an "
-		    "entry replayed before it: a rerun after an interrupted "
-		    "restore would not converge\n", c->path, sequence, i,
-		    e->source * bs_sectors, e->blocks * bs_sectors);
+		       ": source %" PRIu64 "+%" PRIu64 " overlaps the dest of "
+		       "an entry replayed before it: a rerun after an "
+		       "interrupted restore would not converge\n", c->path,
+		       sequence, i,
+		       e->source * bs_sectors, e->blocks * bs_sectors);
 		return BOW_INVALID;
 	}
 	if (extmap_assign(&c->read, e->dest, e->blocks, e->dest))
@@ -126,8 +127,8 @@ int br_validate(struct ctx *c, struct bow_restore_summary *s)
 
 	/* The first sector fixes the block size. */
 	if (c->size < BOW_SECTOR_SIZE) {
-		br_say(c, "%s: device of %" PRIu64 " bytes is too small to hold "
-		    "a dm-bow log\n", c->path, c->size);
+		br_say(c, "%s: device of %" PRIu64 " bytes is too small to "
+		       "hold a dm-bow log\n", c->path, c->size);
 		return BOW_TRUNCATED;
 	}
 	r = br_read_at(c, &h, sizeof(h), 0, NULL);
@@ -140,9 +141,9 @@ int br_validate(struct ctx *c, struct bow_restore_summary *s)
 	    (c->block_size < BOW_MIN_BLOCK_SIZE ||
 	     c->block_size > BOW_MAX_BLOCK_SIZE ||
 	     (c->block_size & (c->block_size - 1)))) {
-		br_say(c, "%s: block_size %" PRIu32 " at offset 8 is not a power "
-		    "of two from %d to %d\n", c->path, c->block_size,
-		    BOW_MIN_BLOCK_SIZE, BOW_MAX_BLOCK_SIZE);
+		br_say(c, "%s: block_size %" PRIu32 " at offset 8 is not a "
+		       "power of two from %d to %d\n", c->path, c->block_size,
+		       BOW_MIN_BLOCK_SIZE, BOW_MAX_BLOCK_SIZE);
 		return BOW_INVALID;
 	}
 	if (!is_log)
@@ -151,8 +152,8 @@ int br_validate(struct ctx *c, struct bow_restore_summary *s)
 	c->dev_blocks = c->size / c->block_size;
 	if (c->dev_blocks < 2 && is_log) {
 		br_say(c, "%s: device of %" PRIu64 " bytes is smaller than two "
-		    "%" PRIu32 "-byte blocks: truncated\n", c->path, c->size,
-		    c->block_size);
+		       "%" PRIu32 "-byte blocks: truncated\n", c->path, c->size,
+		       c->block_size);
 		return BOW_TRUNCATED;
 	}
 	bs_sectors = c->block_size / BOW_SECTOR_SIZE;
@@ -175,8 +176,8 @@ int br_validate(struct ctx *c, struct bow_restore_summary *s)
 		if (r)
 			return r;
 		memcpy(c->block, data, c->block_size);
-		r = br_check_header(c, c->block, first, expect, &count, &sequence,
-				 &header_size);
+		r = br_check_header(c, c->block, first, expect, &count,
+				    &sequence, &header_size);
 		if (r)
 			return r;
 		if (!count) {
@@ -192,15 +193,15 @@ int br_validate(struct ctx *c, struct bow_restore_summary *s)
 		for (uint32_t i = count; i-- > 0;) {
 			struct entry e;
 
-			r = br_check_entry(c, c->block, header_size, sequence, i,
-					&e);
+			r = br_check_entry(c, c->block, header_size,
+					   sequence, i, &e);
 			if (r)
 				return r;
 			if (e.blocks > budget) {
 				br_say(c, "%s: log block sequence %" PRIu32
-				    " entry %" PRIu32 ": the chain backs up "
-				    "more than the device holds\n", c->path,
-				    sequence, i);
+				       " entry %" PRIu32 ": the chain backs up "
+				       "more than the device holds\n", c->path,
+				       sequence, i);
 				return BOW_INVALID;
 			}
 			budget -= e.blocks;
@@ -224,7 +225,8 @@ int br_validate(struct ctx *c, struct bow_restore_summary *s)
 			if (!e.checksum && e.blocks == 1)
 				s->unchecked++;
 		}
-		br_progress(c, 1, c->nr_logs, le32toh(c->newest.sequence) + 1ull);
+		br_progress(c, 1, c->nr_logs,
+			    le32toh(c->newest.sequence) + 1ull);
 		if (sequence == 0)
 			return 0;
 		expect = sequence - 1;
