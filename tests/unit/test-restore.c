@@ -723,7 +723,7 @@ static void test_commit_mark(void)
 	got = load(path, &len);
 	verdict(r.status == BOW_ROLLED_FORWARD && !memcmp(got, img, len) &&
 		strstr(r.out, "would put it back"),
-		"roll forward, dry run: exit %d, nothing written", r.status);
+		"roll forward, dry run: status %d, nothing written", r.status);
 	free(got);
 	opts.dry_run = false;
 	restore_file(path, opts, &r);
@@ -742,12 +742,12 @@ static void test_commit_mark(void)
 	opts.stop_after_writes = 0;
 	opts.roll_forward = false;
 	verdict(r.status == BOW_PARTIAL, "roll forward stopped after its "
-		"mark: exit %d", r.status);
+		"mark: status %d", r.status);
 	restore_file(path, opts, &r);
 	got = load(path, &len);
 	verdict(r.status == BOW_COMMITTED && !memcmp(got, want, len),
 		"... a rerun without --roll-forward finishes it as a commit "
-		"(exit %d)", r.status);
+		"(status %d)", r.status);
 	free(got);
 
 	/* Over a log that does not validate. */
@@ -761,7 +761,7 @@ static void test_commit_mark(void)
 	verdict(r.status == BOW_ROLLED_FORWARD && !memcmp(got, want, len) &&
 		strstr(r.err, "entry 1: checksum") &&
 		strstr(r.out, "does not validate"),
-		"roll forward over a log with a bad checksum: exit %d, says "
+		"roll forward over a log with a bad checksum: status %d, says "
 		"why, keeps the new data", r.status);
 	free(got);
 	free(img);
