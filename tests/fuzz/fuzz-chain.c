@@ -5,9 +5,10 @@
  * breaks a checksum): the sorted replay, interrupted restores, long
  * chains, Android's logs.
  *
- * The first bytes of the input choose the shape: block size, a
- * header_size from 28 up to leave room for 2 to 8 entries (so that the
- * chain runs to several log blocks), the device's size, the workload (in
+ * The first bytes of the input choose the shape: block size,
+ * header_size (any from 28 on, or one that leaves room for only 2 to 8
+ * entries, so that the chain runs to several log blocks), the device's
+ * size, the workload (in
  * place, or with moves; as our target or Android's writes it), at most
  * one corruption (a bit of the log, or count 0 with or without the
  * commit mark), and where a restore is stopped; the rest seeds the test
@@ -85,8 +86,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		devnull = fopen("/dev/null", "w");
 	bs = 512u << (data[0] % 4);
 	room = 2 + data[1] % 7;
-	header_size = bs - room * (uint32_t)sizeof(struct bow_log_entry) -
-		      data[2] % sizeof(struct bow_log_entry);
+	if (data[1] & 0x80)
+		/* Any header_size that leaves room for two entries. */
+		header_size = BOW_HEADER_SIZE + (data[2] | data[7] << 8) %
+			      (bs - BOW_HEADER_SIZE -
+			       2 * (uint32_t)sizeof(struct bow_log_entry) + 1);
+	else
+		/* Room for 2 to 8 entries: chains of several blocks. */
+		header_size = bs - room *
+			      (uint32_t)sizeof(struct bow_log_entry) -
+			      data[2] % sizeof(struct bow_log_entry);
 	blocks = 48 + data[3] % 80;
 	writes = data[4] % 48;
 	in_place = data[5] & 1;
