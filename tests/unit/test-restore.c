@@ -198,11 +198,11 @@ static void test_changed_under_replay(uint64_t seed)
 		strstr(r.err, ": checksum of sectors ") &&
 		strstr(r.err, "partly restored, run bow-restore again"),
 		"seed %" PRIu64 ": backups spoiled after the replay's first "
-		"write: exit %d (want %d)", seed, first, BOW_PARTIAL);
+		"write: status %d (want %d)", seed, first, BOW_PARTIAL);
 	opts.trace = NULL;
 	restore_file(path, opts, &r);
 	verdict(r.status == BOW_BAD_CHECKSUM && r.summary.writes == 0,
-		"seed %" PRIu64 ": the rerun refuses with exit %d (want %d), "
+		"seed %" PRIu64 ": the rerun refuses with status %d (want %d), "
 		"%" PRIu64 " writes", seed, r.status, BOW_BAD_CHECKSUM,
 		r.summary.writes);
 	model_free(&m);
@@ -393,7 +393,7 @@ static void test_roundtrip(uint32_t bs, uint32_t header_size,
 		m.moves, read_with_pread ? "with pread()" :
 		"through a mapping");
 	if (r.status)
-		printf("# got exit %d: %s", r.status, r.err);
+		printf("# got status %d: %s", r.status, r.err);
 	free(img);
 
 	restore_file(path, opts, &r);
@@ -645,7 +645,7 @@ static void test_commit_interrupted(uint32_t bs)
 				bad++;
 		}
 	}
-	verdict(bad == 0, "bs %u: an interrupted commit is finished, exit 8, "
+	verdict(bad == 0, "bs %u: an interrupted commit is finished, status 8, "
 		"then no checkpoint (%" PRIu64 " cases, %" PRIu64 " wrong)",
 		bs, cases, bad);
 	free(img);
@@ -674,7 +674,7 @@ static void expect_refused(const char *what, const unsigned char *img,
 		"%s: status %d, says '%s', image untouched", what, status,
 		needle);
 	if (r.status != status || !said)
-		printf("# got exit %d: %s", r.status, r.err);
+		printf("# got status %d: %s", r.status, r.err);
 	free(after);
 }
 
@@ -802,7 +802,7 @@ static void test_vold_partial(uint32_t bs, uint64_t seed)
 		if ((r.status != BOW_RESTORED || !restored(&m, got)) &&
 		    (r.status != BOW_NO_LOG || k < m.entries - 1)) {
 			if (!bad)
-				printf("# k %" PRIu64 ": exit %d: %s", k,
+				printf("# k %" PRIu64 ": status %d: %s", k,
 				       r.status, r.err);
 			bad++;
 		}
@@ -968,7 +968,7 @@ static void test_not_convergent(void)
 	restore_file(path, opts, &r);
 	verdict(r.status == BOW_RESTORED,
 		"control: the same log with entry 1 writing block 9 is "
-		"restored (exit %d)", r.status);
+		"restored (status %d)", r.status);
 	model_free(&m);
 }
 
