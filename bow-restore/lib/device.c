@@ -86,14 +86,26 @@ void br_unmap_device(struct ctx *c)
  * Take the pages populated last out of this process's page tables: they
  * stay in the page cache, and touching them again only faults them back
  * in, but the process does not keep the whole device it read mapped (its
- * resident set stays its own memory, and the kernel reclaims unmapped
- * cache more readily).
+ * resident set stays its own memory and at most RECHECK_BYTES of the
+ * device, and the kernel reclaims unmapped cache more readily).
  */
 void br_release_pages(struct ctx *c)
 {
 	if (c->mapping && c->populated_len)
 		madvise((void *)(c->mapping + c->populated_off),
 			c->populated_len, MADV_DONTNEED);
+	c->populated_len = 0;
+}
+
+/*
+ * Before the replay: if the check read more than RECHECK_BYTES, what it
+ * left mapped is of no use to the replay, which reads in batches of its
+ * own; take all of the device out of the page tables.
+ */
+void br_release_checked(struct ctx *c)
+{
+	if (c->mapping && c->populated_total > RECHECK_BYTES)
+		madvise((void *)c->mapping, (size_t)c->size, MADV_DONTNEED);
 	c->populated_len = 0;
 }
 
@@ -108,7 +120,11 @@ static int fill_window(struct ctx *c, uint64_t off, size_t n)
 		uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 		uint64_t start = off / page * page;
 
-		if (!c->hold_pages)
+		/*
+		 * The first RECHECK_BYTES read stay mapped: a restore of up to
+		 * that much then writes from pages already mapped.
+		 */
+		if (!c->hold_pages && c->populated_total > RECHECK_BYTES)
 			br_release_pages(c);
 		if (!madvise((void *)(c->mapping + start), off + n - start,
 			     MADV_POPULATE_READ)) {
@@ -117,6 +133,7 @@ static int fill_window(struct ctx *c, uint64_t off, size_t n)
 			c->window_len = n;
 			c->populated_off = start;
 			c->populated_len = off + n - start;
+			c->populated_total += c->populated_len;
 			return 0;
 		}
 		/* Unknown to the kernel: read into the buffer from now on. */

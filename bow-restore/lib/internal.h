@@ -103,6 +103,7 @@ struct ctx {
 	uint64_t next_off;	/* where the last read ended */
 	/* The mapping's pages populated last, and whether to keep them. */
 	uint64_t populated_off, populated_len;
+	uint64_t populated_total;	/* bytes populated in all */
 	bool hold_pages;
 
 	/* Where the bytes of each block, as the replay would leave it, are. */
@@ -133,6 +134,7 @@ int br_no_memory(struct ctx *c);
 void br_map_device(struct ctx *c);
 void br_unmap_device(struct ctx *c);
 void br_release_pages(struct ctx *c);
+void br_release_checked(struct ctx *c);
 int br_read_at(struct ctx *c, void *buf, size_t len, uint64_t off,
 	       const unsigned char **data);
 int br_map_in(struct ctx *c, uint64_t off, size_t len);

@@ -390,6 +390,7 @@ int br_replay(struct ctx *c)
 	/* From now on reads go to the real device as it is being written. */
 	extmap_free(&c->map);
 	extmap_free(&c->read);
+	br_release_checked(c);
 	r = replay_sorted(c, &sorted);
 	if (r)
 		return r;

@@ -164,7 +164,7 @@ restore_scale()
 	shift 2
 	/usr/bin/time -o "$out/time.out" -f "%e %M" "$restore" "$@" "$_img" \
 		> "$out/restore.out" 2>&1
-	expect_eq "bow-restore $* at scale: $_what" 0 $?
+	expect_eq "bow-restore${*:+ $*} at scale: $_what" 0 $?
 	echo "restore-scale $_what $(cat "$out/time.out") $(sed -n \
 		's/.*found: \([0-9]*\) log blocks*, \([0-9]*\) entries.*/\1 \2/p' \
 		"$out/restore.out")" >> "$out/results.tsv"
