@@ -51,6 +51,7 @@ struct model {
 	 * is logged, as a one-block entry with checksum 0.
 	 */
 	bool android;
+	uint64_t unchecked;	/* entries with checksum 0 it logged so */
 };
 
 static inline unsigned char *blk(struct model *m, uint64_t b)
@@ -280,8 +281,11 @@ static inline int model_write(struct model *m, uint64_t b, uint64_t n)
 			memcpy(blk(m, to), blk(m, m->live), m->bs);
 			m->type[to] = LIVE;
 			m->type[m->live] = CHANGED;
-			if (m->android && log_append(m, m->live, to, 1, 0))
-				return -1;
+			if (m->android) {
+				if (log_append(m, m->live, to, 1, 0))
+					return -1;
+				m->unchecked++;
+			}
 			m->live = to;
 			h->sector0 = htole64(sectors(m, to));
 			log_write(m);

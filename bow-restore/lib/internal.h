@@ -116,7 +116,6 @@ struct ctx {
 	size_t nr_logs, cap_logs;
 	uint64_t writes;
 	uint64_t written, to_write;	/* bytes, for progress */
-	uint64_t sector0;	/* of the last header checked */
 	/* The header in block 0; valid once newest_sector0 is not 0. */
 	struct bow_log_header newest;
 	uint64_t newest_sector0;
@@ -154,6 +153,7 @@ int br_check_entry(struct ctx *c, const unsigned char *blk,
 		   struct entry *e);
 int br_check_checksum(struct ctx *c, const struct entry *e,
 		      uint32_t sequence, uint32_t i, uint32_t crc);
+void br_put_commit_mark(unsigned char *sector, uint32_t header_size);
 
 /* validate.c */
 int br_verify_entry(struct ctx *c, const struct entry *e, uint32_t sequence,

@@ -26,6 +26,20 @@ uint32_t bow_crc32(uint32_t crc, const void *buf, size_t len)
 }
 
 /*
+ * Put the commit mark after the @header_size bytes of header in @sector
+ * (with count 0 already): see dm-bow-format.h.
+ */
+void br_put_commit_mark(unsigned char *sector, uint32_t header_size)
+{
+	struct bow_commit_mark mark = { .magic = htole32(BOW_COMMIT_MAGIC) };
+
+	memcpy(sector + header_size, &mark.magic, sizeof(mark.magic));
+	mark.checksum = htole32(bow_crc32(BOW_COMMIT_MAGIC, sector,
+					  header_size + sizeof(mark.magic)));
+	memcpy(sector + header_size, &mark, sizeof(mark));
+}
+
+/*
  * Block 0 holds a header with count 0: a commit has begun, if the commit
  * mark follows (see dm-bow-format.h).  Without it, this is a damaged log
  * (one flipped bit in count) or a commit begun by a dm-bow that wrote no
@@ -35,14 +49,13 @@ uint32_t bow_crc32(uint32_t crc, const void *buf, size_t len)
 static int check_commit_mark(struct ctx *c, const unsigned char *blk,
 			     uint32_t header_size)
 {
-	struct bow_commit_mark mark;
+	unsigned char want[BOW_SECTOR_SIZE];
 
-	if (header_size + sizeof(mark) <= BOW_SECTOR_SIZE) {
-		memcpy(&mark, blk + header_size, sizeof(mark));
-		if (le32toh(mark.magic) == BOW_COMMIT_MAGIC &&
-		    le32toh(mark.checksum) ==
-		    bow_crc32(BOW_COMMIT_MAGIC, blk,
-			      header_size + sizeof(mark.magic)))
+	if (header_size + sizeof(struct bow_commit_mark) <= BOW_SECTOR_SIZE) {
+		memcpy(want, blk, header_size);
+		br_put_commit_mark(want, header_size);
+		if (!memcmp(blk + header_size, want + header_size,
+			    sizeof(struct bow_commit_mark)))
 			return 0;
 	}
 	br_say(c, "%s: block 0 holds a dm-bow header with count 0 at offset 12 "
@@ -124,10 +137,9 @@ int br_check_header(struct ctx *c, const unsigned char *blk, bool first,
 		       (uint64_t)le64toh(h.sector0), c->size / BOW_SECTOR_SIZE);
 		return BOW_TRUNCATED;
 	}
-	c->sector0 = le64toh(h.sector0);
 	if (first) {
 		c->newest = h;
-		c->newest_sector0 = c->sector0;
+		c->newest_sector0 = le64toh(h.sector0);
 	}
 	*count = le32toh(h.count);
 	if (first && *count == 0 && !c->vold_partial)

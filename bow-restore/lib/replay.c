@@ -109,9 +109,6 @@ int br_roll_forward(struct ctx *c, int valid)
 {
 	unsigned char sector[BOW_SECTOR_SIZE] = { 0 };
 	struct bow_log_header h = c->newest;
-	struct bow_commit_mark mark = {
-		.magic = htole32(BOW_COMMIT_MAGIC),
-	};
 	int r;
 
 	if (c->vold_partial) {
@@ -134,10 +131,7 @@ int br_roll_forward(struct ctx *c, int valid)
 	h.header_size = htole16(BOW_HEADER_SIZE);
 	h.count = 0;
 	memcpy(sector, &h, sizeof(h));
-	memcpy(sector + BOW_HEADER_SIZE, &mark.magic, sizeof(mark.magic));
-	mark.checksum = htole32(bow_crc32(BOW_COMMIT_MAGIC, sector,
-					  BOW_HEADER_SIZE + 4));
-	memcpy(sector + BOW_HEADER_SIZE, &mark, sizeof(mark));
+	br_put_commit_mark(sector, BOW_HEADER_SIZE);
 	r = c->committing ? 0 : br_write_at(c, sector, sizeof(sector), 0);
 	if (!r && !c->committing)
 		r = br_sync_dev(c);

@@ -19,12 +19,9 @@ static int restore(struct ctx *c, struct bow_restore_summary *summary)
 	int r;
 
 	r = br_validate(c, summary);
-	summary->vold_partial = c->vold_partial;
 	if (c->opts->roll_forward && r != BOW_NO_LOG && r != BOW_IO_ERROR &&
 	    c->newest_sector0) {
-		r = br_roll_forward(c, r);
-		summary->writes = c->writes;
-		return r;
+		return br_roll_forward(c, r);
 	}
 	if (r)
 		return r;
@@ -41,7 +38,6 @@ static int restore(struct ctx *c, struct bow_restore_summary *summary)
 			"finishing");
 		if (!c->opts->dry_run)
 			r = br_finish_commit(c);
-		summary->writes = c->writes;
 		if (!r)
 			r = BOW_COMMITTED;
 		return r;
@@ -64,7 +60,6 @@ static int restore(struct ctx *c, struct bow_restore_summary *summary)
 	/* Progress: the entries, and block 0 (put back twice). */
 	c->to_write = summary->bytes + 2ull * c->block_size;
 	r = br_replay(c);
-	summary->writes = c->writes;
 	if (!r) {
 		/* The estimate counted the copies of log blocks: done. */
 		br_progress(c, 2, c->to_write, c->to_write);
@@ -152,7 +147,6 @@ int bow_restore(int fd, uint64_t size, const char *path,
 			       c->path, c->writes ? "; the device is partly "
 			       "restored, run bow-restore again" : "");
 			r = c->writes ? BOW_PARTIAL : BOW_IO_ERROR;
-			summary->writes = c->writes;
 			goto out;
 		}
 	}
@@ -162,6 +156,8 @@ out:
 		sigbus_jump = NULL;
 		sigaction(SIGBUS, &sigbus_old, NULL);
 	}
+	summary->writes = c->writes;
+	summary->vold_partial = c->vold_partial;
 	summary->mapped = c->mapping;
 	extmap_free(&c->map);
 	extmap_free(&c->read);

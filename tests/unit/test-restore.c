@@ -377,9 +377,11 @@ static void test_roundtrip(uint32_t bs, uint32_t header_size,
 	restore_file(path, opts, &r);
 	img = load(path, &len);
 	verdict(r.status == BOW_RESTORED &&
-		!memcmp(img, m.img, len) && r.summary.entries == m.entries,
+		!memcmp(img, m.img, len) && r.summary.entries == m.entries &&
+		r.summary.unchecked == m.unchecked,
 		"bs %u header %u seed %" PRIu64 ": dry run validates %" PRIu64
-		" entries, writes nothing", bs, header_size, seed, m.entries);
+		" entries (%" PRIu64 " with checksum 0, unchecked), writes "
+		"nothing", bs, header_size, seed, m.entries, m.unchecked);
 	free(img);
 
 	opts.dry_run = false;
@@ -786,6 +788,7 @@ static void test_vold_partial(uint32_t bs, uint64_t seed)
 	struct run r;
 	char path[64];
 	size_t len;
+	bool marked;
 
 	rng_seed(seed);
 	build(&m, bs, 1024, BOW_HEADER_SIZE, 300);
@@ -795,12 +798,14 @@ static void test_vold_partial(uint32_t bs, uint64_t seed)
 	for (k = 1; k < m.entries; k++) {
 		memcpy(img, m.img, len);
 		model_replay(img, bs, k, true);
-		partial += get_le32(img) == BOW_VOLD_PARTIAL_MAGIC;
+		marked = get_le32(img) == BOW_VOLD_PARTIAL_MAGIC;
+		partial += marked;
 		save(path, img, len);
 		restore_file(path, opts, &r);
 		got = load(path, &len);
-		if ((r.status != BOW_RESTORED || !restored(&m, got)) &&
-		    (r.status != BOW_NO_LOG || k < m.entries - 1)) {
+		if (r.summary.vold_partial != marked ||
+		    ((r.status != BOW_RESTORED || !restored(&m, got)) &&
+		     (r.status != BOW_NO_LOG || k < m.entries - 1))) {
 			if (!bad)
 				printf("# k %" PRIu64 ": status %d: %s", k,
 				       r.status, r.err);
