@@ -81,3 +81,15 @@ check "progress: the counts never go down" sh -c \
 expect_eq "progress on stderr ends at 100%" "restoring 100%" \
 	"$(tr '\r' '\n' < "$tmp/err" | tail -n 1 | sed 's/.*: //')"
 status 0 "a commit was interrupted" "$tmp/model-commit.img"
+
+# make install: the tool and its man page where Debian puts them, and
+# not the test build nor its options.
+make -s -C "$top/bow-restore" install DESTDIR="$tmp/root" PREFIX=/usr
+expect_eq "make install: what it installs" \
+	"$tmp/root/usr/sbin/bow-restore $tmp/root/usr/share/man/man8/bow-restore.8" \
+	"$(find "$tmp/root" -type f | sort | tr '\n' ' ' | sed 's/ $//')"
+"$tmp/root/usr/sbin/bow-restore" --test-tear x > /dev/null 2>&1
+expect_eq "the installed tool has no test option" 2 $?
+"$tmp/root/usr/sbin/bow-restore" -n "$tmp/zero.img" > "$tmp/out"
+expect_eq "the installed tool runs" "0 1" \
+	"$? $(grep -c 'no checkpoint found' "$tmp/out")"
