@@ -7,18 +7,11 @@
  * it also takes the tests' --test-* options, which simulate a power cut.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lib/restore.h"
@@ -39,9 +32,6 @@ enum {
 	EXIT_TRUNCATED = 6,
 	EXIT_PARTIAL = 7,
 };
-
-/* How long to wait for another program's lock on the device. */
-#define LOCK_WAIT_MS 5000
 
 static void usage(FILE *f)
 {
@@ -95,155 +85,6 @@ static int exit_status(int status)
 	default:
 		return EXIT_IO;
 	}
-}
-
-static int device_size(int fd, const struct stat *st, const char *path,
-		       uint64_t *size)
-{
-	if (S_ISREG(st->st_mode)) {
-		*size = (uint64_t)st->st_size;
-		return 0;
-	}
-	if (S_ISBLK(st->st_mode)) {
-		if (ioctl(fd, BLKGETSIZE64, size)) {
-			fprintf(stderr, PROG ": %s: cannot get the size: %s\n",
-				path, strerror(errno));
-			return -1;
-		}
-		return 0;
-	}
-	fprintf(stderr, PROG ": %s: not a block device or regular file\n",
-		path);
-	return -1;
-}
-
-/*
- * A regular file that backs a loop device in use (mounted, or held by
- * device-mapper) is as busy as that device: name the first such one in
- * @loop.  Loop devices are found through sysfs by the device and inode
- * of their backing file.
- */
-static bool backs_busy_loop(const struct stat *st, char *loop, size_t len)
-{
-	DIR *d = opendir("/sys/block");
-	struct dirent *de;
-	bool busy = false;
-
-	while (d && !busy && (de = readdir(d))) {
-		char path[300], backing[4096];
-		struct stat bst;
-		ssize_t n;
-		int fd;
-
-		if (strncmp(de->d_name, "loop", 4))
-			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file",
-			 de->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, backing, sizeof(backing) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		backing[n] = 0;
-		backing[strcspn(backing, "\n")] = 0;
-		if (stat(backing, &bst) || bst.st_dev != st->st_dev ||
-		    bst.st_ino != st->st_ino)
-			continue;
-		snprintf(loop, len, "/dev/%s", de->d_name);
-		fd = open(loop, O_RDONLY | O_CLOEXEC | O_EXCL);
-		if (fd < 0 && errno == EBUSY)
-			busy = true;
-		if (fd >= 0)
-			close(fd);
-	}
-	if (d)
-		closedir(d);
-	return busy;
-}
-
-/*
- * Take the BSD lock on the device that udev and systemd take while they
- * change a device (so that udev does not probe it mid-restore), waiting
- * a little for one held by another program.
- */
-static int lock_device(int fd, bool exclusive, const char *path)
-{
-	struct timespec pause = { 0, 100 * 1000 * 1000 };
-
-	for (int waited = 0;; waited += 100) {
-		if (!flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB))
-			return 0;
-		if (errno != EWOULDBLOCK || waited >= LOCK_WAIT_MS)
-			break;
-		nanosleep(&pause, NULL);
-	}
-	fprintf(stderr, PROG ": %s: cannot lock the device: %s (another "
-		"program holds it; --force to go on anyway)\n", path,
-		strerror(errno));
-	return -1;
-}
-
-/*
- * Open @path once (a second open by name could reach another device, if
- * the name were changed meanwhile), refuse it if it is in use, and make
- * sure that nothing is read from a page cache older than the device.
- */
-static int open_device(const char *path, bool writing, bool force,
-		       struct stat *st)
-{
-	int flags = (writing ? O_RDWR : O_RDONLY) | O_CLOEXEC;
-	char loop[300];
-	int fd;
-
-	/* O_EXCL on a block device fails while it is mounted or claimed. */
-	fd = open(path, flags | (force ? 0 : O_EXCL));
-	if (fd < 0 && errno == EBUSY) {
-		fprintf(stderr, PROG ": %s: device is in use (mounted, or held "
-			"by device-mapper such as a live dm-bow target); "
-			"--force to use it anyway\n", path);
-		return -1;
-	}
-	if (fd < 0) {
-		fprintf(stderr, PROG ": %s: cannot open%s: %s\n", path,
-			writing ? " for writing" : "", strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, st)) {
-		fprintf(stderr, PROG ": %s: cannot stat: %s\n", path,
-			strerror(errno));
-		goto fail;
-	}
-	if (S_ISREG(st->st_mode) && !force &&
-	    backs_busy_loop(st, loop, sizeof(loop))) {
-		fprintf(stderr, PROG ": %s: the file backs %s, which is in "
-			"use (mounted, or held by device-mapper); --force to "
-			"use it anyway\n", path, loop);
-		goto fail;
-	}
-	if (!S_ISBLK(st->st_mode))
-		return fd;
-	if (!force && lock_device(fd, writing, path))
-		goto fail;
-	/*
-	 * The device's page cache may hold blocks read before dm-bow, whose
-	 * writes bypass it, wrote them: a reader that still has the device
-	 * open keeps them.  Write back and drop it, so that every read
-	 * reaches the device.
-	 */
-	if (ioctl(fd, BLKFLSBUF, 0)) {
-		fprintf(stderr, PROG ": %s: cannot drop the device's cache "
-			"(BLKFLSBUF): %s%s\n", path, strerror(errno), force ?
-			"; going on (--force): what is read may be older than "
-			"the device" : "; --force to read through it anyway");
-		if (!force)
-			goto fail;
-	}
-	return fd;
-fail:
-	close(fd);
-	return -1;
 }
 
 struct progress_out {
@@ -305,7 +146,6 @@ int main(int argc, char **argv)
 	struct bow_restore_summary summary;
 	bool force = false, show_progress = false;
 	const char *path;
-	struct stat st;
 	uint64_t size;
 	char *end;
 	int fd, c, r;
@@ -373,13 +213,12 @@ int main(int argc, char **argv)
 		opts.progress_arg = &prog;
 	}
 
-	fd = open_device(path, !opts.dry_run, force, &st);
+	fd = bow_open_device(path, &(struct bow_open_opts){
+		.writing = !opts.dry_run, .force = force, .prefix = PROG ": ",
+		.force_hint = "; --force to use it anyway", .err = stderr,
+	}, &size);
 	if (fd < 0)
 		return EXIT_IO;
-	if (device_size(fd, &st, path, &size)) {
-		close(fd);
-		return EXIT_IO;
-	}
 	r = exit_status(bow_restore(fd, size, path, &opts, &summary, stdout,
 				    stderr));
 	if (close(fd) && !opts.dry_run && summary.writes) {

@@ -86,6 +86,31 @@ int bow_restore(int fd, uint64_t size, const char *path,
 		const struct bow_restore_opts *opts,
 		struct bow_restore_summary *summary, FILE *out, FILE *err);
 
+/* How bow_open_device() opens a device or image. */
+struct bow_open_opts {
+	bool writing;		/* read-write, exclusive lock */
+	/*
+	 * Go on with a device in use (mounted, claimed, locked) or whose
+	 * cache cannot be dropped: only when nothing will write to it.
+	 */
+	bool force;
+	const char *prefix;	/* before every message, as above */
+	/* After a refusal force would pass, e.g. "; --force to go on". */
+	const char *force_hint;
+	FILE *err;		/* where messages go */
+};
+
+/*
+ * Open the device or image at @path for bow_restore(), once: exclusively
+ * (refused while it is mounted or claimed, or, for an image, while it
+ * backs a loop device in use), under the BSD lock udev honours (waiting
+ * up to 5 s for another holder), with its page cache dropped so that
+ * every read reaches the device.  Sets @size.  Returns the descriptor,
+ * or -1 after saying why on opts->err.
+ */
+int bow_open_device(const char *path, const struct bow_open_opts *opts,
+		    uint64_t *size);
+
 /* crc32_le as the kernel computes it: reflected 0xEDB88320, no inversion. */
 uint32_t bow_crc32(uint32_t crc, const void *buf, size_t len);
 
