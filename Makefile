@@ -1,6 +1,7 @@
 # dm-bow: the kernel module, bow-restore, and the test entry points.
 #
-#   make            build dm-bow.ko and bow-restore/bow-restore
+#   make            build dm-bow.ko, bow-restore and bowctl
+#   make install    install the tools, units and man pages (DESTDIR)
 #   make demo       install what is missing, build, show the story in a VM
 #   make check      install what is missing, build, run every test
 #   make fuzz       fuzz bow-restore (FUZZ_SECONDS, default 600)
@@ -13,7 +14,7 @@
 KVER ?= $(shell tests/vm/kernel-version)
 KDIR ?= /lib/modules/$(KVER)/build
 
-.PHONY: all module test-module tool clean demo check deps lint fuzz \
+.PHONY: all module test-module tool install clean demo check deps lint fuzz \
 	check-debug bench
 
 all: module tool
@@ -28,6 +29,13 @@ test-module:
 
 tool:
 	$(MAKE) -C bow-restore
+	$(MAKE) -C bowctl
+
+# The tools, their man pages, the systemd units and generator (PREFIX,
+# DESTDIR as usual).
+install: tool
+	$(MAKE) -C bow-restore install
+	$(MAKE) -C bowctl install
 
 lint: module
 	tests/lint.sh
@@ -58,3 +66,4 @@ fuzz: deps
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
 	$(MAKE) -C bow-restore clean
+	$(MAKE) -C bowctl clean

@@ -1,0 +1,871 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bowctl: the update lifecycle around dm-bow (bowctl(8)).  Arms a
+ * checkpoint for the next boot, and at boot restores a checkpoint that
+ * was not committed, sets dm-bow up, checkpoints after the mount, watches
+ * free space and commits after a healthy boot.  Every step reads and
+ * writes the device's state file (state.c) and is safe to run again
+ * after a power cut at any point.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "../bow-restore/lib/restore.h"
+#include "bowtab.h"
+#include "dm.h"
+#include "state.h"
+
+#ifndef BOW_VERSION
+#define BOW_VERSION "unknown"
+#endif
+
+/* Exit statuses, bowctl(8). */
+enum {
+	EXIT_DONE = 0,		/* done, or nothing to do */
+	EXIT_USAGE = 2,		/* bad command line, bowtab line or name */
+	EXIT_SYSTEM = 3,	/* I/O, device-mapper or state file error */
+	EXIT_REFUSED = 4,	/* refused: see the message (nothing done) */
+};
+
+static const char *bowtab_path = BOWTAB_PATH;
+static const char *fstab_path = "/etc/fstab";
+
+/* One device being worked on: its bowtab line, state and lock. */
+struct dev {
+	struct bowtab_entry e;
+	struct bow_state st;
+	int state_read;		/* BOW_STATE_OK, _MISSING or _DAMAGED */
+	int lock_fd;
+	char prefix[BOWTAB_NAME_MAX + 16];	/* "bowctl: <name>: " */
+};
+
+static void say(const struct dev *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(const struct dev *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(d->prefix, stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+static void read_boot_id(char *id, size_t len)
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	id[0] = 0;
+	if (f && fgets(id, (int)len, f))
+		id[strcspn(id, "\n")] = 0;
+	if (f)
+		fclose(f);
+}
+
+/*
+ * The state must outlive a rollback of the device it describes: refuse a
+ * state directory on the protected file system (by path, as fstab mounts
+ * it, so that it is seen before the mount too) or on the lower device.
+ */
+static bool state_dir_protected(const struct dev *d, char *why, size_t len)
+{
+	char mp[PATH_MAX], lower[PATH_MAX];
+	struct stat sd, sl;
+	size_t n;
+
+	if (bowtab_fstab_mount_point(fstab_path, d->e.name, mp, sizeof(mp))) {
+		n = strlen(mp);
+		while (n > 1 && mp[n - 1] == '/')
+			mp[--n] = 0;
+		if (!strcmp(mp, "/") || (!strncmp(d->e.state_dir, mp, n) &&
+		    (d->e.state_dir[n] == '/' || !d->e.state_dir[n]))) {
+			snprintf(why, len, "state directory %s is on the "
+				 "protected file system (%s)", d->e.state_dir,
+				 mp);
+			return true;
+		}
+	}
+	bowtab_lower_path(&d->e, lower, sizeof(lower));
+	if (!stat(d->e.state_dir, &sd) && !stat(lower, &sl) &&
+	    S_ISBLK(sl.st_mode) && sd.st_dev == sl.st_rdev) {
+		snprintf(why, len, "state directory %s is on the lower "
+			 "device %s", d->e.state_dir, lower);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Find @name in bowtab, lock its state (one bowctl at a time changes it)
+ * and read it.  Returns an exit status.
+ */
+static int dev_open(struct dev *d, const char *name)
+{
+	char path[PATH_MAX + 80];
+
+	memset(d, 0, sizeof(*d));
+	d->lock_fd = -1;
+	snprintf(d->prefix, sizeof(d->prefix), "bowctl: %.63s: ", name);
+	if (bowtab_find(bowtab_path, name, &d->e, stderr))
+		return EXIT_USAGE;
+	if (mkdir(d->e.state_dir, 0755) && errno != EEXIST) {
+		say(d, "cannot create the state directory %s: %s\n",
+		    d->e.state_dir, strerror(errno));
+		return EXIT_SYSTEM;
+	}
+	snprintf(path, sizeof(path), "%s/%s.lock", d->e.state_dir, name);
+	d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX)) {
+		say(d, "cannot lock %s: %s\n", path, strerror(errno));
+		return EXIT_SYSTEM;
+	}
+	d->state_read = bow_state_read(d->e.state_dir, name, &d->st,
+				       d->prefix, stderr);
+	return EXIT_DONE;
+}
+
+static void dev_close(struct dev *d)
+{
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+}
+
+static int save(struct dev *d)
+{
+	return bow_state_write(d->e.state_dir, d->e.name, &d->st, d->prefix,
+			       stderr) ? EXIT_SYSTEM : EXIT_DONE;
+}
+
+static int info(struct dev *d, struct bow_dm_info *di)
+{
+	if (bow_dm_info(d->e.name, di)) {
+		say(d, "cannot query device-mapper\n");
+		return EXIT_SYSTEM;
+	}
+	return EXIT_DONE;
+}
+
+/* ---- arming, committing, aborting: what people and update tools run */
+
+static int cmd_start(struct dev *d, unsigned int retries)
+{
+	char why[PATH_MAX * 2 + 80];
+
+	if (state_dir_protected(d, why, sizeof(why))) {
+		say(d, "refusing to arm: %s; a rollback would undo the state "
+		    "that asks for it (bowtab line %u)\n", why, d->e.line);
+		return EXIT_REFUSED;
+	}
+	d->st.lifecycle = BOW_LC_ARMED;
+	d->st.retries = retries ? retries : d->e.retries;
+	d->st.attempts = d->st.retries;
+	d->st.boot_id[0] = 0;
+	bow_state_event(&d->st, "start", "armed for %u boot attempt%s",
+			d->st.attempts, d->st.attempts == 1 ? "" : "s");
+	return save(d);
+}
+
+/* Commit a live checkpoint (for @why); disarm. */
+static int commit(struct dev *d, const char *event, const char *why)
+{
+	struct bow_dm_info di;
+	int r = info(d, &di);
+
+	if (r)
+		return r;
+	if (di.mapping == BOW_MAP_BOW && di.state == 1 &&
+	    bow_dm_message(d->e.name, "commit")) {
+		say(d, "dm-bow refused the commit\n");
+		return EXIT_SYSTEM;
+	}
+	/*
+	 * The commit is on the device before it is in the state file: a
+	 * power cut between them leaves a lifecycle "checkpoint" with no
+	 * log, which boot-setup reads as committed.
+	 */
+	d->st.attempts = 0;
+	if (di.mapping == BOW_MAP_BOW && di.state >= 1) {
+		d->st.lifecycle = BOW_LC_COMMITTED;
+		bow_state_event(&d->st, event, "%s", why);
+	} else if (d->st.lifecycle == BOW_LC_ARMED) {
+		d->st.lifecycle = BOW_LC_IDLE;
+		bow_state_event(&d->st, event, "%s; no checkpoint was live: "
+				"disarmed", why);
+	} else {
+		return EXIT_DONE;
+	}
+	return save(d);
+}
+
+static int cmd_abort(struct dev *d, bool reboot)
+{
+	struct bow_dm_info di;
+	int r = info(d, &di);
+
+	if (r)
+		return r;
+	d->st.attempts = 0;
+	if (di.mapping == BOW_MAP_BOW && di.state == 1) {
+		d->st.lifecycle = BOW_LC_CHECKPOINT;
+		bow_state_event(&d->st, "abort", "bowctl abort: the next boot "
+				"restores the checkpoint");
+	} else {
+		if (d->st.lifecycle == BOW_LC_ARMED)
+			d->st.lifecycle = BOW_LC_IDLE;
+		bow_state_event(&d->st, "abort", "bowctl abort: no checkpoint "
+				"was live; disarmed");
+	}
+	r = save(d);
+	if (!r && reboot) {
+		dev_close(d);
+		execlp("systemctl", "systemctl", "reboot", (char *)NULL);
+		say(d, "cannot run systemctl reboot: %s\n", strerror(errno));
+		return EXIT_SYSTEM;
+	}
+	return r;
+}
+
+/* ---- boot: before the mount */
+
+/* Restore a live log on @lower, as the bowtab line says.  Sets @did. */
+static int restore_lower(struct dev *d, const char *lower, uint64_t *size,
+			 const char **did)
+{
+	struct bow_restore_opts ro = { .prefix = d->prefix };
+	struct bow_restore_summary sum;
+	int fd, status, r = EXIT_DONE;
+
+	*did = NULL;
+	fd = bow_open_device(lower, &(struct bow_open_opts){
+		.writing = true, .prefix = d->prefix, .err = stderr,
+	}, size);
+	if (fd < 0)
+		return EXIT_SYSTEM;
+	status = bow_restore(fd, *size, lower, &ro, &sum, stdout, stderr);
+	switch (status) {
+	case BOW_NO_LOG:
+		break;
+	case BOW_RESTORED:
+		*did = "restored";
+		break;
+	case BOW_COMMITTED:
+		*did = "commit-finished";
+		break;
+	case BOW_INVALID:
+	case BOW_BAD_CHECKSUM:
+	case BOW_TRUNCATED:
+		if (d->e.on_invalid == BOWTAB_ON_INVALID_FAIL) {
+			*did = "invalid-log";
+			r = EXIT_REFUSED;
+			break;
+		}
+		ro.roll_forward = true;
+		status = bow_restore(fd, *size, lower, &ro, &sum, stdout,
+				     stderr);
+		if (status == BOW_ROLLED_FORWARD)
+			*did = "rolled-forward";
+		else
+			r = EXIT_SYSTEM;
+		break;
+	default:	/* I/O error or a partial replay: the next run goes on */
+		r = EXIT_SYSTEM;
+		break;
+	}
+	if (close(fd) && r == EXIT_DONE && *did) {
+		say(d, "%s: close failed: %s\n", lower, strerror(errno));
+		r = EXIT_SYSTEM;
+	}
+	return r;
+}
+
+static int create_mapping(struct dev *d, const char *lower, uint64_t size,
+			  bool bow)
+{
+	char params[PATH_MAX + 100];
+	int n;
+
+	if (bow) {
+		n = snprintf(params, sizeof(params), "%s %d", lower,
+			     1 + !!d->e.block_size);
+		if (d->e.block_size)
+			n += snprintf(params + n, sizeof(params) - (size_t)n,
+				      " block_size:%" PRIu32, d->e.block_size);
+		snprintf(params + n, sizeof(params) - (size_t)n,
+			 " low_water:%" PRIu64, d->e.low_water);
+	} else {
+		snprintf(params, sizeof(params), "%s 0", lower);
+	}
+	if (bow_dm_create(d->e.name, size >> 9, bow ? "bow" : "linear",
+			  params)) {
+		say(d, "cannot create /dev/mapper/%s (%s %s)\n", d->e.name,
+		    bow ? "bow" : "linear", params);
+		return EXIT_SYSTEM;
+	}
+	return EXIT_DONE;
+}
+
+/*
+ * The lower device's path.  UUID= names the file system, which a live log
+ * hides (it lies over block 0): then the path recorded at the last boot.
+ */
+static int find_lower(struct dev *d, char lower[PATH_MAX])
+{
+	char path[PATH_MAX];
+
+	bowtab_lower_path(&d->e, path, sizeof(path));
+	if (realpath(path, lower))
+		return EXIT_DONE;
+	if (!strncmp(d->e.lower, "UUID=", 5) && d->st.lower[0] &&
+	    realpath(d->st.lower, lower)) {
+		say(d, "%s not found (a live log hides the file system); "
+		    "using %s, where it was at the last boot\n", path,
+		    d->st.lower);
+		return EXIT_DONE;
+	}
+	say(d, "lower device %s: %s\n", path, strerror(errno));
+	return EXIT_SYSTEM;
+}
+
+static bool armed(const struct bow_state *st)
+{
+	return st->lifecycle == BOW_LC_ARMED ||
+	       st->lifecycle == BOW_LC_CHECKPOINT;
+}
+
+static int cmd_boot_setup(struct dev *d)
+{
+	char lower[PATH_MAX], why[PATH_MAX * 2 + 80], boot[40];
+	enum bow_lifecycle before = d->st.lifecycle;
+	struct bow_state prev = d->st;
+	struct bow_dm_info di;
+	const char *did;
+	bool checkpoint = false;
+	uint64_t size;
+	int r;
+
+	if ((r = info(d, &di)))
+		return r;
+	if (di.mapping != BOW_MAP_NONE)
+		return EXIT_DONE;	/* set up already, this boot */
+	if ((r = find_lower(d, lower)))
+		return r;
+	r = restore_lower(d, lower, &size, &did);
+	if (r == EXIT_REFUSED) {
+		d->st.lifecycle = BOW_LC_FAILED;
+		d->st.attempts = 0;
+		bow_state_event(&d->st, did, "the log on %s does not validate; "
+				"left untouched for inspection "
+				"(on_invalid=fail): bow-restore -n %s says "
+				"why", lower, lower);
+		say(d, "%s\n", d->st.reason);
+		save(d);
+		return r;
+	}
+	if (r)
+		return r;
+	read_boot_id(boot, sizeof(boot));
+	if (d->state_read == BOW_STATE_DAMAGED) {
+		/* Nobody can account for a checkpoint: do not take one. */
+		say(d, "not checkpointing this boot: the state file is "
+		    "damaged\n");
+	} else if (did && !strcmp(did, "rolled-forward")) {
+		d->st.lifecycle = BOW_LC_FAILED;
+		d->st.attempts = 0;
+		bow_state_event(&d->st, did, "the log on %s did not validate: "
+				"kept the data written since the checkpoint "
+				"(on_invalid=roll-forward)", lower);
+	} else if (did && !strcmp(did, "restored")) {
+		bool left = armed(&d->st) && d->st.attempts;
+
+		d->st.lifecycle = left ? BOW_LC_ARMED : BOW_LC_ROLLED_BACK;
+		bow_state_event(&d->st, did, "restored the checkpoint: %s",
+				!strcmp(prev.event, "abort") ||
+				!strcmp(prev.event, "low-space") ?
+				prev.reason : left ? "the boot did not commit; "
+				"trying again" : "the boot did not commit and "
+				"no attempt is left");
+	} else if (did || before == BOW_LC_CHECKPOINT) {
+		/*
+		 * No log: a commit finished now, or before a power cut let
+		 * the state file say so.
+		 */
+		d->st.lifecycle = BOW_LC_COMMITTED;
+		d->st.attempts = 0;
+		bow_state_event(&d->st, "commit", "the checkpoint was "
+				"committed (%s)", did ? "finished at this boot" :
+				"before a restart, not yet recorded");
+	}
+	if (armed(&d->st) && d->st.attempts) {
+		if (state_dir_protected(d, why, sizeof(why))) {
+			say(d, "not checkpointing: %s\n", why);
+		} else {
+			checkpoint = true;
+			/* Count each boot once, however often this runs. */
+			if (strcmp(d->st.boot_id, boot)) {
+				d->st.attempts--;
+				snprintf(d->st.boot_id, sizeof(d->st.boot_id),
+					 "%s", boot);
+			}
+			d->st.lifecycle = BOW_LC_ARMED;
+			bow_state_event(&d->st, "attempt", "boot attempt %u of "
+					"%u", d->st.retries - d->st.attempts,
+					d->st.retries);
+		}
+	} else if (armed(&d->st)) {
+		d->st.lifecycle = BOW_LC_ROLLED_BACK;
+		bow_state_event(&d->st, "rolled-back", "no boot attempt left");
+	}
+	/* Where UUID= pointed, for a boot that cannot see it (find_lower). */
+	if (!strncmp(d->e.lower, "UUID=", 5) && strlen(lower) <
+	    sizeof(d->st.lower))
+		strcpy(d->st.lower, lower);
+	if (d->state_read != BOW_STATE_MISSING || armed(&prev) || did) {
+		r = save(d);
+		if (r && checkpoint)
+			return r;	/* an attempt must be counted */
+	}
+	if (did || checkpoint)
+		printf("%s%s%s\n", d->prefix, d->st.event, checkpoint ?
+		       ": dm-bow set up" : "");
+	return create_mapping(d, lower, size, checkpoint);
+}
+
+/* ---- boot: after the mount */
+
+/* Where /dev/mapper/<name> (@major:@minor) is mounted, in @mp. */
+static bool mount_point(uint32_t major, uint32_t minor, char *mp, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	unsigned int ma, mi;
+	char *line = NULL, dir[PATH_MAX];
+	size_t cap = 0;
+	bool found = false;
+
+	while (f && !found && getline(&line, &cap, f) > 0)
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &ma, &mi,
+			   dir) == 3 && ma == major && mi == minor) {
+			/* mountinfo escapes spaces and the like as \ooo */
+			size_t n = 0;
+
+			for (char *s = dir; *s && n + 1 < len; n++)
+				if (s[0] == '\\' && strspn(s + 1, "01234567")
+				    >= 3) {
+					mp[n] = (char)strtol((char[]){ s[1],
+						s[2], s[3], 0 }, NULL, 8);
+					s += 4;
+				} else {
+					mp[n] = *s++;
+				}
+			mp[n] = 0;
+			found = true;
+		}
+	free(line);
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static int cmd_boot_checkpoint(struct dev *d)
+{
+	struct fstrim_range range = { .len = UINT64_MAX };
+	struct bow_dm_info di;
+	char mp[PATH_MAX];
+	int fd, r;
+
+	if ((r = info(d, &di)))
+		return r;
+	if (di.mapping != BOW_MAP_BOW || di.state == 2)
+		return EXIT_DONE;	/* this boot does not checkpoint */
+	if (di.state == 0) {
+		if (!mount_point(di.major, di.minor, mp, sizeof(mp))) {
+			say(d, "/dev/mapper/%s is not mounted: no free space "
+			    "to borrow, no checkpoint\n", d->e.name);
+			return EXIT_SYSTEM;
+		}
+		/* FITRIM tells dm-bow where the file system's free space is. */
+		fd = open(mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || ioctl(fd, FITRIM, &range)) {
+			say(d, "FITRIM on %s failed: %s; no checkpoint\n", mp,
+			    strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return EXIT_SYSTEM;
+		}
+		close(fd);
+		if (bow_dm_message(d->e.name, "checkpoint")) {
+			say(d, "dm-bow refused the checkpoint\n");
+			return EXIT_SYSTEM;
+		}
+		if ((r = info(d, &di)))
+			return r;
+	}
+	d->st.lifecycle = BOW_LC_CHECKPOINT;
+	bow_state_event(&d->st, "checkpoint", "boot attempt %u of %u; %"
+			PRIu64 " bytes free", d->st.retries - d->st.attempts,
+			d->st.retries, di.free_bytes);
+	printf("%scheckpoint live, %" PRIu64 " bytes free\n", d->prefix,
+	       di.free_bytes);
+	return save(d);
+}
+
+/* Act on low space: commit, or disarm and reboot (on_full=). */
+static int low_space(struct dev *d, uint64_t free_bytes)
+{
+	char why[160];
+	int r;
+
+	snprintf(why, sizeof(why), "%" PRIu64 " bytes free, under min_free "
+		 "%" PRIu64, free_bytes, d->e.min_free);
+	if (d->e.on_full == BOWTAB_ON_FULL_COMMIT) {
+		strncat(why, ": committed (on_full=commit)",
+			sizeof(why) - strlen(why) - 1);
+		say(d, "%s\n", why);
+		return commit(d, "low-space", why);
+	}
+	d->st.attempts = 0;
+	bow_state_event(&d->st, "low-space", "%s: rebooting to restore the "
+			"checkpoint (on_full=abort)", why);
+	say(d, "%s\n", d->st.reason);
+	r = save(d);
+	if (r)
+		return r;
+	dev_close(d);
+	execlp("systemctl", "systemctl", "reboot", (char *)NULL);
+	say(d, "cannot run systemctl reboot: %s\n", strerror(errno));
+	return EXIT_SYSTEM;
+}
+
+static int cmd_boot_watch(struct dev *d)
+{
+	char name[BOWTAB_NAME_MAX];
+	struct bow_dm_info di;
+	int r;
+
+	/* Wait unlocked: commit and abort must not wait for the watcher. */
+	snprintf(name, sizeof(name), "%s", d->e.name);
+	dev_close(d);
+	d->lock_fd = -1;
+	for (;;) {
+		if ((r = info(d, &di)))
+			return r;
+		if (di.mapping != BOW_MAP_BOW || di.state != 1)
+			return EXIT_DONE;	/* nothing (more) to watch */
+		if (di.free_bytes < d->e.min_free) {
+			/* Decide under the lock, on a fresh state. */
+			if ((r = dev_open(d, name)))
+				return r;
+			return low_space(d, di.free_bytes);
+		}
+		/*
+		 * dm-bow raises its event once free space is under low_water
+		 * (bowtab makes it at least min_free); below it, poll.
+		 */
+		if (di.free_bytes < d->e.low_water)
+			sleep(2);
+		else if (bow_dm_wait_event(d->e.name, di.event_nr))
+			sleep(2);
+	}
+}
+
+static int cmd_boot_commit(struct dev *d)
+{
+	if (!strcmp(d->st.event, "abort") || !strcmp(d->st.event, "low-space")) {
+		say(d, "not committing: %s\n", d->st.reason);
+		return EXIT_DONE;
+	}
+	return commit(d, "commit", "the boot completed");
+}
+
+/* ---- status */
+
+static void json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static const char *const mapping_names[] = {
+	[BOW_MAP_NONE] = "none", [BOW_MAP_BOW] = "bow",
+	[BOW_MAP_LINEAR] = "linear", [BOW_MAP_OTHER] = "other",
+};
+
+struct status_walk {
+	bool json;
+	int count;
+	const char *only;
+	int r;
+};
+
+static void status_one(const struct bowtab_entry *e, void *arg)
+{
+	struct status_walk *w = arg;
+	struct bow_dm_info di = { 0 };
+	struct dev d;
+	const char *state_file;
+
+	if (w->only && strcmp(w->only, e->name))
+		return;
+	memset(&d, 0, sizeof(d));
+	d.e = *e;
+	snprintf(d.prefix, sizeof(d.prefix), "bowctl: %s: ", e->name);
+	d.state_read = bow_state_read(e->state_dir, e->name, &d.st, d.prefix,
+				      stderr);
+	state_file = d.state_read == BOW_STATE_OK ? "ok" :
+		     d.state_read == BOW_STATE_MISSING ? "missing" : "damaged";
+	if (bow_dm_info(e->name, &di)) {
+		say(&d, "cannot query device-mapper\n");
+		w->r = EXIT_SYSTEM;
+	}
+	if (!w->json) {
+		printf("%s%s: %s, %u of %u boot attempts left\n",
+		       w->count++ ? "\n" : "", e->name,
+		       bow_lifecycle_name(d.st.lifecycle), d.st.attempts,
+		       d.st.retries);
+		printf("  device: /dev/mapper/%s, %s", e->name,
+		       mapping_names[di.mapping]);
+		if (di.mapping == BOW_MAP_BOW)
+			printf(", state %u, %" PRIu64 " bytes free, %" PRIu64
+			       " backed up%s", di.state, di.free_bytes,
+			       di.backup_bytes, di.failed ? ", FAILED" : "");
+		printf("\n  lower: %s\n", e->lower);
+		if (d.st.event[0])
+			printf("  last event: %s at %" PRId64 ": %s\n",
+			       d.st.event, d.st.time, d.st.reason);
+		printf("  state file: %s/%s.state (%s)\n", e->state_dir,
+		       e->name, state_file);
+		return;
+	}
+	printf("%s\n    {\"name\": ", w->count++ ? "," : "");
+	json_string(e->name);
+	printf(", \"lower\": ");
+	json_string(e->lower);
+	printf(", \"lifecycle\": \"%s\", \"attempts_left\": %u, "
+	       "\"retries\": %u,\n     \"mapping\": \"%s\", ",
+	       bow_lifecycle_name(d.st.lifecycle), d.st.attempts,
+	       d.st.retries, mapping_names[di.mapping]);
+	if (di.mapping == BOW_MAP_BOW)
+		printf("\"dm_state\": %u, \"free_bytes\": %" PRIu64
+		       ", \"backup_bytes\": %" PRIu64 ", \"failed\": %s,\n",
+		       di.state, di.free_bytes, di.backup_bytes,
+		       di.failed ? "true" : "false");
+	else
+		printf("\"dm_state\": null, \"free_bytes\": null, "
+		       "\"backup_bytes\": null, \"failed\": false,\n");
+	printf("     \"state_file\": \"%s\", \"last_event\": ", state_file);
+	if (d.st.event[0]) {
+		printf("{\"event\": ");
+		json_string(d.st.event);
+		printf(", \"time\": %" PRId64 ", \"reason\": ", d.st.time);
+		json_string(d.st.reason);
+		printf("}}");
+	} else {
+		printf("null}");
+	}
+}
+
+static int cmd_status(const char *only, bool json)
+{
+	struct status_walk w = { .json = json, .only = only };
+	int nbad;
+
+	if (json)
+		printf("{\"version\": 1, \"devices\": [");
+	nbad = bowtab_each(bowtab_path, stderr, status_one, &w);
+	if (json)
+		printf("%s]}\n", w.count ? "\n  " : "");
+	if (only && !w.count) {
+		fprintf(stderr, "bowctl: %s: no valid entry in %s\n", only,
+			bowtab_path);
+		return EXIT_USAGE;
+	}
+	if (nbad < 0)
+		return EXIT_SYSTEM;
+	return nbad && !only ? EXIT_USAGE : w.r;
+}
+
+/* ---- command line */
+
+static void usage(FILE *f)
+{
+	fputs("Usage: bowctl [--bowtab FILE] <command> [<name>] [options]\n"
+	      "The dm-bow update lifecycle, for the devices in /etc/bowtab.\n"
+	      "\n"
+	      "  start <name> [--retries N]  checkpoint the next N boots "
+	      "until one commits\n"
+	      "  commit <name>               keep the update; disarm\n"
+	      "  abort <name> [--reboot]     restore the checkpoint at the "
+	      "next boot; disarm\n"
+	      "  status [<name>] [--json]    lifecycle, device and last "
+	      "event\n"
+	      "\n"
+	      "Run by the boot units (bowctl(8)), each safe to run again:\n"
+	      "  boot-setup <name>       before the mount: restore, count "
+	      "an attempt, map\n"
+	      "  boot-checkpoint <name>  after the mount: FITRIM, "
+	      "checkpoint\n"
+	      "  boot-watch <name>       commit or abort on low free "
+	      "space\n"
+	      "  boot-commit <name>      after a healthy boot: commit\n"
+	      "\n"
+	      "Exit status: 0 done or nothing to do, 2 usage or bowtab "
+	      "error,\n"
+	      "3 system error (I/O, device-mapper, state file), 4 "
+	      "refused.\n", f);
+}
+
+static unsigned int opt_retries;
+static bool opt_reboot;
+
+static int cmd_user_commit(struct dev *d)
+{
+	return commit(d, "commit", "bowctl commit");
+}
+
+static int cmd_user_start(struct dev *d)
+{
+	return cmd_start(d, opt_retries);
+}
+
+static int cmd_user_abort(struct dev *d)
+{
+	return cmd_abort(d, opt_reboot);
+}
+
+/* Which options a command takes: --retries, --reboot, --json. */
+static const struct {
+	const char *name;
+	bool needs_name, retries, reboot, json;
+	int (*run)(struct dev *d);
+} commands[] = {
+	{ "start", true, true, false, false, cmd_user_start },
+	{ "commit", true, false, false, false, cmd_user_commit },
+	{ "abort", true, false, true, false, cmd_user_abort },
+	{ "status", false, false, false, true, NULL },
+	{ "boot-setup", true, false, false, false, cmd_boot_setup },
+	{ "boot-checkpoint", true, false, false, false, cmd_boot_checkpoint },
+	{ "boot-watch", true, false, false, false, cmd_boot_watch },
+	{ "boot-commit", true, false, false, false, cmd_boot_commit },
+};
+
+/* Every command but status changes the state: under its lock. */
+static int run(unsigned int i, const char *name)
+{
+	struct dev d;
+	int r;
+
+	r = dev_open(&d, name);
+	if (!r)
+		r = commands[i].run(&d);
+	dev_close(&d);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "bowtab", required_argument, NULL, 't' },
+		{ "fstab", required_argument, NULL, 'F' },
+		{ "retries", required_argument, NULL, 'r' },
+		{ "reboot", no_argument, NULL, 'R' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = false, bad;
+	unsigned long retries = 0;
+	const char *name;
+	unsigned int i;
+	char *end;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "Vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			bowtab_path = optarg;
+			break;
+		case 'F':
+			fstab_path = optarg;
+			break;
+		case 'r':
+			errno = 0;
+			retries = strtoul(optarg, &end, 10);
+			if (errno || *end || !retries || retries > 100) {
+				fprintf(stderr, "bowctl: bad --retries '%s': "
+					"expected 1 to 100\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'R':
+			opt_reboot = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'V':
+			printf("bowctl " BOW_VERSION "\n");
+			return EXIT_DONE;
+		case 'h':
+			usage(stdout);
+			return EXIT_DONE;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	for (i = 0; optind < argc && i < sizeof(commands) / sizeof(*commands);
+	     i++)
+		if (!strcmp(argv[optind], commands[i].name))
+			break;
+	if (optind >= argc || i == sizeof(commands) / sizeof(*commands)) {
+		if (optind < argc)
+			fprintf(stderr, "bowctl: unknown command '%s'\n",
+				argv[optind]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	opt_retries = (unsigned int)retries;
+	name = optind + 1 < argc ? argv[optind + 1] : NULL;
+	bad = argc - optind > 2 || (commands[i].needs_name && !name) ||
+	      (retries && !commands[i].retries) ||
+	      (opt_reboot && !commands[i].reboot) || (json && !commands[i].json);
+	if (bad) {
+		fprintf(stderr, "bowctl: %s: wrong arguments or options\n",
+			commands[i].name);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(commands[i].name, "status"))
+		r = cmd_status(name, json);
+	else
+		r = run(i, name);
+	if (fflush(stdout) && !r) {
+		fprintf(stderr, "bowctl: cannot write to standard output: "
+			"%s\n", strerror(errno));
+		r = EXIT_SYSTEM;
+	}
+	return r;
+}

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /etc/bowtab parsing (bowtab(5)).  Every field is checked; a bad line is
+ * named by file, line and field, and nothing is done for its device.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <mntent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bowtab.h"
+
+#define WS " \t\r\n"
+
+/* A name is also a device-mapper name and part of unit names: keep it plain. */
+static bool valid_name(const char *s)
+{
+	if (!*s || strlen(s) >= BOWTAB_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' &&
+		    *s != '.')
+			return false;
+	return true;
+}
+
+/* <digits>[K|M|G|T] (powers of 1024) into @v; false if not exactly that. */
+static bool parse_size(const char *s, uint64_t *v)
+{
+	unsigned int shift = 0;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	if (errno)
+		return false;
+	switch (*end) {
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	}
+	if (*end || (shift && *v > (UINT64_MAX >> shift)))
+		return false;
+	*v <<= shift;
+	return true;
+}
+
+static int bad(FILE *err, const char *file, unsigned int lineno,
+	       const char *what, const char *value, const char *expected)
+{
+	fprintf(err, "%s:%u: bad %s '%s': expected %s; this device is left "
+		"alone\n", file, lineno, what, value, expected);
+	return -1;
+}
+
+static int parse_option(const char *file, unsigned int lineno, char *opt,
+			struct bowtab_entry *e, FILE *err)
+{
+	char *val = strchr(opt, '=');
+	uint64_t v;
+
+	if (val)
+		*val++ = 0;
+	if (!strcmp(opt, "initramfs") && !val) {
+		e->initramfs = true;
+		return 0;
+	}
+	if (!val)
+		return bad(err, file, lineno, "option", opt,
+			   "<key>=<value> or initramfs");
+	if (!strcmp(opt, "state")) {
+		if (val[0] != '/' || strlen(val) >= sizeof(e->state_dir))
+			return bad(err, file, lineno, "state", val,
+				   "an absolute directory path");
+		strcpy(e->state_dir, val);
+	} else if (!strcmp(opt, "retries")) {
+		if (!parse_size(val, &v) || strpbrk(val, "KMGT") || !v ||
+		    v > 100)
+			return bad(err, file, lineno, "retries", val,
+				   "a number of boot attempts, 1 to 100");
+		e->retries = (unsigned int)v;
+	} else if (!strcmp(opt, "block_size")) {
+		if (!parse_size(val, &v) || v < 512 || v > 4096 ||
+		    (v & (v - 1)))
+			return bad(err, file, lineno, "block_size", val,
+				   "512, 1024, 2048 or 4096");
+		e->block_size = (uint32_t)v;
+	} else if (!strcmp(opt, "low_water")) {
+		if (!parse_size(val, &v) || !v)
+			return bad(err, file, lineno, "low_water", val,
+				   "a size in bytes (K, M, G, T: 1024s)");
+		e->low_water = v;
+	} else if (!strcmp(opt, "min_free")) {
+		if (!parse_size(val, &v))
+			return bad(err, file, lineno, "min_free", val,
+				   "a size in bytes (K, M, G, T: 1024s)");
+		e->min_free = v;
+	} else if (!strcmp(opt, "on_full")) {
+		if (!strcmp(val, "commit"))
+			e->on_full = BOWTAB_ON_FULL_COMMIT;
+		else if (!strcmp(val, "abort"))
+			e->on_full = BOWTAB_ON_FULL_ABORT;
+		else
+			return bad(err, file, lineno, "on_full", val,
+				   "commit or abort");
+	} else if (!strcmp(opt, "on_invalid")) {
+		if (!strcmp(val, "roll-forward"))
+			e->on_invalid = BOWTAB_ON_INVALID_ROLL_FORWARD;
+		else if (!strcmp(val, "fail"))
+			e->on_invalid = BOWTAB_ON_INVALID_FAIL;
+		else
+			return bad(err, file, lineno, "on_invalid", val,
+				   "roll-forward or fail");
+	} else {
+		return bad(err, file, lineno, "option", opt,
+			   "state, retries, block_size, low_water, min_free, "
+			   "on_full, on_invalid or initramfs");
+	}
+	return 0;
+}
+
+int bowtab_parse_line(const char *file, unsigned int lineno, char *line,
+		      struct bowtab_entry *e, FILE *err)
+{
+	char *save, *name, *lower, *opts, *opt, *more;
+	bool low_water_set;
+
+	line += strspn(line, WS);
+	if (!*line || *line == '#')
+		return 0;
+	memset(e, 0, sizeof(*e));
+	e->line = lineno;
+	e->retries = 1;
+	e->min_free = 100ULL << 20;	/* Android's default */
+	name = strtok_r(line, WS, &save);
+	lower = strtok_r(NULL, WS, &save);
+	opts = strtok_r(NULL, WS, &save);
+	more = strtok_r(NULL, WS, &save);
+	if (!valid_name(name))
+		return bad(err, file, lineno, "name", name,
+			   "letters, digits, '_', '-', '.' (under 64)");
+	strcpy(e->name, name);
+	if (!lower)
+		return bad(err, file, lineno, "line", name,
+			   "<name> <lower device> [<options>]");
+	if (strlen(lower) >= sizeof(e->lower) ||
+	    (lower[0] != '/' && strncmp(lower, "PARTLABEL=", 10) &&
+	     strncmp(lower, "PARTUUID=", 9) && strncmp(lower, "UUID=", 5)) ||
+	    !lower[strcspn(lower, "=") + (lower[0] != '/')])
+		return bad(err, file, lineno, "lower device", lower,
+			   "PARTLABEL=, PARTUUID=, UUID= or a /dev path");
+	strcpy(e->lower, lower);
+	if (more)
+		return bad(err, file, lineno, "field", more,
+			   "nothing after the options (they are separated "
+			   "by commas, without spaces)");
+	for (opt = opts ? strtok_r(opts, ",", &save) : NULL; opt;
+	     opt = strtok_r(NULL, ",", &save))
+		if (parse_option(file, lineno, opt, e, err))
+			return -1;
+	if (!e->state_dir[0])
+		return bad(err, file, lineno, "options", opts ? opts : "",
+			   "state=<directory> (required)");
+	/* The watcher waits for the table's event: it must come in time. */
+	low_water_set = e->low_water;
+	if (!low_water_set)
+		e->low_water = e->min_free;
+	if (low_water_set && e->low_water < e->min_free) {
+		char v[32];
+
+		snprintf(v, sizeof(v), "%" PRIu64, e->low_water);
+		return bad(err, file, lineno, "low_water", v,
+			   "at least min_free, so that the event comes "
+			   "before free space is below it");
+	}
+	return 1;
+}
+
+int bowtab_each(const char *file, FILE *err,
+		void (*fn)(const struct bowtab_entry *e, void *arg),
+		void *arg)
+{
+	FILE *f = fopen(file, "re");
+	struct bowtab_entry e;
+	unsigned int lineno = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	int nbad = 0, r;
+
+	if (!f && errno == ENOENT)
+		return 0;
+	if (!f) {
+		fprintf(err, "%s: cannot read: %s\n", file, strerror(errno));
+		return -1;
+	}
+	while (getline(&line, &cap, f) > 0) {
+		r = bowtab_parse_line(file, ++lineno, line, &e, err);
+		if (r < 0)
+			nbad++;
+		else if (r > 0)
+			fn(&e, arg);
+	}
+	free(line);
+	fclose(f);
+	return nbad;
+}
+
+int bowtab_find(const char *file, const char *name, struct bowtab_entry *e,
+		FILE *err)
+{
+	FILE *f = fopen(file, "re");
+	unsigned int lineno = 0;
+	size_t cap = 0, len = strlen(name);
+	char *line = NULL, *start;
+	int found = 0;
+
+	if (!f) {
+		fprintf(err, "%s: cannot read: %s\n", file, strerror(errno));
+		return -1;
+	}
+	while (!found && getline(&line, &cap, f) > 0) {
+		lineno++;
+		/* Only the named device's line is judged here. */
+		start = line + strspn(line, WS);
+		if (strncmp(start, name, len) || !start[len] ||
+		    !strchr(WS, start[len]))
+			continue;
+		found = bowtab_parse_line(file, lineno, line, e, err) > 0 ?
+			1 : -1;
+	}
+	if (!found)
+		fprintf(err, "%s: no entry for %s\n", file, name);
+	free(line);
+	fclose(f);
+	return found > 0 ? 0 : -1;
+}
+
+void bowtab_lower_path(const struct bowtab_entry *e, char *path, size_t len)
+{
+	static const struct {
+		const char *key, *dir;
+	} kinds[] = {
+		{ "PARTLABEL=", "/dev/disk/by-partlabel/" },
+		{ "PARTUUID=", "/dev/disk/by-partuuid/" },
+		{ "UUID=", "/dev/disk/by-uuid/" },
+	};
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		size_t k = strlen(kinds[i].key);
+
+		if (strncmp(e->lower, kinds[i].key, k))
+			continue;
+		n = (size_t)snprintf(path, len, "%s", kinds[i].dir);
+		/* udev's escaping of link names: \xNN for the rest. */
+		for (const char *s = e->lower + k; *s && n + 5 < len; s++) {
+			if (isalnum((unsigned char)*s) || strchr("#+-.:=@_", *s))
+				path[n++] = *s;
+			else
+				n += (size_t)snprintf(path + n, len - n,
+						      "\\x%02x",
+						      (unsigned char)*s);
+		}
+		path[n] = 0;
+		return;
+	}
+	snprintf(path, len, "%s", e->lower);
+}
+
+bool bowtab_fstab_mount_point(const char *fstab, const char *name, char *mp,
+			      size_t len)
+{
+	FILE *f = setmntent(fstab, "re");
+	char dev[BOWTAB_NAME_MAX + 16];
+	struct mntent *m;
+	bool found = false;
+
+	snprintf(dev, sizeof(dev), "/dev/mapper/%s", name);
+	while (f && !found && (m = getmntent(f)))
+		if (!strcmp(m->mnt_fsname, dev)) {
+			snprintf(mp, len, "%s", m->mnt_dir);
+			found = true;
+		}
+	if (f)
+		endmntent(f);
+	return found;
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * /etc/bowtab: the devices the dm-bow lifecycle protects, one a line,
+ * "<name> <lower device> [<option>,...]" (bowtab(5)).  Shared by bowctl,
+ * the systemd generator and the tests.
+ */
+#ifndef BOWTAB_H
+#define BOWTAB_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define BOWTAB_PATH "/etc/bowtab"
+#define BOWTAB_NAME_MAX 64
+
+/* What to do when free space falls below min_free (on_full=). */
+enum bowtab_on_full {
+	BOWTAB_ON_FULL_COMMIT,	/* keep the update, stop protecting it */
+	BOWTAB_ON_FULL_ABORT,	/* disarm and reboot: the next boot restores */
+};
+
+/* What to do with a live log that does not validate (on_invalid=). */
+enum bowtab_on_invalid {
+	BOWTAB_ON_INVALID_ROLL_FORWARD,	/* block 0 back, new data kept */
+	BOWTAB_ON_INVALID_FAIL,		/* leave it untouched, fail the mount */
+};
+
+struct bowtab_entry {
+	char name[BOWTAB_NAME_MAX];
+	char lower[PATH_MAX];		/* as written: PARTLABEL=, ... or path */
+	char state_dir[PATH_MAX];
+	unsigned int retries;		/* boot attempts per checkpoint */
+	uint32_t block_size;		/* 0: the target's default */
+	uint64_t low_water;		/* bytes; the table's event threshold */
+	uint64_t min_free;		/* bytes */
+	enum bowtab_on_full on_full;
+	enum bowtab_on_invalid on_invalid;
+	bool initramfs;			/* set up before the root switch */
+	unsigned int line;		/* where it was read */
+};
+
+/*
+ * Parse one line (modified in place) of @file, number @lineno.  Returns
+ * 1 for an entry in @e, 0 for a blank or comment line, -1 for a bad line
+ * after saying on @err which file, line and field is wrong.
+ */
+int bowtab_parse_line(const char *file, unsigned int lineno, char *line,
+		      struct bowtab_entry *e, FILE *err);
+
+/*
+ * Find the entry named @name in @file.  Returns 0 with @e filled in, or
+ * -1 after a message on @err: no such file, no such entry, or the line
+ * is bad (then nothing is done for that device).
+ */
+int bowtab_find(const char *file, const char *name, struct bowtab_entry *e,
+		FILE *err);
+
+/*
+ * Call @fn for every entry of @file, in order, going on past bad lines
+ * (said on @err).  Returns the number of bad lines, or -1 if the file
+ * cannot be read (a missing file has no entries: 0).
+ */
+int bowtab_each(const char *file, FILE *err,
+		void (*fn)(const struct bowtab_entry *e, void *arg),
+		void *arg);
+
+/*
+ * The path of the lower device: PARTLABEL=x is /dev/disk/by-partlabel/x,
+ * PARTUUID=x /dev/disk/by-partuuid/x, UUID=x /dev/disk/by-uuid/x (with
+ * udev's escaping of the value); a path stays as it is.
+ */
+void bowtab_lower_path(const struct bowtab_entry *e, char *path,
+		       size_t len);
+
+/*
+ * The mount point @fstab gives /dev/mapper/@name, in @mp; false if it
+ * gives none (or cannot be read).
+ */
+bool bowtab_fstab_mount_point(const char *fstab, const char *name, char *mp,
+			      size_t len);
+
+#endif /* BOWTAB_H */

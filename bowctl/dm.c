@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Device-mapper through libdevmapper: the library that dmsetup and LVM
+ * use, which also waits for udev to make /dev/mapper/<name>.
+ */
+#include <inttypes.h>
+#include <libdevmapper.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dm.h"
+
+static struct dm_task *task(int type, const char *name)
+{
+	struct dm_task *dmt = dm_task_create(type);
+
+	if (dmt && !dm_task_set_name(dmt, name)) {
+		dm_task_destroy(dmt);
+		dmt = NULL;
+	}
+	return dmt;
+}
+
+int bow_dm_info(const char *name, struct bow_dm_info *info)
+{
+	struct dm_task *dmt = task(DM_DEVICE_STATUS, name);
+	char *type = NULL, *params = NULL, rw[8];
+	uint64_t start, length;
+	struct dm_info di;
+	int r = -1;
+
+	memset(info, 0, sizeof(*info));
+	if (!dmt)
+		return -1;
+	if (!dm_task_run(dmt) || !dm_task_get_info(dmt, &di))
+		goto out;
+	r = 0;
+	if (!di.exists)
+		goto out;
+	info->major = (uint32_t)di.major;
+	info->minor = (uint32_t)di.minor;
+	info->event_nr = di.event_nr;
+	info->mapping = BOW_MAP_OTHER;
+	if (dm_get_next_target(dmt, NULL, &start, &length, &type, &params) ||
+	    !type)
+		goto out;
+	if (!strcmp(type, "linear")) {
+		info->mapping = BOW_MAP_LINEAR;
+	} else if (!strcmp(type, "bow") && params &&
+		   sscanf(params, "%u %" SCNu64 " %" SCNu64
+			  " %*u %*u %*u %*u %*u %7s", &info->state,
+			  &info->free_bytes, &info->backup_bytes, rw) == 4) {
+		info->mapping = BOW_MAP_BOW;
+		info->failed = !strcmp(rw, "fail");
+	}
+out:
+	dm_task_destroy(dmt);
+	return r;
+}
+
+int bow_dm_create(const char *name, uint64_t sectors, const char *target,
+		  const char *params)
+{
+	struct dm_task *dmt = task(DM_DEVICE_CREATE, name);
+	uint32_t cookie = 0;
+	int r = -1;
+
+	if (!dmt)
+		return -1;
+	if (dm_task_add_target(dmt, 0, sectors, target, params) &&
+	    dm_task_set_cookie(dmt, &cookie, 0) && dm_task_run(dmt))
+		r = 0;
+	if (cookie)
+		dm_udev_wait(cookie);
+	dm_task_destroy(dmt);
+	return r;
+}
+
+int bow_dm_message(const char *name, const char *message)
+{
+	struct dm_task *dmt = task(DM_DEVICE_TARGET_MSG, name);
+	int r = -1;
+
+	if (!dmt)
+		return -1;
+	if (dm_task_set_sector(dmt, 0) && dm_task_set_message(dmt, message) &&
+	    dm_task_run(dmt))
+		r = 0;
+	dm_task_destroy(dmt);
+	return r;
+}
+
+int bow_dm_wait_event(const char *name, uint32_t event_nr)
+{
+	struct dm_task *dmt = task(DM_DEVICE_WAITEVENT, name);
+	int r = -1;
+
+	if (!dmt)
+		return -1;
+	if (dm_task_set_event_nr(dmt, event_nr) && dm_task_run(dmt))
+		r = 0;
+	dm_task_destroy(dmt);
+	return r;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The device-mapper calls bowctl makes, through libdevmapper. */
+#ifndef BOWCTL_DM_H
+#define BOWCTL_DM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum bow_mapping {
+	BOW_MAP_NONE,		/* no device of that name */
+	BOW_MAP_BOW,		/* dm-bow */
+	BOW_MAP_LINEAR,		/* the pass-through of an unarmed boot */
+	BOW_MAP_OTHER,		/* something else: not ours to touch */
+};
+
+/* What a device's status line says (dm-bow's: Documentation/dm-bow.rst). */
+struct bow_dm_info {
+	enum bow_mapping mapping;
+	uint32_t major, minor;
+	uint32_t event_nr;
+	unsigned int state;	/* dm-bow: 0 trim, 1 checkpoint, 2 committed */
+	uint64_t free_bytes;
+	uint64_t backup_bytes;
+	bool failed;		/* dm-bow latched a log write failure */
+};
+
+/* Returns 0 (@info->mapping BOW_MAP_NONE if absent) or -1. */
+int bow_dm_info(const char *name, struct bow_dm_info *info);
+
+/* Create @name of @sectors with one target; waits for udev's nodes. */
+int bow_dm_create(const char *name, uint64_t sectors, const char *target,
+		  const char *params);
+
+/* Send dm-bow the message "checkpoint" or "commit". */
+int bow_dm_message(const char *name, const char *message);
+
+/* Wait until the device's event counter passes @event_nr. */
+int bow_dm_wait_event(const char *name, uint32_t event_nr);
+
+#endif /* BOWCTL_DM_H */
