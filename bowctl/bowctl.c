@@ -39,6 +39,8 @@ enum {
 	EXIT_REFUSED = 4,	/* refused: see the message (nothing done) */
 };
 
+#define LOCK_DIR "/run/bowctl"
+
 static const char *bowtab_path = BOWTAB_PATH;
 static const char *fstab_path = "/etc/fstab";
 
@@ -84,19 +86,11 @@ static bool state_dir_protected(const struct dev *d, char *why, size_t len)
 {
 	char mp[PATH_MAX], lower[PATH_MAX];
 	struct stat sd, sl;
-	size_t n;
 
-	if (bowtab_fstab_mount_point(fstab_path, d->e.name, mp, sizeof(mp))) {
-		n = strlen(mp);
-		while (n > 1 && mp[n - 1] == '/')
-			mp[--n] = 0;
-		if (!strcmp(mp, "/") || (!strncmp(d->e.state_dir, mp, n) &&
-		    (d->e.state_dir[n] == '/' || !d->e.state_dir[n]))) {
-			snprintf(why, len, "state directory %s is on the "
-				 "protected file system (%s)", d->e.state_dir,
-				 mp);
-			return true;
-		}
+	if (bowtab_state_on_device(&d->e, fstab_path, mp, sizeof(mp))) {
+		snprintf(why, len, "state directory %s is on the protected "
+			 "file system (%s)", d->e.state_dir, mp);
+		return true;
 	}
 	bowtab_lower_path(&d->e, lower, sizeof(lower));
 	if (!stat(d->e.state_dir, &sd) && !stat(lower, &sl) &&
@@ -121,12 +115,12 @@ static int dev_open(struct dev *d, const char *name)
 	snprintf(d->prefix, sizeof(d->prefix), "bowctl: %.63s: ", name);
 	if (bowtab_find(bowtab_path, name, &d->e, stderr))
 		return EXIT_USAGE;
-	if (mkdir(d->e.state_dir, 0755) && errno != EEXIST) {
-		say(d, "cannot create the state directory %s: %s\n",
-		    d->e.state_dir, strerror(errno));
+	/* The lock need not outlive the boot: /run, there from the start. */
+	if (mkdir(LOCK_DIR, 0755) && errno != EEXIST) {
+		say(d, "cannot create %s: %s\n", LOCK_DIR, strerror(errno));
 		return EXIT_SYSTEM;
 	}
-	snprintf(path, sizeof(path), "%s/%s.lock", d->e.state_dir, name);
+	snprintf(path, sizeof(path), LOCK_DIR "/%s.lock", name);
 	d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX)) {
 		say(d, "cannot lock %s: %s\n", path, strerror(errno));
@@ -145,6 +139,11 @@ static void dev_close(struct dev *d)
 
 static int save(struct dev *d)
 {
+	if (mkdir(d->e.state_dir, 0755) && errno != EEXIST) {
+		say(d, "cannot create the state directory %s: %s\n",
+		    d->e.state_dir, strerror(errno));
+		return EXIT_SYSTEM;
+	}
 	return bow_state_write(d->e.state_dir, d->e.name, &d->st, d->prefix,
 			       stderr) ? EXIT_SYSTEM : EXIT_DONE;
 }
@@ -186,6 +185,9 @@ static int commit(struct dev *d, const char *event, const char *why)
 
 	if (r)
 		return r;
+	if (di.mapping == BOW_MAP_BOW && di.state == 2 &&
+	    d->st.lifecycle == BOW_LC_COMMITTED)
+		return EXIT_DONE;	/* committed already: keep its reason */
 	if (di.mapping == BOW_MAP_BOW && di.state == 1 &&
 	    bow_dm_message(d->e.name, "commit")) {
 		say(d, "dm-bow refused the commit\n");
@@ -220,8 +222,7 @@ static int cmd_abort(struct dev *d, bool reboot)
 	d->st.attempts = 0;
 	if (di.mapping == BOW_MAP_BOW && di.state == 1) {
 		d->st.lifecycle = BOW_LC_CHECKPOINT;
-		bow_state_event(&d->st, "abort", "bowctl abort: the next boot "
-				"restores the checkpoint");
+		bow_state_event(&d->st, "abort", "bowctl abort");
 	} else {
 		if (d->st.lifecycle == BOW_LC_ARMED)
 			d->st.lifecycle = BOW_LC_IDLE;
@@ -381,6 +382,10 @@ static int cmd_boot_setup(struct dev *d)
 		/* Nobody can account for a checkpoint: do not take one. */
 		say(d, "not checkpointing this boot: the state file is "
 		    "damaged\n");
+		if (did)
+			snprintf(d->st.reason + strlen(d->st.reason),
+				 sizeof(d->st.reason) - strlen(d->st.reason),
+				 "; %s the checkpoint", did);
 	} else if (did && !strcmp(did, "rolled-forward")) {
 		d->st.lifecycle = BOW_LC_FAILED;
 		d->st.attempts = 0;

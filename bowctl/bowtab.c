@@ -149,10 +149,11 @@ int bowtab_parse_line(const char *file, unsigned int lineno, char *line,
 	if (!lower)
 		return bad(err, file, lineno, "line", name,
 			   "<name> <lower device> [<options>]");
-	if (strlen(lower) >= sizeof(e->lower) ||
-	    (lower[0] != '/' && strncmp(lower, "PARTLABEL=", 10) &&
-	     strncmp(lower, "PARTUUID=", 9) && strncmp(lower, "UUID=", 5)) ||
-	    !lower[strcspn(lower, "=") + (lower[0] != '/')])
+	if (strlen(lower) >= sizeof(e->lower) || (lower[0] == '/' ?
+	    !lower[1] : (strncmp(lower, "PARTLABEL=", 10) &&
+			 strncmp(lower, "PARTUUID=", 9) &&
+			 strncmp(lower, "UUID=", 5)) ||
+			!strchr(lower, '=')[1]))
 		return bad(err, file, lineno, "lower device", lower,
 			   "PARTLABEL=, PARTUUID=, UUID= or a /dev path");
 	strcpy(e->lower, lower);
@@ -290,4 +291,19 @@ bool bowtab_fstab_mount_point(const char *fstab, const char *name, char *mp,
 	if (f)
 		endmntent(f);
 	return found;
+}
+
+bool bowtab_state_on_device(const struct bowtab_entry *e, const char *fstab,
+			    char *mp, size_t len)
+{
+	size_t n;
+
+	if (!bowtab_fstab_mount_point(fstab, e->name, mp, len))
+		return false;
+	n = strlen(mp);
+	while (n > 1 && mp[n - 1] == '/')
+		mp[--n] = 0;
+	return !strcmp(mp, "/") || (!strncmp(e->state_dir, mp, n) &&
+				    (e->state_dir[n] == '/' ||
+				     !e->state_dir[n]));
 }

@@ -81,4 +81,12 @@ void bowtab_lower_path(const struct bowtab_entry *e, char *path,
 bool bowtab_fstab_mount_point(const char *fstab, const char *name, char *mp,
 			      size_t len);
 
+/*
+ * Whether @e's state directory is on its own protected file system, by
+ * path: at or under the mount point @fstab gives /dev/mapper/<name> (set
+ * in @mp), or that is "/".  Seen before the mount too.
+ */
+bool bowtab_state_on_device(const struct bowtab_entry *e, const char *fstab,
+			    char *mp, size_t len);
+
 #endif /* BOWTAB_H */

@@ -132,7 +132,17 @@ static void generate(const struct bowtab_entry *e, void *arg)
 			fprintf(f, "Wants=systemd-udev-settle.service\n"
 				"After=systemd-udev-settle.service\n");
 		}
-		fprintf(f, "RequiresMountsFor=%s\n", e->state_dir);
+		/*
+		 * Its state must be there before it is set up; unless it is
+		 * on the device itself (a loop bowctl refuses to arm: say so).
+		 */
+		if (bowtab_state_on_device(e, "/etc/fstab", mp, sizeof(mp)))
+			say("%s line %u: state directory %s is on the "
+			    "protected file system (%s): %s is never "
+			    "checkpointed\n", BOWTAB_PATH, e->line,
+			    e->state_dir, mp, e->name);
+		else
+			fprintf(f, "RequiresMountsFor=%s\n", e->state_dir);
 	}
 	finish(f);
 	snprintf(esc, sizeof(esc), "/dev/mapper/%s", e->name);

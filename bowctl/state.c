@@ -195,13 +195,12 @@ int bow_state_read(const char *dir, const char *name, struct bow_state *s,
 		if (line[0] == '#')
 			continue;
 		val = strchr(line, ' ');
-		if (!val || !parse_field(line, val + 1, s, &seen)) {
-			if (val)
-				*val = 0;
+		if (val)
+			*val++ = 0;
+		if (!val || !parse_field(line, val, s, &seen))
 			return damaged(s, prefix, err, path,
 				       "line %u: bad field '%s'", lineno,
 				       line);
-		}
 	}
 	if (seen != 3)
 		return damaged(s, prefix, err, path,

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Host unit tests of bow-restore, built with AddressSanitizer and UBSan.
+# Host unit tests of bow-restore and bowctl, built with AddressSanitizer and UBSan.
 set -e
 make -s -C "$(dirname "$0")/../../bow-restore"
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -10,8 +10,20 @@ ${CC:-cc} -std=c11 -Wall -Wextra -Werror -Wshadow -g -O1 \
 	"$top/tests/unit/test-restore.c" "$top"/bow-restore/lib/*.c -lisal
 ${CC:-cc} -std=c11 -Wall -Wextra -Werror -Wshadow -g -O1 \
 	-fsanitize=address,undefined -fno-sanitize-recover=all \
-	-o "$top/build/test-extmap" \
-	"$top/tests/unit/test-extmap.c" "$top/bow-restore/lib/extmap.c"
+	-o ${CC:-cc} -std=c11 -Wall -Wextra -Werror -Wshadow -g -O1 \
+	-fsanitize=address,undefined -fno-sanitize-recover=all \
+	-o "$top/build/test-bowctl" "$top/tests/unit/test-bowctl.c" \
+	"$top/bowctl/bowtab.c" "$top/bowctl/state.c" "$top"/bow-restore/lib/*.c \
+	-lisal
 "$top/build/test-extmap"
+"$top/build/test-bowctl" \
+	"$top/tests/unit/test-extmap.c" "$top/bow-restore/lib/extmap.c"
+${CC:-cc} -std=c11 -Wall -Wextra -Werror -Wshadow -g -O1 \
+	-fsanitize=address,undefined -fno-sanitize-recover=all \
+	-o "$top/build/test-bowctl" "$top/tests/unit/test-bowctl.c" \
+	"$top/bowctl/bowtab.c" "$top/bowctl/state.c" "$top"/bow-restore/lib/*.c \
+	-lisal
+"$top/build/test-extmap"
+"$top/build/test-bowctl"
 "$top/build/test-restore"
 "$top/tests/unit/cli.sh"

@@ -1,0 +1,209 @@
+# Host side of the lifecycle tests: a real Debian 12 system (systemd as
+# PID 1) on a root disk, the project installed into it as a user would
+# (make install, the module where dkms puts it), booted under QEMU with a
+# data disk protected by dm-bow.  Source it; needs $top.
+#
+# Each boot runs the guest's bowtest-finish unit last: it runs the host's
+# actions for that boot (/etc/bowtest/actions), records bowctl status
+# --json, unit results and the journal under /var/lib/bowtest, and powers
+# off.  The host reads them from the root image with debugfs.
+
+: "${top:?}"
+. "$top/tests/lib.sh"
+
+sys_dir=$top/build/system
+mkdir -p "$sys_dir"
+
+# The kernels the suite boots: Debian 12's 6.1 and its newest 6.12.
+sys_kernels()
+{
+	"$top/tests/vm/kernel-version"
+	ls /boot/vmlinuz-6.12.*+deb12-amd64 2>/dev/null | sort -V |
+		tail -n 1 | sed 's|^/boot/vmlinuz-||'
+}
+
+# Modules, in load order, with their dependencies, for kernel $1 from
+# module root $2 (each path once).
+sys_modules()
+{
+	for m in $3; do
+		modprobe -d "$2" -S "$1" --show-depends "$m" |
+			awk '$1 == "insmod" { print $2 }'
+	done | awk '!seen[$0]++'
+}
+
+# sys_initramfs <kver>: the initramfs that mounts /dev/vda for systemd.
+sys_initramfs()
+{
+	_iout=$sys_dir/initrd-$1.gz
+	[ -s "$_iout" ] && [ "$_iout" -nt "$top/tests/system/guest/init" ] &&
+		return 0
+	_ir=$(mktemp -d)
+	mkdir -p "$_ir/bin" "$_ir/proc" "$_ir/sys" "$_ir/dev" "$_ir/lib/modules" \
+		"$_ir/etc"
+	cp /bin/busybox "$_ir/bin/busybox"
+	: > "$_ir/etc/modules"
+	# busybox's insmod takes plain modules: 6.12's are xz-compressed.
+	sys_modules "$1" / "virtio_pci virtio_blk ext4" | while read -r ko; do
+		_name=$(basename "$ko" .xz)
+		case $ko in
+		*.xz) xz -dc "$ko" > "$_ir/lib/modules/$_name" ;;
+		*) cp "$ko" "$_ir/lib/modules/" ;;
+		esac
+		echo "$_name" >> "$_ir/etc/modules"
+	done
+	cp "$top/tests/system/guest/init" "$_ir/init"
+	chmod +x "$_ir/init"
+	(cd "$_ir" && find . | cpio -o -H newc --quiet) | gzip -1 > "$_iout.tmp"
+	mv "$_iout.tmp" "$_iout"
+	rm -rf "$_ir"
+}
+
+# sys_base_image: build/system/root.img, the root disk every scenario
+# starts from: the cached root file system, the kernels' modules it
+# needs, dm-bow.ko built for each kernel, the project installed with
+# make install, the test units, and fstab and bowtab for the data disk.
+sys_base_image()
+{
+	_tar=$("$top/tests/system/rootfs.sh") || return 1
+	_r=$sys_dir/root
+	rm -rf "$_r" "$sys_dir/root.img"
+	mkdir -p "$_r"
+	tar -xf "$_tar" -C "$_r" --numeric-owner || return 1
+	for k in $(sys_kernels); do
+		sys_initramfs "$k"
+		"$top/tests/build-module.sh" "/lib/modules/$k/build" \
+			"$sys_dir/ko-$k" > "$sys_dir/ko-$k.log" || {
+			cat "$sys_dir/ko-$k.log"; return 1; }
+		sys_modules "$k" / "dm-mod ext4 virtio_blk virtio_pci" |
+			while read -r ko; do
+				mkdir -p "$_r$(dirname "$ko")"
+				cp "$ko" "$_r$ko"
+			done
+		mkdir -p "$_r/lib/modules/$k/updates/dkms"
+		cp "$sys_dir/ko-$k/dm-bow.ko" "$_r/lib/modules/$k/updates/dkms/"
+		cp "/lib/modules/$k/modules.order" \
+			"/lib/modules/$k/modules.builtin" \
+			"/lib/modules/$k/modules.builtin.modinfo" \
+			"$_r/lib/modules/$k/"
+		depmod -b "$_r" "$k"
+	done
+	make -s -C "$top" install DESTDIR="$_r" > "$sys_dir/install.log" 2>&1 || {
+		cat "$sys_dir/install.log"; return 1; }
+	_g=$top/tests/system/guest
+	install -m 0755 "$_g/bowtest-finish" "$_g/bowtest-migrate" \
+		"$_g/bowtest-health" "$_r/usr/local/sbin/"
+	cp "$_g"/*.service "$_r/etc/systemd/system/"
+	for u in bowtest-finish bowtest-migrate; do
+		ln -s "/etc/systemd/system/$u.service" \
+			"$_r/etc/systemd/system/multi-user.target.wants/$u.service"
+	done
+	mkdir -p "$_r/etc/systemd/system/boot-complete.target.requires" \
+		"$_r/etc/bowtest" "$_r/data"
+	ln -s /etc/systemd/system/bowtest-health.service \
+		"$_r/etc/systemd/system/boot-complete.target.requires/"
+	# Quick, quiet, unattended boots: no first-boot questions, no login.
+	echo 0123456789abcdef0123456789abcdef > "$_r/etc/machine-id"
+	echo bowtest > "$_r/etc/hostname"
+	for u in systemd-firstboot.service getty@tty1.service \
+		 serial-getty@ttyS0.service apt-daily.timer \
+		 apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
+		ln -sf /dev/null "$_r/etc/systemd/system/$u"
+	done
+	cat > "$_r/etc/fstab" <<-EOT
+	/dev/vda / ext4 rw,errors=remount-ro 0 1
+	/dev/mapper/data /data ext4 defaults 0 2
+	EOT
+	echo "data PARTLABEL=data state=/var/lib/bow,retries=1" \
+		> "$_r/etc/bowtab"
+	mke2fs -q -t ext4 -d "$_r" -L root "$sys_dir/root.img" 1536M || return 1
+	rm -rf "$_r"
+}
+
+# root_put <image> <guest path> <content>: write a file on a root image.
+root_put()
+{
+	_f=$(mktemp)
+	printf '%s' "$3" > "$_f"
+	debugfs -w -R "rm $2" "$1" > /dev/null 2>&1
+	debugfs -w -R "write $_f $2" "$1" > /dev/null 2>&1
+	rm -f "$_f"
+}
+
+# root_get <image> <guest path>: print a file of a root image.
+root_get()
+{
+	debugfs -R "cat $2" "$1" 2>/dev/null
+}
+
+# Data disk: a GPT partition labelled "data" from 1 MiB, ext4 of 4 KiB
+# blocks, made from a directory.  data_* work on the partition.
+data_offset=1048576
+data_make()		# <image> <size in MiB> <directory>
+{
+	rm -f "$1"
+	truncate -s "$2M" "$1"
+	printf 'label: gpt\nstart=2048, name=data\n' |
+		sfdisk -q "$1" > /dev/null || return 1
+	mke2fs -q -t ext4 -b 4096 -E offset=$data_offset -d "$3" "$1" \
+		$(( ($2 - 2) * 256 )) || return 1
+}
+
+# data_part <image> <out>: the partition alone, as a file.
+data_part()
+{
+	dd if="$1" of="$2" bs=1M skip=1 count=$(( $(stat -c %s "$1") / 1048576 - 2 )) \
+		status=none
+}
+
+# data_tree <image> <dir>: the partition's files, copied out.
+data_tree()
+{
+	data_part "$1" "$1.part"
+	rm -rf "$2"
+	mkdir -p "$2"
+	debugfs -R "rdump / $2" "$1.part" > /dev/null 2>&1
+	rm -rf "$2/lost+found"
+	rm -f "$1.part"
+}
+
+# sys_boot <log> <kver> <root image> <data image>: boot until the guest
+# powers off (or reboots: -no-reboot makes that an exit too).  With
+# BOW_SYS_BACKGROUND set, return at once ($sys_pid: timeout's process).
+sys_boot()
+{
+	: > "$1"
+	# One TCG thread: 6.12's boot-time code patching (int3) oopses now and
+	# then under multi-threaded TCG; the guest still has two CPUs.
+	timeout "${BOW_SYS_TIMEOUT:-400}" qemu-system-x86_64 \
+		-accel tcg,thread=single -cpu max -m 1024 -smp 2 -nodefaults \
+		-display none -no-reboot -serial stdio -monitor none \
+		-kernel "/boot/vmlinuz-$2" -initrd "$sys_dir/initrd-$2.gz" \
+		-append "console=ttyS0 loglevel=4 panic=-1 systemd.show_status=0" \
+		-blockdev driver=file,filename="$3",node-name=root,discard=unmap \
+		-device virtio-blk-pci,drive=root \
+		-blockdev driver=file,filename="$4",node-name=data,discard=unmap \
+		-device virtio-blk-pci,drive=data \
+		< /dev/null > "$1" 2>&1 &
+	sys_pid=$!
+	[ -n "${BOW_SYS_BACKGROUND:-}" ] && return 0
+	wait $sys_pid
+}
+
+# sys_power_cut: kill QEMU at once.
+sys_power_cut()
+{
+	pkill -KILL -P "$sys_pid" 2>/dev/null
+	kill -KILL "$sys_pid" 2>/dev/null
+	wait "$sys_pid" 2>/dev/null
+}
+
+# json_get <file> <python expression on d, the first device>: its value,
+# or the values of a tuple separated by spaces.
+json_get()
+{
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))["devices"][0]
+v = eval(sys.argv[2])
+print(" ".join(map(str, v)) if isinstance(v, tuple) else v)' "$1" "$2" 2>/dev/null
+}

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unit tests of bowctl's parts that need no kernel: /etc/bowtab parsing
+ * (every field, every message) and the lifecycle state files (round trip,
+ * every torn length, every flipped byte, a hand edit).  Prints one
+ * "ok - " or "not ok - " line a check.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../bow-restore/lib/restore.h"
+#include "../../bowctl/bowtab.h"
+#include "../../bowctl/state.h"
+
+static int failures;
+
+static void verdict(bool good, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void verdict(bool good, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%sok - ", good ? "" : "not ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	failures += !good;
+}
+
+/* Parse @text as line 7 of "bowtab"; the messages land in @msg. */
+static int parse(const char *text, struct bowtab_entry *e, char *msg,
+		 size_t len)
+{
+	char line[512];
+	FILE *err = fmemopen(msg, len, "w");
+	int r;
+
+	snprintf(line, sizeof(line), "%s", text);
+	memset(msg, 0, len);
+	r = bowtab_parse_line("bowtab", 7, line, e, err);
+	fclose(err);
+	return r;
+}
+
+static void expect_bad(const char *text, const char *message)
+{
+	struct bowtab_entry e;
+	char msg[512];
+	int r = parse(text, &e, msg, sizeof(msg));
+
+	bool good = r == -1 && !strcmp(msg, message);
+
+	/* The messages end in a newline; the verdict line must not. */
+	verdict(good, "bowtab: '%s' is refused: %.*s%s%.*s", text,
+		(int)strlen(message) - 1, message, good ? "" : " -- got: ",
+		good ? 0 : (int)strcspn(msg, "\n"), msg);
+}
+
+static void test_bowtab(void)
+{
+	struct bowtab_entry e;
+	char msg[512], path[PATH_MAX];
+	int r;
+
+	r = parse("  data PARTLABEL=userdata state=/metadata/bow,retries=3,"
+		  "block_size=1024,low_water=64M,min_free=32M,on_full=abort,"
+		  "on_invalid=fail,initramfs  # a comment is a field", &e, msg,
+		  sizeof(msg));
+	verdict(r == -1, "bowtab: a fourth field is refused");
+	r = parse("  data PARTLABEL=userdata state=/metadata/bow,retries=3,"
+		  "block_size=1024,low_water=64M,min_free=32M,on_full=abort,"
+		  "on_invalid=fail,initramfs\n", &e, msg, sizeof(msg));
+	verdict(r == 1 && !strcmp(e.name, "data") &&
+		!strcmp(e.lower, "PARTLABEL=userdata") &&
+		!strcmp(e.state_dir, "/metadata/bow") && e.retries == 3 &&
+		e.block_size == 1024 && e.low_water == 64ULL << 20 &&
+		e.min_free == 32ULL << 20 &&
+		e.on_full == BOWTAB_ON_FULL_ABORT &&
+		e.on_invalid == BOWTAB_ON_INVALID_FAIL && e.initramfs &&
+		e.line == 7 && !msg[0],
+		"bowtab: every option is read");
+	r = parse("d.1_x-y /dev/vdb state=/var/lib/bow", &e, msg,
+		  sizeof(msg));
+	verdict(r == 1 && e.retries == 1 && e.min_free == 100ULL << 20 &&
+		e.low_water == e.min_free && !e.block_size &&
+		e.on_full == BOWTAB_ON_FULL_COMMIT &&
+		e.on_invalid == BOWTAB_ON_INVALID_ROLL_FORWARD &&
+		!e.initramfs, "bowtab: defaults: retries 1, min_free 100 MiB "
+		"(Android's), low_water = min_free, commit, roll forward");
+	verdict(parse("# comment", &e, msg, sizeof(msg)) == 0 &&
+		parse(" \t\n", &e, msg, sizeof(msg)) == 0 && !msg[0],
+		"bowtab: comments and blank lines are no entries");
+
+	expect_bad("da/ta /dev/vdb state=/s", "bowtab:7: bad name 'da/ta': "
+		   "expected letters, digits, '_', '-', '.' (under 64); this "
+		   "device is left alone\n");
+	expect_bad("data", "bowtab:7: bad line 'data': expected <name> "
+		   "<lower device> [<options>]; this device is left alone\n");
+	expect_bad("data LABEL=x state=/s", "bowtab:7: bad lower device "
+		   "'LABEL=x': expected PARTLABEL=, PARTUUID=, UUID= or a /dev "
+		   "path; this device is left alone\n");
+	expect_bad("data PARTLABEL= state=/s", "bowtab:7: bad lower device "
+		   "'PARTLABEL=': expected PARTLABEL=, PARTUUID=, UUID= or a "
+		   "/dev path; this device is left alone\n");
+	expect_bad("data /dev/vdb", "bowtab:7: bad options '': expected "
+		   "state=<directory> (required); this device is left "
+		   "alone\n");
+	expect_bad("data /dev/vdb state=var/lib", "bowtab:7: bad state "
+		   "'var/lib': expected an absolute directory path; this "
+		   "device is left alone\n");
+	expect_bad("data /dev/vdb state=/s,retries=0", "bowtab:7: bad "
+		   "retries '0': expected a number of boot attempts, 1 to 100; "
+		   "this device is left alone\n");
+	expect_bad("data /dev/vdb state=/s,retries=101", "bowtab:7: bad "
+		   "retries '101': expected a number of boot attempts, 1 to "
+		   "100; this device is left alone\n");
+	expect_bad("data /dev/vdb state=/s,retries=1K", "bowtab:7: bad "
+		   "retries '1K': expected a number of boot attempts, 1 to 100; "
+		   "this device is left alone\n");
+	expect_bad("data /dev/vdb state=/s,block_size=3072", "bowtab:7: bad "
+		   "block_size '3072': expected 512, 1024, 2048 or 4096; this "
+		   "device is left alone\n");
+	expect_bad("data /dev/vdb state=/s,min_free=1X", "bowtab:7: bad "
+		   "min_free '1X': expected a size in bytes (K, M, G, T: "
+		   "1024s); this device is left alone\n");
+	expect_bad("data /dev/vdb state=/s,min_free=99999999999T", "bowtab:7: "
+		   "bad min_free '99999999999T': expected a size in bytes (K, M, "
+		   "G, T: 1024s); this device is left alone\n");
+	expect_bad("data /dev/vdb state=/s,low_water=1M", "bowtab:7: bad "
+		   "low_water '1048576': expected at least min_free, so that "
+		   "the event comes before free space is below it; this "
+		   "device is left alone\n");
+	expect_bad("data /dev/vdb state=/s,on_full=panic", "bowtab:7: bad "
+		   "on_full 'panic': expected commit or abort; this device is "
+		   "left alone\n");
+	expect_bad("data /dev/vdb state=/s,on_invalid=x", "bowtab:7: bad "
+		   "on_invalid 'x': expected roll-forward or fail; this device "
+		   "is left alone\n");
+	expect_bad("data /dev/vdb state=/s,retry=2", "bowtab:7: bad option "
+		   "'retry': expected state, retries, block_size, low_water, "
+		   "min_free, on_full, on_invalid or initramfs; this device is "
+		   "left alone\n");
+	expect_bad("data /dev/vdb state=/s,nofail", "bowtab:7: bad option "
+		   "'nofail': expected <key>=<value> or initramfs; this device "
+		   "is left alone\n");
+	expect_bad("data /dev/vdb state=/s, retries=2", "bowtab:7: bad field "
+		   "'retries=2': expected nothing after the options (they are "
+		   "separated by commas, without spaces); this device is left "
+		   "alone\n");
+
+	strcpy(e.lower, "PARTLABEL=my data/1");
+	bowtab_lower_path(&e, path, sizeof(path));
+	verdict(!strcmp(path, "/dev/disk/by-partlabel/my\\x20data\\x2f1"),
+		"bowtab: PARTLABEL= is udev's escaped link: %s", path);
+	strcpy(e.lower, "UUID=0b1c-22");
+	bowtab_lower_path(&e, path, sizeof(path));
+	verdict(!strcmp(path, "/dev/disk/by-uuid/0b1c-22"),
+		"bowtab: UUID= is the by-uuid link");
+	strcpy(e.lower, "/dev/vdb");
+	bowtab_lower_path(&e, path, sizeof(path));
+	verdict(!strcmp(path, "/dev/vdb"), "bowtab: a path stays a path");
+}
+
+static void test_bowtab_file(const char *dir)
+{
+	char file[PATH_MAX], fstab[PATH_MAX], mp[PATH_MAX], *msg = NULL;
+	struct bowtab_entry e;
+	size_t len = 0;
+	FILE *f, *err;
+	int r;
+
+	snprintf(file, sizeof(file), "%s/bowtab", dir);
+	f = fopen(file, "w");
+	fputs("# protected devices\ndatax /dev/vdc state=/s\n"
+	      "data /dev/vdb state=/s,retries=2\n"
+	      "bad /dev/vdd state=/s,retries=-1\n", f);
+	fclose(f);
+	err = open_memstream(&msg, &len);
+	r = bowtab_find(file, "data", &e, err);
+	fflush(err);
+	verdict(!r && e.retries == 2 && e.line == 3 && !len,
+		"bowtab: find picks the named line, not a longer name");
+	r = bowtab_find(file, "bad", &e, err);
+	fflush(err);
+	verdict(r == -1 && strstr(msg, "bowtab:4: bad retries '-1'"),
+		"bowtab: find says why the named line is bad");
+	r = bowtab_find(file, "none", &e, err);
+	fclose(err);
+	verdict(r == -1 && strstr(msg, "/bowtab: no entry for none\n"),
+		"bowtab: find says there is no such entry");
+	free(msg);
+
+	snprintf(fstab, sizeof(fstab), "%s/fstab", dir);
+	f = fopen(fstab, "w");
+	fputs("/dev/vda / ext4 rw 0 1\n/dev/mapper/data /srv\\040data ext4 "
+	      "defaults 0 2\n", f);
+	fclose(f);
+	verdict(bowtab_fstab_mount_point(fstab, "data", mp, sizeof(mp)) &&
+		!strcmp(mp, "/srv data") &&
+		!bowtab_fstab_mount_point(fstab, "dat", mp, sizeof(mp)),
+		"fstab: the mount point of /dev/mapper/<name>, unescaped");
+}
+
+static void write_file(const char *path, const char *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len)
+		abort();
+	close(fd);
+}
+
+static int read_state(const char *dir, struct bow_state *s, char *msg,
+		      size_t len)
+{
+	FILE *err = fmemopen(msg, len, "w");
+	int r;
+
+	memset(msg, 0, len);
+	r = bow_state_read(dir, "data", s, "t: ", err);
+	fclose(err);
+	return r;
+}
+
+static void test_state(const char *dir)
+{
+	struct bow_state s = { 0 }, t;
+	char path[PATH_MAX], good[8192], buf[8192], msg[1024];
+	size_t len, torn_ok = 0, flip_ok = 0;
+	int r, fd;
+
+	verdict(read_state(dir, &t, msg, sizeof(msg)) == BOW_STATE_MISSING &&
+		t.lifecycle == BOW_LC_IDLE && !msg[0],
+		"state: a missing file reads as idle, silently");
+	s.lifecycle = BOW_LC_CHECKPOINT;
+	s.attempts = 2;
+	s.retries = 3;
+	strcpy(s.boot_id, "6c1e0b1e-6b0e-4b0e-9e0e-0e0e0e0e0e0e");
+	strcpy(s.lower, "/dev/vdb1");
+	bow_state_event(&s, "checkpoint", "boot attempt %d of %d;\nfree", 1,
+			3);
+	verdict(!strcmp(s.reason, "boot attempt 1 of 3; free"),
+		"state: a reason stays one line");
+	r = bow_state_write(dir, "data", &s, "t: ", stderr);
+	r |= read_state(dir, &t, msg, sizeof(msg));
+	verdict(!r && t.lifecycle == s.lifecycle && t.attempts == 2 &&
+		t.retries == 3 && t.time == s.time &&
+		!strcmp(t.event, s.event) && !strcmp(t.reason, s.reason) &&
+		!strcmp(t.boot_id, s.boot_id) && !strcmp(t.lower, s.lower),
+		"state: what is written is read back");
+	snprintf(path, sizeof(path), "%s/data.state.tmp", dir);
+	verdict(access(path, F_OK), "state: no temporary file is left");
+
+	snprintf(path, sizeof(path), "%s/data.state", dir);
+	fd = open(path, O_RDONLY);
+	len = (size_t)read(fd, good, sizeof(good));
+	close(fd);
+	for (size_t n = 0; n < len; n++) {
+		write_file(path, good, n);
+		if (read_state(dir, &t, msg, sizeof(msg)) ==
+		    BOW_STATE_DAMAGED && t.lifecycle == BOW_LC_FAILED &&
+		    !strcmp(t.event, "damaged") && strstr(msg, "t: ") == msg)
+			torn_ok++;
+	}
+	verdict(torn_ok == len, "state: each of %zu torn lengths is damaged "
+		"(%zu were)", len, torn_ok);
+	for (size_t n = 0; n < len; n++) {
+		memcpy(buf, good, len);
+		buf[n] ^= 0x20;
+		write_file(path, buf, len);
+		if (read_state(dir, &t, msg, sizeof(msg)) ==
+		    BOW_STATE_DAMAGED)
+			flip_ok++;
+	}
+	verdict(flip_ok == len, "state: each of %zu flipped bytes is seen "
+		"(%zu were)", len, flip_ok);
+
+	/* A hand edit with its CRC put right is still checked field by field. */
+	len = (size_t)snprintf(buf, sizeof(buf), "version 1\nlifecycle "
+			       "armed\nattempts 1000\n");
+	len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+				"crc32 %08x\n", bow_crc32(0, buf, len));
+	write_file(path, buf, len);
+	r = read_state(dir, &t, msg, sizeof(msg));
+	verdict(r == BOW_STATE_DAMAGED && strstr(msg, "t: ") == msg &&
+		strstr(msg, "data.state: damaged state file: line 3: bad field "
+		       "'attempts'\n"), "state: a value out of range is "
+		"damaged, naming the line");
+	len = (size_t)snprintf(buf, sizeof(buf), "lifecycle armed\n");
+	len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+				"crc32 %08x\n", bow_crc32(0, buf, len));
+	write_file(path, buf, len);
+	r = read_state(dir, &t, msg, sizeof(msg));
+	verdict(r == BOW_STATE_DAMAGED && strstr(msg, "no version line"),
+		"state: a file without its version is damaged");
+	unlink(path);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/test-bowctl.XXXXXX";
+	char cmd[64];
+
+	if (!mkdtemp(dir))
+		return 1;
+	test_bowtab();
+	test_bowtab_file(dir);
+	test_state(dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		return 1;
+	return failures ? 1 : 0;
+}

@@ -1,0 +1,359 @@
+#!/bin/sh
+# The update lifecycle on a real Debian 12 system (systemd as PID 1): the
+# project installed with make install, dm-bow.ko where dkms puts it, the
+# generator's units, and an ext4 data partition (GPT label "data") listed
+# in /etc/bowtab and /etc/fstab.  Each scenario boots it several times
+# under QEMU and checks, after each boot, bowctl status --json, the units'
+# results, the exact files on the data partition and a clean e2fsck.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/system/lib.sh"
+
+fail_boot=0
+sys_base_image > "$sys_dir/base.log" 2>&1 || {
+	not_ok "the test system's root disk is built"
+	tail -n 30 "$sys_dir/base.log" | sed 's/^/#   /'
+	exit 1
+}
+kernels=${BOW_SYS_KERNELS:-$(sys_kernels)}
+
+# want <scenario>: BOW_SYS_ONLY="good torn" runs just those (by hand).
+want()
+{
+	[ -z "${BOW_SYS_ONLY:-}" ] || echo " $BOW_SYS_ONLY " | grep -q " $1 "
+}
+
+# The data before the update, and after its migration (the same script
+# run here on a copy: the exact files the guest must end with).
+pre=$sys_dir/pre
+post=$sys_dir/post
+rm -rf "$pre" "$post"
+mkdir -p "$pre/conf" "$pre/db"
+head -c 3000000 /dev/urandom > "$pre/db/table"
+head -c 200000 /dev/urandom > "$pre/db/index"
+echo "version 1" > "$pre/conf/app.conf"
+for i in 1 2 3 4 5 6 7 8; do head -c $((i * 5000)) /dev/urandom > "$pre/conf/f$i"; done
+# The migration copies bytes made here (payload/), which the guest gets
+# under /etc/bowtest, so that the host knows what it writes.
+mkdir -p "$sys_dir/payload"
+head -c $((300 * 4096)) /dev/urandom > "$sys_dir/payload/table-part"
+head -c 2000000 /dev/urandom > "$sys_dir/payload/new"
+head -c 100000 /dev/urandom > "$sys_dir/payload/blob"
+migrate='dd if=/etc/bowtest/table-part of=db/table bs=4096 seek=100 conv=notrunc status=none
+rm db/index
+echo "version 2" > conf/app.conf
+cp /etc/bowtest/new db/new
+mkdir -p cache
+cp /etc/bowtest/blob cache/blob'
+cp -a "$pre" "$post"
+(cd "$post" && echo "$migrate" | sed "s|/etc/bowtest/|$sys_dir/payload/|g" | sh -e) ||
+	not_ok "the migration runs on the host's copy"
+
+# sc_new <name> <kernel> <bowtab options>: fresh disks for a scenario.
+sc_new()
+{
+	sc=$1
+	sc_k=$2
+	sc_boots=0
+	sc_root=$sys_dir/$sc.root
+	sc_data=$sys_dir/$sc.data
+	cp --sparse=always "$sys_dir/root.img" "$sc_root"
+	root_put "$sc_root" /etc/bowtab "data PARTLABEL=data $3
+"
+	root_put "$sc_root" /etc/bowtest/migrate "$migrate
+"
+	for f in table-part new blob; do
+		debugfs -w -R "write $sys_dir/payload/$f /etc/bowtest/$f" \
+			"$sc_root" > /dev/null 2>&1
+	done
+	data_make "$sc_data" 64 "$pre"
+}
+
+# sc_boot [<actions>]: boot once, running <actions> (shell) at its end.
+# Sets $st, the status JSON the boot left, and $log, its console.
+sc_boot()
+{
+	sc_boots=$((sc_boots + 1))
+	[ -n "${1:-}" ] && root_put "$sc_root" /etc/bowtest/actions "$1
+"
+	log=$sys_dir/$sc.boot$sc_boots.log
+	st=$sys_dir/$sc.status$sc_boots.json
+	rm -f "$st"
+	sys_boot "$log" "$sc_k" "$sc_root" "$sc_data"
+	root_get "$sc_root" /var/lib/bowtest/status.json > "$st"
+	debugfs -w -R "rm /var/lib/bowtest/status.json" "$sc_root" > /dev/null 2>&1
+	sc_kernel_clean
+}
+
+# The boot reached its end, and the kernel said nothing bad.
+sc_kernel_clean()
+{
+	if ! grep -q 'bowtest: finished' "$log"; then
+		not_ok "$sc: boot $sc_boots ran to its end"
+		tail -n 30 "$log" | sed 's/^/#   /'
+	elif grep -qE 'BUG:|WARNING:|Oops|Call Trace|Kernel panic' "$log"; then
+		not_ok "$sc: boot $sc_boots: kernel log clean"
+		grep -E -A10 'BUG:|WARNING:|Oops|Call Trace|Kernel panic' "$log" |
+			head -n 30 | sed 's/^/#   /'
+	fi
+}
+
+# sc_arm_host <retries>: arm as "bowctl start data --retries <n>" would,
+# with the host's bowctl writing the state file into the root image (a
+# boot saved; the good and bad updates arm in the guest).
+sc_arm_host()
+{
+	_sd=$sys_dir/$sc.state
+	rm -rf "$_sd"
+	echo "data PARTLABEL=data state=$_sd" > "$sys_dir/$sc.bowtab"
+	"$top/bowctl/bowctl" --bowtab "$sys_dir/$sc.bowtab" --fstab /dev/null \
+		start data --retries "$1" || not_ok "$sc: the host's bowctl arms"
+	debugfs -w -R "mkdir /var/lib/bow" "$sc_root" > /dev/null 2>&1
+	debugfs -w -R "rm /var/lib/bow/data.state" "$sc_root" > /dev/null 2>&1
+	debugfs -w -R "write $_sd/data.state /var/lib/bow/data.state" \
+		"$sc_root" > /dev/null 2>&1
+}
+
+# expect_status <what> <field expression> <expected>
+expect_status()
+{
+	expect_eq "$sc: boot $sc_boots: $1" "$3" "$(json_get "$st" "$2")"
+}
+
+expect_unit()
+{
+	expect_eq "$sc: boot $sc_boots: $1" "$2" \
+		"$(root_get "$sc_root" /var/lib/bowtest/units | grep "^$1 " | cut -d' ' -f2-)"
+}
+
+# expect_data <pre|post>: the partition holds exactly those files, and
+# its file system is clean.
+expect_data()
+{
+	data_tree "$sc_data" "$sys_dir/$sc.tree"
+	if diff -r "$sys_dir/$1" "$sys_dir/$sc.tree" > "$sys_dir/$sc.diff" 2>&1; then
+		ok "$sc: boot $sc_boots: the data partition holds exactly the $1-update files"
+	else
+		not_ok "$sc: boot $sc_boots: the data partition holds exactly the $1-update files"
+		head -n 10 "$sys_dir/$sc.diff" | sed 's/^/#   /'
+	fi
+	data_part "$sc_data" "$sc_data.part"
+	check "$sc: boot $sc_boots: e2fsck -fn finds the file system clean" \
+		quiet e2fsck -fn "$sc_data.part"
+	bow_out=$("$top/bow-restore/bow-restore" -n "$sc_data.part" 2>&1)
+	expect_eq "$sc: boot $sc_boots: no log in block 0" "no checkpoint found" \
+		"$(echo "$bow_out" | grep -o 'no checkpoint found')"
+	rm -f "$sc_data.part"
+}
+
+# A good update: armed for two attempts, checkpointed, migrated,
+# healthy, committed by itself; the next boot keeps the new data.
+sc_good()
+{
+	k=$1
+	kv=$2
+	sc_new good-$kv "$k" "state=/var/lib/bow,min_free=1M"
+	sc_boot "bowctl start data --retries 2"
+	expect_status "armed" 'd["lifecycle"], d["attempts_left"], d["mapping"]' \
+		"armed 2 linear"
+	sc_boot
+	st_m=$sys_dir/$sc.migrate.json
+	root_get "$sc_root" /var/lib/bowtest/status-migrate.json > "$st_m"
+	expect_eq "$sc: boot 2: checkpoint live during the migration" \
+		"checkpoint 1 bow 1" \
+		"$(json_get "$st_m" 'd["lifecycle"], d["attempts_left"], d["mapping"], d["dm_state"]')"
+	expect_status "committed after boot-complete" \
+		'd["lifecycle"], d["attempts_left"], d["dm_state"], d["last_event"]["event"], d["last_event"]["reason"]' \
+		"committed 0 2 commit the boot completed"
+	expect_unit bow-commit@data "active success"
+	sc_boot
+	expect_status "still committed, pass-through" \
+		'd["lifecycle"], d["mapping"], d["last_event"]["event"]' \
+		"committed linear commit"
+	expect_data post
+}
+
+# A bad update: the health check fails at both attempts; the boot
+# after each restores; after the last, it stays rolled back.
+sc_bad()
+{
+	k=$1
+	kv=$2
+	sc_new bad-$kv "$k" "state=/var/lib/bow,min_free=1M"
+	root_put "$sc_root" /etc/bowtest/health fail
+	sc_boot "bowctl start data --retries 2"
+	sc_boot
+	expect_status "checkpoint left live by a failed health check" \
+		'd["lifecycle"], d["attempts_left"], d["dm_state"]' \
+		"checkpoint 1 1"
+	expect_unit bowtest-health "failed exit-code"
+	expect_unit bow-commit@data "inactive success"
+	sc_boot
+	expect_status "restored, second attempt, live again" \
+		'd["lifecycle"], d["attempts_left"], d["dm_state"]' \
+		"checkpoint 0 1"
+	grep -q 'restored the checkpoint: the boot did not commit; trying again' \
+		"$sys_dir/$sc.boot3.log" || true
+	sc_boot
+	expect_status "restored, no attempt left: rolled back" \
+		'd["lifecycle"], d["attempts_left"], d["mapping"], d["last_event"]["event"], d["last_event"]["reason"]' \
+		"rolled-back 0 linear restored restored the checkpoint: the boot did not commit and no attempt is left"
+	expect_data pre
+}
+
+# A power cut in the middle of the migration: the next boot restores.
+sc_powercut()
+{
+	k=$1
+	sc_new powercut "$k" "state=/var/lib/bow,min_free=1M"
+	sc_arm_host 1
+	root_put "$sc_root" /etc/bowtest/hold 1
+	sc_boots=1
+	log=$sys_dir/$sc.boot1.log
+	BOW_SYS_BACKGROUND=1 sys_boot "$log" "$k" "$sc_root" "$sc_data"
+	for i in $(seq 300); do
+		grep -q 'bowtest: migration holding' "$log" && break
+		sleep 1
+	done
+	check "$sc: boot 1: the migration reached its hold" grep -q 'bowtest: migration holding' "$log"
+	sys_power_cut
+	debugfs -w -R "rm /etc/bowtest/hold" "$sc_root" > /dev/null 2>&1
+	sc_boot
+	expect_status "restored, no attempt left: rolled back" \
+		'd["lifecycle"], d["mapping"], d["last_event"]["event"]' \
+		"rolled-back linear restored"
+	expect_data pre
+}
+
+# Low free space with on_full=commit: the watcher commits during the
+# migration (which waits for it), and says why.
+sc_lowcommit()
+{
+	k=$1
+	sc_new lowcommit "$k" "state=/var/lib/bow,min_free=30M,on_full=commit"
+	root_put "$sc_root" /etc/bowtest/migrate "head -c 40000000 /dev/zero > fill
+	sync
+	for i in \$(seq 120); do bowctl status --json | grep -q low-space && break; sleep 1; done
+	"
+	sc_arm_host 1
+	sc_boot
+	expect_status "committed by the watcher" \
+		'd["lifecycle"], d["dm_state"], d["last_event"]["event"]' \
+		"committed 2 low-space"
+	expect_eq "$sc: boot 1: the reason names the numbers and the policy" 1 \
+		"$(json_get "$st" 'd["last_event"]["reason"]' | grep -cE '^[0-9]+ bytes free, under min_free 31457280: committed \(on_full=commit\)$')"
+	sc_boot
+	expect_status "still committed" 'd["lifecycle"], d["mapping"]' "committed linear"
+	data_tree "$sc_data" "$sys_dir/$sc.tree"
+	expect_eq "$sc: boot 2: the new data is kept" 40000000 \
+		"$(stat -c %s "$sys_dir/$sc.tree/fill" 2>/dev/null)"
+}
+
+# Low free space with on_full=abort: the watcher disarms and reboots;
+# that next boot restores.
+sc_lowabort()
+{
+	k=$1
+	sc_new lowabort "$k" "state=/var/lib/bow,min_free=30M,on_full=abort"
+	root_put "$sc_root" /etc/bowtest/migrate "head -c 40000000 /dev/zero > fill
+	sync
+	sleep 600
+	"
+	sc_arm_host 1
+	sc_boots=1
+	log=$sys_dir/$sc.boot1.log
+	sys_boot "$log" "$k" "$sc_root" "$sc_data"
+	check "$sc: boot 1: the watcher rebooted" grep -q 'reboot: Restarting system' "$log"
+	sc_boot
+	expect_status "restored: rolled back, the reason kept" \
+		'd["lifecycle"], d["mapping"], d["last_event"]["event"]' \
+		"rolled-back linear restored"
+	expect_eq "$sc: boot 2: the reason says low space and abort" 1 \
+		"$(json_get "$st" 'd["last_event"]["reason"]' | grep -cE '^restored the checkpoint: [0-9]+ bytes free, under min_free 31457280: rebooting to restore the checkpoint \(on_full=abort\)$')"
+	expect_data pre
+}
+
+# bowctl abort from the update itself: no commit after boot-complete,
+# the next boot restores.
+sc_abort()
+{
+	k=$1
+	sc_new abort "$k" "state=/var/lib/bow,min_free=1M"
+	root_put "$sc_root" /etc/bowtest/migrate "$migrate
+	bowctl abort data
+	"
+	sc_arm_host 2
+	sc_boot
+	expect_status "aborted: still live, no attempt left" \
+		'd["lifecycle"], d["attempts_left"], d["dm_state"], d["last_event"]["event"]' \
+		"checkpoint 0 1 abort"
+	sc_boot
+	expect_status "restored: rolled back" \
+		'd["lifecycle"], d["attempts_left"], d["last_event"]["reason"]' \
+		"rolled-back 0 restored the checkpoint: bowctl abort"
+	expect_data pre
+}
+
+# A torn state file while a checkpoint is live: the log is restored, no
+# checkpoint is taken, and the status says why.
+sc_torn()
+{
+	k=$1
+	sc_new torn "$k" "state=/var/lib/bow,min_free=1M"
+	root_put "$sc_root" /etc/bowtest/health fail
+	sc_arm_host 2
+	sc_boot
+	expect_status "checkpoint live" 'd["lifecycle"], d["dm_state"]' "checkpoint 1"
+	root_get "$sc_root" /var/lib/bow/data.state | head -c 100 > "$sys_dir/$sc.torn"
+	debugfs -w -R "rm /var/lib/bow/data.state" "$sc_root" > /dev/null 2>&1
+	debugfs -w -R "write $sys_dir/$sc.torn /var/lib/bow/data.state" "$sc_root" > /dev/null 2>&1
+	sc_boot
+	expect_status "damaged state: restored, not checkpointed, failed" \
+		'd["lifecycle"], d["attempts_left"], d["mapping"], d["last_event"]["event"], d["last_event"]["reason"]' \
+		"failed 0 linear damaged state file /var/lib/bow/data.state: no 'crc32 <8 hex digits>' line at its end (torn write?); restored the checkpoint"
+	expect_data pre
+}
+
+# Configuration errors: a bowtab line with a bad option is left alone
+# (the generator and bowctl name the file, line and field); a state
+# directory on the protected file system is refused when arming.
+sc_config()
+{
+	k=$1
+	sc_new config "$k" "state=/data/bow"
+	root_put "$sc_root" /etc/bowtab "data PARTLABEL=data state=/data/bow
+	spare /dev/vdc state=/var/lib/bow,retries=x
+	"
+	sc_boot "bowctl start data"
+	expect_eq "$sc: boot 1: bowctl start refuses, status 4" 4 \
+		"$(root_get "$sc_root" /var/lib/bowtest/actions.rc)"
+	expect_eq "$sc: boot 1: ... and says why" 1 \
+		"$(root_get "$sc_root" /var/lib/bowtest/actions.out | grep -c '^bowctl: data: refusing to arm: state directory /data/bow is on the protected file system (/data); a rollback would undo the state that asks for it (bowtab line 1)$')"
+	expect_eq "$sc: boot 1: bowctl status exits 2 for the bad line" 2 \
+		"$(root_get "$sc_root" /var/lib/bowtest/status.rc)"
+	msg="/etc/bowtab:2: bad retries 'x': expected a number of boot attempts, 1 to 100; this device is left alone"
+	expect_eq "$sc: boot 1: ... naming file, line and field" "$msg" \
+		"$(root_get "$sc_root" /var/lib/bowtest/status.err)"
+	expect_eq "$sc: boot 1: the generator says the same in the journal" 1 \
+		"$(root_get "$sc_root" /var/lib/bowtest/journal | grep -c "bow-generator: $msg")"
+	expect_eq "$sc: boot 1: the generator says the state directory is on the device" 1 \
+		"$(root_get "$sc_root" /var/lib/bowtest/journal | grep -c 'bow-generator: /etc/bowtab line 1: state directory /data/bow is on the protected file system (/data): data is never checkpointed$')"
+	expect_status "the good line is still served, unarmed" \
+		'd["name"], d["lifecycle"], d["mapping"]' "data idle linear"
+	expect_data pre
+}
+
+# The good and the bad update on every kernel; the rest on the first.
+first=1
+for k in $kernels; do
+	kv=$(echo "${k%%-*}" | cut -d. -f1,2)
+	kv=${kv%%+*}
+	for s in good bad; do
+		want $s && sc_$s "$k" "$kv"
+	done
+	if [ $first = 1 ]; then
+		for s in powercut lowcommit lowabort abort torn config; do
+			want $s && sc_$s "$k"
+		done
+	fi
+	first=0
+done
