@@ -296,16 +296,18 @@ static int create_mapping(struct dev *d, const char *lower, uint64_t size,
 			  bool bow)
 {
 	char params[PATH_MAX + 100];
-	int n;
+	uint32_t bs;
 
 	if (bow) {
-		n = snprintf(params, sizeof(params), "%s %d", lower,
-			     1 + !!d->e.block_size);
-		if (d->e.block_size)
-			n += snprintf(params + n, sizeof(params) - (size_t)n,
-				      " block_size:%" PRIu32, d->e.block_size);
-		snprintf(params + n, sizeof(params) - (size_t)n,
-			 " low_water:%" PRIu64, d->e.low_water);
+		/*
+		 * 4 KiB by default, the block of the file systems it carries:
+		 * 169 log entries a block where 512 bytes hold 20.  The table
+		 * ends at a whole block; a file system never uses a part.
+		 */
+		bs = d->e.block_size ? d->e.block_size : 4096;
+		size -= size % bs;
+		snprintf(params, sizeof(params), "%s 2 block_size:%" PRIu32
+			 " low_water:%" PRIu64, lower, bs, d->e.low_water);
 	} else {
 		snprintf(params, sizeof(params), "%s 0", lower);
 	}

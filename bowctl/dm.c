@@ -7,6 +7,7 @@
 #include <libdevmapper.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dm.h"
 
@@ -21,15 +22,24 @@ static struct dm_task *task(int type, const char *name)
 	return dmt;
 }
 
+/* Without the device-mapper driver loaded there is no device at all. */
+static bool dm_loaded(void)
+{
+	return !access("/sys/class/misc/device-mapper", F_OK);
+}
+
 int bow_dm_info(const char *name, struct bow_dm_info *info)
 {
-	struct dm_task *dmt = task(DM_DEVICE_STATUS, name);
+	struct dm_task *dmt;
 	char *type = NULL, *params = NULL, rw[8];
 	uint64_t start, length;
 	struct dm_info di;
 	int r = -1;
 
 	memset(info, 0, sizeof(*info));
+	if (!dm_loaded())
+		return 0;
+	dmt = task(DM_DEVICE_STATUS, name);
 	if (!dmt)
 		return -1;
 	if (!dm_task_run(dmt) || !dm_task_get_info(dmt, &di))

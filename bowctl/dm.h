@@ -24,7 +24,10 @@ struct bow_dm_info {
 	bool failed;		/* dm-bow latched a log write failure */
 };
 
-/* Returns 0 (@info->mapping BOW_MAP_NONE if absent) or -1. */
+/*
+ * Returns 0 (@info->mapping BOW_MAP_NONE if absent, or if device-mapper
+ * is not even loaded) or -1.
+ */
 int bow_dm_info(const char *name, struct bow_dm_info *info);
 
 /* Create @name of @sectors with one target; waits for udev's nodes. */

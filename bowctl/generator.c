@@ -22,6 +22,7 @@
 #endif
 
 static const char *outdir;
+static const char *fstab = "/etc/fstab";
 static FILE *log_file;
 static int failed;
 
@@ -136,7 +137,7 @@ static void generate(const struct bowtab_entry *e, void *arg)
 		 * Its state must be there before it is set up; unless it is
 		 * on the device itself (a loop bowctl refuses to arm: say so).
 		 */
-		if (bowtab_state_on_device(e, "/etc/fstab", mp, sizeof(mp)))
+		if (bowtab_state_on_device(e, fstab, mp, sizeof(mp)))
 			say("%s line %u: state directory %s is on the "
 			    "protected file system (%s): %s is never "
 			    "checkpointed\n", BOWTAB_PATH, e->line,
@@ -152,7 +153,7 @@ static void generate(const struct bowtab_entry *e, void *arg)
 	link_unit(dir, unit, "bow-setup@.service");
 
 	/* After its mount, before local-fs.target: the checkpoint. */
-	if (!bowtab_fstab_mount_point("/etc/fstab", e->name, mp, sizeof(mp))) {
+	if (!bowtab_fstab_mount_point(fstab, e->name, mp, sizeof(mp))) {
 		say("%s line %u: no /etc/fstab line mounts /dev/mapper/%s: "
 		    "it is set up, but nothing checkpoints it\n", BOWTAB_PATH,
 		    e->line, e->name);
@@ -191,7 +192,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	outdir = argv[1];
-	log_file = fopen("/dev/kmsg", "we");
+	/* As systemd-fstab-generator, for tests. */
+	if (getenv("SYSTEMD_FSTAB"))
+		fstab = getenv("SYSTEMD_FSTAB");
+	/* As systemd's own tools: SYSTEMD_LOG_TARGET=console for stderr. */
+	if (!getenv("SYSTEMD_LOG_TARGET") ||
+	    strcmp(getenv("SYSTEMD_LOG_TARGET"), "console"))
+		log_file = fopen("/dev/kmsg", "we");
 	if (!log_file)
 		log_file = stderr;
 	/* bowtab's messages, one kernel log record a line. */

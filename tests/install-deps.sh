@@ -10,7 +10,8 @@ sparse linux-source-6.1 clang python3-docutils groff-base man-db
 libisal-dev libclang-rt-14-dev
 flex bison bc libelf-dev libssl-dev
 gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross
-qemu-system-arm"
+qemu-system-arm
+libdevmapper-dev mmdebstrap xz-utils python3"
 # make bench also draws its chart, and times bow-restore with GNU time.
 if [ "${1:-}" = bench ]; then
 	packages="gnuplot-nox time"
@@ -34,8 +35,10 @@ for p in $packages; do
 done
 # Debian 12's newest 6.12 kernel headers (bookworm-security), for the
 # build against 6.12 (tests/cross); their name carries the version.
+# The lifecycle suite also boots it: its image, of the same version.
 headers612=""
-if ! ls -d /usr/src/linux-headers-6.12.*+deb12-amd64 >/dev/null 2>&1; then
+if ! ls -d /usr/src/linux-headers-6.12.*+deb12-amd64 >/dev/null 2>&1 ||
+   ! ls /boot/vmlinuz-6.12.*+deb12-amd64 >/dev/null 2>&1; then
 	headers612=1
 fi
 if [ -n "$missing" ] || [ -n "$update" ] || [ -n "$headers612" ]; then
@@ -47,9 +50,15 @@ if [ -n "$missing" ] || [ -n "$update" ] || [ -n "$headers612" ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	if [ -n "$headers612" ]; then
-		missing="$missing $(apt-cache search --names-only \
+		h=$(apt-cache search --names-only \
 			'^linux-headers-6\.12\.[0-9]+\+deb12-amd64$' |
-			cut -d' ' -f1 | sort -V | tail -n 1)"
+			cut -d' ' -f1 | sort -V | tail -n 1)
+		v=${h#linux-headers-}
+		# Signed or not, the same kernel; either is enough to boot.
+		i=$(apt-cache search --names-only \
+			"^linux-image-$v(-unsigned)?\$" | cut -d' ' -f1 |
+			sort | head -n 1)
+		missing="$missing $h $i"
 	fi
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null

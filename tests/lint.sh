@@ -58,5 +58,7 @@ for doc in dm-bow dm-bow-benchmark; do
 		quiet rst2html --halt=warning --report=warning \
 		"$top/Documentation/$doc.rst"
 done
-warn=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$top/bow-restore/bow-restore.8" 2>&1 >/dev/null)
-expect_eq "bow-restore.8 renders with no groff warning" "" "$warn"
+for page in bow-restore/bow-restore.8 bowctl/bowctl.8 bowctl/bowtab.5; do
+	warn=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$top/$page" 2>&1 >/dev/null)
+	expect_eq "$(basename "$page") renders with no groff warning" "" "$warn"
+done

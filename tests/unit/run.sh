@@ -27,3 +27,5 @@ ${CC:-cc} -std=c11 -Wall -Wextra -Werror -Wshadow -g -O1 \
 "$top/build/test-bowctl"
 "$top/build/test-restore"
 "$top/tests/unit/cli.sh"
+make -s -C "$top/bowctl"
+"$top/tests/unit/bowctl-cli.sh"

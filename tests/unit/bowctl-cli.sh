@@ -1,0 +1,124 @@
+#!/bin/sh
+# bowctl and bow-generator on the host: what make install puts where, the
+# units the generator makes from a bowtab, and bowctl's commands that
+# need no dm-bow device (arming, disarming, status, usage errors).  The
+# boot steps are tested on a real system: tests/vm/t-lifecycle.sh.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib.sh"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+bowctl=$top/bowctl/bowctl
+
+# make install, from the top: the tools, their pages, units, generator.
+make -s -C "$top" install DESTDIR="$tmp/root" PREFIX=/usr > /dev/null 2>&1
+expect_eq "make install: what it installs" \
+"/usr/lib/systemd/system-generators/bow-generator
+/usr/lib/systemd/system/bow-checkpoint@.service
+/usr/lib/systemd/system/bow-commit@.service
+/usr/lib/systemd/system/bow-setup@.service
+/usr/lib/systemd/system/bow-watch@.service
+/usr/sbin/bow-restore
+/usr/sbin/bowctl
+/usr/share/man/man5/bowtab.5
+/usr/share/man/man8/bow-restore.8
+/usr/share/man/man8/bowctl.8" \
+	"$(cd "$tmp/root" && find . -type f | sed 's/^\.//' | sort)"
+expect_eq "make install: every unit runs the installed bowctl" \
+	"4 0" "$(cat "$tmp"/root/usr/lib/systemd/system/*.service |
+		grep -c '^ExecStart=/usr/sbin/bowctl boot-') $(cat \
+		"$tmp"/root/usr/lib/systemd/system/*.service | grep -c @SBINDIR@)"
+
+# The generator: a good line, a bad one, a device fstab does not mount.
+cat > "$tmp/bowtab" <<'EOT'
+# protected devices
+data PARTLABEL=user-data state=/var/lib/bow,retries=2
+bad /dev/vdc state=/var/lib/bow,min_free=lots
+spare /dev/disk/by-id/virtio-spare state=/var/lib/bow
+EOT
+cat > "$tmp/fstab" <<'EOT'
+/dev/vda / ext4 rw 0 1
+/dev/mapper/data /srv/data ext4 defaults 0 2
+EOT
+mkdir -p "$tmp/gen"
+BOWTAB=$tmp/bowtab SYSTEMD_FSTAB=$tmp/fstab SYSTEMD_LOG_TARGET=console \
+	"$top/bowctl/bow-generator" "$tmp/gen" "$tmp/gen" "$tmp/gen" \
+	2> "$tmp/gen.err"
+expect_eq "generator: exits 0 past a bad line" 0 $?
+expect_eq "generator: names the bad line's file, line and field, and the unmounted device" \
+"<3>bow-generator: /etc/bowtab line 4: no /etc/fstab line mounts /dev/mapper/spare: it is set up, but nothing checkpoints it
+<3>bow-generator: $tmp/bowtab:3: bad min_free 'lots': expected a size in bytes (K, M, G, T: 1024s); this device is left alone" \
+	"$(cat "$tmp/gen.err")"
+expect_eq "generator: the units it links" \
+"./basic.target.wants/bow-commit@data.service -> /usr/lib/systemd/system/bow-commit@.service
+./basic.target.wants/bow-commit@spare.service -> /usr/lib/systemd/system/bow-commit@.service
+./dev-mapper-data.device.requires/bow-setup@data.service -> /usr/lib/systemd/system/bow-setup@.service
+./dev-mapper-spare.device.requires/bow-setup@spare.service -> /usr/lib/systemd/system/bow-setup@.service
+./local-fs.target.wants/bow-checkpoint@data.service -> /usr/lib/systemd/system/bow-checkpoint@.service" \
+	"$(cd "$tmp/gen" && find . -type l -printf '%p -> %l\n' | sort)"
+expect_eq "generator: set-up after the lower device and the state directory" \
+"# From /etc/bowtab line 2; made by bow-generator
+[Unit]
+Requires=dev-disk-by\\x2dpartlabel-user\\x2ddata.device
+After=dev-disk-by\\x2dpartlabel-user\\x2ddata.device
+RequiresMountsFor=/var/lib/bow" \
+	"$(cat "$tmp/gen/bow-setup@data.service.d/50-bowtab.conf")"
+expect_eq "generator: the checkpoint after the mount" \
+"# From /etc/bowtab line 2; made by bow-generator
+[Unit]
+Requires=srv-data.mount
+After=srv-data.mount" \
+	"$(cat "$tmp/gen/bow-checkpoint@data.service.d/50-bowtab.conf")"
+
+# bowctl: arming and disarming, with the state in a scratch directory.
+echo "hostdev$$ /dev/disk/by-partlabel/none$$ state=$tmp/state,retries=3" \
+	> "$tmp/bowtab"
+b()
+{
+	"$bowctl" --bowtab "$tmp/bowtab" --fstab "$tmp/fstab" "$@"
+}
+b status --json > "$tmp/st" 2> "$tmp/err"
+expect_eq "status of a device never armed" \
+	"0 missing idle 0 none None None" \
+	"$? $(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))["devices"][0]
+print(d["state_file"], d["lifecycle"], d["attempts_left"], d["mapping"], d["dm_state"], d["last_event"])' "$tmp/st")"
+b start "hostdev$$"
+expect_eq "start: armed with bowtab's retries" "0 armed 3 start" \
+	"$? $(b status --json | python3 -c 'import json, sys
+d = json.load(sys.stdin)["devices"][0]
+print(d["lifecycle"], d["attempts_left"], d["last_event"]["event"])')"
+b start "hostdev$$" --retries 5
+expect_eq "start --retries overrides it" "0 5" \
+	"$? $(b status --json | python3 -c 'import json, sys
+print(json.load(sys.stdin)["devices"][0]["attempts_left"])')"
+b abort "hostdev$$"
+expect_eq "abort before any boot disarms" "0 idle 0 bowctl abort: no checkpoint was live; disarmed" \
+	"$? $(b status --json | python3 -c 'import json, sys
+d = json.load(sys.stdin)["devices"][0]
+print(d["lifecycle"], d["attempts_left"], d["last_event"]["reason"])')"
+b start "hostdev$$" && b commit "hostdev$$"
+expect_eq "commit before any boot disarms" "0 idle bowctl commit; no checkpoint was live: disarmed" \
+	"$? $(b status --json | python3 -c 'import json, sys
+d = json.load(sys.stdin)["devices"][0]
+print(d["lifecycle"], d["last_event"]["reason"])')"
+b status "hostdev$$" > "$tmp/out"
+expect_eq "status for people" "hostdev$$: idle, 0 of 3 boot attempts left" \
+	"$(head -n 1 "$tmp/out")"
+
+# The state directory on the protected file system: refused.
+echo "/dev/mapper/hostdev$$ $tmp/state ext4 defaults 0 2" > "$tmp/fstab"
+b start "hostdev$$" 2> "$tmp/err"
+expect_eq "start refuses a state directory on the device" \
+	"4 bowctl: hostdev$$: refusing to arm: state directory $tmp/state is on the protected file system ($tmp/state); a rollback would undo the state that asks for it (bowtab line 1)" \
+	"$? $(cat "$tmp/err")"
+
+# Usage errors: status 2, and a word on what is wrong.
+for args in "" "frobnicate x" "start" "start a b" "status --retries 2" \
+	    "start x --json" "commit x --reboot" "start x --retries 0"; do
+	# shellcheck disable=SC2086
+	b $args > /dev/null 2>&1
+	expect_eq "usage error: bowctl $args" 2 $?
+done
+b start nosuch 2> "$tmp/err"
+expect_eq "no such entry" "2 $tmp/bowtab: no entry for nosuch" \
+	"$? $(cat "$tmp/err")"
