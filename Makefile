@@ -2,6 +2,8 @@
 #
 #   make            build dm-bow.ko, bow-restore and bowctl
 #   make install    install the tools, units and man pages (DESTDIR)
+#   make dkms-source  the module's sources for dkms (DESTDIR)
+#   make deb        Debian packages in build/deb, checked by lintian
 #   make demo       install what is missing, build, show the story in a VM
 #   make check      install what is missing, build, run every test
 #   make fuzz       fuzz bow-restore (FUZZ_SECONDS, default 600)
@@ -14,7 +16,7 @@
 KVER ?= $(shell tests/vm/kernel-version)
 KDIR ?= /lib/modules/$(KVER)/build
 
-.PHONY: all module test-module tool install clean demo check deps lint fuzz \
+.PHONY: all module test-module tool install dkms-source deb version clean demo check deps lint fuzz \
 	check-debug bench
 
 all: module tool
@@ -30,6 +32,32 @@ test-module:
 tool:
 	$(MAKE) -C bow-restore
 	$(MAKE) -C bowctl
+
+# The version is the newest debian/changelog entry's: one place.
+VERSION := $(shell sed -n '1s/.*(\(.*\)).*/\1/p' debian/changelog)
+DKMS_SRC := $(DESTDIR)/usr/src/dm-bow-$(VERSION)
+
+# The module's sources and dkms.conf where dkms looks for them; then
+# 'dkms install dm-bow/$(VERSION)' builds it for every installed kernel.
+dkms-source:
+	install -d $(DKMS_SRC)
+	install -m 0644 Kbuild dm-bow.c dm-bow-format.h dm-bow-ranges.h \
+		$(DKMS_SRC)/
+	sed 's/#MODULE_VERSION#/$(VERSION)/' dkms.conf > $(DKMS_SRC)/dkms.conf
+
+version:
+	@echo $(VERSION)
+
+# Debian packages, dm-bow-dkms and dm-bow-tools, in build/deb, built
+# from the files git knows (not those it ignores) with dpkg-buildpackage and checked by lintian.
+deb:
+	tests/install-deps.sh deb
+	rm -rf build/deb
+	mkdir -p build/deb/dm-bow-$(VERSION)
+	git ls-files -z --cached --others --exclude-standard | \
+		xargs -0 cp --parents -t build/deb/dm-bow-$(VERSION)
+	cd build/deb/dm-bow-$(VERSION) && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error build/deb/*.changes
 
 # The tools, their man pages, the systemd units and generator (PREFIX,
 # DESTDIR as usual).

@@ -11,10 +11,14 @@ libisal-dev libclang-rt-14-dev
 flex bison bc libelf-dev libssl-dev
 gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross
 qemu-system-arm
-libdevmapper-dev mmdebstrap xz-utils python3"
+libdevmapper-dev mmdebstrap xz-utils python3 dkms"
 # make bench also draws its chart, and times bow-restore with GNU time.
 if [ "${1:-}" = bench ]; then
 	packages="gnuplot-nox time"
+fi
+# make deb: Debian's packaging tools.
+if [ "${1:-}" = deb ]; then
+	packages="dpkg-dev debhelper dh-dkms lintian libdevmapper-dev libisal-dev"
 fi
 
 # The cross builds (tests/cross) download Debian's kernel headers for

@@ -3,7 +3,7 @@
 # BOW_TESTS="lint unit raw ext4" picks a subset; a VM suite with -arm64
 # after its name runs on Debian's arm64 kernel (BOW_VM_ARCH=arm64).
 top=$(cd "$(dirname "$0")/.." && pwd)
-tests=${BOW_TESTS:-"lint unit ranges cross fuzz raw raw-arm64 ioerr ext4 stress crash powercut lifecycle"}
+tests=${BOW_TESTS:-"lint unit ranges cross fuzz raw raw-arm64 ioerr ext4 stress crash powercut packages lifecycle"}
 log=$top/build/test-results.txt
 mkdir -p "$top/build"
 : > "$log"
@@ -19,6 +19,7 @@ for t in $tests; do
 	ranges)	cmd=$top/tests/ranges/run.sh ;;
 	fuzz)	cmd=$top/tests/fuzz/run.sh ;;
 	cross)	cmd=$top/tests/cross/run.sh ;;
+	packages) cmd=$top/tests/packages.sh ;;
 	*)	cmd=$top/tests/vm/t-${t%-arm64}.sh ;;
 	esac
 	echo "# $t"

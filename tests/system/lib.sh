@@ -1,6 +1,6 @@
 # Host side of the lifecycle tests: a real Debian 12 system (systemd as
 # PID 1) on a root disk, the project installed into it as a user would
-# (make install, the module where dkms puts it), booted under QEMU with a
+# (make install, the module built and installed by dkms), booted under QEMU with a
 # data disk protected by dm-bow.  Source it; needs $top.
 #
 # Each boot runs the guest's bowtest-finish unit last: it runs the host's
@@ -70,22 +70,27 @@ sys_base_image()
 	rm -rf "$_r" "$sys_dir/root.img"
 	mkdir -p "$_r"
 	tar -xf "$_tar" -C "$_r" --numeric-owner || return 1
+	# The module as a user gets it: dkms builds it for each kernel from
+	# the sources 'make dkms-source' installs, and installs it into the
+	# root file system's module tree.
+	_dk=$sys_dir/dkms
+	rm -rf "$_dk"
+	make -s -C "$top" dkms-source DESTDIR="$_dk/root" || return 1
 	for k in $(sys_kernels); do
 		sys_initramfs "$k"
-		"$top/tests/build-module.sh" "/lib/modules/$k/build" \
-			"$sys_dir/ko-$k" > "$sys_dir/ko-$k.log" || {
-			cat "$sys_dir/ko-$k.log"; return 1; }
 		sys_modules "$k" / "dm-mod ext4 virtio_blk virtio_pci" |
 			while read -r ko; do
 				mkdir -p "$_r$(dirname "$ko")"
 				cp "$ko" "$_r$ko"
 			done
-		mkdir -p "$_r/lib/modules/$k/updates/dkms"
-		cp "$sys_dir/ko-$k/dm-bow.ko" "$_r/lib/modules/$k/updates/dkms/"
 		cp "/lib/modules/$k/modules.order" \
 			"/lib/modules/$k/modules.builtin" \
 			"/lib/modules/$k/modules.builtin.modinfo" \
 			"$_r/lib/modules/$k/"
+		dkms install -m dm-bow -v "$(make -s -C "$top" version)" -k "$k" \
+			--dkmstree "$_dk/tree" --sourcetree "$_dk/root/usr/src" \
+			--installtree "$_r/lib/modules" --no-depmod \
+			> "$_dk/$k.log" 2>&1 || { cat "$_dk/$k.log"; return 1; }
 		depmod -b "$_r" "$k"
 	done
 	make -s -C "$top" install DESTDIR="$_r" > "$sys_dir/install.log" 2>&1 || {

@@ -152,7 +152,18 @@ sc_good()
 	k=$1
 	kv=$2
 	sc_new good-$kv "$k" "state=/var/lib/bow,min_free=1M"
-	sc_boot "bowctl start data --retries 2"
+	# Before the real arming, what an update tool that changes its mind
+	# does: abort, or commit, before any boot.
+	sc_boot "bowctl start data --retries 3 && bowctl abort data && bowctl status data
+bowctl start data && bowctl commit data && bowctl status data
+bowctl start data --retries 2"
+	expect_eq "$sc: boot 1: abort and commit before a boot disarm" \
+"data: idle, 0 of 3 boot attempts left
+  last event: abort: bowctl abort: no checkpoint was live; disarmed
+data: idle, 0 of 1 boot attempts left
+  last event: commit: bowctl commit; no checkpoint was live: disarmed" \
+		"$(root_get "$sc_root" /var/lib/bowtest/actions.out |
+			grep -E '^data: |last event' | sed 's/ at [0-9]*:/:/')"
 	expect_status "armed" 'd["lifecycle"], d["attempts_left"], d["mapping"]' \
 		"armed 2 linear"
 	sc_boot
