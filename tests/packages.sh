@@ -31,7 +31,7 @@ expect_eq "dm-bow-dkms depends on dkms" "dkms (>= 2.1.0.0)" \
 arch=$(dpkg --print-architecture)
 tools=$deb/dm-bow-tools_${v}_$arch.deb
 expect_eq "dm-bow-tools holds the tools, units, generator and pages" \
-	"./usr/lib/systemd/system-generators/bow-generator ./usr/lib/systemd/system/bow-checkpoint@.service ./usr/lib/systemd/system/bow-commit@.service ./usr/lib/systemd/system/bow-setup@.service ./usr/lib/systemd/system/bow-watch@.service ./usr/sbin/bow-restore ./usr/sbin/bowctl ./usr/share/doc/dm-bow-tools/changelog.gz ./usr/share/doc/dm-bow-tools/copyright ./usr/share/man/man5/bowtab.5.gz ./usr/share/man/man8/bow-restore.8.gz ./usr/share/man/man8/bowctl.8.gz " \
+	"./usr/lib/dm-bow/bow-hook ./usr/lib/dm-bow/mender-state-script ./usr/lib/dm-bow/rauc-mark-good.conf ./usr/lib/dm-bow/rauc-pre-install ./usr/lib/dm-bow/swupdate-pre-install ./usr/lib/systemd/system-generators/bow-generator ./usr/lib/systemd/system/bow-checkpoint@.service ./usr/lib/systemd/system/bow-commit@.service ./usr/lib/systemd/system/bow-setup@.service ./usr/lib/systemd/system/bow-watch@.service ./usr/sbin/bow-restore ./usr/sbin/bowctl ./usr/share/doc/dm-bow-tools/changelog.gz ./usr/share/doc/dm-bow-tools/copyright ./usr/share/man/man5/bowtab.5.gz ./usr/share/man/man8/bow-restore.8.gz ./usr/share/man/man8/bowctl.8.gz " \
 	"$(contents "$tools")"
 expect_eq "dm-bow-tools depends on the libraries it links, not dkms" 0 \
 	"$(dpkg-deb -f "$tools" Depends | grep -c dkms)"

@@ -12,7 +12,12 @@ bowctl=$top/bowctl/bowctl
 # make install, from the top: the tools, their pages, units, generator.
 make -s -C "$top" install DESTDIR="$tmp/root" PREFIX=/usr > /dev/null 2>&1
 expect_eq "make install: what it installs" \
-"/usr/lib/systemd/system-generators/bow-generator
+"/usr/lib/dm-bow/bow-hook
+/usr/lib/dm-bow/mender-state-script
+/usr/lib/dm-bow/rauc-mark-good.conf
+/usr/lib/dm-bow/rauc-pre-install
+/usr/lib/dm-bow/swupdate-pre-install
+/usr/lib/systemd/system-generators/bow-generator
 /usr/lib/systemd/system/bow-checkpoint@.service
 /usr/lib/systemd/system/bow-commit@.service
 /usr/lib/systemd/system/bow-setup@.service
@@ -122,3 +127,33 @@ done
 b start nosuch 2> "$tmp/err"
 expect_eq "no such entry" "2 $tmp/bowtab: no entry for nosuch" \
 	"$? $(cat "$tmp/err")"
+
+# The update tools' hooks: every bowtab device, each tool's convention.
+cat > "$tmp/bowtab" <<EOT
+one /dev/disk/by-partlabel/none1$$ state=$tmp/hs,retries=2
+# a comment
+two /dev/disk/by-partlabel/none2$$ state=$tmp/hs
+EOT
+: > "$tmp/fstab"
+hooks=$top/hooks
+export BOW_HOOK=$hooks/bow-hook BOWTAB=$tmp/bowtab
+PATH=$top/bowctl:$PATH "$hooks/rauc-pre-install"
+expect_eq "RAUC pre-install arms every device" "0 armed armed" \
+	"$? $(b status --json | python3 -c 'import json, sys
+print(" ".join(d["lifecycle"] for d in json.load(sys.stdin)["devices"]))')"
+ln -s "$hooks/mender-state-script" "$tmp/ArtifactRollback_Enter_50_dm-bow"
+PATH=$top/bowctl:$PATH "$tmp/ArtifactRollback_Enter_50_dm-bow" 2> /dev/null
+expect_eq "Mender ArtifactRollback_Enter aborts every device" "0 idle idle" \
+	"$? $(b status --json | python3 -c 'import json, sys
+print(" ".join(d["lifecycle"] for d in json.load(sys.stdin)["devices"]))')"
+BOW_DEVICES=one PATH=$top/bowctl:$PATH "$hooks/swupdate-pre-install"
+expect_eq "SWUpdate pre-install arms the devices named in BOW_DEVICES" \
+	"0 armed idle" "$? $(b status --json | python3 -c 'import json, sys
+print(" ".join(d["lifecycle"] for d in json.load(sys.stdin)["devices"]))')"
+echo "one /dev/x state=$tmp/hs/sub/deeper" > "$tmp/bowtab"
+ln -s "$hooks/mender-state-script" "$tmp/ArtifactInstall_Leave_50_dm-bow"
+PATH=$top/bowctl:$PATH "$tmp/ArtifactInstall_Leave_50_dm-bow" 2> /dev/null
+expect_eq "Mender: a failure is status 1" 1 $?
+ln -s "$hooks/mender-state-script" "$tmp/Download_Enter_50_dm-bow"
+"$tmp/Download_Enter_50_dm-bow" 2> /dev/null
+expect_eq "Mender: an unknown state is a failure" 1 $?
