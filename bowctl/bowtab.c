@@ -67,13 +67,17 @@ static int parse_option(const char *file, unsigned int lineno, char *opt,
 
 	if (val)
 		*val++ = 0;
-	if (!strcmp(opt, "initramfs") && !val) {
-		e->initramfs = true;
-		return 0;
-	}
-	if (!val)
+	/*
+	 * Set-up before the root switch needs bowctl, its state and the
+	 * module in the initramfs: not in this version.  Refused, so that
+	 * nobody believes such a device protected.
+	 */
+	if (!strcmp(opt, "initramfs") && !val)
 		return bad(err, file, lineno, "option", opt,
-			   "<key>=<value> or initramfs");
+			   "an option this version has (initramfs set-up is "
+			   "not supported yet)");
+	if (!val)
+		return bad(err, file, lineno, "option", opt, "<key>=<value>");
 	if (!strcmp(opt, "state")) {
 		if (val[0] != '/' || strlen(val) >= sizeof(e->state_dir))
 			return bad(err, file, lineno, "state", val,
@@ -120,7 +124,7 @@ static int parse_option(const char *file, unsigned int lineno, char *opt,
 	} else {
 		return bad(err, file, lineno, "option", opt,
 			   "state, retries, block_size, low_water, min_free, "
-			   "on_full, on_invalid or initramfs");
+			   "on_full or on_invalid");
 	}
 	return 0;
 }

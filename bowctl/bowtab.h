@@ -37,7 +37,6 @@ struct bowtab_entry {
 	uint64_t min_free;		/* bytes */
 	enum bowtab_on_full on_full;
 	enum bowtab_on_invalid on_invalid;
-	bool initramfs;			/* set up before the root switch */
 	unsigned int line;		/* where it was read */
 };
 

@@ -71,19 +71,19 @@ static void test_bowtab(void)
 
 	r = parse("  data PARTLABEL=userdata state=/metadata/bow,retries=3,"
 		  "block_size=1024,low_water=64M,min_free=32M,on_full=abort,"
-		  "on_invalid=fail,initramfs  # a comment is a field", &e, msg,
+		  "on_invalid=fail  # a comment is a field", &e, msg,
 		  sizeof(msg));
 	verdict(r == -1, "bowtab: a fourth field is refused");
 	r = parse("  data PARTLABEL=userdata state=/metadata/bow,retries=3,"
 		  "block_size=1024,low_water=64M,min_free=32M,on_full=abort,"
-		  "on_invalid=fail,initramfs\n", &e, msg, sizeof(msg));
+		  "on_invalid=fail\n", &e, msg, sizeof(msg));
 	verdict(r == 1 && !strcmp(e.name, "data") &&
 		!strcmp(e.lower, "PARTLABEL=userdata") &&
 		!strcmp(e.state_dir, "/metadata/bow") && e.retries == 3 &&
 		e.block_size == 1024 && e.low_water == 64ULL << 20 &&
 		e.min_free == 32ULL << 20 &&
 		e.on_full == BOWTAB_ON_FULL_ABORT &&
-		e.on_invalid == BOWTAB_ON_INVALID_FAIL && e.initramfs &&
+		e.on_invalid == BOWTAB_ON_INVALID_FAIL &&
 		e.line == 7 && !msg[0],
 		"bowtab: every option is read");
 	r = parse("d.1_x-y /dev/vdb state=/var/lib/bow", &e, msg,
@@ -91,8 +91,7 @@ static void test_bowtab(void)
 	verdict(r == 1 && e.retries == 1 && e.min_free == 100ULL << 20 &&
 		e.low_water == e.min_free && !e.block_size &&
 		e.on_full == BOWTAB_ON_FULL_COMMIT &&
-		e.on_invalid == BOWTAB_ON_INVALID_ROLL_FORWARD &&
-		!e.initramfs, "bowtab: defaults: retries 1, min_free 100 MiB "
+		e.on_invalid == BOWTAB_ON_INVALID_ROLL_FORWARD, "bowtab: defaults: retries 1, min_free 100 MiB "
 		"(Android's), low_water = min_free, commit, roll forward");
 	verdict(parse("# comment", &e, msg, sizeof(msg)) == 0 &&
 		parse(" \t\n", &e, msg, sizeof(msg)) == 0 && !msg[0],
@@ -145,11 +144,15 @@ static void test_bowtab(void)
 		   "is left alone\n");
 	expect_bad("data /dev/vdb state=/s,retry=2", "bowtab:7: bad option "
 		   "'retry': expected state, retries, block_size, low_water, "
-		   "min_free, on_full, on_invalid or initramfs; this device is "
-		   "left alone\n");
+		   "min_free, on_full or on_invalid; this device is left "
+		   "alone\n");
 	expect_bad("data /dev/vdb state=/s,nofail", "bowtab:7: bad option "
-		   "'nofail': expected <key>=<value> or initramfs; this device "
-		   "is left alone\n");
+		   "'nofail': expected <key>=<value>; this device is left "
+		   "alone\n");
+	expect_bad("data /dev/vdb state=/s,initramfs", "bowtab:7: bad option "
+		   "'initramfs': expected an option this version has "
+		   "(initramfs set-up is not supported yet); this device is left "
+		   "alone\n");
 	expect_bad("data /dev/vdb state=/s, retries=2", "bowtab:7: bad field "
 		   "'retries=2': expected nothing after the options (they are "
 		   "separated by commas, without spaces); this device is left "
