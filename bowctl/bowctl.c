@@ -8,6 +8,7 @@
  * after a power cut at any point.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -342,6 +343,30 @@ static int find_lower(struct dev *d, char lower[PATH_MAX])
 	return EXIT_SYSTEM;
 }
 
+/*
+ * A name of the device @dev that does not depend on probe order: its
+ * /dev/disk/by-partuuid link if it has one, else @dev itself.
+ */
+static void stable_name(const char *dev, char *name, size_t len)
+{
+	const char *dir = "/dev/disk/by-partuuid";
+	char link[PATH_MAX + 300], target[PATH_MAX];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	snprintf(name, len, "%s", dev);
+	while (d && (de = readdir(d))) {
+		snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
+		if (de->d_name[0] != '.' && strlen(link) < len &&
+		    realpath(link, target) && !strcmp(target, dev)) {
+			memcpy(name, link, strlen(link) + 1);
+			break;
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
 static bool armed(const struct bow_state *st)
 {
 	return st->lifecycle == BOW_LC_ARMED ||
@@ -436,9 +461,8 @@ static int cmd_boot_setup(struct dev *d)
 		bow_state_event(&d->st, "rolled-back", "no boot attempt left");
 	}
 	/* Where UUID= pointed, for a boot that cannot see it (find_lower). */
-	if (!strncmp(d->e.lower, "UUID=", 5) && strlen(lower) <
-	    sizeof(d->st.lower))
-		strcpy(d->st.lower, lower);
+	if (!strncmp(d->e.lower, "UUID=", 5))
+		stable_name(lower, d->st.lower, sizeof(d->st.lower));
 	if (d->state_read != BOW_STATE_MISSING || armed(&prev) || did) {
 		r = save(d);
 		if (r && checkpoint)

@@ -409,6 +409,43 @@ sc_invalid()
 	fi
 }
 
+# UUID= names the file system, which the live log hides after a power
+# cut (its superblock is in block 0): the boot finds the partition where
+# the boot before recorded it, and restores.
+sc_uuid()
+{
+	k=$1
+	sc_new uuid "$k" "state=/var/lib/bow,min_free=1M"
+	data_part "$sc_data" "$sc_data.part"
+	uuid=$(blkid -o value -s UUID "$sc_data.part")
+	rm -f "$sc_data.part"
+	root_put "$sc_root" /etc/bowtab "data UUID=$uuid state=/var/lib/bow,min_free=1M
+"
+	root_put "$sc_root" /etc/bowtest/hold 1
+	sc_arm_host 1
+	sc_boots=1
+	log=$sys_dir/$sc.boot1.log
+	BOW_SYS_BACKGROUND=1 sys_boot "$log" "$k" "$sc_root" "$sc_data"
+	for i in $(seq 300); do
+		grep -q 'bowtest: migration holding' "$log" && break
+		sleep 1
+	done
+	check "$sc: boot 1: the migration reached its hold" grep -q 'bowtest: migration holding' "$log"
+	sys_power_cut
+	debugfs -w -R "rm /etc/bowtest/hold" "$sc_root" > /dev/null 2>&1
+	data_part "$sc_data" "$sc_data.part"
+	expect_eq "$sc: the live log hides the file system's UUID" "" \
+		"$(blkid -o value -s UUID "$sc_data.part")"
+	rm -f "$sc_data.part"
+	sc_boot
+	expect_status "found where recorded, restored: rolled back" \
+		'd["lifecycle"], d["mapping"], d["last_event"]["event"]' \
+		"rolled-back linear restored"
+	expect_eq "$sc: boot 2: bowctl says it used the recorded PARTUUID" 1 \
+		"$(root_get "$sc_root" /var/lib/bowtest/journal | grep -c "bowctl: data: /dev/disk/by-uuid/$uuid not found (a live log hides the file system); using /dev/disk/by-partuuid/[0-9a-f-]*, where it was at the last boot$")"
+	expect_data pre
+}
+
 # The good and the bad update on every kernel; the rest on the first.
 first=1
 for k in $kernels; do
@@ -418,7 +455,7 @@ for k in $kernels; do
 		want $s && sc_$s "$k" "$kv"
 	done
 	if [ $first = 1 ]; then
-		for s in powercut lowcommit lowabort abort torn config; do
+		for s in powercut lowcommit lowabort abort torn config uuid; do
 			want $s && sc_$s "$k"
 		done
 		for p in roll-forward fail; do
