@@ -595,9 +595,15 @@ static int cmd_boot_watch(struct dev *d)
 		if (di.mapping != BOW_MAP_BOW || di.state != 1)
 			return EXIT_DONE;	/* nothing (more) to watch */
 		if (di.free_bytes < d->e.min_free) {
-			/* Decide under the lock, on a fresh state. */
-			if ((r = dev_open(d, name)))
+			/*
+			 * Decide under the lock, on a fresh state and device:
+			 * a commit or abort may have come meanwhile.
+			 */
+			if ((r = dev_open(d, name)) || (r = info(d, &di)))
 				return r;
+			if (di.mapping != BOW_MAP_BOW || di.state != 1 ||
+			    !strcmp(d->st.event, "abort"))
+				return EXIT_DONE;
 			return low_space(d, di.free_bytes);
 		}
 		/*

@@ -1,31 +1,25 @@
 #!/bin/sh
-# Host unit tests of bow-restore and bowctl, built with AddressSanitizer and UBSan.
+# Host unit tests of bow-restore and bowctl, built with AddressSanitizer
+# and UBSan, then their command lines.
 set -e
 make -s -C "$(dirname "$0")/../../bow-restore"
+make -s -C "$(dirname "$0")/../../bowctl"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$top/build"
-${CC:-cc} -std=c11 -Wall -Wextra -Werror -Wshadow -g -O1 \
-	-fsanitize=address,undefined -fno-sanitize-recover=all \
-	-o "$top/build/test-restore" \
-	"$top/tests/unit/test-restore.c" "$top"/bow-restore/lib/*.c -lisal
-${CC:-cc} -std=c11 -Wall -Wextra -Werror -Wshadow -g -O1 \
-	-fsanitize=address,undefined -fno-sanitize-recover=all \
-	-o ${CC:-cc} -std=c11 -Wall -Wextra -Werror -Wshadow -g -O1 \
-	-fsanitize=address,undefined -fno-sanitize-recover=all \
-	-o "$top/build/test-bowctl" "$top/tests/unit/test-bowctl.c" \
-	"$top/bowctl/bowtab.c" "$top/bowctl/state.c" "$top"/bow-restore/lib/*.c \
-	-lisal
-"$top/build/test-extmap"
-"$top/build/test-bowctl" \
-	"$top/tests/unit/test-extmap.c" "$top/bow-restore/lib/extmap.c"
-${CC:-cc} -std=c11 -Wall -Wextra -Werror -Wshadow -g -O1 \
-	-fsanitize=address,undefined -fno-sanitize-recover=all \
-	-o "$top/build/test-bowctl" "$top/tests/unit/test-bowctl.c" \
-	"$top/bowctl/bowtab.c" "$top/bowctl/state.c" "$top"/bow-restore/lib/*.c \
-	-lisal
+cc_test()
+{
+	${CC:-cc} -std=c11 -Wall -Wextra -Werror -Wshadow -g -O1 \
+		-fsanitize=address,undefined -fno-sanitize-recover=all "$@"
+}
+cc_test -o "$top/build/test-restore" "$top/tests/unit/test-restore.c" \
+	"$top"/bow-restore/lib/*.c -lisal
+cc_test -o "$top/build/test-extmap" "$top/tests/unit/test-extmap.c" \
+	"$top/bow-restore/lib/extmap.c"
+cc_test -o "$top/build/test-bowctl" "$top/tests/unit/test-bowctl.c" \
+	"$top/bowctl/bowtab.c" "$top/bowctl/state.c" \
+	"$top"/bow-restore/lib/*.c -lisal
 "$top/build/test-extmap"
 "$top/build/test-bowctl"
 "$top/build/test-restore"
 "$top/tests/unit/cli.sh"
-make -s -C "$top/bowctl"
 "$top/tests/unit/bowctl-cli.sh"

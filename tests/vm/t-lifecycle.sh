@@ -84,6 +84,25 @@ sc_boot()
 	sc_kernel_clean
 }
 
+# sc_boot_cut: boot, and cut the power once the migration has written
+# its changes and holds (a checkpoint live, the state of a boot that
+# never ends).
+sc_boot_cut()
+{
+	sc_boots=$((sc_boots + 1))
+	log=$sys_dir/$sc.boot$sc_boots.log
+	root_put "$sc_root" /etc/bowtest/hold 1
+	BOW_SYS_BACKGROUND=1 sys_boot "$log" "$sc_k" "$sc_root" "$sc_data"
+	for i in $(seq 300); do
+		grep -q 'bowtest: migration holding' "$log" && break
+		sleep 1
+	done
+	check "$sc: boot $sc_boots: the migration reached its hold" \
+		grep -q 'bowtest: migration holding' "$log"
+	sys_power_cut
+	debugfs -w -R "rm /etc/bowtest/hold" "$sc_root" > /dev/null 2>&1
+}
+
 # The boot reached its end, and the kernel said nothing bad.
 sc_kernel_clean()
 {
@@ -217,17 +236,7 @@ sc_powercut()
 	k=$1
 	sc_new powercut "$k" "state=/var/lib/bow,min_free=1M"
 	sc_arm_host 1
-	root_put "$sc_root" /etc/bowtest/hold 1
-	sc_boots=1
-	log=$sys_dir/$sc.boot1.log
-	BOW_SYS_BACKGROUND=1 sys_boot "$log" "$k" "$sc_root" "$sc_data"
-	for i in $(seq 300); do
-		grep -q 'bowtest: migration holding' "$log" && break
-		sleep 1
-	done
-	check "$sc: boot 1: the migration reached its hold" grep -q 'bowtest: migration holding' "$log"
-	sys_power_cut
-	debugfs -w -R "rm /etc/bowtest/hold" "$sc_root" > /dev/null 2>&1
+	sc_boot_cut
 	sc_boot
 	expect_status "restored, no attempt left: rolled back" \
 		'd["lifecycle"], d["mapping"], d["last_event"]["event"]' \
@@ -421,18 +430,8 @@ sc_uuid()
 	rm -f "$sc_data.part"
 	root_put "$sc_root" /etc/bowtab "data UUID=$uuid state=/var/lib/bow,min_free=1M
 "
-	root_put "$sc_root" /etc/bowtest/hold 1
 	sc_arm_host 1
-	sc_boots=1
-	log=$sys_dir/$sc.boot1.log
-	BOW_SYS_BACKGROUND=1 sys_boot "$log" "$k" "$sc_root" "$sc_data"
-	for i in $(seq 300); do
-		grep -q 'bowtest: migration holding' "$log" && break
-		sleep 1
-	done
-	check "$sc: boot 1: the migration reached its hold" grep -q 'bowtest: migration holding' "$log"
-	sys_power_cut
-	debugfs -w -R "rm /etc/bowtest/hold" "$sc_root" > /dev/null 2>&1
+	sc_boot_cut
 	data_part "$sc_data" "$sc_data.part"
 	expect_eq "$sc: the live log hides the file system's UUID" "" \
 		"$(blkid -o value -s UUID "$sc_data.part")"
