@@ -136,6 +136,16 @@ static void dev_close(struct dev *d)
 {
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
+	d->lock_fd = -1;
+}
+
+/* Reboot through systemd, the lock released; returns only on failure. */
+static int reboot_now(struct dev *d)
+{
+	dev_close(d);
+	execlp("systemctl", "systemctl", "reboot", (char *)NULL);
+	say(d, "cannot run systemctl reboot: %s\n", strerror(errno));
+	return EXIT_SYSTEM;
 }
 
 static int save(struct dev *d)
@@ -231,13 +241,7 @@ static int cmd_abort(struct dev *d, bool reboot)
 				"was live; disarmed");
 	}
 	r = save(d);
-	if (!r && reboot) {
-		dev_close(d);
-		execlp("systemctl", "systemctl", "reboot", (char *)NULL);
-		say(d, "cannot run systemctl reboot: %s\n", strerror(errno));
-		return EXIT_SYSTEM;
-	}
-	return r;
+	return !r && reboot ? reboot_now(d) : r;
 }
 
 /* ---- boot: before the mount */
@@ -571,12 +575,7 @@ static int low_space(struct dev *d, uint64_t free_bytes)
 			"checkpoint (on_full=abort)", why);
 	say(d, "%s\n", d->st.reason);
 	r = save(d);
-	if (r)
-		return r;
-	dev_close(d);
-	execlp("systemctl", "systemctl", "reboot", (char *)NULL);
-	say(d, "cannot run systemctl reboot: %s\n", strerror(errno));
-	return EXIT_SYSTEM;
+	return r ? r : reboot_now(d);
 }
 
 static int cmd_boot_watch(struct dev *d)
@@ -588,7 +587,6 @@ static int cmd_boot_watch(struct dev *d)
 	/* Wait unlocked: commit and abort must not wait for the watcher. */
 	snprintf(name, sizeof(name), "%s", d->e.name);
 	dev_close(d);
-	d->lock_fd = -1;
 	for (;;) {
 		if ((r = info(d, &di)))
 			return r;
