@@ -35,6 +35,17 @@ void br_progress(struct ctx *c, int phase, uint64_t done,
 				  done < total ? done : total, total);
 }
 
+int br_before_write(struct ctx *c, enum bow_status what)
+{
+	if (c->opts->before_write &&
+	    c->opts->before_write(c->opts->before_write_arg, what)) {
+		br_say(c, "%s: stopped before writing: nothing written\n",
+		       c->path);
+		return BOW_IO_ERROR;
+	}
+	return 0;
+}
+
 int br_no_memory(struct ctx *c)
 {
 	br_say(c, "%s: out of memory\n", c->path);

@@ -129,6 +129,7 @@ struct ctx {
 void br_say(const struct ctx *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void br_progress(struct ctx *c, int phase, uint64_t done, uint64_t total);
+int br_before_write(struct ctx *c, enum bow_status what);
 int br_no_memory(struct ctx *c);
 void br_map_device(struct ctx *c);
 void br_unmap_device(struct ctx *c);

@@ -128,6 +128,9 @@ int br_roll_forward(struct ctx *c, int valid)
 		c->opts->dry_run ? "would put" : "putting");
 	if (c->opts->dry_run)
 		return BOW_ROLLED_FORWARD;
+	r = br_before_write(c, BOW_ROLLED_FORWARD);
+	if (r)
+		return r;
 	h.header_size = htole16(BOW_HEADER_SIZE);
 	h.count = 0;
 	memcpy(sector, &h, sizeof(h));

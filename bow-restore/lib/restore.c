@@ -37,6 +37,8 @@ static int restore(struct ctx *c, struct bow_restore_summary *summary)
 			c->newest_sector0, c->opts->dry_run ? "would finish" :
 			"finishing");
 		if (!c->opts->dry_run)
+			r = br_before_write(c, BOW_COMMITTED);
+		if (!c->opts->dry_run && !r)
 			r = br_finish_commit(c);
 		if (!r)
 			r = BOW_COMMITTED;
@@ -59,6 +61,9 @@ static int restore(struct ctx *c, struct bow_restore_summary *summary)
 	}
 	/* Progress: the entries, and block 0 (put back twice). */
 	c->to_write = summary->bytes + 2ull * c->block_size;
+	r = br_before_write(c, BOW_RESTORED);
+	if (r)
+		return r;
 	r = br_replay(c);
 	if (!r) {
 		/* The estimate counted the copies of log blocks: done. */

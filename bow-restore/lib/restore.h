@@ -50,6 +50,16 @@ struct bow_restore_opts {
 	 */
 	void (*progress)(void *arg, int phase, uint64_t done, uint64_t total);
 	void *progress_arg;
+	/*
+	 * Called once, if set, after the log validated and before the first
+	 * write, with what the writes will do: BOW_RESTORED (a replay),
+	 * BOW_COMMITTED (an interrupted commit finished) or
+	 * BOW_ROLLED_FORWARD.  A caller that must know after a power cut
+	 * what a device with no log went through records it here.  Nonzero:
+	 * write nothing and return BOW_IO_ERROR.
+	 */
+	int (*before_write)(void *arg, enum bow_status what);
+	void *before_write_arg;
 	/* Test hook: stop after this many writes (0: never)... */
 	unsigned long stop_after_writes;
 	/* ... and tear the next one: write its first half of sectors. */

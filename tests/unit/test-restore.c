@@ -655,6 +655,107 @@ static void test_commit_interrupted(uint32_t bs)
 	model_free(&m);
 }
 
+/* What the before_write hook saw (test_before_write). */
+struct intent {
+	int calls, what, refuse;
+	uint64_t writes;	/* writes traced so far */
+	uint64_t writes_before;	/* ... when the hook was called */
+};
+
+static int intent_record(void *arg, enum bow_status what)
+{
+	struct intent *in = arg;
+
+	in->calls++;
+	in->what = (int)what;
+	in->writes_before = in->writes;
+	return in->refuse;
+}
+
+static void intent_trace(void *arg, const void *buf, size_t len,
+			 uint64_t off)
+{
+	(void)buf;
+	(void)len;
+	(void)off;
+	((struct intent *)arg)->writes++;
+}
+
+/*
+ * before_write: once, after validation and before the first write, with
+ * what the writes do (a replay, a commit finished, a roll forward);
+ * never for a dry run; a refusal writes nothing.
+ */
+static void test_before_write(uint32_t bs)
+{
+	struct bow_restore_opts opts = { 0 };
+	struct intent in = { 0 };
+	unsigned char *img;
+	struct model m;
+	struct run r;
+	char path[64];
+	size_t len;
+	static const struct {
+		const char *what;
+		bool commit, roll_forward, dry_run, refuse;
+		int status, called_with;
+	} cases[] = {
+		{ "a replay", false, false, false, false, BOW_RESTORED,
+		  BOW_RESTORED },
+		{ "a commit finished", true, false, false, false,
+		  BOW_COMMITTED, BOW_COMMITTED },
+		{ "a roll forward", false, true, false, false,
+		  BOW_ROLLED_FORWARD, BOW_ROLLED_FORWARD },
+		{ "a dry run", false, false, true, false, BOW_RESTORED, -1 },
+		{ "a refused replay", false, false, false, true, BOW_IO_ERROR,
+		  BOW_RESTORED },
+		{ "a refused roll forward", false, true, false, true,
+		  BOW_IO_ERROR, BOW_ROLLED_FORWARD },
+	};
+
+	rng_seed(25);
+	build(&m, bs, 256, BOW_HEADER_SIZE, 60);
+	snprintf(path, sizeof(path), "%s/intent.img", tmpdir);
+	opts.before_write = intent_record;
+	opts.before_write_arg = &in;
+	opts.trace = intent_trace;
+	opts.trace_arg = &in;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		save(path, m.img, m.bs * m.blocks);
+		if (cases[i].commit) {
+			img = load(path, &len);
+			mark_commit(img);
+			save(path, img, len);
+			free(img);
+		}
+		img = load(path, &len);
+		in = (struct intent){ .refuse = cases[i].refuse ? -1 : 0,
+				      .what = -1 };
+		opts.roll_forward = cases[i].roll_forward;
+		opts.dry_run = cases[i].dry_run;
+		restore_file(path, opts, &r);
+		verdict(r.status == cases[i].status &&
+			in.calls == (cases[i].called_with >= 0) &&
+			in.what == cases[i].called_with && !in.writes_before &&
+			(cases[i].refuse || cases[i].dry_run ? !in.writes :
+			 in.writes > 0),
+			"bs %u: before_write for %s: %d call(s) with %d, status "
+			"%d, %" PRIu64 " writes", bs, cases[i].what, in.calls,
+			in.what, r.status, in.writes);
+		if (cases[i].refuse) {
+			unsigned char *after = load(path, &len);
+
+			verdict(!memcmp(after, img, len) &&
+				strstr(r.err, "stopped before writing: nothing "
+				       "written"), "bs %u: %s: image untouched, "
+				"said", bs, cases[i].what);
+			free(after);
+		}
+		free(img);
+	}
+	model_free(&m);
+}
+
 /* A crafted image: the status and a word of the message, image untouched. */
 static void expect_refused(const char *what, const unsigned char *img,
 			   size_t len, int status, const char *needle)
@@ -1055,6 +1156,8 @@ int main(void)
 	RUN(test_commit_interrupted(4096));
 	RUN(test_commit_interrupted(512));
 	RUN(test_commit_mark());
+	RUN(test_before_write(4096));
+	RUN(test_before_write(512));
 	RUN(test_vold_partial(512, 23));
 	RUN(test_vold_partial(1024, 24));
 	RUN(test_crafted());
