@@ -44,6 +44,16 @@ enum {
 
 static const char *bowtab_path = BOWTAB_PATH;
 static const char *fstab_path = "/etc/fstab";
+/*
+ * --root: the system's root file system is mounted here (the initramfs's
+ * /root): its bowtab, fstab and state directories are read under it.
+ */
+static char root_dir[PATH_MAX];
+
+#ifdef BOWCTL_TESTING
+/* bowctl-test --test-cut-after-restore: a power cut once the log is gone. */
+static bool test_cut_after_restore;
+#endif
 
 /* One device being worked on: its bowtab line, state and lock. */
 struct dev {
@@ -52,6 +62,7 @@ struct dev {
 	int state_read;		/* BOW_STATE_OK, _MISSING or _DAMAGED */
 	int lock_fd;
 	char prefix[BOWTAB_NAME_MAX + 16];	/* "bowctl: <name>: " */
+	char state_dir[PATH_MAX * 2];	/* e.state_dir under root_dir */
 };
 
 static void say(const struct dev *d, const char *fmt, ...)
@@ -94,7 +105,7 @@ static bool state_dir_protected(const struct dev *d, char *why, size_t len)
 		return true;
 	}
 	bowtab_lower_path(&d->e, lower, sizeof(lower));
-	if (!stat(d->e.state_dir, &sd) && !stat(lower, &sl) &&
+	if (!stat(d->state_dir, &sd) && !stat(lower, &sl) &&
 	    S_ISBLK(sl.st_mode) && sd.st_dev == sl.st_rdev) {
 		snprintf(why, len, "state directory %s is on the lower "
 			 "device %s", d->e.state_dir, lower);
@@ -116,6 +127,8 @@ static int dev_open(struct dev *d, const char *name)
 	snprintf(d->prefix, sizeof(d->prefix), "bowctl: %.63s: ", name);
 	if (bowtab_find(bowtab_path, name, &d->e, stderr))
 		return EXIT_USAGE;
+	snprintf(d->state_dir, sizeof(d->state_dir), "%s%s", root_dir,
+		 d->e.state_dir);
 	/* The lock need not outlive the boot: /run, there from the start. */
 	if (mkdir(LOCK_DIR, 0755) && errno != EEXIST) {
 		say(d, "cannot create %s: %s\n", LOCK_DIR, strerror(errno));
@@ -127,7 +140,7 @@ static int dev_open(struct dev *d, const char *name)
 		say(d, "cannot lock %s: %s\n", path, strerror(errno));
 		return EXIT_SYSTEM;
 	}
-	d->state_read = bow_state_read(d->e.state_dir, name, &d->st,
+	d->state_read = bow_state_read(d->state_dir, name, &d->st,
 				       d->prefix, stderr);
 	return EXIT_DONE;
 }
@@ -150,12 +163,12 @@ static int reboot_now(struct dev *d)
 
 static int save(struct dev *d)
 {
-	if (mkdir(d->e.state_dir, 0755) && errno != EEXIST) {
+	if (mkdir(d->state_dir, 0755) && errno != EEXIST) {
 		say(d, "cannot create the state directory %s: %s\n",
-		    d->e.state_dir, strerror(errno));
+		    d->state_dir, strerror(errno));
 		return EXIT_SYSTEM;
 	}
-	return bow_state_write(d->e.state_dir, d->e.name, &d->st, d->prefix,
+	return bow_state_write(d->state_dir, d->e.name, &d->st, d->prefix,
 			       stderr) ? EXIT_SYSTEM : EXIT_DONE;
 }
 
@@ -246,11 +259,41 @@ static int cmd_abort(struct dev *d, bool reboot)
 
 /* ---- boot: before the mount */
 
+/*
+ * Before the first write to the lower device: say in the state file what
+ * the writes do.  A power cut after the last of them and before the state
+ * file records the outcome leaves no log; this tells the next boot that
+ * the device was rolled back (or forward), not committed.  A state file
+ * that cannot be written does not stop the restore: the message says so.
+ */
+static int record_intent(void *arg, enum bow_status what)
+{
+	struct dev *d = arg;
+	struct bow_state keep = d->st;
+
+	if (what == BOW_RESTORED)
+		bow_state_event(&d->st, "restoring", "restoring the "
+				"checkpoint");
+	else if (what == BOW_ROLLED_FORWARD)
+		bow_state_event(&d->st, "rolling-forward", "rolling forward "
+				"over the log");
+	else
+		return 0;	/* a commit: no log afterwards says it all */
+	if (save(d))
+		say(d, "going on without a record of the restore\n");
+	d->st = keep;
+	return 0;
+}
+
 /* Restore a live log on @lower, as the bowtab line says.  Sets @did. */
 static int restore_lower(struct dev *d, const char *lower, uint64_t *size,
 			 const char **did)
 {
-	struct bow_restore_opts ro = { .prefix = d->prefix };
+	struct bow_restore_opts ro = {
+		.prefix = d->prefix,
+		.before_write = record_intent,
+		.before_write_arg = d,
+	};
 	struct bow_restore_summary sum;
 	int fd, status, r = EXIT_DONE;
 
@@ -408,6 +451,15 @@ static int cmd_boot_setup(struct dev *d)
 	}
 	if (r)
 		return r;
+#ifdef BOWCTL_TESTING
+	if (did && test_cut_after_restore)
+		_exit(99);
+#endif
+	/* A restore that ended before it was recorded (record_intent()). */
+	if (!did && !strcmp(prev.event, "restoring"))
+		did = "restored";
+	else if (!did && !strcmp(prev.event, "rolling-forward"))
+		did = "rolled-forward";
 	read_boot_id(boot, sizeof(boot));
 	if (d->state_read == BOW_STATE_DAMAGED) {
 		/* Nobody can account for a checkpoint: do not take one. */
@@ -666,7 +718,9 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 	memset(&d, 0, sizeof(d));
 	d.e = *e;
 	snprintf(d.prefix, sizeof(d.prefix), "bowctl: %s: ", e->name);
-	d.state_read = bow_state_read(e->state_dir, e->name, &d.st, d.prefix,
+	snprintf(d.state_dir, sizeof(d.state_dir), "%s%s", root_dir,
+		 e->state_dir);
+	d.state_read = bow_state_read(d.state_dir, e->name, &d.st, d.prefix,
 				      stderr);
 	state_file = d.state_read == BOW_STATE_OK ? "ok" :
 		     d.state_read == BOW_STATE_MISSING ? "missing" : "damaged";
@@ -689,7 +743,7 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 		if (d.st.event[0])
 			printf("  last event: %s at %" PRId64 ": %s\n",
 			       d.st.event, d.st.time, d.st.reason);
-		printf("  state file: %s/%s.state (%s)\n", e->state_dir,
+		printf("  state file: %s/%s.state (%s)\n", d.state_dir,
 		       e->name, state_file);
 		return;
 	}
@@ -741,11 +795,37 @@ static int cmd_status(const char *only, bool json)
 	return nbad && !only ? EXIT_USAGE : w.r;
 }
 
+/* ---- the initramfs */
+
+static void initramfs_one(const struct bowtab_entry *e, void *arg)
+{
+	char mp[PATH_MAX];
+
+	(void)arg;
+	if (!e->initramfs)
+		return;
+	bowtab_fstab_holder(fstab_path, e->state_dir, mp, sizeof(mp));
+	printf("%s %s\n", e->name, mp);
+}
+
+/*
+ * The devices the initramfs sets up, a line each: the name and the fstab
+ * mount point of the file system that holds its state directory (which
+ * the boot script makes writable for boot-setup).
+ */
+static int cmd_initramfs_devices(void)
+{
+	int nbad = bowtab_each(bowtab_path, stderr, initramfs_one, NULL);
+
+	return nbad < 0 ? EXIT_SYSTEM : nbad ? EXIT_USAGE : EXIT_DONE;
+}
+
 /* ---- command line */
 
 static void usage(FILE *f)
 {
-	fputs("Usage: bowctl [--bowtab FILE] <command> [<name>] [options]\n"
+	fputs("Usage: bowctl [--root DIR] [--bowtab FILE] <command> [<name>] "
+	      "[options]\n"
 	      "The dm-bow update lifecycle, for the devices in /etc/bowtab.\n"
 	      "\n"
 	      "  start <name> [--retries N]  checkpoint the next N boots "
@@ -764,6 +844,8 @@ static void usage(FILE *f)
 	      "  boot-watch <name>       commit or abort on low free "
 	      "space\n"
 	      "  boot-commit <name>      after a healthy boot: commit\n"
+	      "  initramfs-devices       the devices the initramfs sets "
+	      "up\n"
 	      "\n"
 	      "Exit status: 0 done or nothing to do, 2 usage or bowtab "
 	      "error,\n"
@@ -803,6 +885,7 @@ static const struct {
 	{ "boot-checkpoint", true, false, false, false, cmd_boot_checkpoint },
 	{ "boot-watch", true, false, false, false, cmd_boot_watch },
 	{ "boot-commit", true, false, false, false, cmd_boot_commit },
+	{ "initramfs-devices", false, false, false, false, NULL },
 };
 
 /* Every command but status changes the state: under its lock. */
@@ -823,14 +906,19 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "bowtab", required_argument, NULL, 't' },
 		{ "fstab", required_argument, NULL, 'F' },
+		{ "root", required_argument, NULL, 'o' },
 		{ "retries", required_argument, NULL, 'r' },
 		{ "reboot", no_argument, NULL, 'R' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
+#ifdef BOWCTL_TESTING
+		{ "test-cut-after-restore", no_argument, NULL, 'C' },
+#endif
 		{ NULL, 0, NULL, 0 },
 	};
-	bool json = false, bad;
+	static char root_bowtab[PATH_MAX + 16], root_fstab[PATH_MAX + 16];
+	bool json = false, bad, bowtab_set = false, fstab_set = false;
 	unsigned long retries = 0;
 	const char *name;
 	unsigned int i;
@@ -841,9 +929,25 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 't':
 			bowtab_path = optarg;
+			bowtab_set = true;
 			break;
 		case 'F':
 			fstab_path = optarg;
+			fstab_set = true;
+			break;
+		case 'o':
+			if (optarg[0] != '/' ||
+			    strlen(optarg) >= sizeof(root_dir)) {
+				fprintf(stderr, "bowctl: bad --root '%s': "
+					"expected an absolute directory path\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			strcpy(root_dir, optarg);
+			/* "/" and "/root/" name the same roots as "" and "/root" */
+			for (size_t n = strlen(root_dir);
+			     n && root_dir[n - 1] == '/'; n--)
+				root_dir[n - 1] = 0;
 			break;
 		case 'r':
 			errno = 0;
@@ -860,6 +964,11 @@ int main(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+#ifdef BOWCTL_TESTING
+		case 'C':
+			test_cut_after_restore = true;
+			break;
+#endif
 		case 'V':
 			printf("bowctl " BOW_VERSION "\n");
 			return EXIT_DONE;
@@ -870,6 +979,16 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return EXIT_USAGE;
 		}
+	}
+	if (!bowtab_set) {
+		snprintf(root_bowtab, sizeof(root_bowtab), "%s%s", root_dir,
+			 BOWTAB_PATH);
+		bowtab_path = root_bowtab;
+	}
+	if (!fstab_set) {
+		snprintf(root_fstab, sizeof(root_fstab), "%s/etc/fstab",
+			 root_dir);
+		fstab_path = root_fstab;
 	}
 	for (i = 0; optind < argc && i < sizeof(commands) / sizeof(*commands);
 	     i++)
@@ -886,7 +1005,9 @@ int main(int argc, char **argv)
 	name = optind + 1 < argc ? argv[optind + 1] : NULL;
 	bad = argc - optind > 2 || (commands[i].needs_name && !name) ||
 	      (retries && !commands[i].retries) ||
-	      (opt_reboot && !commands[i].reboot) || (json && !commands[i].json);
+	      (opt_reboot && !commands[i].reboot) ||
+	      (json && !commands[i].json) ||
+	      (name && !commands[i].run && strcmp(commands[i].name, "status"));
 	if (bad) {
 		fprintf(stderr, "bowctl: %s: wrong arguments or options\n",
 			commands[i].name);
@@ -895,6 +1016,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(commands[i].name, "status"))
 		r = cmd_status(name, json);
+	else if (!strcmp(commands[i].name, "initramfs-devices"))
+		r = cmd_initramfs_devices();
 	else
 		r = run(i, name);
 	if (fflush(stdout) && !r) {

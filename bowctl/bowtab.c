@@ -67,17 +67,14 @@ static int parse_option(const char *file, unsigned int lineno, char *opt,
 
 	if (val)
 		*val++ = 0;
-	/*
-	 * Set-up before the root switch needs bowctl, its state and the
-	 * module in the initramfs: not in this version.  Refused, so that
-	 * nobody believes such a device protected.
-	 */
-	if (!strcmp(opt, "initramfs") && !val)
-		return bad(err, file, lineno, "option", opt,
-			   "an option this version has (initramfs set-up is "
-			   "not supported yet)");
+	/* Set up in the initramfs, before the root switch. */
+	if (!strcmp(opt, "initramfs") && !val) {
+		e->initramfs = true;
+		return 0;
+	}
 	if (!val)
-		return bad(err, file, lineno, "option", opt, "<key>=<value>");
+		return bad(err, file, lineno, "option", opt,
+			   "<key>=<value>");
 	if (!strcmp(opt, "state")) {
 		if (val[0] != '/' || strlen(val) >= sizeof(e->state_dir))
 			return bad(err, file, lineno, "state", val,
@@ -124,7 +121,7 @@ static int parse_option(const char *file, unsigned int lineno, char *opt,
 	} else {
 		return bad(err, file, lineno, "option", opt,
 			   "state, retries, block_size, low_water, min_free, "
-			   "on_full or on_invalid");
+			   "on_full, on_invalid or initramfs");
 	}
 	return 0;
 }
@@ -297,9 +294,34 @@ bool bowtab_fstab_mount_point(const char *fstab, const char *name, char *mp,
 	return found;
 }
 
+void bowtab_fstab_holder(const char *fstab, const char *path, char *mp,
+			 size_t len)
+{
+	FILE *f = setmntent(fstab, "re");
+	struct mntent *m;
+	size_t best = 0, n;
+
+	snprintf(mp, len, "/");
+	while (f && (m = getmntent(f))) {
+		n = strlen(m->mnt_dir);
+		while (n > 1 && m->mnt_dir[n - 1] == '/')
+			n--;
+		/* Whole components only: /data holds /data/x, not /database. */
+		if (m->mnt_dir[0] != '/' || n <= best || n == 1 ||
+		    strncmp(path, m->mnt_dir, n) ||
+		    (path[n] != '/' && path[n]))
+			continue;
+		best = n;
+		snprintf(mp, len, "%.*s", (int)n, m->mnt_dir);
+	}
+	if (f)
+		endmntent(f);
+}
+
 bool bowtab_state_on_device(const struct bowtab_entry *e, const char *fstab,
 			    char *mp, size_t len)
 {
+	char holder[PATH_MAX];
 	size_t n;
 
 	if (!bowtab_fstab_mount_point(fstab, e->name, mp, len))
@@ -307,7 +329,6 @@ bool bowtab_state_on_device(const struct bowtab_entry *e, const char *fstab,
 	n = strlen(mp);
 	while (n > 1 && mp[n - 1] == '/')
 		mp[--n] = 0;
-	return !strcmp(mp, "/") || (!strncmp(e->state_dir, mp, n) &&
-				    (e->state_dir[n] == '/' ||
-				     !e->state_dir[n]));
+	bowtab_fstab_holder(fstab, e->state_dir, holder, sizeof(holder));
+	return !strcmp(mp, holder);
 }

@@ -37,6 +37,7 @@ struct bowtab_entry {
 	uint64_t min_free;		/* bytes */
 	enum bowtab_on_full on_full;
 	enum bowtab_on_invalid on_invalid;
+	bool initramfs;			/* set up before the root switch */
 	unsigned int line;		/* where it was read */
 };
 
@@ -81,9 +82,18 @@ bool bowtab_fstab_mount_point(const char *fstab, const char *name, char *mp,
 			      size_t len);
 
 /*
+ * The mount point in @fstab of the file system that holds @path (an
+ * absolute path), in @mp: the longest mount point that is @path or one of
+ * its parents, or "/" if none is.
+ */
+void bowtab_fstab_holder(const char *fstab, const char *path, char *mp,
+			 size_t len);
+
+/*
  * Whether @e's state directory is on its own protected file system, by
- * path: at or under the mount point @fstab gives /dev/mapper/<name> (set
- * in @mp), or that is "/".  Seen before the mount too.
+ * path: @fstab mounts /dev/mapper/<name> (at @mp) where the state
+ * directory's file system is (bowtab_fstab_holder()).  Seen before the
+ * mount too.
  */
 bool bowtab_state_on_device(const struct bowtab_entry *e, const char *fstab,
 			    char *mp, size_t len);

@@ -84,8 +84,11 @@ static void test_bowtab(void)
 		e.min_free == 32ULL << 20 &&
 		e.on_full == BOWTAB_ON_FULL_ABORT &&
 		e.on_invalid == BOWTAB_ON_INVALID_FAIL &&
-		e.line == 7 && !msg[0],
+		!e.initramfs && e.line == 7 && !msg[0],
 		"bowtab: every option is read");
+	r = parse("var /dev/vdc initramfs,state=/bow", &e, msg, sizeof(msg));
+	verdict(r == 1 && e.initramfs && !strcmp(e.state_dir, "/bow") &&
+		!msg[0], "bowtab: initramfs, an option without a value");
 	r = parse("d.1_x-y /dev/vdb state=/var/lib/bow", &e, msg,
 		  sizeof(msg));
 	verdict(r == 1 && e.retries == 1 && e.min_free == 100ULL << 20 &&
@@ -144,15 +147,15 @@ static void test_bowtab(void)
 		   "is left alone\n");
 	expect_bad("data /dev/vdb state=/s,retry=2", "bowtab:7: bad option "
 		   "'retry': expected state, retries, block_size, low_water, "
-		   "min_free, on_full or on_invalid; this device is left "
-		   "alone\n");
+		   "min_free, on_full, on_invalid or initramfs; this device is "
+		   "left alone\n");
 	expect_bad("data /dev/vdb state=/s,nofail", "bowtab:7: bad option "
 		   "'nofail': expected <key>=<value>; this device is left "
 		   "alone\n");
-	expect_bad("data /dev/vdb state=/s,initramfs", "bowtab:7: bad option "
-		   "'initramfs': expected an option this version has "
-		   "(initramfs set-up is not supported yet); this device is left "
-		   "alone\n");
+	expect_bad("data /dev/vdb state=/s,initramfs=1", "bowtab:7: bad "
+		   "option 'initramfs': expected state, retries, block_size, "
+		   "low_water, min_free, on_full, on_invalid or initramfs; this "
+		   "device is left alone\n");
 	expect_bad("data /dev/vdb state=/s, retries=2", "bowtab:7: bad field "
 		   "'retries=2': expected nothing after the options (they are "
 		   "separated by commas, without spaces); this device is left "
@@ -209,6 +212,35 @@ static void test_bowtab_file(const char *dir)
 		!strcmp(mp, "/srv data") &&
 		!bowtab_fstab_mount_point(fstab, "dat", mp, sizeof(mp)),
 		"fstab: the mount point of /dev/mapper/<name>, unescaped");
+
+	/* Which file system holds a path; is the state on the device? */
+	f = fopen(fstab, "w");
+	fputs("/dev/vda / ext4 rw 0 1\n/dev/vdc /meta/ ext4 rw 0 2\n"
+	      "/dev/mapper/data /data ext4 defaults 0 2\n"
+	      "/dev/vdd /data/own ext4 defaults 0 2\nnone swap swap sw 0 0\n",
+	      f);
+	fclose(f);
+	static const char *const holders[][2] = {
+		{ "/meta/bow", "/meta" }, { "/meta", "/meta" },
+		{ "/metadata/bow", "/" }, { "/data/own/bow", "/data/own" },
+		{ "/data/owner", "/data" }, { "/var/lib/bow", "/" },
+	};
+	for (size_t i = 0; i < sizeof(holders) / sizeof(holders[0]); i++) {
+		bowtab_fstab_holder(fstab, holders[i][0], mp, sizeof(mp));
+		verdict(!strcmp(mp, holders[i][1]), "fstab: %s is on %s (%s)",
+			holders[i][0], holders[i][1], mp);
+	}
+	snprintf(e.name, sizeof(e.name), "data");
+	snprintf(e.state_dir, sizeof(e.state_dir), "/data/bow");
+	r = bowtab_state_on_device(&e, fstab, mp, sizeof(mp));
+	verdict(r && !strcmp(mp, "/data"),
+		"bowtab: a state directory under the mount point is on it");
+	snprintf(e.state_dir, sizeof(e.state_dir), "/data/own/bow");
+	verdict(!bowtab_state_on_device(&e, fstab, mp, sizeof(mp)),
+		"bowtab: a file system mounted inside it is not on it");
+	snprintf(e.state_dir, sizeof(e.state_dir), "/database");
+	verdict(!bowtab_state_on_device(&e, fstab, mp, sizeof(mp)),
+		"bowtab: /database is not under /data");
 }
 
 static void write_file(const char *path, const char *buf, size_t len)
