@@ -31,7 +31,7 @@ expect_eq "dm-bow-dkms depends on dkms" "dkms (>= 2.1.0.0)" \
 arch=$(dpkg --print-architecture)
 tools=$deb/dm-bow-tools_${v}_$arch.deb
 expect_eq "dm-bow-tools holds the tools, units, generator and pages" \
-	"./usr/lib/dm-bow/bow-hook ./usr/lib/dm-bow/mender-state-script ./usr/lib/dm-bow/rauc-mark-good.conf ./usr/lib/dm-bow/rauc-pre-install ./usr/lib/dm-bow/swupdate-pre-install ./usr/lib/systemd/system-generators/bow-generator ./usr/lib/systemd/system/bow-checkpoint@.service ./usr/lib/systemd/system/bow-commit@.service ./usr/lib/systemd/system/bow-setup@.service ./usr/lib/systemd/system/bow-watch@.service ./usr/sbin/bow-restore ./usr/sbin/bowctl ./usr/share/doc/dm-bow-tools/changelog.gz ./usr/share/doc/dm-bow-tools/copyright ./usr/share/man/man5/bowtab.5.gz ./usr/share/man/man8/bow-restore.8.gz ./usr/share/man/man8/bowctl.8.gz " \
+	"./usr/lib/dm-bow/bow-hook ./usr/lib/dm-bow/mender-state-script ./usr/lib/dm-bow/rauc-mark-good.conf ./usr/lib/dm-bow/rauc-pre-install ./usr/lib/dm-bow/swupdate-pre-install ./usr/lib/systemd/system-generators/bow-generator ./usr/lib/systemd/system/bow-checkpoint@.service ./usr/lib/systemd/system/bow-commit@.service ./usr/lib/systemd/system/bow-setup@.service ./usr/lib/systemd/system/bow-watch@.service ./usr/sbin/bow-restore ./usr/sbin/bowctl ./usr/share/doc/dm-bow-tools/changelog.gz ./usr/share/doc/dm-bow-tools/copyright ./usr/share/initramfs-tools/hooks/dm-bow ./usr/share/initramfs-tools/scripts/local-bottom/dm-bow ./usr/share/man/man5/bowtab.5.gz ./usr/share/man/man8/bow-restore.8.gz ./usr/share/man/man8/bowctl.8.gz " \
 	"$(contents "$tools")"
 expect_eq "dm-bow-tools depends on the libraries it links, not dkms" 0 \
 	"$(dpkg-deb -f "$tools" Depends | grep -c dkms)"
@@ -45,6 +45,8 @@ tar -xf "$tar" -C "$root"
 cp "$tools" "$root/tmp/"
 chroot "$root" dpkg -i "/tmp/$(basename "$tools")" > "$top/build/dpkg.log" 2>&1
 expect_eq "dpkg -i dm-bow-tools on Debian 12" 0 $?
+expect_eq "... which rebuilds initramfs images (the hook came)" 1 \
+	"$(grep -c '^Processing triggers for initramfs-tools' "$top/build/dpkg.log")"
 expect_eq "... and bowctl runs there" "bowctl $v" \
 	"$(chroot "$root" bowctl --version 2>&1)"
 expect_eq "... and bow-restore" "bow-restore $v" \

@@ -123,8 +123,33 @@ sys_base_image()
 	EOT
 	echo "data PARTLABEL=data state=/var/lib/bow,retries=1" \
 		> "$_r/etc/bowtab"
+	sys_debian_initramfs "$_r" || return 1
 	mke2fs -q -t ext4 -d "$_r" -L root "$sys_dir/root.img" 1536M || return 1
 	rm -rf "$_r"
+}
+
+# sys_debian_initramfs <root>: Debian's own initramfs (initramfs-tools,
+# with dm-bow's hook) for the first kernel, in build/system, for the
+# scenarios that set the data device up before the root switch.  Made in
+# the root file system as update-initramfs would be, once bowtab marks
+# the device "initramfs"; the root's own bowtab is left as it was.
+sys_debian_initramfs()
+{
+	_k=$(sys_kernels | head -n 1)
+	cp "$1/etc/bowtab" "$1/etc/bowtab.keep"
+	echo "data PARTLABEL=data state=/var/lib/bow,initramfs" > "$1/etc/bowtab"
+	cp "/boot/config-$_k" "$1/boot/"
+	# Only what these disks need: the root's module tree is partial.
+	sed -i 's/^MODULES=.*/MODULES=list/' "$1/etc/initramfs-tools/initramfs.conf"
+	printf 'virtio_pci\nvirtio_blk\next4\n' >> "$1/etc/initramfs-tools/modules"
+	# A mount namespace of its own: the binds go when it ends.
+	unshare -m sh -ec '
+		for d in proc sys dev; do mount --bind "/$d" "$1/$d"; done
+		chroot "$1" mkinitramfs -o /boot/initrd.img-"$2" "$2"
+	' sh "$1" "$_k" > "$sys_dir/mkinitramfs.log" 2>&1 || {
+		cat "$sys_dir/mkinitramfs.log"; return 1; }
+	mv "$1/boot/initrd.img-$_k" "$sys_dir/initrd-debian-$_k.img"
+	mv "$1/etc/bowtab.keep" "$1/etc/bowtab"
 }
 
 # root_put <image> <guest path> <content>: write a file on a root image.
@@ -177,22 +202,38 @@ data_tree()
 # sys_boot <log> <kver> <root image> <data image>: boot until the guest
 # powers off (or reboots: -no-reboot makes that an exit too).  With
 # BOW_SYS_BACKGROUND set, return at once ($sys_pid: timeout's process).
+# With $sys_initrd set, boot that initramfs (Debian's: root= on the
+# command line, mounted read-only); with $sys_disk3, a third disk (vdc).
 sys_boot()
 {
-	: > "$1"
+	_log=$1
+	_kver=$2
+	_root_img=$3
+	_data_img=$4
+	shift 4
+	: > "$_log"
+	_initrd=$sys_dir/initrd-$_kver.gz
+	_cmdline=
+	if [ -n "${sys_initrd:-}" ]; then
+		_initrd=$sys_initrd
+		_cmdline="root=/dev/vda ro "
+	fi
+	[ -z "${sys_disk3:-}" ] || set -- \
+		-blockdev driver=file,filename="$sys_disk3",node-name=disk3 \
+		-device virtio-blk-pci,drive=disk3
 	# One CPU: the suite boots two VMs at once on two cores (and 6.12's
 	# boot-time code patching, int3, oopses now and then under TCG with
 	# a thread for each of several CPUs).
 	timeout "${BOW_SYS_TIMEOUT:-400}" qemu-system-x86_64 \
 		-accel tcg -cpu max -m 1024 -smp 1 -nodefaults \
 		-display none -no-reboot -serial stdio -monitor none \
-		-kernel "/boot/vmlinuz-$2" -initrd "$sys_dir/initrd-$2.gz" \
-		-append "console=ttyS0 loglevel=4 panic=-1 systemd.show_status=0" \
-		-blockdev driver=file,filename="$3",node-name=root,discard=unmap \
+		-kernel "/boot/vmlinuz-$_kver" -initrd "$_initrd" \
+		-append "${_cmdline}console=ttyS0 loglevel=4 panic=-1 systemd.show_status=0" \
+		-blockdev driver=file,filename="$_root_img",node-name=root,discard=unmap \
 		-device virtio-blk-pci,drive=root \
-		-blockdev driver=file,filename="$4",node-name=data,discard=unmap \
-		-device virtio-blk-pci,drive=data \
-		< /dev/null > "$1" 2>&1 &
+		-blockdev driver=file,filename="$_data_img",node-name=data,discard=unmap \
+		-device virtio-blk-pci,drive=data "$@" \
+		< /dev/null > "$_log" 2>&1 &
 	sys_pid=$!
 	[ -n "${BOW_SYS_BACKGROUND:-}" ] && return 0
 	wait $sys_pid

@@ -116,20 +116,23 @@ sc_kernel_clean()
 	fi
 }
 
-# sc_arm_host <retries>: arm as "bowctl start data --retries <n>" would,
-# with the host's bowctl writing the state file into the root image (a
-# boot saved; the good and bad updates arm in the guest).
+# sc_arm_host <retries> [<image> <directory>]: arm as "bowctl start data
+# --retries <n>" would, with the host's bowctl writing the state file
+# into the root image's /var/lib/bow (or the image and directory given):
+# a boot saved; the good and bad updates arm in the guest.
 sc_arm_host()
 {
 	_sd=$sys_dir/$sc.state
+	_img=${2:-$sc_root}
+	_dir=${3:-/var/lib/bow}
 	rm -rf "$_sd"
 	echo "data PARTLABEL=data state=$_sd" > "$sys_dir/$sc.bowtab"
 	"$top/bowctl/bowctl" --bowtab "$sys_dir/$sc.bowtab" --fstab /dev/null \
 		start data --retries "$1" || not_ok "$sc: the host's bowctl arms"
-	debugfs -w -R "mkdir /var/lib/bow" "$sc_root" > /dev/null 2>&1
-	debugfs -w -R "rm /var/lib/bow/data.state" "$sc_root" > /dev/null 2>&1
-	debugfs -w -R "write $_sd/data.state /var/lib/bow/data.state" \
-		"$sc_root" > /dev/null 2>&1
+	debugfs -w -R "mkdir $_dir" "$_img" > /dev/null 2>&1
+	debugfs -w -R "rm $_dir/data.state" "$_img" > /dev/null 2>&1
+	debugfs -w -R "write $_sd/data.state $_dir/data.state" \
+		"$_img" > /dev/null 2>&1
 }
 
 # expect_status <what> <field expression> <expected>
@@ -442,6 +445,93 @@ sc_powercut()
 	expect_data pre
 }
 
+# expect_early <text>: the initramfs printed "bowctl: data: <text>" (on
+# the console before its init-bottom scripts, that is, before the root
+# switch).
+expect_early()
+{
+	expect_eq "$sc: boot $sc_boots: the initramfs said '$1'" 1 \
+		"$(sed -n '1,/Running \/scripts\/init-bottom/p' "$log" |
+			tr -d '\r' | grep -cF "bowctl: data: $1")"
+}
+
+# The device set up in the initramfs (bowtab option initramfs) by
+# Debian's own initramfs-tools with dm-bow's hook and boot script.  The
+# state on the root file system, which the initramfs mounts read-only:
+# the script remounts it read-write for bowctl and back.  Two attempts:
+# the first fails its health check; the next boot's initramfs restores and
+# takes the second, which is healthy and commits.
+sc_initramfs()
+{
+	k=$1
+	sc_new initramfs "$k" "state=/var/lib/bow,min_free=1M,initramfs"
+	sys_initrd=$sys_dir/initrd-debian-$k.img
+	root_put "$sc_root" /etc/bowtest/health fail
+	sc_arm_host 2
+	sc_boot
+	expect_early "attempt: dm-bow set up"
+	expect_status "set up before the root switch, checkpoint live" \
+		'd["lifecycle"], d["attempts_left"], d["dm_state"], d["last_event"]["event"]' \
+		"checkpoint 1 1 checkpoint"
+	expect_unit bow-setup@data "active success"
+	expect_unit bowtest-health "failed exit-code"
+	# systemd checks the root only while it is read-only: as the
+	# initramfs must have left it.
+	expect_eq "$sc: boot 1: the root was read-only again at the switch" 1 \
+		"$(root_get "$sc_root" /var/lib/bowtest/journal |
+			grep -c 'systemd-fsck\[[0-9]*\]: root: clean')"
+	debugfs -w -R "rm /etc/bowtest/health" "$sc_root" > /dev/null 2>&1
+	sc_boot
+	expect_early "attempt: dm-bow set up"
+	expect_eq "$sc: boot 2: the initramfs restored first" 1 \
+		"$(sed -n '1,/Running \/scripts\/init-bottom/p' "$log" |
+			grep -c '/dev/vdb1: restored to the checkpoint')"
+	expect_status "the second attempt committed" \
+		'd["lifecycle"], d["attempts_left"], d["dm_state"], d["last_event"]["event"]' \
+		"committed 0 2 commit"
+	expect_data post
+	sys_initrd=
+}
+
+# The same with the state on a file system of its own (LABEL=meta on a
+# third disk, in fstab), which the initramfs does not mount: the script
+# mounts it for bowctl, and unmounts it for systemd.  One attempt, which
+# fails: the next boot's initramfs restores, rolled back.
+sc_initramfs_meta()
+{
+	k=$1
+	sc_new initramfs-meta "$k" "state=/meta/bow,min_free=1M,initramfs"
+	root_put "$sc_root" /etc/fstab "/dev/vda / ext4 rw,errors=remount-ro 0 1
+LABEL=meta /meta ext4 defaults 0 2
+/dev/mapper/data /data ext4 defaults 0 2
+"
+	debugfs -w -R "mkdir /meta" "$sc_root" > /dev/null 2>&1
+	sys_disk3=$sys_dir/$sc.meta
+	rm -rf "$sys_dir/empty"
+	mkdir -p "$sys_dir/empty"
+	rm -f "$sys_disk3"
+	mke2fs -q -t ext4 -L meta -d "$sys_dir/empty" "$sys_disk3" 16M
+	sys_initrd=$sys_dir/initrd-debian-$k.img
+	root_put "$sc_root" /etc/bowtest/health fail
+	sc_arm_host 1 "$sys_disk3" /bow
+	sc_boot
+	expect_early "attempt: dm-bow set up"
+	expect_status "the state on /meta: checkpoint live" \
+		'd["lifecycle"], d["attempts_left"], d["dm_state"]' \
+		"checkpoint 0 1"
+	sc_boot
+	expect_early "restored"
+	expect_status "restored in the initramfs: rolled back" \
+		'd["lifecycle"], d["attempts_left"], d["mapping"], d["last_event"]["event"]' \
+		"rolled-back 0 linear restored"
+	expect_eq "$sc: boot 2: the state file is on the meta disk" 1 \
+		"$(debugfs -R 'cat /bow/data.state' "$sys_disk3" 2>/dev/null |
+			grep -c '^lifecycle rolled-back$')"
+	expect_data pre
+	sys_initrd=
+	sys_disk3=
+}
+
 # Two lanes of scenarios at once, one a core, each VM with one CPU:
 # the updates on every kernel in one, the rest (on the first kernel)
 # mostly in the other.  Each lane writes its verdicts to a file, printed in order.
@@ -461,7 +551,8 @@ lane_updates()
 lane_others()
 {
 	k=$(echo "$kernels" | head -n 1)
-	for s in powercut lowcommit lowabort abort torn config; do
+	for s in powercut lowcommit lowabort abort torn config initramfs \
+		 initramfs_meta; do
 		want $s && sc_$s "$k"
 	done
 	want invalid && sc_invalid "$k" roll-forward
