@@ -1,6 +1,6 @@
 #!/bin/sh
 # Fuzz bow-restore with libFuzzer under ASan and UBSan, two targets for
-# FUZZ_SECONDS each (default 60).  fuzz-restore takes whole images: its
+# FUZZ_SECONDS each (default 60), side by side.  fuzz-restore takes whole images: its
 # corpus starts from tests/fuzz/corpus (images written by the test model
 # and by the real target in the VM tests) and grows in build/fuzz/corpus.
 # fuzz-chain builds valid chains from its input with the test model and
@@ -55,7 +55,14 @@ fuzz()
 	fi
 }
 
+# The two targets at once, one a core (each fuzzer is one process);
+# their verdicts in a fixed order.
 fuzz fuzz-restore "bow-restore on whole images" 131072 "$out/corpus" \
-	"$top/tests/fuzz/corpus"
+	"$top/tests/fuzz/corpus" > "$out/fuzz-restore.verdict" &
+restore_pid=$!
 fuzz fuzz-chain "bow-restore on valid chains, with oracles" 256 \
-	"$out/chain-corpus"
+	"$out/chain-corpus" > "$out/fuzz-chain.verdict" &
+chain_pid=$!
+wait $restore_pid
+wait $chain_pid
+cat "$out/fuzz-restore.verdict" "$out/fuzz-chain.verdict"

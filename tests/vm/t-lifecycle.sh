@@ -544,14 +544,15 @@ lane_updates()
 			want $s && sc_$s "$k" "$kv"
 		done
 	done
-	# Balance: the lanes take about as many boots each.
+	# Balance: the lanes take about as long each.
 	want invalid && sc_invalid "$(echo "$kernels" | head -n 1)" fail
+	want torn && sc_torn "$(echo "$kernels" | head -n 1)"
 }
 
 lane_others()
 {
 	k=$(echo "$kernels" | head -n 1)
-	for s in powercut lowcommit lowabort abort torn config initramfs \
+	for s in powercut lowcommit lowabort abort config initramfs \
 		 initramfs_meta; do
 		want $s && sc_$s "$k"
 	done
