@@ -271,6 +271,9 @@ static int record_intent(void *arg, enum bow_status what)
 	struct dev *d = arg;
 	struct bow_state keep = d->st;
 
+	/* A damaged file stays as it is: the next boot says so again. */
+	if (d->state_read == BOW_STATE_DAMAGED)
+		return 0;
 	if (what == BOW_RESTORED)
 		bow_state_event(&d->st, "restoring", "restoring the "
 				"checkpoint");
