@@ -11,13 +11,14 @@
 #
 # It is cached outside the checkout, under $BOW_ARM64_CACHE (default
 # /var/cache/dm-bow/arm64), keyed by the kernel ABI, the checksums of
-# this script and of bow-restore's sources.
+# this script, of bow-restore's sources and of the flags they share.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${BOW_ARM64_CACHE:-/var/cache/dm-bow/arm64}
 abi=$("$top/tests/vm/kernel-version" | sed 's/-[a-z0-9]*$//')
 kver=$abi-arm64
-key=$(cat "$0" "$top"/bow-restore/*.[ch] "$top"/bow-restore/lib/*.[ch] "$top/dm-bow-format.h" |
+key=$(cat "$0" "$top"/bow-restore/Makefile "$top"/bow-restore/*.[ch] \
+	"$top"/bow-restore/lib/*.[ch] "$top/dm-bow-format.h" "$top/userspace.mk" |
 	md5sum | cut -c1-8)
 out=$cache/$kver-$key
 if [ -e "$out/done" ]; then
@@ -42,10 +43,11 @@ depmod -b "$out/root" "$kver"
 mkdir -p "$out/src/bow-restore/lib"
 cp "$top"/bow-restore/Makefile "$top"/bow-restore/*.[ch] "$out/src/bow-restore/"
 cp "$top"/bow-restore/lib/*.[ch] "$out/src/bow-restore/lib/"
-cp "$top/dm-bow-format.h" "$out/src/"
+cp "$top/dm-bow-format.h" "$top/userspace.mk" "$out/src/"
+# The project's flags (userspace.mk), ISA-L's arm64 headers and library.
 make -s -C "$out/src/bow-restore" CC=aarch64-linux-gnu-gcc \
-	CFLAGS="-O2 -I$out/root/usr/include" \
-	LDFLAGS="-L$out/root/usr/lib/aarch64-linux-gnu" >&2
+	CPPFLAGS="-I$out/root/usr/include" \
+	LDFLAGS="-L$out/root/usr/lib/aarch64-linux-gnu" bow-restore >&2
 cp "$out/src/bow-restore/bow-restore" "$out/bow-restore"
 echo "$kver" > "$out/kver"
 touch "$out/done"
