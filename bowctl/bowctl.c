@@ -438,6 +438,11 @@ static int cmd_boot_setup(struct dev *d)
 		return r;
 	if (di.mapping != BOW_MAP_NONE)
 		return EXIT_DONE;	/* set up already, this boot */
+	/* Marked for the initramfs, whose script did not set it up. */
+	if (d->e.initramfs && !root_dir[0])
+		say(d, "setting up after the root switch: the initramfs did "
+		    "not (see its messages above; or its image is older than "
+		    "the bowtab line: update-initramfs -u)\n");
 	if ((r = find_lower(d, lower)))
 		return r;
 	r = restore_lower(d, lower, &size, &did);

@@ -178,7 +178,7 @@ cp "$tmp/model-bs4096-h28.img" "$tmp/cut.img"
 cp "$tmp/model-bs4096-h28.img" "$tmp/cut.orig"
 loop=$(losetup -f --show "$tmp/cut.img")
 trap 'losetup -d "$loop"; rm -rf "$tmp"' EXIT
-echo "cut$$ $loop state=$tmp/cs,retries=1" > "$tmp/bowtab"
+echo "cut$$ $loop state=$tmp/cs,retries=1,initramfs" > "$tmp/bowtab"
 : > "$tmp/fstab"
 b start "cut$$"
 # The state a boot leaves once it has checkpointed its one attempt.
@@ -210,8 +210,12 @@ d = json.load(sys.stdin)["devices"][0]
 print(d["lifecycle"], d["last_event"]["event"], d["last_event"]["reason"])')"
 expect_eq "the next boot: says so, then fails only at device-mapper" \
 	"bowctl: cut$$: restored
+bowctl: cut$$: setting up after the root switch: the initramfs did not (see its messages above; or its image is older than the bowtab line: update-initramfs -u)
 bowctl: cut$$: cannot create /dev/mapper/cut$$ (linear $loop 0)" \
 	"$(cat "$tmp/out" "$tmp/err" | grep '^bowctl: ')"
+"$bowctl" --bowtab "$tmp/bowtab" --fstab "$tmp/fstab" --root "$tmp" boot-setup \
+	"cut$$" 2>&1 | grep -c 'setting up after the root switch' > "$tmp/out"
+expect_eq "... not under --root (the initramfs itself)" 0 "$(cat "$tmp/out")"
 
 # The update tools' hooks: every bowtab device, each tool's convention.
 cat > "$tmp/bowtab" <<EOT
