@@ -1,8 +1,9 @@
 #!/bin/sh
 # Fuzz bow-restore with libFuzzer under ASan and UBSan, two targets for
-# FUZZ_SECONDS each (default 60), side by side.  fuzz-restore takes whole images: its
-# corpus starts from tests/fuzz/corpus (images written by the test model
-# and by the real target in the VM tests) and grows in build/fuzz/corpus.
+# FUZZ_SECONDS each (default 60), side by side.  fuzz-restore takes
+# whole images: its corpus starts from tests/fuzz/corpus (images written
+# by the test model and by the real target in the VM tests) and grows in
+# build/fuzz/corpus.
 # fuzz-chain builds valid chains from its input with the test model and
 # checks what bow-restore does with them (see the file); its corpus grows
 # in build/fuzz/chain-corpus.  A crash leaves its input in build/fuzz/ and

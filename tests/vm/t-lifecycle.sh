@@ -15,6 +15,8 @@ sys_base_image > "$sys_dir/base.log" 2>&1 || {
 	exit 1
 }
 kernels=${BOW_SYS_KERNELS:-$(sys_kernels)}
+# The first kernel takes the scenarios that are not run on every kernel.
+first_kernel=$(echo "$kernels" | head -n 1)
 
 # want <scenario>: BOW_SYS_ONLY="good torn" runs just those (by hand).
 want()
@@ -199,7 +201,7 @@ data: idle, 0 of 1 boot attempts left
 		"committed 0 2 commit the boot completed"
 	expect_unit bow-commit@data "active success"
 	# The boot after it (on the first kernel; the data is the same).
-	if [ "$k" = "$(echo "$kernels" | head -n 1)" ]; then
+	if [ "$k" = "$first_kernel" ]; then
 		sc_boot
 		expect_status "still committed, pass-through" \
 			'd["lifecycle"], d["mapping"], d["last_event"]["event"]' \
@@ -216,7 +218,7 @@ sc_bad()
 	kv=$2
 	# Two attempts on the first kernel; one on the others.
 	n=2
-	[ "$k" = "$(echo "$kernels" | head -n 1)" ] || n=1
+	[ "$k" = "$first_kernel" ] || n=1
 	sc_new bad-$kv "$k" "state=/var/lib/bow,min_free=1M"
 	root_put "$sc_root" /etc/bowtest/health fail
 	sc_boot "bowctl start data --retries $n"
@@ -445,14 +447,18 @@ sc_powercut()
 	expect_data pre
 }
 
-# expect_early <text>: the initramfs printed "bowctl: data: <text>" (on
-# the console before its init-bottom scripts, that is, before the root
-# switch).
+# early_console: what this boot's console showed before the initramfs
+# ran its init-bottom scripts, that is, before the root switch.
+early_console()
+{
+	sed -n '1,/Running \/scripts\/init-bottom/p' "$log" | tr -d '\r'
+}
+
+# expect_early <text>: the initramfs printed "bowctl: data: <text>".
 expect_early()
 {
 	expect_eq "$sc: boot $sc_boots: the initramfs said '$1'" 1 \
-		"$(sed -n '1,/Running \/scripts\/init-bottom/p' "$log" |
-			tr -d '\r' | grep -cF "bowctl: data: $1")"
+		"$(early_console | grep -cF "bowctl: data: $1")"
 }
 
 # The device set up in the initramfs (bowtab option initramfs) by
@@ -484,8 +490,7 @@ sc_initramfs()
 	sc_boot
 	expect_early "attempt: dm-bow set up"
 	expect_eq "$sc: boot 2: the initramfs restored first" 1 \
-		"$(sed -n '1,/Running \/scripts\/init-bottom/p' "$log" |
-			grep -c '/dev/vdb1: restored to the checkpoint')"
+		"$(early_console | grep -c '/dev/vdb1: restored to the checkpoint$')"
 	expect_status "the second attempt committed" \
 		'd["lifecycle"], d["attempts_left"], d["dm_state"], d["last_event"]["event"]' \
 		"committed 0 2 commit"
@@ -507,10 +512,8 @@ LABEL=meta /meta ext4 defaults 0 2
 "
 	debugfs -w -R "mkdir /meta" "$sc_root" > /dev/null 2>&1
 	sys_disk3=$sys_dir/$sc.meta
-	rm -rf "$sys_dir/empty"
-	mkdir -p "$sys_dir/empty"
 	rm -f "$sys_disk3"
-	mke2fs -q -t ext4 -L meta -d "$sys_dir/empty" "$sys_disk3" 16M
+	mke2fs -q -t ext4 -L meta "$sys_disk3" 16M > /dev/null
 	sys_initrd=$sys_dir/initrd-debian-$k.img
 	root_put "$sc_root" /etc/bowtest/health fail
 	sc_arm_host 1 "$sys_disk3" /bow
@@ -545,13 +548,13 @@ lane_updates()
 		done
 	done
 	# Balance: the lanes take about as long each.
-	want invalid && sc_invalid "$(echo "$kernels" | head -n 1)" fail
-	want torn && sc_torn "$(echo "$kernels" | head -n 1)"
+	want invalid && sc_invalid "$first_kernel" fail
+	want torn && sc_torn "$first_kernel"
 }
 
 lane_others()
 {
-	k=$(echo "$kernels" | head -n 1)
+	k=$first_kernel
 	for s in powercut lowcommit lowabort abort config initramfs \
 		 initramfs_meta; do
 		want $s && sc_$s "$k"
