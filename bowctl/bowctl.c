@@ -114,6 +114,13 @@ static bool state_dir_protected(const struct dev *d, char *why, size_t len)
 	return false;
 }
 
+/* Where @d's state lives: bowtab's state= directory, under --root. */
+static void dev_state_dir(struct dev *d)
+{
+	snprintf(d->state_dir, sizeof(d->state_dir), "%s%s", root_dir,
+		 d->e.state_dir);
+}
+
 /*
  * Find @name in bowtab, lock its state (one bowctl at a time changes it)
  * and read it.  Returns an exit status.
@@ -127,8 +134,7 @@ static int dev_open(struct dev *d, const char *name)
 	snprintf(d->prefix, sizeof(d->prefix), "bowctl: %.63s: ", name);
 	if (bowtab_find(bowtab_path, name, &d->e, stderr))
 		return EXIT_USAGE;
-	snprintf(d->state_dir, sizeof(d->state_dir), "%s%s", root_dir,
-		 d->e.state_dir);
+	dev_state_dir(d);
 	/* The lock need not outlive the boot: /run, there from the start. */
 	if (mkdir(LOCK_DIR, 0755) && errno != EEXIST) {
 		say(d, "cannot create %s: %s\n", LOCK_DIR, strerror(errno));
@@ -726,8 +732,7 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 	memset(&d, 0, sizeof(d));
 	d.e = *e;
 	snprintf(d.prefix, sizeof(d.prefix), "bowctl: %s: ", e->name);
-	snprintf(d.state_dir, sizeof(d.state_dir), "%s%s", root_dir,
-		 e->state_dir);
+	dev_state_dir(&d);
 	d.state_read = bow_state_read(d.state_dir, e->name, &d.st, d.prefix,
 				      stderr);
 	state_file = d.state_read == BOW_STATE_OK ? "ok" :
