@@ -129,26 +129,29 @@ sys_base_image()
 }
 
 # sys_debian_initramfs <root>: Debian's own initramfs (initramfs-tools,
-# with dm-bow's hook) for the first kernel, in build/system, for the
-# scenarios that set the data device up before the root switch.  Made in
-# the root file system as update-initramfs would be, once bowtab marks
-# the device "initramfs"; the root's own bowtab is left as it was.
+# with dm-bow's hook) for each kernel, in build/system, for the scenarios
+# that set the data device up before the root switch.  Made in the root
+# file system as update-initramfs would be, once bowtab marks the device
+# "initramfs"; the root's own bowtab is left as it was.
 sys_debian_initramfs()
 {
-	_k=$(sys_kernels | head -n 1)
 	cp "$1/etc/bowtab" "$1/etc/bowtab.keep"
 	echo "data PARTLABEL=data state=/var/lib/bow,initramfs" > "$1/etc/bowtab"
-	cp "/boot/config-$_k" "$1/boot/"
 	# Only what these disks need: the root's module tree is partial.
 	sed -i 's/^MODULES=.*/MODULES=list/' "$1/etc/initramfs-tools/initramfs.conf"
 	printf 'virtio_pci\nvirtio_blk\next4\n' >> "$1/etc/initramfs-tools/modules"
-	# A mount namespace of its own: the binds go when it ends.
-	unshare -m sh -ec '
-		for d in proc sys dev; do mount --bind "/$d" "$1/$d"; done
-		chroot "$1" mkinitramfs -o /boot/initrd.img-"$2" "$2"
-	' sh "$1" "$_k" > "$sys_dir/mkinitramfs.log" 2>&1 || {
-		cat "$sys_dir/mkinitramfs.log"; return 1; }
-	mv "$1/boot/initrd.img-$_k" "$sys_dir/initrd-debian-$_k.img"
+	for _k in $(sys_kernels); do
+		cp "/boot/config-$_k" "$1/boot/"
+		# A mount namespace of its own: the binds go when it ends.
+		unshare -m sh -ec '
+			for d in proc sys dev; do
+				mount --bind "/$d" "$1/$d"
+			done
+			chroot "$1" mkinitramfs -o /boot/initrd.img-"$2" "$2"
+		' sh "$1" "$_k" > "$sys_dir/mkinitramfs.log" 2>&1 || {
+			cat "$sys_dir/mkinitramfs.log"; return 1; }
+		mv "$1/boot/initrd.img-$_k" "$sys_dir/initrd-debian-$_k.img"
+	done
 	mv "$1/etc/bowtab.keep" "$1/etc/bowtab"
 }
 

@@ -505,7 +505,7 @@ sc_initramfs()
 sc_initramfs_meta()
 {
 	k=$1
-	sc_new initramfs-meta "$k" "state=/meta/bow,min_free=1M,initramfs"
+	sc_new initramfs-meta-$2 "$k" "state=/meta/bow,min_free=1M,initramfs"
 	root_put "$sc_root" /etc/fstab "/dev/vda / ext4 rw,errors=remount-ro 0 1
 LABEL=meta /meta ext4 defaults 0 2
 /dev/mapper/data /data ext4 defaults 0 2
@@ -535,30 +535,38 @@ LABEL=meta /meta ext4 defaults 0 2
 	sys_disk3=
 }
 
+# short_version <kernel release>: "6.1", "6.12": scenario names.
+short_version()
+{
+	echo "${1%%-*}" | cut -d. -f1,2 | sed 's/+.*//'
+}
+
 # Two lanes of scenarios at once, one a core, each VM with one CPU:
 # the updates on every kernel in one, the rest (on the first kernel)
 # mostly in the other.  Each lane writes its verdicts to a file, printed in order.
 lane_updates()
 {
 	for k in $kernels; do
-		kv=$(echo "${k%%-*}" | cut -d. -f1,2)
-		kv=${kv%%+*}
 		for s in good bad; do
-			want $s && sc_$s "$k" "$kv"
+			want $s && sc_$s "$k" "$(short_version "$k")"
 		done
+	done
+	# The initramfs on the other kernels too (the first's is in lane 2).
+	for k in $kernels; do
+		[ "$k" = "$first_kernel" ] || ! want initramfs_meta ||
+			sc_initramfs_meta "$k" "$(short_version "$k")"
 	done
 	# Balance: the lanes take about as long each.
 	want invalid && sc_invalid "$first_kernel" fail
-	want torn && sc_torn "$first_kernel"
 }
 
 lane_others()
 {
 	k=$first_kernel
-	for s in powercut lowcommit lowabort abort config initramfs \
-		 initramfs_meta; do
+	for s in powercut lowcommit lowabort abort config torn initramfs; do
 		want $s && sc_$s "$k"
 	done
+	want initramfs_meta && sc_initramfs_meta "$k" "$(short_version "$k")"
 	want invalid && sc_invalid "$k" roll-forward
 }
 
