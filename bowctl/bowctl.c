@@ -122,6 +122,32 @@ static void dev_state_dir(struct dev *d)
 }
 
 /*
+ * A state directory on a file system of its own (by fstab) is only there
+ * once that is mounted.  Before, the same path names a directory of the
+ * file system below, and state written there would be hidden, and stale,
+ * once the right one is mounted: so nothing is read or written until it
+ * is.  (A state directory on the protected device is refused elsewhere.)
+ */
+static int state_fs_mounted(struct dev *d)
+{
+	char mp[PATH_MAX], path[PATH_MAX * 2], up[PATH_MAX * 2 + 4];
+	struct stat sm, su;
+
+	bowtab_fstab_holder(fstab_path, d->e.state_dir, mp, sizeof(mp));
+	if (!strcmp(mp, "/") ||
+	    bowtab_state_on_device(&d->e, fstab_path, path, sizeof(path)))
+		return EXIT_DONE;
+	snprintf(path, sizeof(path), "%s%s", root_dir, mp);
+	snprintf(up, sizeof(up), "%s/..", path);
+	/* A mount point is on another device than its parent. */
+	if (!stat(path, &sm) && !stat(up, &su) && sm.st_dev != su.st_dev)
+		return EXIT_DONE;
+	say(d, "the state directory %s is on %s (%s), which is not mounted\n",
+	    d->state_dir, path, fstab_path);
+	return EXIT_SYSTEM;
+}
+
+/*
  * Find @name in bowtab, lock its state (one bowctl at a time changes it)
  * and read it.  Returns an exit status.
  */
@@ -135,6 +161,8 @@ static int dev_open(struct dev *d, const char *name)
 	if (bowtab_find(bowtab_path, name, &d->e, stderr))
 		return EXIT_USAGE;
 	dev_state_dir(d);
+	if (state_fs_mounted(d))
+		return EXIT_SYSTEM;
 	/* The lock need not outlive the boot: /run, there from the start. */
 	if (mkdir(LOCK_DIR, 0755) && errno != EEXIST) {
 		say(d, "cannot create %s: %s\n", LOCK_DIR, strerror(errno));
@@ -733,10 +761,18 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 	d.e = *e;
 	snprintf(d.prefix, sizeof(d.prefix), "bowctl: %s: ", e->name);
 	dev_state_dir(&d);
-	d.state_read = bow_state_read(d.state_dir, e->name, &d.st, d.prefix,
-				      stderr);
-	state_file = d.state_read == BOW_STATE_OK ? "ok" :
-		     d.state_read == BOW_STATE_MISSING ? "missing" : "damaged";
+	if (state_fs_mounted(&d)) {
+		/* Unknown until it is mounted: someone must look. */
+		d.st.lifecycle = BOW_LC_FAILED;
+		state_file = "unmounted";
+		w->r = EXIT_SYSTEM;
+	} else {
+		d.state_read = bow_state_read(d.state_dir, e->name, &d.st,
+					      d.prefix, stderr);
+		state_file = d.state_read == BOW_STATE_OK ? "ok" :
+			     d.state_read == BOW_STATE_MISSING ? "missing" :
+			     "damaged";
+	}
 	if (bow_dm_info(e->name, &di)) {
 		say(&d, "cannot query device-mapper\n");
 		w->r = EXIT_SYSTEM;

@@ -162,10 +162,15 @@ static void generate(const struct bowtab_entry *e, void *arg)
 		snprintf(dir, sizeof(dir), "bow-checkpoint@%s.service.d",
 			 e->name);
 		f = create(dir, "50-bowtab.conf");
+		/*
+		 * Its state too: set up in the initramfs, the device can be
+		 * mounted before a state file system of its own is.
+		 */
 		if (f)
 			fprintf(f, "# From %s line %u; made by bow-generator\n"
-				"[Unit]\nRequires=%s.mount\nAfter=%s.mount\n",
-				BOWTAB_PATH, e->line, esc, esc);
+				"[Unit]\nRequires=%s.mount\nAfter=%s.mount\n"
+				"RequiresMountsFor=%s\n",
+				BOWTAB_PATH, e->line, esc, esc, e->state_dir);
 		finish(f);
 		snprintf(unit, sizeof(unit), "bow-checkpoint@%s.service",
 			 e->name);

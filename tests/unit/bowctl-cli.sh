@@ -69,11 +69,12 @@ Requires=dev-disk-by\\x2dpartlabel-user\\x2ddata.device
 After=dev-disk-by\\x2dpartlabel-user\\x2ddata.device
 RequiresMountsFor=/var/lib/bow" \
 	"$(cat "$tmp/gen/bow-setup@data.service.d/50-bowtab.conf")"
-expect_eq "generator: the checkpoint after the mount" \
+expect_eq "generator: the checkpoint after the mount and the state directory" \
 "# From /etc/bowtab line 2; made by bow-generator
 [Unit]
 Requires=srv-data.mount
-After=srv-data.mount" \
+After=srv-data.mount
+RequiresMountsFor=/var/lib/bow" \
 	"$(cat "$tmp/gen/bow-checkpoint@data.service.d/50-bowtab.conf")"
 
 # bowctl: arming and disarming, with the state in a scratch directory.
@@ -118,6 +119,32 @@ b start "hostdev$$" 2> "$tmp/err"
 expect_eq "start refuses a state directory on the device" \
 	"4 bowctl: hostdev$$: refusing to arm: state directory $tmp/state is on the protected file system ($tmp/state); a rollback would undo the state that asks for it (bowtab line 1)" \
 	"$? $(cat "$tmp/err")"
+
+# The state directory on a file system of its own (fstab) that is not
+# mounted: the path names a directory of the file system below, where
+# state would be hidden, and stale, once the right one is mounted.
+mkdir -p "$tmp/meta"
+echo "/dev/disk/by-label/meta$$ $tmp/meta ext4 defaults 0 2" > "$tmp/fstab"
+sed -i "s|state=[^,]*|state=$tmp/meta/bow|" "$tmp/bowtab"
+for verb in start status commit; do
+	b $verb "hostdev$$" > /dev/null 2> "$tmp/err"
+	expect_eq "$verb: refuses while the state's file system is not mounted" \
+		"3 bowctl: hostdev$$: the state directory $tmp/meta/bow is on $tmp/meta ($tmp/fstab), which is not mounted" \
+		"$? $(cat "$tmp/err")"
+done
+expect_eq "nothing written below the mount point" "" "$(ls -A "$tmp/meta")"
+expect_eq "status --json: state file unmounted, lifecycle failed" \
+	"unmounted failed" \
+	"$(b status --json 2> /dev/null | python3 -c 'import json, sys
+d = json.load(sys.stdin)["devices"][0]
+print(d["state_file"], d["lifecycle"])')"
+check "mount a tmpfs as the state's file system" \
+	mount -t tmpfs "meta$$" "$tmp/meta"
+b start "hostdev$$"
+expect_eq "start once it is mounted: armed, the state on it" "0 1" \
+	"$? $(ls "$tmp/meta/bow" 2> /dev/null | grep -c "^hostdev$$.state$")"
+umount "$tmp/meta" 2> /dev/null
+sed -i "s|state=[^,]*|state=$tmp/state|" "$tmp/bowtab"
 
 # Usage errors: status 2, and a word on what is wrong.
 for args in "" "frobnicate x" "start" "start a b" "status --retries 2" \
