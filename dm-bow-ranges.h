@@ -28,6 +28,7 @@ enum bow_range_type {
 	BOW_UNCHANGED,		/* data as at the checkpoint, no backup yet */
 	BOW_FREE,		/* discarded before the checkpoint, unused */
 	BOW_CHANGED,		/* rewritten since the checkpoint: ours to lose */
+	BOW_WRITTEN,		/* free at the checkpoint, written since */
 	BOW_BACKUP,		/* holds a backup that the log points at */
 	BOW_BACKING,		/* backed up, waiting for its log entry to land */
 	BOW_TOP,		/* sentinel: the end of the device */

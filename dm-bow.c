@@ -60,6 +60,8 @@ enum bow_state {
 /* Per-bio flags, kept in the per-bio data. */
 #define BOW_BIO_INFLIGHT	BIT(0)	/* counted in bow_dev.inflight */
 #define BOW_BIO_SECTOR0		BIT(1)	/* counted in bow_dev.sector0_io */
+#define BOW_BIO_EPOCH		BIT(2)	/* counted in bow_dev.epoch_writes[] */
+#define BOW_BIO_EPOCH1		BIT(3)	/* ... in [1], else in [0] */
 
 struct bow_bio {
 	unsigned int flags;
@@ -181,6 +183,13 @@ struct bow_dev {
 
 	atomic_t inflight;		/* counted remapped bios, see bow_remap() */
 	atomic_t sector0_io;		/* of those, I/O to the live block 0 */
+	/*
+	 * Writes sent down, by epoch: a discard that frees changed blocks
+	 * starts a new epoch, under lock, and waits for the writes of the
+	 * one before (bow_epoch_enter(), bow_discard_drain()).
+	 */
+	unsigned int epoch;		/* 0 or 1; changed under lock */
+	atomic_t epoch_writes[2];
 	wait_queue_head_t inflight_wait;
 
 	/*
@@ -200,6 +209,7 @@ struct bow_dev {
 struct bow_features {
 	unsigned int block_size;	/* 0: the device's logical block size */
 	u64 low_water;			/* bytes; 0: none */
+	bool resume;			/* take up a live log in block 0 */
 };
 
 /* One table's view: its own reference on the lower device. */
@@ -704,6 +714,35 @@ static sector_t bow_bio_end(struct bio *bio, sector_t sector)
 }
 
 /*
+ * Count a write that is about to be sent down in the current epoch.  A
+ * discard in state 1 makes WRITTEN blocks free space for backups again;
+ * a write routed to them before must end before a backup may go there.
+ * So the discard, in one hold of the lock, frees them and starts a new
+ * epoch, and the worker (the only one that allocates) waits for the
+ * writes of the old one.  Blocks become WRITTEN only in bow_route(),
+ * which counts the write in the same hold of the lock; a write the
+ * worker sends later (bow_write_finish()) makes its blocks CHANGED,
+ * which no discard frees.  A write counted as the epoch changes is
+ * counted again in the new one: it was routed after the discard.
+ */
+static void bow_epoch_enter(struct bow_dev *bd, struct bow_bio *pb)
+{
+	unsigned int e;
+
+	for (;;) {
+		e = READ_ONCE(bd->epoch);
+		atomic_inc(&bd->epoch_writes[e]);
+		/* Pairs with smp_mb() in bow_route(): see the epoch or wait. */
+		smp_mb__after_atomic();
+		if (READ_ONCE(bd->epoch) == e)
+			break;
+		if (atomic_dec_and_test(&bd->epoch_writes[e]))
+			wake_up_all(&bd->inflight_wait);
+	}
+	pb->flags |= BOW_BIO_EPOCH | (e ? BOW_BIO_EPOCH1 : 0);
+}
+
+/*
  * Point @bio at @sector of the lower device.  @flags says which in-flight
  * counts it joins: a state change waits for every write and every read of
  * block 0 sent down in states 0 and 1 (BOW_BIO_INFLIGHT), and moving the
@@ -715,6 +754,9 @@ static void bow_remap(struct bow_dev *bd, struct bio *bio, sector_t sector,
 {
 	struct bow_bio *pb = dm_per_bio_data(bio, sizeof(struct bow_bio));
 
+	if ((flags & BOW_BIO_INFLIGHT) && op_is_write(bio_op(bio)) &&
+	    !(pb->flags & BOW_BIO_EPOCH))
+		bow_epoch_enter(bd, pb);
 	pb->flags |= flags;
 	if (flags & BOW_BIO_INFLIGHT)
 		atomic_inc(&bd->inflight);
@@ -730,6 +772,7 @@ enum bow_route {
 	BOW_ROUTE_DEFER,	/* map() cannot route it now: the worker will */
 	BOW_ROUTE_HELD,		/* queued until a state change is over */
 	BOW_ROUTE_DONE,		/* completed here */
+	BOW_ROUTE_DRAIN,	/* a discard: end it once the old epoch has */
 };
 
 /* State 2, and reads that need no redirection: straight down. */
@@ -817,8 +860,34 @@ again:
 
 	case BOW_STATE_CHECKPOINT:
 		if (bio_op(bio) == REQ_OP_DISCARD) {
-			/* Discarded blocks may hold backups: drop them all. */
+			/*
+			 * Never passed down: discarded blocks may hold backups.
+			 * Blocks free at the checkpoint and written since, in
+			 * no entry, are free space for backups again; only the
+			 * worker frees them (bow_epoch_enter()).  Not a source
+			 * (CHANGED): see "Discards" in the documentation.
+			 */
+			start_blk = max(round_up(sector, bs), bs);
+			end_blk = round_down(end, bs);
 			route = BOW_ROUTE_DONE;
+			if (start_blk >= end_blk || bd->failed ||
+			    bow_range_all(&bd->map, start_blk, end_blk,
+					  ~BOW_TYPE(BOW_WRITTEN)))
+				break;
+			if (!worker) {
+				route = BOW_ROUTE_DEFER;
+				break;
+			}
+			if (!have_nodes)
+				goto fill;
+			r = bow_convert(&bd->map, start_blk, end_blk,
+					BOW_TYPE(BOW_WRITTEN), BOW_FREE, &pa);
+			if (!r) {
+				WRITE_ONCE(bd->epoch, !bd->epoch);
+				/* Pairs with bow_epoch_enter(). */
+				smp_mb();
+				route = BOW_ROUTE_DRAIN;
+			}
 		} else if (in_sector0) {
 			if (is_write)
 				route = BOW_ROUTE_SLOW;
@@ -830,15 +899,17 @@ again:
 		} else if (bd->failed) {
 			r = -EIO;
 		} else if (bow_range_all(&bd->map, start_blk, end_blk,
-					 BOW_TYPE(BOW_CHANGED))) {
+					 BOW_TYPE(BOW_CHANGED) |
+					 BOW_TYPE(BOW_WRITTEN))) {
 			bow_remap(bd, bio, sector, BOW_BIO_INFLIGHT);
 		} else if (bow_range_all(&bd->map, start_blk, end_blk,
 					 BOW_TYPE(BOW_CHANGED) |
+					 BOW_TYPE(BOW_WRITTEN) |
 					 BOW_TYPE(BOW_FREE))) {
 			if (!have_nodes)
 				goto fill;
 			r = bow_convert(&bd->map, start_blk, end_blk,
-					BOW_TYPE(BOW_FREE), BOW_CHANGED, &pa);
+					BOW_TYPE(BOW_FREE), BOW_WRITTEN, &pa);
 			bow_low_water_check(bd);
 			if (!r)
 				bow_remap(bd, bio, sector, BOW_BIO_INFLIGHT);
@@ -1351,6 +1422,10 @@ static int bow_prepare_write(struct bow_dev *bd, struct bio *bio,
 	int r = 0;
 
 	/* Free space under the write is not needed: never back up into it. */
+	/*
+	 * CHANGED, not WRITTEN: the write is sent later, so a discard must
+	 * not make these blocks free meanwhile (see bow_epoch_enter()).
+	 */
 	bow_convert_locked(bd, start, end, BOW_TYPE(BOW_FREE), BOW_CHANGED);
 	while (!r && pos < end) {
 		struct bow_range *range;
@@ -1365,6 +1440,7 @@ static int bow_prepare_write(struct bow_dev *bd, struct bio *bio,
 
 		switch (type) {
 		case BOW_CHANGED:
+		case BOW_WRITTEN:
 		case BOW_BACKING:
 			break;
 		case BOW_FREE:
@@ -1407,6 +1483,7 @@ static int bow_prepare_write(struct bow_dev *bd, struct bio *bio,
 /* Route a batch: send down what needs nothing, plan the slow writes. */
 static void bow_batch_prepare(struct bow_dev *bd, struct bio_list *batch)
 {
+	atomic_t *old_epoch;
 	struct bio *bio;
 	int r;
 
@@ -1435,6 +1512,12 @@ static void bow_batch_prepare(struct bow_dev *bd, struct bio_list *batch)
 				pb->error = r;
 			pb->horizon = bd->copy_seq;
 			bio_list_add(&bd->waiting, bio);
+			break;
+		case BOW_ROUTE_DRAIN:
+			/* No backup goes to the blocks freed before this. */
+			old_epoch = &bd->epoch_writes[!READ_ONCE(bd->epoch)];
+			wait_event(bd->inflight_wait, !atomic_read(old_epoch));
+			bio_endio(bio);
 			break;
 		case BOW_ROUTE_HELD:
 		case BOW_ROUTE_DONE:
@@ -1745,6 +1828,529 @@ static struct kobj_type bow_ktype = {
 };
 
 /* ---------------------------------------------------------------------
+ * Resuming a live log: the "resume" feature.
+ *
+ * The log is checked as bow-restore checks it, by the rules of
+ * Documentation/dm-bow.rst, "Validation": the chain is walked newest
+ * first, every field checked, and its replay simulated without writing a
+ * byte.  The simulation keeps, for each block the replay would write, the
+ * block that holds now what it would receive; every backup is read
+ * through it and checksummed.  Then the range map is rebuilt from the
+ * entries, oldest first: a source has been backed up (CHANGED: writes
+ * pass), a dest holds a backup (BACKUP), until a later entry says
+ * otherwise.  Everything else may hold data of the checkpoint or written
+ * since (UNCHANGED): nothing is free until a discard frees changed
+ * blocks.
+ */
+
+/* Blocks [start, start + len) of the simulated device show [phys, ...). */
+struct bow_vext {
+	struct rb_node node;
+	u64 start;
+	u64 len;
+	u64 phys;
+};
+
+/* One entry, in blocks. */
+struct bow_resume_entry {
+	u64 source;
+	u64 dest;
+	u64 blocks;
+};
+
+struct bow_resume {
+	struct bow_dev *bd;
+	u64 dev_blocks;
+	u64 budget;		/* blocks the chain may still back up */
+	struct rb_root map;	/* the simulated device: where its bytes are */
+	struct rb_root read;	/* backups the replay has read (phys unused) */
+	struct bow_resume_entry *entries;	/* newest first */
+	u64 nr_entries;
+	u64 cap_entries;
+	u32 nr_logs;
+	void *block;		/* the log block being checked */
+};
+
+#define BOW_RESUME_GFP	(GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL)
+
+/* A log that does not validate: say why, in the kernel log. */
+#define bow_resume_bad(rs, fmt, ...)					\
+	({								\
+		DMERR("%pg: cannot resume: " fmt, (rs)->bd->bdev,	\
+		      ##__VA_ARGS__);					\
+		-EINVAL;						\
+	})
+
+static bool bow_vext_less(struct rb_node *a, const struct rb_node *b)
+{
+	return rb_entry(a, struct bow_vext, node)->start <
+	       rb_entry(b, struct bow_vext, node)->start;
+}
+
+/* The extent holding block @b, or else the first after it, or NULL. */
+static struct bow_vext *bow_vext_find(struct rb_root *root, u64 b)
+{
+	struct rb_node *n = root->rb_node;
+	struct bow_vext *after = NULL;
+
+	while (n) {
+		struct bow_vext *e = rb_entry(n, struct bow_vext, node);
+
+		if (b < e->start) {
+			after = e;
+			n = n->rb_left;
+		} else if (b - e->start >= e->len) {
+			n = n->rb_right;
+		} else {
+			return e;
+		}
+	}
+	return after;
+}
+
+static struct bow_vext *bow_vext_next(struct bow_vext *e)
+{
+	struct rb_node *n = rb_next(&e->node);
+
+	return n ? rb_entry(n, struct bow_vext, node) : NULL;
+}
+
+/* Where block @b's bytes are, and for how many blocks on (*@run) alike. */
+static u64 bow_vext_lookup(struct rb_root *root, u64 b, u64 *run)
+{
+	struct bow_vext *e = bow_vext_find(root, b);
+
+	if (e && e->start <= b) {
+		*run = e->len - (b - e->start);
+		return e->phys + (b - e->start);
+	}
+	*run = e ? e->start - b : U64_MAX - b;
+	return b;
+}
+
+/* True if any of [start, start + len) is in @root. */
+static bool bow_vext_overlaps(struct rb_root *root, u64 start, u64 len)
+{
+	struct bow_vext *e = bow_vext_find(root, start);
+
+	return e && e->start < start + len;
+}
+
+/* Make blocks [start, start + len) show [phys, phys + len). */
+static int bow_vext_assign(struct rb_root *root, u64 start, u64 len, u64 phys)
+{
+	struct bow_vext *e = bow_vext_find(root, start), *prev, *new;
+	u64 end = start + len;
+
+	new = kmalloc(sizeof(*new), BOW_RESUME_GFP);
+	if (!new)
+		return -ENOMEM;
+	/* One extent across the whole range: its tail becomes @new's. */
+	if (e && e->start < start && e->start + e->len > end) {
+		struct bow_vext *tail = kmalloc(sizeof(*tail), BOW_RESUME_GFP);
+
+		if (!tail) {
+			kfree(new);
+			return -ENOMEM;
+		}
+		tail->start = end;
+		tail->len = e->start + e->len - end;
+		tail->phys = e->phys + (end - e->start);
+		e->len = start - e->start;
+		rb_add(&tail->node, root, bow_vext_less);
+		e = tail;
+	}
+	while (e && e->start < end) {
+		struct bow_vext *next = bow_vext_next(e);
+		u64 e_end = e->start + e->len;
+
+		if (e->start < start) {
+			e->len = start - e->start;
+		} else if (e_end > end) {
+			e->phys += end - e->start;
+			e->len = e_end - end;
+			e->start = end;
+		} else {
+			rb_erase(&e->node, root);
+			kfree(e);
+		}
+		e = next;
+	}
+	new->start = start;
+	new->len = len;
+	new->phys = phys;
+	rb_add(&new->node, root, bow_vext_less);
+	/* Backups are allocated next to each other: keep the tree small. */
+	prev = rb_prev(&new->node) ?
+	       rb_entry(rb_prev(&new->node), struct bow_vext, node) : NULL;
+	if (prev && prev->start + prev->len == start &&
+	    prev->phys + prev->len == phys) {
+		prev->len += len;
+		rb_erase(&new->node, root);
+		kfree(new);
+	}
+	return 0;
+}
+
+static void bow_vext_destroy(struct rb_root *root)
+{
+	struct bow_vext *e, *tmp;
+
+	rbtree_postorder_for_each_entry_safe(e, tmp, root, node) {
+		kfree(e);
+		cond_resched();
+	}
+	*root = RB_ROOT;
+}
+
+/* Read @n blocks of the simulated device from block @b into @buf. */
+static int bow_resume_read(struct bow_resume *rs, u64 b, u64 n, void *buf)
+{
+	struct bow_dev *bd = rs->bd;
+	unsigned int shift = bd->block_shift;
+
+	while (n) {
+		u64 run, phys = bow_vext_lookup(&rs->map, b, &run);
+		int r;
+
+		run = min(run, n);
+		r = bow_io(bd, REQ_OP_READ, phys << shift, run << shift, buf);
+		if (r) {
+			DMERR("%pg: cannot resume: read error at sector %llu",
+			      bd->bdev, phys << shift);
+			return r;
+		}
+		buf += run << (shift + SECTOR_SHIFT);
+		b += run;
+		n -= run;
+	}
+	return 0;
+}
+
+/*
+ * Check the header of the log block in rs->block: the newest (@first,
+ * from block 0 itself) or the one with sequence @expect.
+ */
+static int bow_resume_header(struct bow_resume *rs, bool first, u32 expect,
+			     u32 *count, u32 *sequence, u32 *header_size)
+{
+	struct bow_log_header *h = rs->block;
+	struct bow_dev *bd = rs->bd;
+	u64 sector0 = le64_to_cpu(h->sector0);
+
+	if (le32_to_cpu(h->magic) != BOW_MAGIC)
+		return bow_resume_bad(rs, "log block sequence %u has magic 0x%08x, expected 0x%08x",
+				      expect, le32_to_cpu(h->magic), BOW_MAGIC);
+	*sequence = le32_to_cpu(h->sequence);
+	if (le16_to_cpu(h->header_version) != BOW_HEADER_VERSION)
+		return bow_resume_bad(rs,
+				      "log block sequence %u: header_version 0x%04x, expected 0x%04x",
+				      *sequence, le16_to_cpu(h->header_version),
+				      BOW_HEADER_VERSION);
+	if (le32_to_cpu(h->block_size) != bd->block_size)
+		return bow_resume_bad(rs, "log block sequence %u: block_size %u, the table's is %u",
+				      *sequence, le32_to_cpu(h->block_size),
+				      bd->block_size);
+	*header_size = le16_to_cpu(h->header_size);
+	if (*header_size < BOW_HEADER_SIZE || *header_size > bd->block_size)
+		return bow_resume_bad(rs,
+				      "log block sequence %u: header_size %u, expected %u to %u",
+				      *sequence, *header_size, BOW_HEADER_SIZE,
+				      bd->block_size);
+	if (!sector0 || sector0 & (bd->block_sectors - 1) ||
+	    sector0 >> bd->block_shift >= rs->dev_blocks)
+		return bow_resume_bad(rs,
+				      "log block sequence %u: sector0 %llu is not a block of the device but block 0",
+				      *sequence, sector0);
+	*count = le32_to_cpu(h->count);
+	if (first && !*count)
+		return bow_resume_bad(rs,
+				      "count 0: a commit has begun, or the log is damaged: run bow-restore");
+	if (*count < 1 ||
+	    *count > bow_log_capacity(bd->block_size, *header_size))
+		return bow_resume_bad(rs, "log block sequence %u: count %u, expected 1 to %u",
+				      *sequence, *count,
+				      bow_log_capacity(bd->block_size,
+						       *header_size));
+	if (!first && *sequence != expect)
+		return bow_resume_bad(rs,
+				      "log block sequence %u, expected %u (the chain must count down by one)",
+				      *sequence, expect);
+	return 0;
+}
+
+/* Check entry @i of the log block in rs->block, and convert it. */
+static int bow_resume_entry(struct bow_resume *rs, u32 header_size,
+			    u32 sequence, u32 i, struct bow_resume_entry *e,
+			    u32 *checksum)
+{
+	struct bow_log_entry *raw = rs->block + header_size + i * sizeof(*raw);
+	struct bow_dev *bd = rs->bd;
+	u64 source = le64_to_cpu(raw->source), dest = le64_to_cpu(raw->dest);
+	u32 size = le32_to_cpu(raw->size);
+
+	*checksum = le32_to_cpu(raw->checksum);
+	if ((source | dest) & (bd->block_sectors - 1) || !size ||
+	    size & (bd->block_size - 1))
+		return bow_resume_bad(rs,
+				      "log block sequence %u entry %u: source %llu, dest %llu, size %u are not whole blocks",
+				      sequence, i, source, dest, size);
+	e->source = source >> bd->block_shift;
+	e->dest = dest >> bd->block_shift;
+	e->blocks = size >> (bd->block_shift + SECTOR_SHIFT);
+	if (!i != !e->source || (!i && e->blocks != 1) || !e->dest)
+		return bow_resume_bad(rs,
+				      "log block sequence %u entry %u: block 0 is the source of entry 0, one block, and of no other entry, and never a dest",
+				      sequence, i);
+	if (e->source + e->blocks > rs->dev_blocks ||
+	    e->dest + e->blocks > rs->dev_blocks)
+		return bow_resume_bad(rs,
+				      "log block sequence %u entry %u: sectors %llu -> %llu, %u bytes, reach past the end of the device",
+				      sequence, i, dest, source, size);
+	if (e->source < e->dest + e->blocks && e->dest < e->source + e->blocks)
+		return bow_resume_bad(rs,
+				      "log block sequence %u entry %u: source %llu and dest %llu overlap",
+				      sequence, i, source, dest);
+	if (e->blocks > rs->budget)
+		return bow_resume_bad(rs,
+				      "log block sequence %u entry %u: the chain backs up more than the device holds",
+				      sequence, i);
+	rs->budget -= e->blocks;
+	return 0;
+}
+
+/* The checksum of @e's backup, read as the replay would read it. */
+static int bow_resume_verify(struct bow_resume *rs,
+			     const struct bow_resume_entry *e, u32 checksum,
+			     u32 sequence, u32 i)
+{
+	struct bow_dev *bd = rs->bd;
+	u64 per_buf = (BOW_COPY_UNITS * BOW_COPY_UNIT) >>
+		      (bd->block_shift + SECTOR_SHIFT);
+	u32 crc = (u32)e->source;
+	u64 b;
+	int r;
+
+	for (b = 0; b < e->blocks; b += per_buf) {
+		u64 n = min(e->blocks - b, per_buf);
+
+		r = bow_resume_read(rs, e->dest + b, n, bd->copy_buf);
+		if (r)
+			return r;
+		crc = crc32(crc, bd->copy_buf,
+			    n << (bd->block_shift + SECTOR_SHIFT));
+		cond_resched();
+	}
+	/* Android's moves of the live block 0: one block, checksum 0. */
+	if (crc == checksum || (!checksum && e->blocks == 1))
+		return 0;
+	return bow_resume_bad(rs,
+			      "log block sequence %u entry %u: checksum of sectors %llu+%llu is 0x%08x, log says 0x%08x",
+			      sequence, i, e->dest << bd->block_shift,
+			      e->blocks << bd->block_shift, crc, checksum);
+}
+
+/*
+ * Simulate the replay of @e: refuse it if its source is a backup that
+ * the replay read before (a rerun after an interrupted restore would not
+ * converge); then its source shows what its dest shows now.
+ */
+static int bow_resume_simulate(struct bow_resume *rs,
+			       const struct bow_resume_entry *e,
+			       u32 sequence, u32 i)
+{
+	u64 b, run, phys;
+	int r;
+
+	if (bow_vext_overlaps(&rs->read, e->source, e->blocks))
+		return bow_resume_bad(rs,
+				      "log block sequence %u entry %u: its source overlaps the dest of an entry replayed before it",
+				      sequence, i);
+	r = bow_vext_assign(&rs->read, e->dest, e->blocks, e->dest);
+	for (b = 0; !r && b < e->blocks; b += run) {
+		phys = bow_vext_lookup(&rs->map, e->dest + b, &run);
+		run = min(run, e->blocks - b);
+		r = bow_vext_assign(&rs->map, e->source + b, run, phys);
+	}
+	return r;
+}
+
+static int bow_resume_add(struct bow_resume *rs,
+			  const struct bow_resume_entry *e)
+{
+	if (rs->nr_entries == rs->cap_entries) {
+		u64 cap = rs->cap_entries ? rs->cap_entries * 2 : 256;
+		struct bow_resume_entry *n;
+
+		n = kvmalloc_array(cap, sizeof(*n), BOW_RESUME_GFP);
+		if (!n)
+			return -ENOMEM;
+		if (rs->entries)
+			memcpy(n, rs->entries,
+			       rs->nr_entries * sizeof(*n));
+		kvfree(rs->entries);
+		rs->entries = n;
+		rs->cap_entries = cap;
+	}
+	rs->entries[rs->nr_entries++] = *e;
+	return 0;
+}
+
+/* Walk and check the whole chain; bd->log gets block 0 as it is. */
+static int bow_resume_validate(struct bow_resume *rs)
+{
+	struct bow_dev *bd = rs->bd;
+	u32 expect = 0, count, sequence, header_size, checksum, i;
+	bool first;
+	int r;
+
+	for (first = true;; first = false) {
+		r = bow_resume_read(rs, 0, 1, rs->block);
+		if (r)
+			return r;
+		r = bow_resume_header(rs, first, expect, &count, &sequence,
+				      &header_size);
+		if (r)
+			return r;
+		if (first) {
+			/* Appending assumes this version's header. */
+			if (header_size != BOW_HEADER_SIZE)
+				return bow_resume_bad(rs, "header_size %u: only %u can be resumed",
+						      header_size,
+						      BOW_HEADER_SIZE);
+			memcpy(bd->log, rs->block, bd->block_size);
+		}
+		rs->nr_logs++;
+		for (i = count; i-- > 0;) {
+			struct bow_resume_entry e;
+
+			r = bow_resume_entry(rs, header_size, sequence, i, &e,
+					     &checksum);
+			if (!r)
+				r = bow_resume_verify(rs, &e, checksum,
+						      sequence, i);
+			if (!r)
+				r = bow_resume_simulate(rs, &e, sequence, i);
+			if (!r)
+				r = bow_resume_add(rs, &e);
+			if (r)
+				return r;
+		}
+		if (!sequence)
+			return 0;
+		expect = sequence - 1;
+	}
+}
+
+/* Range-map nodes for the constructor: it may wait, and fail. */
+static int bow_prealloc_ctr(struct bow_prealloc *pa)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(pa->node); i++) {
+		if (!pa->node[i])
+			pa->node[i] = bow_range_slab_alloc(GFP_KERNEL);
+		if (!pa->node[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Give [start, start + len) blocks the type @type, whatever they were. */
+static int bow_resume_mark(struct bow_dev *bd, u64 start, u64 len,
+			   enum bow_range_type type)
+{
+	struct bow_prealloc pa = {};
+	int r;
+
+	r = bow_prealloc_ctr(&pa);
+	if (!r)
+		r = bow_convert(&bd->map, start << bd->block_shift,
+				(start + len) << bd->block_shift,
+				~(BOW_TYPE(BOW_SECTOR0) | BOW_TYPE(BOW_TOP)),
+				type, &pa);
+	bow_prealloc_free(&pa);
+	return r;
+}
+
+/*
+ * Block 0 holds a live log: check it and take the checkpoint up again,
+ * in state 1.  Nothing is written.  The device is not yet shared, so no
+ * lock is needed.
+ */
+static int bow_resume_log(struct bow_dev *bd, struct dm_target *ti)
+{
+	struct bow_resume rs = {
+		.bd = bd,
+		.dev_blocks = bd->nr_sectors >> bd->block_shift,
+		.budget = bd->nr_sectors >> bd->block_shift,
+		.map = RB_ROOT,
+		.read = RB_ROOT,
+	};
+	const struct bow_log_header *h = bd->log;
+	u64 i, backed_up = 0;
+	int r;
+
+	rs.block = vmalloc(bd->block_size);
+	if (!rs.block) {
+		ti->error = "Cannot allocate log block";
+		return -ENOMEM;
+	}
+	r = bow_resume_validate(&rs);
+	bow_vext_destroy(&rs.map);
+	bow_vext_destroy(&rs.read);
+	if (r) {
+		ti->error = r == -ENOMEM ? "Cannot allocate memory to check the log" :
+			    r == -EINVAL ? "Log does not validate" :
+			    "Cannot read the log";
+		goto out;
+	}
+	/* Oldest first: the newest entry about a block says what it is. */
+	for (i = rs.nr_entries; !r && i-- > 0;) {
+		const struct bow_resume_entry *e = &rs.entries[i];
+
+		if (e->source)
+			r = bow_resume_mark(bd, e->source, e->blocks,
+					    BOW_CHANGED);
+		if (!r)
+			r = bow_resume_mark(bd, e->dest, e->blocks, BOW_BACKUP);
+		backed_up += e->blocks;
+		cond_resched();
+	}
+	bd->sector0_live = le64_to_cpu(h->sector0);
+	if (r) {
+		ti->error = "Cannot allocate range map";
+		goto out;
+	}
+	if (!bow_range_all(&bd->map, bd->sector0_live,
+			   bd->sector0_live + bd->block_sectors,
+			   ~BOW_TYPE(BOW_BACKUP))) {
+		r = bow_resume_bad(&rs, "sector0 %llu holds a backup",
+				   (u64)bd->sector0_live);
+		ti->error = "Log does not validate";
+		goto out;
+	}
+	r = bow_resume_mark(bd, bd->sector0_live >> bd->block_shift, 1,
+			    BOW_SECTOR0_LIVE);
+	if (r) {
+		ti->error = "Cannot allocate range map";
+		goto out;
+	}
+	bd->disk_sequence = le32_to_cpu(h->sequence);
+	bd->disk_count = le32_to_cpu(h->count);
+	bd->log_blocks = rs.nr_logs;
+	bd->log_entries = rs.nr_entries;
+	bd->backup_sectors = backed_up << bd->block_shift;
+	bd->state = BOW_STATE_CHECKPOINT;
+	DMINFO("%pg: resumed the checkpoint: %u log blocks, %llu entries",
+	       bd->bdev, rs.nr_logs, rs.nr_entries);
+out:
+	kvfree(rs.entries);
+	vfree(rs.block);
+	return r;
+}
+
+/* ---------------------------------------------------------------------
  * Device lifetime: one bow_dev per mapped device, shared across tables.
  */
 
@@ -1785,7 +2391,7 @@ static int bow_has_log(struct bow_dev *bd, bool *has_log)
 
 static struct bow_dev *bow_dev_create(struct dm_target *ti,
 				      struct dm_dev *dev,
-				      unsigned int block_size)
+				      unsigned int block_size, bool resume)
 {
 	struct mapped_device *md = dm_table_get_md(ti->table);
 	struct bow_dev *bd;
@@ -1821,6 +2427,8 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	INIT_WORK(&bd->event_work, bow_event_work);
 	atomic_set(&bd->inflight, 0);
 	atomic_set(&bd->sector0_io, 0);
+	atomic_set(&bd->epoch_writes[0], 0);
+	atomic_set(&bd->epoch_writes[1], 0);
 	init_waitqueue_head(&bd->inflight_wait);
 	mutex_init(&bd->state_mutex);
 	init_completion(&bd->kobj_released);
@@ -1855,10 +2463,15 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 		ti->error = "Cannot read block 0";
 		goto bad;
 	}
-	if (has_log) {
+	if (has_log && !resume) {
 		ti->error = "Device holds a live bow log: run bow-restore";
 		r = -EBUSY;
 		goto bad;
+	}
+	if (has_log) {
+		r = bow_resume_log(bd, ti);
+		if (r)
+			goto bad;
 	}
 
 	/* Added to sysfs at the first resume: the disk is not there yet. */
@@ -1887,7 +2500,7 @@ static void bow_dev_put(struct bow_dev *bd)
 
 /* Called with bow_devs_lock held. */
 static struct bow_dev *bow_dev_get(struct dm_target *ti, struct dm_dev *dev,
-				   unsigned int block_size)
+				   unsigned int block_size, bool resume)
 {
 	struct mapped_device *md = dm_table_get_md(ti->table);
 	struct bow_dev *bd;
@@ -1906,7 +2519,7 @@ static struct bow_dev *bow_dev_get(struct dm_target *ti, struct dm_dev *dev,
 		bd->refs++;
 		return bd;
 	}
-	return bow_dev_create(ti, dev, block_size);
+	return bow_dev_create(ti, dev, block_size, resume);
 }
 
 /* ---------------------------------------------------------------------
@@ -1917,7 +2530,7 @@ static int bow_parse_features(struct dm_target *ti, struct dm_arg_set *as,
 			      struct bow_features *f)
 {
 	static const struct dm_arg feature_count = {
-		0, 2, "Invalid number of feature args"
+		0, 3, "Invalid number of feature args"
 	};
 	unsigned int count;
 	int r;
@@ -1941,6 +2554,8 @@ static int bow_parse_features(struct dm_target *ti, struct dm_arg_set *as,
 				return -EINVAL;
 			}
 			f->block_size = value;
+		} else if (!strcmp(arg, "resume")) {
+			f->resume = true;
 		} else if (sscanf(arg, "low_water:%llu%c", &bytes,
 				  &dummy) == 1) {
 			if (!bytes) {
@@ -1961,7 +2576,8 @@ static int bow_parse_features(struct dm_target *ti, struct dm_arg_set *as,
 }
 
 /*
- * Construct: <dev> [<#feature args> [block_size:<bytes>] [low_water:<bytes>]]
+ * Construct: <dev> [<#feature args> [block_size:<bytes>] [low_water:<bytes>]
+ *                                   [resume]]
  */
 static int bow_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
@@ -2012,7 +2628,7 @@ static int bow_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 
 	mutex_lock(&bow_devs_lock);
-	bt->bd = bow_dev_get(ti, bt->dev, block_size);
+	bt->bd = bow_dev_get(ti, bt->dev, block_size, bt->features.resume);
 	mutex_unlock(&bow_devs_lock);
 	if (IS_ERR(bt->bd)) {
 		r = PTR_ERR(bt->bd);
@@ -2123,6 +2739,10 @@ static int bow_map(struct dm_target *ti, struct bio *bio)
 	case BOW_ROUTE_DEFER:
 		bow_defer(bd, bio);
 		return DM_MAPIO_SUBMITTED;
+	case BOW_ROUTE_DRAIN:
+		/* Only the worker frees. */
+		WARN_ON_ONCE(1);
+		fallthrough;
 	case BOW_ROUTE_HELD:
 	case BOW_ROUTE_DONE:
 		break;
@@ -2140,6 +2760,9 @@ static int bow_end_io(struct dm_target *ti, struct bio *bio,
 
 	if (pb->flags & BOW_BIO_SECTOR0)
 		wake |= atomic_dec_and_test(&bd->sector0_io);
+	if (pb->flags & BOW_BIO_EPOCH)
+		wake |= atomic_dec_and_test(&bd->epoch_writes[!!(pb->flags &
+							BOW_BIO_EPOCH1)]);
 	if (pb->flags & BOW_BIO_INFLIGHT)
 		wake |= atomic_dec_and_test(&bd->inflight);
 	pb->flags = 0;
@@ -2169,13 +2792,17 @@ static void bow_status(struct dm_target *ti, status_type_t type,
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s", bt->dev->name);
-		if (bt->features.block_size || bt->features.low_water)
+		if (bt->features.block_size || bt->features.low_water ||
+		    bt->features.resume)
 			DMEMIT(" %u", !!bt->features.block_size +
-			       !!bt->features.low_water);
+			       !!bt->features.low_water +
+			       bt->features.resume);
 		if (bt->features.block_size)
 			DMEMIT(" block_size:%u", bt->features.block_size);
 		if (bt->features.low_water)
 			DMEMIT(" low_water:%llu", bt->features.low_water);
+		if (bt->features.resume)
+			DMEMIT(" resume");
 		break;
 	case STATUSTYPE_IMA:
 		*result = '\0';

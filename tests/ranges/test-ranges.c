@@ -162,7 +162,9 @@ static void random_convert(struct bow_map *map, unsigned char *model,
 	} ops[] = {
 		{ BOW_TYPE(BOW_UNCHANGED), BOW_FREE },		/* discard */
 		{ BOW_TYPE(BOW_FREE), BOW_UNCHANGED },		/* state 0 write */
-		{ BOW_TYPE(BOW_FREE), BOW_CHANGED },		/* state 1 write */
+		{ BOW_TYPE(BOW_FREE), BOW_WRITTEN },		/* state 1 write */
+		{ BOW_TYPE(BOW_FREE), BOW_CHANGED },		/* ... with backup */
+		{ BOW_TYPE(BOW_WRITTEN), BOW_FREE },		/* state 1 discard */
 		{ BOW_TYPE(BOW_UNCHANGED) | BOW_TYPE(BOW_BACKUP),
 		  BOW_BACKING },				/* backed up */
 		{ BOW_TYPE(BOW_BACKING), BOW_CHANGED },		/* committed */

@@ -33,7 +33,8 @@ bad_table "0 65536 bow $dev 1 block_size:" "Unknown feature"
 bad_table "0 65536 bow $dev 1 block_size:1000" "Invalid block size"
 bad_table "0 65536 bow $dev 1 block_size:256" "Invalid block size"
 bad_table "0 65536 bow $dev 1 block_size:8192" "Invalid block size"
-bad_table "0 65536 bow $dev 3 block_size:4096 low_water:1 x" "Invalid number of feature args"
+bad_table "0 65536 bow $dev 4 block_size:4096 low_water:1 resume x" "Invalid number of feature args"
+bad_table "0 65536 bow $dev 1 resumex" "Unknown feature"
 bad_table "0 65536 bow $dev 2 block_size:4096" "Invalid number of feature args"
 bad_table "0 65536 bow $dev 1 low_water:0" "Invalid low_water"
 bad_table "0 65536 bow $dev 1 low_water:-5" "Unknown feature"
@@ -258,6 +259,20 @@ bow-restore /dev/vdb > /tmp/out 2>&1
 expect_eq "bow-restore refuses the device under a live target" "3 1" \
 	"$? $(grep -c 'device is in use' /tmp/out)"
 if rmmod dm_bow 2>/dev/null; then not_ok "module unload refused while in use"; else ok "module unload refused while in use"; fi
+# Discards in state 1 free again blocks free at the checkpoint and
+# written since (1500), never blocks backed up (900) nor backups.
+f=$(cat $S/free)
+wblk 1500 1
+expect_eq "a write into free space takes a block" $((f - B)) "$(cat $S/free)"
+blkdiscard -o $((1500 * B)) -l $B $bow
+expect_eq "its discard gives it back" "$f" "$(cat $S/free)"
+blkdiscard -o $((900 * B)) -l $((3 * B)) $bow
+expect_eq "a discard of backed-up blocks frees nothing" "$f" "$(cat $S/free)"
+wblk 1500 1
+
+# What the resume below must find again.
+live_counts="$(bow_status bow 3) $(bow_status bow 4) $(bow_status bow 5)"
+live_sum=$(sum $bow 0 65536)
 check "remove in state 1" dmsetup remove --noudevsync bow
 if bow_create bow2 $dev 2>/dev/null; then
 	not_ok "create over a device with a live log is refused"
@@ -267,6 +282,90 @@ fi
 expect_eq "refusal names the reason" 1 \
 	"$(dmesg | tail -n 5 | grep -c 'bow: Device holds a live bow log: run bow-restore')"
 dmsetup remove --noudevsync bow2 2>/dev/null
+
+# Resume: the table option takes the live log up again, as after a
+# reboot.  Backed-up blocks pass; everything else may hold data of the
+# checkpoint, or written since: nothing is free, and a write that needs a
+# backup, or would overwrite a backup or the live block 0, is refused.
+check "create with resume over the live log" bow_create bow $dev 2 block_size:4096 resume
+S=$(bow_sys bow)
+expect_eq "resume: table line round-trips" "0 65536 bow $(cat /sys/block/vdb/dev) 2 block_size:4096 resume" "$(dmsetup table bow)"
+expect_eq "resume: state 1" 1 "$(cat $S/state)"
+expect_eq "resume: bytes backed up, entries, log blocks as before" "$live_counts" \
+	"$(bow_status bow 3) $(bow_status bow 4) $(bow_status bow 5)"
+expect_eq "resume: the kernel log says so" 1 \
+	"$(dmesg | tail -n 5 | grep -c "bow: vdb: resumed the checkpoint: $(bow_status bow 5) log blocks, $(bow_status bow 4) entries$")"
+expect_eq "resume: every block reads as before" "$live_sum" "$(sum $bow 0 65536)"
+expect_eq "resume: nothing free" 0 "$(cat $S/free)"
+blkdiscard -o 0 -l $((8192 * B)) $bow
+expect_eq "resume: a discard of the whole device frees nothing" 0 "$(cat $S/free)"
+n=$(bow_status bow 4)
+if wblk 700 1; then
+	ok "resume: a write to a backed-up block passes"
+else
+	not_ok "resume: a write to a backed-up block passes"
+fi
+expect_eq "resume: ... with nothing logged, nothing refused" "$n 0" "$(bow_status bow 4) $(bow_status bow 7)"
+dd if=$dev of=/tmp/now.img bs=1M iflag=direct 2>/dev/null
+dest=$(bow-restore -n -v /tmp/now.img | awk '/entry/ && $6 != 0 { print $8; exit }')
+rm -f /tmp/now.img
+live=$(log_sector0 $dev)
+refused=0
+for what in "701:an unchanged block" "1500:a block free at the checkpoint, written since" \
+	    "$((dest / 8)):the newest backup" "$((live / 8)):the live block 0"; do
+	blk=${what%%:*}
+	before=$(sum $dev $((blk * 8)) 8)
+	if wblk $blk 1; then
+		not_ok "resume: a write over $what (block $blk) is refused"
+	else
+		ok "resume: a write over $what (block $blk) is refused"
+	fi
+	refused=$((refused + 1))
+	expect_eq "resume: ... counted, nothing logged, the block unchanged" \
+		"$refused $n $before" "$(bow_status bow 7) $(bow_status bow 4) $(sum $dev $((blk * 8)) 8)"
+done
+expect_eq "resume: the live block 0 did not move" "$live" "$(log_sector0 $dev)"
+check "remove the resumed device" dmsetup remove --noudevsync bow
+
+# A log that does not validate is refused, and nothing is written: one
+# byte changed at a time, then put back.
+# patch <byte offset> <octal byte>: change one byte of vdb, direct.
+patch()
+{
+	dd if=$dev of=/tmp/sec bs=512 skip=$(($1 / 512)) count=1 iflag=direct
+	printf "\\$2" | dd of=/tmp/sec bs=1 seek=$(($1 % 512)) conv=notrunc
+	dd if=/tmp/sec of=$dev bs=512 seek=$(($1 / 512)) count=1 oflag=direct conv=notrunc
+}
+dd if=$dev of=/tmp/now.img bs=1M iflag=direct 2>/dev/null
+entry1=$(bow-restore -n -v /tmp/now.img | awk '/entry 1:/ { print $8; exit }')
+rm -f /tmp/now.img
+whole=$(sum $dev 0 65536)
+for case in "4 2:header_version 0x0102, expected 0x0100" \
+	    "12 0:count 0: a commit has begun" \
+	    "$((entry1 * 512 + 100)) x:entry 1: checksum of sectors $entry1+" \
+	    "35 1:entry 0: block 0 is the source of entry 0"; do
+	off=${case%% *}
+	rest=${case#* }
+	byte=${rest%%:*}
+	msg=${rest#*:}
+	saved=$(dd if=$dev bs=512 skip=$((off / 512)) count=1 iflag=direct 2>/dev/null |
+		od -An -to1 -j $((off % 512)) -N1 | tr -d ' ')
+	# x: any other byte.
+	[ "$byte" = x ] && byte=$([ "$saved" = 001 ] && echo 002 || echo 001)
+	patch $off $byte
+	if bow_create bad $dev 2 block_size:4096 resume 2>/dev/null; then
+		not_ok "resume refuses a log with byte $off changed"
+		dmsetup remove --noudevsync bad
+	else
+		ok "resume refuses a log with byte $off changed"
+	fi
+	expect_eq "resume: byte $off changed: the refusal says '$msg'" "1 1" \
+		"$(dmesg | tail -n 3 | grep -cF "cannot resume: ") $(dmesg | tail -n 3 | grep -cF "$msg")"
+	expect_eq "resume: byte $off changed: the table error" "Log does not validate" \
+		"$(dmesg | grep ': bow: ' | tail -n 1 | sed 's/.*: bow: //; s/ (-E[A-Z]*)$//')"
+	patch $off "$saved"
+done
+expect_eq "resume: refused tables wrote nothing" "$whole" "$(sum $dev 0 65536)"
 check "module unloads when unused" rmmod dm_bow
 check "module loads again" insmod /lib/modules/dm-bow.ko
 
