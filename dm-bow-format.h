@@ -87,7 +87,57 @@ struct bow_commit_mark {
 	__le32 checksum;
 } __packed;
 
+/*
+ * The header extension (header_version 0x0100 still): dm-bow writes
+ * header_size BOW_HEADER_SIZE_EXT, and this follows the header in every
+ * log block it writes.  Readers that know only the header skip it, as
+ * header_size tells them.  It points at the free-space map written at the
+ * checkpoint, which a target resuming the checkpoint after a reboot reads
+ * (Documentation/dm-bow.rst, "The free-space map").  A restore never needs
+ * it.
+ */
+#define BOW_EXT_MAGIC		0x58574f42	/* "BOWX" */
+#define BOW_EXT_VERSION		1
+
+struct bow_log_ext {
+	__le32 magic;		/* BOW_EXT_MAGIC */
+	__le32 version;		/* BOW_EXT_VERSION */
+	__le64 checkpoint_id;	/* random, the same in every free-map block */
+	__le64 freemap;		/* sector of the map's first block; 0: no map */
+	__le32 freemap_blocks;	/* blocks in the map's chain */
+	__le32 reserved;	/* 0 */
+} __packed;
+
+#define BOW_HEADER_SIZE_EXT	(BOW_HEADER_SIZE + 32)
+
+/*
+ * One block of the free-space map: the free ranges of the device when
+ * the checkpoint was taken, in increasing order, in a chain of blocks
+ * that were themselves free then.  checksum is crc32_le (as for entries)
+ * of the whole block with the checksum field read as 0, seeded with
+ * BOW_FREEMAP_MAGIC.
+ */
+#define BOW_FREEMAP_MAGIC	0x46574f42	/* "BOWF" */
+
+struct bow_freemap_header {
+	__le32 magic;		/* BOW_FREEMAP_MAGIC */
+	__le32 checksum;
+	__le64 checkpoint_id;	/* the header extension's */
+	__le32 index;		/* 0 for the first block of the chain */
+	__le32 count;		/* ranges in this block */
+	__le64 next;		/* sector of the next block; 0: the last */
+} __packed;
+
+struct bow_freemap_range {
+	__le64 sector;		/* block aligned, never block 0 */
+	__le64 sectors;		/* whole blocks, at least one */
+} __packed;
+
 static_assert(sizeof(struct bow_log_header) == BOW_HEADER_SIZE, "header");
+static_assert(sizeof(struct bow_log_ext) == BOW_HEADER_SIZE_EXT -
+	      BOW_HEADER_SIZE, "header extension");
+static_assert(sizeof(struct bow_freemap_header) == 32, "free-map header");
+static_assert(sizeof(struct bow_freemap_range) == 16, "free-map range");
 static_assert(sizeof(struct bow_commit_mark) == 8, "commit mark");
 static_assert(sizeof(struct bow_log_entry) == 24, "entry");
 
@@ -97,6 +147,13 @@ static inline __u32 bow_log_capacity(__u32 block_size, __u32 header_size)
 	if (header_size > block_size)
 		return 0;
 	return (block_size - header_size) / sizeof(struct bow_log_entry);
+}
+
+/* How many ranges fit in one block of the free-space map. */
+static inline __u32 bow_freemap_capacity(__u32 block_size)
+{
+	return (block_size - sizeof(struct bow_freemap_header)) /
+	       sizeof(struct bow_freemap_range);
 }
 
 #endif /* DM_BOW_FORMAT_H */

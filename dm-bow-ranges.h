@@ -31,6 +31,7 @@ enum bow_range_type {
 	BOW_WRITTEN,		/* free at the checkpoint, written since */
 	BOW_BACKUP,		/* holds a backup that the log points at */
 	BOW_BACKING,		/* backed up, waiting for its log entry to land */
+	BOW_FREEMAP,		/* a block of the free-space map's chain */
 	BOW_TOP,		/* sentinel: the end of the device */
 };
 

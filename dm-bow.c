@@ -23,7 +23,9 @@
 #include <linux/llist.h>
 #include <linux/mempool.h>
 #include <linux/module.h>
+#include <linux/random.h>
 #include <linux/rbtree.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/sysfs.h>
 #include <linux/vmalloc.h>
@@ -157,6 +159,7 @@ struct bow_dev {
 	struct work_struct work;
 	struct dm_io_client *io_client;
 	void *log;			/* block 0 as it should be on disk */
+	unsigned int header_size;	/* of the log blocks it writes */
 	bool log_dirty;
 	u32 disk_sequence;		/* the log block now in block 0 ... */
 	u32 disk_count;			/* ... and its entries known durable */
@@ -197,6 +200,17 @@ struct bow_dev {
 	 * the I/O path.
 	 */
 	struct mutex state_mutex;
+
+	/*
+	 * The free-space map at the checkpoint, as written on disk (state 1,
+	 * header_size BOW_HEADER_SIZE_EXT; else empty), and its chain's
+	 * blocks.  Only state changes and the worker touch them.
+	 */
+	struct bow_freemap_range *freemap;
+	u32 freemap_ranges;
+	sector_t *freemap_chain;
+	u32 freemap_blocks;		/* 0: no map on disk */
+	u64 checkpoint_id;
 
 	struct work_struct event_work;	/* raises the low-water event */
 
@@ -458,7 +472,7 @@ static struct bow_log_header *bow_log_header(struct bow_dev *bd)
 
 static struct bow_log_entry *bow_log_entry(struct bow_dev *bd, u32 i)
 {
-	return bd->log + BOW_HEADER_SIZE + i * sizeof(struct bow_log_entry);
+	return bd->log + bd->header_size + i * sizeof(struct bow_log_entry);
 }
 
 static void bow_log_set_entry(struct bow_dev *bd, u32 i, sector_t source,
@@ -472,6 +486,21 @@ static void bow_log_set_entry(struct bow_dev *bd, u32 i, sector_t source,
 	e->checksum = cpu_to_le32(checksum);
 }
 
+/* The header extension of the log block in memory: where the map is. */
+static void bow_log_set_ext(struct bow_dev *bd)
+{
+	struct bow_log_ext *x = bd->log + BOW_HEADER_SIZE;
+
+	if (bd->header_size != BOW_HEADER_SIZE_EXT)
+		return;
+	x->magic = cpu_to_le32(BOW_EXT_MAGIC);
+	x->version = cpu_to_le32(BOW_EXT_VERSION);
+	x->checkpoint_id = cpu_to_le64(bd->checkpoint_id);
+	x->freemap = cpu_to_le64(bd->freemap_blocks ? bd->freemap_chain[0] : 0);
+	x->freemap_blocks = cpu_to_le32(bd->freemap_blocks);
+	x->reserved = 0;
+}
+
 /* Start log block @sequence whose entry 0 says @dest holds old block 0. */
 static void bow_log_start(struct bow_dev *bd, u32 sequence, sector_t dest,
 			  u32 checksum)
@@ -481,7 +510,8 @@ static void bow_log_start(struct bow_dev *bd, u32 sequence, sector_t dest,
 	memset(bd->log, 0, bd->block_size);
 	h->magic = cpu_to_le32(BOW_MAGIC);
 	h->header_version = cpu_to_le16(BOW_HEADER_VERSION);
-	h->header_size = cpu_to_le16(BOW_HEADER_SIZE);
+	h->header_size = cpu_to_le16(bd->header_size);
+	bow_log_set_ext(bd);
 	h->block_size = cpu_to_le32(bd->block_size);
 	h->count = cpu_to_le32(1);
 	h->sequence = cpu_to_le32(sequence);
@@ -572,10 +602,10 @@ static void bow_commit_prepare(struct bow_dev *bd)
 static bool bow_commit_entry_units(struct bow_dev *bd, unsigned int *first,
 				   unsigned int *last)
 {
-	*first = max(1u, (unsigned int)(BOW_HEADER_SIZE + bd->disk_count *
+	*first = max(1u, (unsigned int)(bd->header_size + bd->disk_count *
 					sizeof(struct bow_log_entry)) /
 		     bd->log_unit);
-	*last = (BOW_HEADER_SIZE + bd->commit_count *
+	*last = (bd->header_size + bd->commit_count *
 		 sizeof(struct bow_log_entry) - 1) / bd->log_unit;
 	return bd->commit_count > bd->disk_count && *first <= *last;
 }
@@ -616,7 +646,7 @@ static int bow_commit_write(struct bow_dev *bd, enum bow_commit_stage stage,
 	case BOW_COMMIT_FIRST:
 		h->count = cpu_to_le32(min(bd->commit_count,
 					   bow_log_capacity(bd->log_unit,
-							    BOW_HEADER_SIZE)));
+							    bd->header_size)));
 		return bow_write_units(bd, 0, 1, bd->commit_buf, durable, fn);
 	case BOW_COMMIT_ENTRIES:
 		bow_commit_entry_units(bd, &first, &last);
@@ -675,7 +705,7 @@ static int bow_log_append(struct bow_dev *bd, sector_t source, sector_t dest,
 	struct bow_log_header *h = bow_log_header(bd);
 	u32 n = le32_to_cpu(h->count);
 
-	if (n == bow_log_capacity(bd->block_size, BOW_HEADER_SIZE)) {
+	if (n == bow_log_capacity(bd->block_size, bd->header_size)) {
 		sector_t log_copy, len;
 		int r;
 
@@ -1369,6 +1399,152 @@ static int bow_backup(struct bow_dev *bd, struct bio *bio, sector_t start,
 }
 
 /*
+ * The free-space map: the free ranges at the checkpoint, written once
+ * into free space as a chain of blocks that the log header's extension
+ * points at, so that a target resuming the checkpoint after a reboot
+ * knows which blocks held nothing of it (see bow_resume_log()).
+ */
+
+static void bow_freemap_free(struct bow_dev *bd)
+{
+	kvfree(bd->freemap);
+	kvfree(bd->freemap_chain);
+	bd->freemap = NULL;
+	bd->freemap_chain = NULL;
+	bd->freemap_ranges = 0;
+	bd->freemap_blocks = 0;
+}
+
+/* Record the free ranges now, at the checkpoint, before any is taken. */
+static int bow_freemap_take(struct bow_dev *bd)
+{
+	struct bow_freemap_range *map;
+	struct rb_node *n;
+	u32 nr = 0, i = 0;
+
+	/*
+	 * A transition: bios are held and the worker is idle, so nothing
+	 * but this state change touches the map, and it is walked without
+	 * the lock (a long walk must not hold a spinlock).
+	 */
+	for (n = rb_first(&bd->map.free); n; n = rb_next(n))
+		nr++;
+	map = kvmalloc_array(max(nr, 1u), sizeof(*map), GFP_KERNEL);
+	if (!map)
+		return -ENOMEM;
+	for (n = rb_first(&bd->map.free); n && i < nr; n = rb_next(n), i++) {
+		struct bow_range *r = rb_entry(n, struct bow_range, free_node);
+
+		map[i].sector = cpu_to_le64(r->sector);
+		map[i].sectors = cpu_to_le64(bow_range_end(r) - r->sector);
+		cond_resched();
+	}
+	bd->freemap = map;
+	bd->freemap_ranges = i;
+	return 0;
+}
+
+/* Give the chain's blocks the type @to: freed, or left behind. */
+static void bow_freemap_chain_convert(struct bow_dev *bd, sector_t *chain,
+				      u32 blocks, enum bow_range_type to)
+{
+	u32 i;
+
+	for (i = 0; i < blocks; i++)
+		bow_convert_locked(bd, chain[i], chain[i] + bd->block_sectors,
+				   BOW_TYPE(BOW_FREEMAP), to);
+}
+
+/*
+ * Write the map into new blocks of free space, through the copy buffer
+ * (free: no copy is in flight).  Not durable yet: the log commit that
+ * makes the header point at it flushes it first.  On success the chain
+ * is bd->freemap_chain, and the blocks of the old one are returned in
+ * *@old (NULL if none) for the caller to let go; on failure nothing
+ * changed.
+ */
+static int bow_freemap_write(struct bow_dev *bd, sector_t **old,
+			     u32 *old_blocks)
+{
+	u32 cap = bow_freemap_capacity(bd->block_size), i, first, count;
+	u32 blocks = DIV_ROUND_UP(bd->freemap_ranges, cap);
+	unsigned int noio;
+	sector_t *chain, len;
+	int r = 0;
+
+	/* From the worker too: no I/O to reclaim this memory. */
+	noio = memalloc_noio_save();
+	chain = kvmalloc_array(max(blocks, 1u), sizeof(*chain), GFP_KERNEL);
+	memalloc_noio_restore(noio);
+	if (!chain)
+		return -ENOMEM;
+	for (i = 0; i < blocks && !r; i++) {
+		r = bow_alloc(bd, bd->block_sectors, BOW_FREEMAP, &chain[i],
+			      &len);
+		if (r)
+			blocks = i;
+	}
+	for (i = 0; i < blocks && !r; i++) {
+		struct bow_freemap_header *h = bd->copy_buf;
+
+		first = i * cap;
+		count = min(cap, bd->freemap_ranges - first);
+		memset(bd->copy_buf, 0, bd->block_size);
+		h->magic = cpu_to_le32(BOW_FREEMAP_MAGIC);
+		h->checkpoint_id = cpu_to_le64(bd->checkpoint_id);
+		h->index = cpu_to_le32(i);
+		h->count = cpu_to_le32(count);
+		h->next = cpu_to_le64(i + 1 < blocks ? chain[i + 1] : 0);
+		memcpy(h + 1, bd->freemap + first, count * sizeof(*bd->freemap));
+		h->checksum = cpu_to_le32(crc32(BOW_FREEMAP_MAGIC, bd->copy_buf,
+						bd->block_size));
+		r = bow_io(bd, REQ_OP_WRITE, chain[i], bd->block_sectors,
+			   bd->copy_buf);
+	}
+	if (r) {
+		bow_freemap_chain_convert(bd, chain, blocks, BOW_FREE);
+		kvfree(chain);
+		return r;
+	}
+	*old = bd->freemap_chain;
+	*old_blocks = bd->freemap_blocks;
+	bd->freemap_chain = chain;
+	bd->freemap_blocks = blocks;
+	return 0;
+}
+
+/*
+ * The file system is about to write over a block of the map's chain (to
+ * it, free space): write the map elsewhere and point the header there;
+ * the write waits for the commit that makes that durable.  Without space
+ * for it the header says there is no map: a resume after a reboot then
+ * frees nothing, but this write goes on.  The old chain's blocks stay
+ * BACKING: the log on disk points at them until that commit.
+ */
+static int bow_move_freemap(struct bow_dev *bd)
+{
+	sector_t *old;
+	u32 old_blocks;
+	int r;
+
+	bow_drain_copies(bd);
+	r = bow_freemap_write(bd, &old, &old_blocks);
+	if (r) {
+		DMWARN("%pg: no space to move the free-space map (%d): dropped",
+		       bd->bdev, r);
+		old = bd->freemap_chain;
+		old_blocks = bd->freemap_blocks;
+		bd->freemap_chain = NULL;
+		bd->freemap_blocks = 0;
+	}
+	bow_freemap_chain_convert(bd, old, old_blocks, BOW_BACKING);
+	kvfree(old);
+	bow_log_set_ext(bd);
+	bd->log_dirty = true;
+	return 0;
+}
+
+/*
  * The file system is about to write over the block where its block 0
  * lives (to the file system that block is free space): move it.
  *
@@ -1471,6 +1647,9 @@ static int bow_prepare_write(struct bow_dev *bd, struct bio *bio,
 		case BOW_SECTOR0_LIVE:
 			r = bow_move_sector0(bd);
 			break;
+		case BOW_FREEMAP:
+			r = bow_move_freemap(bd);
+			break;
 		default:
 			WARN_ON_ONCE(1);
 			r = -EIO;
@@ -1565,17 +1744,27 @@ static void bow_worker(struct work_struct *work)
 static int bow_checkpoint(struct bow_dev *bd)
 {
 	unsigned int units = bd->block_size / bd->log_unit;
-	sector_t backup, backup_len, live, live_len;
-	u32 crc;
+	sector_t backup, backup_len, live, live_len, *none;
+	u32 crc, no_blocks;
 	int r;
 
-	r = bow_alloc(bd, bd->block_sectors, BOW_BACKUP, &backup, &backup_len);
+	/* What is free now is what holds nothing of the checkpoint. */
+	bd->checkpoint_id = get_random_u64();
+	r = bow_freemap_take(bd);
 	if (r)
 		return r;
+	r = bow_alloc(bd, bd->block_sectors, BOW_BACKUP, &backup, &backup_len);
+	if (r)
+		goto free_map;
 	r = bow_alloc(bd, bd->block_sectors, BOW_SECTOR0_LIVE, &live,
 		      &live_len);
 	if (r)
 		goto free_backup;
+	/* Without room for the map, a checkpoint still: resumed, it frees nothing. */
+	r = bow_freemap_write(bd, &none, &no_blocks);
+	if (r)
+		DMWARN("%pg: no free-space map (%d): a resumed checkpoint frees nothing",
+		       bd->bdev, r);
 	r = bow_copy_sync(bd, 0, backup, bd->block_sectors, &crc, 0);
 	if (!r)
 		r = bow_io(bd, REQ_OP_WRITE, live, bd->block_sectors,
@@ -1620,9 +1809,13 @@ put_block0:
 	bd->failed = false;
 	spin_unlock(&bd->lock);
 free_live:
+	bow_freemap_chain_convert(bd, bd->freemap_chain, bd->freemap_blocks,
+				  BOW_FREE);
 	bow_unalloc(bd, live, live_len, BOW_SECTOR0_LIVE);
 free_backup:
 	bow_unalloc(bd, backup, backup_len, BOW_BACKUP);
+free_map:
+	bow_freemap_free(bd);
 	return r;
 }
 
@@ -1652,7 +1845,7 @@ static int bow_commit(struct bow_dev *bd)
 	h->count = 0;
 	mark->magic = cpu_to_le32(BOW_COMMIT_MAGIC);
 	mark->checksum = cpu_to_le32(crc32(BOW_COMMIT_MAGIC, bd->log,
-					   BOW_HEADER_SIZE +
+					   bd->header_size +
 					   sizeof(mark->magic)));
 	r = bow_write_units(bd, 0, 1, bd->log,
 			    bow_preflush() | bow_durable(), NULL);
@@ -1687,6 +1880,7 @@ static int bow_commit(struct bow_dev *bd)
 	spin_unlock(&bd->lock);
 	/* State 2 needs no map; a big one is freed outside the lock. */
 	bow_map_destroy(&ranges);
+	bow_freemap_free(bd);
 	return 0;
 }
 
@@ -1869,6 +2063,9 @@ struct bow_resume {
 	u64 cap_entries;
 	u32 nr_logs;
 	void *block;		/* the log block being checked */
+	u64 freemap;		/* the extension's: first block of the map */
+	u32 freemap_blocks;
+	u64 backed_up;		/* blocks, all entries */
 };
 
 #define BOW_RESUME_GFP	(GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL)
@@ -2196,6 +2393,42 @@ static int bow_resume_add(struct bow_resume *rs,
 	return 0;
 }
 
+/*
+ * The newest header, in rs->block: appending goes on with its size, that
+ * of a header without extension, or this version's; the extension says
+ * where the free-space map is.
+ */
+static int bow_resume_ext(struct bow_resume *rs, u32 header_size)
+{
+	const struct bow_log_ext *x = rs->block + BOW_HEADER_SIZE;
+	struct bow_dev *bd = rs->bd;
+
+	bd->header_size = header_size;
+	if (header_size == BOW_HEADER_SIZE)
+		return 0;
+	if (header_size != BOW_HEADER_SIZE_EXT)
+		return bow_resume_bad(rs, "header_size %u: only %u and %u can be resumed",
+				      header_size, BOW_HEADER_SIZE,
+				      BOW_HEADER_SIZE_EXT);
+	if (le32_to_cpu(x->magic) != BOW_EXT_MAGIC ||
+	    le32_to_cpu(x->version) != BOW_EXT_VERSION || x->reserved)
+		return bow_resume_bad(rs,
+				      "header extension: magic 0x%08x version %u reserved %u, expected 0x%08x %u 0",
+				      le32_to_cpu(x->magic),
+				      le32_to_cpu(x->version),
+				      le32_to_cpu(x->reserved), BOW_EXT_MAGIC,
+				      BOW_EXT_VERSION);
+	rs->freemap = le64_to_cpu(x->freemap);
+	rs->freemap_blocks = le32_to_cpu(x->freemap_blocks);
+	bd->checkpoint_id = le64_to_cpu(x->checkpoint_id);
+	if (!rs->freemap != !rs->freemap_blocks ||
+	    rs->freemap_blocks > rs->dev_blocks)
+		return bow_resume_bad(rs,
+				      "header extension: free-space map at sector %llu, %u blocks",
+				      rs->freemap, rs->freemap_blocks);
+	return 0;
+}
+
 /* Walk and check the whole chain; bd->log gets block 0 as it is. */
 static int bow_resume_validate(struct bow_resume *rs)
 {
@@ -2213,11 +2446,9 @@ static int bow_resume_validate(struct bow_resume *rs)
 		if (r)
 			return r;
 		if (first) {
-			/* Appending assumes this version's header. */
-			if (header_size != BOW_HEADER_SIZE)
-				return bow_resume_bad(rs, "header_size %u: only %u can be resumed",
-						      header_size,
-						      BOW_HEADER_SIZE);
+			r = bow_resume_ext(rs, header_size);
+			if (r)
+				return r;
 			memcpy(bd->log, rs->block, bd->block_size);
 		}
 		rs->nr_logs++;
@@ -2242,6 +2473,99 @@ static int bow_resume_validate(struct bow_resume *rs)
 	}
 }
 
+/*
+ * Read and check the free-space map the header extension points at:
+ * every block's magic, checksum, checkpoint id and place in the chain,
+ * and every range whole blocks of the device, never block 0, in
+ * increasing order.  It becomes bd->freemap and bd->freemap_chain.
+ */
+static int bow_resume_freemap(struct bow_resume *rs)
+{
+	struct bow_dev *bd = rs->bd;
+	const struct bow_freemap_header *h = rs->block;
+	const struct bow_freemap_range *range = (const void *)(h + 1);
+	u32 cap = bow_freemap_capacity(bd->block_size), i, j, count, crc;
+	sector_t sector = rs->freemap, prev_end = bd->block_sectors;
+	u64 nr = 0;
+	int r;
+
+	if (!rs->freemap_blocks)
+		return 0;
+	bd->freemap_chain = kvmalloc_array(rs->freemap_blocks,
+					   sizeof(*bd->freemap_chain),
+					   BOW_RESUME_GFP);
+	/* Ranges of whole blocks, apart, past block 0: fewer than blocks. */
+	bd->freemap = kvmalloc_array(min_t(u64, (u64)rs->freemap_blocks * cap,
+					   rs->dev_blocks),
+				     sizeof(*bd->freemap), BOW_RESUME_GFP);
+	if (!bd->freemap_chain || !bd->freemap)
+		return -ENOMEM;
+	for (i = 0; i < rs->freemap_blocks; i++) {
+		if (!sector || sector & (bd->block_sectors - 1) ||
+		    sector >= bd->nr_sectors)
+			return bow_resume_bad(rs,
+					      "free-space map block %u: sector %llu is not a block of the device but block 0",
+					      i, (u64)sector);
+		r = bow_io(bd, REQ_OP_READ, sector, bd->block_sectors,
+			   rs->block);
+		if (r)
+			return r;
+		crc = le32_to_cpu(h->checksum);
+		((struct bow_freemap_header *)rs->block)->checksum = 0;
+		if (le32_to_cpu(h->magic) != BOW_FREEMAP_MAGIC ||
+		    crc != crc32(BOW_FREEMAP_MAGIC, rs->block, bd->block_size))
+			return bow_resume_bad(rs,
+					      "free-space map block %u at sector %llu: bad magic or checksum",
+					      i, (u64)sector);
+		count = le32_to_cpu(h->count);
+		if (le64_to_cpu(h->checkpoint_id) != bd->checkpoint_id ||
+		    le32_to_cpu(h->index) != i || !count || count > cap ||
+		    !le64_to_cpu(h->next) != (i + 1 == rs->freemap_blocks))
+			return bow_resume_bad(rs,
+					      "free-space map block %u at sector %llu: not block %u of %u of this checkpoint's map, or count %u",
+					      i, (u64)sector, i,
+					      rs->freemap_blocks, count);
+		for (j = 0; j < count; j++) {
+			u64 start = le64_to_cpu(range[j].sector);
+			u64 len = le64_to_cpu(range[j].sectors);
+
+			if ((start | len) & (bd->block_sectors - 1) || !len ||
+			    start < prev_end || len > bd->nr_sectors ||
+			    start > bd->nr_sectors - len)
+				return bow_resume_bad(rs,
+						      "free-space map block %u range %u: sectors %llu+%llu are not whole blocks of the device but block 0, after the range before",
+						      i, j, start, len);
+			prev_end = start + len;
+			bd->freemap[nr++] = range[j];
+		}
+		bd->freemap_chain[i] = sector;
+		sector = le64_to_cpu(h->next);
+	}
+	bd->freemap_ranges = nr;
+	bd->freemap_blocks = rs->freemap_blocks;
+	return 0;
+}
+
+/* True if [sector, sector + len) was free at the checkpoint, by the map. */
+static bool bow_freemap_holds(struct bow_dev *bd, sector_t sector,
+			      sector_t len)
+{
+	u32 lo = 0, hi = bd->freemap_ranges;
+
+	/* The last range that starts at or before @sector. */
+	while (hi - lo > 1) {
+		u32 mid = lo + (hi - lo) / 2;
+
+		if (le64_to_cpu(bd->freemap[mid].sector) <= sector)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return hi > lo && le64_to_cpu(bd->freemap[lo].sector) <= sector &&
+	       sector + len <= le64_to_cpu(bd->freemap[lo].sector) +
+			       le64_to_cpu(bd->freemap[lo].sectors);
+}
+
 /* Range-map nodes for the constructor: it may wait, and fail. */
 static int bow_prealloc_ctr(struct bow_prealloc *pa)
 {
@@ -2256,8 +2580,8 @@ static int bow_prealloc_ctr(struct bow_prealloc *pa)
 	return 0;
 }
 
-/* Give [start, start + len) blocks the type @type, whatever they were. */
-static int bow_resume_mark(struct bow_dev *bd, u64 start, u64 len,
+/* Give sectors [start, start + len) the type @type, whatever they were. */
+static int bow_resume_mark(struct bow_dev *bd, sector_t start, sector_t len,
 			   enum bow_range_type type)
 {
 	struct bow_prealloc pa = {};
@@ -2265,11 +2589,72 @@ static int bow_resume_mark(struct bow_dev *bd, u64 start, u64 len,
 
 	r = bow_prealloc_ctr(&pa);
 	if (!r)
-		r = bow_convert(&bd->map, start << bd->block_shift,
-				(start + len) << bd->block_shift,
+		r = bow_convert(&bd->map, start, start + len,
 				~(BOW_TYPE(BOW_SECTOR0) | BOW_TYPE(BOW_TOP)),
 				type, &pa);
 	bow_prealloc_free(&pa);
+	cond_resched();
+	return r;
+}
+
+/*
+ * Rebuild the range map.  Free at the checkpoint, by the map: WRITTEN
+ * (nothing of the checkpoint there, and a discard may free it).  Then the
+ * entries, oldest first, so that the newest entry about a block says what
+ * it is: a source CHANGED, a dest BACKUP.  Then the live block 0 and the
+ * map's own chain.  With a map, every backup, the live block 0 and the
+ * chain must lie where the map says was free, and the chain on nothing
+ * else the log uses.
+ */
+static int bow_resume_rebuild(struct bow_resume *rs)
+{
+	struct bow_dev *bd = rs->bd;
+	unsigned int shift = bd->block_shift;
+	sector_t live = le64_to_cpu(bow_log_header(bd)->sector0);
+	u64 i;
+	int r = 0;
+
+	for (i = 0; !r && i < bd->freemap_ranges; i++)
+		r = bow_resume_mark(bd, le64_to_cpu(bd->freemap[i].sector),
+				    le64_to_cpu(bd->freemap[i].sectors),
+				    BOW_WRITTEN);
+	for (i = rs->nr_entries; !r && i-- > 0;) {
+		const struct bow_resume_entry *e = &rs->entries[i];
+
+		if (bd->freemap_blocks &&
+		    !bow_freemap_holds(bd, e->dest << shift, e->blocks << shift))
+			return bow_resume_bad(rs,
+					      "the backup at sector %llu was not free at the checkpoint, by the free-space map",
+					      e->dest << shift);
+		if (e->source)
+			r = bow_resume_mark(bd, e->source << shift,
+					    e->blocks << shift, BOW_CHANGED);
+		if (!r)
+			r = bow_resume_mark(bd, e->dest << shift,
+					    e->blocks << shift, BOW_BACKUP);
+		rs->backed_up += e->blocks;
+	}
+	if (r)
+		return r;
+	if (!bow_range_all(&bd->map, live, live + bd->block_sectors,
+			   ~BOW_TYPE(BOW_BACKUP)) ||
+	    (bd->freemap_blocks &&
+	     !bow_freemap_holds(bd, live, bd->block_sectors)))
+		return bow_resume_bad(rs,
+				      "sector0 %llu holds a backup, or was not free at the checkpoint",
+				      (u64)live);
+	r = bow_resume_mark(bd, live, bd->block_sectors, BOW_SECTOR0_LIVE);
+	for (i = 0; !r && i < bd->freemap_blocks; i++) {
+		sector_t b = bd->freemap_chain[i];
+
+		if (!bow_range_all(&bd->map, b, b + bd->block_sectors,
+				   BOW_TYPE(BOW_WRITTEN)))
+			return bow_resume_bad(rs,
+					      "free-space map block %llu at sector %llu lies on a backup, a backed-up block, the live block 0 or the map, or was not free at the checkpoint",
+					      i, (u64)b);
+		r = bow_resume_mark(bd, b, bd->block_sectors, BOW_FREEMAP);
+	}
+	bd->sector0_live = live;
 	return r;
 }
 
@@ -2288,7 +2673,6 @@ static int bow_resume_log(struct bow_dev *bd, struct dm_target *ti)
 		.read = RB_ROOT,
 	};
 	const struct bow_log_header *h = bd->log;
-	u64 i, backed_up = 0;
 	int r;
 
 	rs.block = vmalloc(bd->block_size);
@@ -2299,51 +2683,24 @@ static int bow_resume_log(struct bow_dev *bd, struct dm_target *ti)
 	r = bow_resume_validate(&rs);
 	bow_vext_destroy(&rs.map);
 	bow_vext_destroy(&rs.read);
+	if (!r)
+		r = bow_resume_freemap(&rs);
+	if (!r)
+		r = bow_resume_rebuild(&rs);
 	if (r) {
-		ti->error = r == -ENOMEM ? "Cannot allocate memory to check the log" :
+		ti->error = r == -ENOMEM ? "Cannot allocate memory to resume" :
 			    r == -EINVAL ? "Log does not validate" :
 			    "Cannot read the log";
-		goto out;
-	}
-	/* Oldest first: the newest entry about a block says what it is. */
-	for (i = rs.nr_entries; !r && i-- > 0;) {
-		const struct bow_resume_entry *e = &rs.entries[i];
-
-		if (e->source)
-			r = bow_resume_mark(bd, e->source, e->blocks,
-					    BOW_CHANGED);
-		if (!r)
-			r = bow_resume_mark(bd, e->dest, e->blocks, BOW_BACKUP);
-		backed_up += e->blocks;
-		cond_resched();
-	}
-	bd->sector0_live = le64_to_cpu(h->sector0);
-	if (r) {
-		ti->error = "Cannot allocate range map";
-		goto out;
-	}
-	if (!bow_range_all(&bd->map, bd->sector0_live,
-			   bd->sector0_live + bd->block_sectors,
-			   ~BOW_TYPE(BOW_BACKUP))) {
-		r = bow_resume_bad(&rs, "sector0 %llu holds a backup",
-				   (u64)bd->sector0_live);
-		ti->error = "Log does not validate";
-		goto out;
-	}
-	r = bow_resume_mark(bd, bd->sector0_live >> bd->block_shift, 1,
-			    BOW_SECTOR0_LIVE);
-	if (r) {
-		ti->error = "Cannot allocate range map";
 		goto out;
 	}
 	bd->disk_sequence = le32_to_cpu(h->sequence);
 	bd->disk_count = le32_to_cpu(h->count);
 	bd->log_blocks = rs.nr_logs;
 	bd->log_entries = rs.nr_entries;
-	bd->backup_sectors = backed_up << bd->block_shift;
+	bd->backup_sectors = rs.backed_up << bd->block_shift;
 	bd->state = BOW_STATE_CHECKPOINT;
-	DMINFO("%pg: resumed the checkpoint: %u log blocks, %llu entries",
-	       bd->bdev, rs.nr_logs, rs.nr_entries);
+	DMINFO("%pg: resumed: %u log blocks, %llu entries, %u free ranges",
+	       bd->bdev, rs.nr_logs, rs.nr_entries, bd->freemap_ranges);
 out:
 	kvfree(rs.entries);
 	vfree(rs.block);
@@ -2373,6 +2730,7 @@ static void bow_dev_free(struct bow_dev *bd)
 	bitmap_free(bd->copy_map);
 	kvfree(bd->copies);
 	bow_map_destroy(&bd->map.ranges);
+	bow_freemap_free(bd);
 	kfree(bd);
 }
 
@@ -2410,6 +2768,7 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	bd->block_sectors = block_size >> SECTOR_SHIFT;
 	bd->block_shift = ilog2(bd->block_sectors);
 	bd->log_unit = bdev_logical_block_size(dev->bdev);
+	bd->header_size = BOW_HEADER_SIZE_EXT;
 	bd->nr_sectors = ti->len;
 	spin_lock_init(&bd->lock);
 	bd->map.ranges = RB_ROOT;

@@ -81,8 +81,9 @@ corrupt() # <what> <byte offset> <expected status> <expected words>
 }
 corrupt "header version" 5 4 "header_version 0xff00"
 corrupt "header count" 15 4 "count "
-corrupt "entry 1 size" $((28 + 24 + 16)) 4 "are not whole"
-corrupt "entry 1 checksum" $((28 + 24 + 23)) 5 "entry 1: checksum"
+# Entries start at header_size: 60, the header and its extension.
+corrupt "entry 1 size" $((60 + 24 + 16)) 4 "are not whole"
+corrupt "entry 1 checksum" $((60 + 24 + 23)) 5 "entry 1: checksum"
 # The newest entry's backup (listed first) cannot have been moved since.
 line=$(grep -m1 ' entry ' "$work/crash.entries")
 dest=$(echo "$line" | awk '{ print $8 * 512 }')

@@ -56,9 +56,9 @@ expect_eq "a second restore finds no checkpoint (exit 0)" "0 1" \
 
 "$restore" "$work/small.img" > "$work/small.out" 2>&1
 expect_eq "small: restore after ENOSPC" 0 $?
-# Free at the checkpoint: blocks 100-109.
+# Free at the checkpoint: blocks 100-110.
 cmp -s -n $((100 * 4096)) "$work/small.img" "$work/small.ckpt" &&
-	cmp -s -i $((110 * 4096)):$((110 * 4096)) "$work/small.img" "$work/small.ckpt"
+	cmp -s -i $((111 * 4096)):$((111 * 4096)) "$work/small.img" "$work/small.ckpt"
 expect_eq "small: every block in use at the checkpoint restored" 0 $?
 
 if [ -n "$foreign" ]; then

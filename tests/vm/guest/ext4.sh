@@ -141,8 +141,8 @@ start big /dev/vdg /dev/vdh 1 block_size:4096
 dd if=/dev/urandom of=/mnt/big/large bs=4K count=3000 conv=notrunc oflag=direct
 e1=$(bow_status big 4)
 l1=$(bow_status big 5)
-expect_eq "big: $e1 entries fill 169 to a log block: $l1 log blocks" \
-	$(((e1 - 1) / 169 + 1)) "$l1"
+expect_eq "big: $e1 entries fill 168 to a log block: $l1 log blocks" \
+	$(((e1 - 1) / 168 + 1)) "$l1"
 for f in $(ls /mnt/big/files | head -n 100); do
 	dd if=/dev/urandom of=/mnt/big/files/$f bs=4K count=1 conv=notrunc
 done

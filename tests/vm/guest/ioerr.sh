@@ -171,7 +171,8 @@ wblk 11 /dev/mapper/commit
 expect_eq "commit after a failed log write: writes pass through" "0 " "$wrote"
 
 # The races, on a device of their own: blocks 1024-2047 free, then the
-# checkpoint takes 2047 (block 0's backup) and 2046 (the live block 0).
+# checkpoint takes 2047 (block 0's backup), 2046 (the live block 0) and
+# 2045 (the free-space map).
 race=/dev/mapper/race
 lower_create lower3 /dev/vde
 bow_create race /dev/mapper/lower3 1 block_size:4096
@@ -181,9 +182,9 @@ dd if=$race of=/dev/vdf bs=1M iflag=direct oflag=direct
 n3=$(blockdev --getsz /dev/vde)
 
 # A write into the destination of a copy in flight, when that copy fails:
-# block 5's copy goes to block 2045, the top of the free space; its read
+# block 5's copy goes to block 2044, the top of the free space; its read
 # is held for 2 s (dm-delay over an "error" device), then fails.  A write
-# to block 2045 meanwhile waits for the copy, finds the block free again,
+# to block 2044 meanwhile waits for the copy, finds the block free again,
 # and goes down as any write into free space.
 dmsetup create --noudevsync err5 --table "0 $S8 error"
 err5=$(dmsetup info -c --noheadings -o major,minor err5 | tr -d ' ')
@@ -194,18 +195,18 @@ printf '0 %d linear /dev/vde 0\n%d %d delay %s 0 2000\n%d %d linear /dev/vde %d\
 dmsetup resume lower3
 check "block 5's reads held 2 s, then failed (dm-delay over error)" \
 	[ "$(dmsetup table lower3 | grep -c ' delay ')" = 1 ]
-dd if=/dev/urandom of=/tmp/w2045 bs=$B count=1
+dd if=/dev/urandom of=/tmp/w2044 bs=$B count=1
 (wblk 5 $race; echo "$wrote" > /tmp/w5) &
 sleep 0.5
-dd if=/tmp/w2045 of=$race bs=$B seek=2045 count=1 conv=notrunc oflag=direct
+dd if=/tmp/w2044 of=$race bs=$B seek=2044 count=1 conv=notrunc oflag=direct
 expect_eq "a write into a failing copy's destination succeeds" 0 $?
 wait
 lower_table lower3 /dev/vde
 dmsetup remove --noudevsync err5
 expect_eq "... the copy's own write fails with EIO" \
 	"1 Input/output error" "$(cat /tmp/w5)"
-expect_eq "... block 2045 holds what was written" \
-	"$(md5sum < /tmp/w2045 | cut -d' ' -f1)" "$(block $race 2045)"
+expect_eq "... block 2044 holds what was written" \
+	"$(md5sum < /tmp/w2044 | cut -d' ' -f1)" "$(block $race 2044)"
 expect_eq "... block 5 as at the checkpoint" "$(block /dev/vdf 5)" \
 	"$(block $race 5)"
 
@@ -248,10 +249,10 @@ expect_eq "short of memory: 64 writes into free space, none fails" "64 0" \
 echo 0 > /sys/module/dm_bow/parameters/debug_fail_alloc
 
 # A commit interrupted by the lower device: the header unit with count 0
-# and the commit mark is written, then the rest of block 0 fails.  The
-# device keeps failing writes; bow-restore finishes the commit offline:
-# block 0 is the file system's, the data written since the checkpoint
-# stays, and a second run finds no checkpoint.
+# and the commit mark (at header_size, 60) is written, then the rest of
+# block 0 fails.  The device keeps failing writes; bow-restore finishes
+# the commit offline: block 0 is the file system's, the data written
+# since the checkpoint stays, and a second run finds no checkpoint.
 truncate -s 8M /tmp/ic.img
 ic_lo=$(/sbin/losetup -f --show /tmp/ic.img)
 lower_create iclower "$ic_lo"
@@ -269,7 +270,7 @@ expect_eq "interrupted commit: the state change fails with EIO" "1 1" \
 expect_eq "interrupted commit: block 0 holds count 0 and the commit mark" \
 	"0 1414090051" "$(dd if="$ic_lo" bs=512 count=1 iflag=direct |
 		od -An -tu4 -j12 -N4 | tr -d ' ') $(dd if="$ic_lo" bs=512 count=1 \
-		iflag=direct | od -An -tu4 -j28 -N4 | tr -d ' ')"
+		iflag=direct | od -An -tu4 -j60 -N4 | tr -d ' ')"
 dmsetup remove --noudevsync ic iclower
 bow-restore "$ic_lo" > /tmp/out 2>&1
 expect_eq "interrupted commit: bow-restore finishes it, exit 0" "0 1" \

@@ -10,6 +10,8 @@ bow=/dev/mapper/bow
 # blocks <first> <count> [dd args]: dd through the dm device, in blocks.
 wblk() { dd if=/dev/urandom of=$bow bs=$B seek=$1 count=$2 conv=notrunc oflag=direct 2>/dev/null; }
 wsec() { dd if=/dev/urandom of=$bow bs=512 seek=$1 count=$2 conv=notrunc oflag=direct 2>/dev/null; }
+# sumall <device>: the md5 of all of it, read direct in large reads.
+sumall() { dd if="$1" bs=1M iflag=direct | md5sum | cut -d' ' -f1; }
 # Sectors vdb has written: a sub-block test asserts that its bio reached
 # dm-bow as the bio it claims (a buffered fallback writes whole pages).
 written() { awk '{ print $7 }' /sys/block/vdb/stat; }
@@ -102,13 +104,13 @@ free0=$(cat $S/free)
 b0=$(sum $dev 0 8)
 check "checkpoint message" dmsetup message bow 0 checkpoint
 expect_eq "state 1 after checkpoint" 1 "$(cat $S/state)"
-expect_eq "checkpoint takes two blocks: backup and live block 0" $((free0 - 2 * B)) "$(cat $S/free)"
-expect_eq "status after checkpoint" "1 $((free0 - 2 * B)) $B 1 1 1 0 0 rw" "$(dmsetup status bow | cut -d' ' -f4-)"
+expect_eq "checkpoint takes three blocks: backup, live block 0, free-space map" $((free0 - 3 * B)) "$(cat $S/free)"
+expect_eq "status after checkpoint" "1 $((free0 - 3 * B)) $B 1 1 1 0 0 rw" "$(dmsetup status bow | cut -d' ' -f4-)"
 expect_eq "block 0 on the disk holds the log magic" "424f5700" \
 	"$(dd if=$dev bs=512 count=1 iflag=direct 2>/dev/null | head -c 4 | od -An -tx1 | tr -d ' \n')"
 expect_eq "block 0 read through bow is the block 0 of the checkpoint" "$b0" "$(sum $bow 0 8)"
 dd if=$bow of=/dev/vdc bs=1M iflag=direct oflag=direct 2>/dev/null
-expect_eq "checkpoint copy taken" "$(sum $bow 0 65536)" "$(sum /dev/vdc 0 65536)"
+expect_eq "checkpoint copy taken" "$(sumall $bow)" "$(sumall /dev/vdc)"
 for v in 0 1 3 x; do
 	if echo "$v" > $S/state 2>/dev/null; then
 		not_ok "state 1: writing '$v' is refused"
@@ -272,7 +274,7 @@ wblk 1500 1
 
 # What the resume below must find again.
 live_counts="$(bow_status bow 3) $(bow_status bow 4) $(bow_status bow 5)"
-live_sum=$(sum $bow 0 65536)
+live_sum=$(sumall $bow)
 check "remove in state 1" dmsetup remove --noudevsync bow
 if bow_create bow2 $dev 2>/dev/null; then
 	not_ok "create over a device with a live log is refused"
@@ -284,48 +286,110 @@ expect_eq "refusal names the reason" 1 \
 dmsetup remove --noudevsync bow2 2>/dev/null
 
 # Resume: the table option takes the live log up again, as after a
-# reboot.  Backed-up blocks pass; everything else may hold data of the
-# checkpoint, or written since: nothing is free, and a write that needs a
-# backup, or would overwrite a backup or the live block 0, is refused.
+# reboot.  Backed-up blocks pass, and so do blocks free at the checkpoint
+# (by the free-space map written then); everything else may hold data of
+# the checkpoint.  Nothing is free until a discard frees the blocks free
+# at the checkpoint that nothing of the log uses: until then a write that
+# needs a backup, or would overwrite a backup or the live block 0, is
+# refused.
+
+# le <offset> <bytes>: a little-endian field of block 0 of vdb.
+le() { dd if=$dev bs=512 count=1 iflag=direct | od -An -tu$2 -j$1 -N$2 | tr -d ' '; }
+# The free-space map's first block and length, from the header extension.
+map_sector() { le 44 8; }
+map_blocks() { le 52 4; }
+# expected_written: how many of the blocks free at the checkpoint
+# (1024-4095) no entry reads or writes, nor the live block 0 nor the map
+# (one block here: one free range) is on.
+expected_written()
+{
+	dd if=$dev of=/tmp/now.img bs=1M iflag=direct 2>/dev/null
+	bow-restore -n -v /tmp/now.img | awk -v live=$(($(log_sector0 $dev) / 8)) \
+		-v map=$(($(map_sector) / 8)) '
+		/entry/ { for (b = $6 / 8; b < ($6 + $10) / 8; b++) used[b] = 1
+			  for (b = $8 / 8; b < ($8 + $10) / 8; b++) used[b] = 1 }
+		END { used[live] = 1; used[map] = 1; n = 0
+		      for (b = 1024; b < 4096; b++) if (!(b in used)) n++
+		      print n }'
+	rm -f /tmp/now.img
+}
+expect_eq "the checkpoint's free-space map is one block" 1 "$(map_blocks)"
+w0=$(written)
 check "create with resume over the live log" bow_create bow $dev 2 block_size:4096 resume
+expect_eq "resume: writes nothing" "$w0" "$(written)"
 S=$(bow_sys bow)
 expect_eq "resume: table line round-trips" "0 65536 bow $(cat /sys/block/vdb/dev) 2 block_size:4096 resume" "$(dmsetup table bow)"
 expect_eq "resume: state 1" 1 "$(cat $S/state)"
 expect_eq "resume: bytes backed up, entries, log blocks as before" "$live_counts" \
 	"$(bow_status bow 3) $(bow_status bow 4) $(bow_status bow 5)"
-expect_eq "resume: the kernel log says so" 1 \
-	"$(dmesg | tail -n 5 | grep -c "bow: vdb: resumed the checkpoint: $(bow_status bow 5) log blocks, $(bow_status bow 4) entries$")"
-expect_eq "resume: every block reads as before" "$live_sum" "$(sum $bow 0 65536)"
+expect_eq "resume: the kernel log says so, with the map's one free range" 1 \
+	"$(dmesg | tail -n 5 | grep -c "bow: vdb: resumed: $(bow_status bow 5) log blocks, $(bow_status bow 4) entries, 1 free ranges$")"
+expect_eq "resume: every block reads as before" "$live_sum" "$(sumall $bow)"
 expect_eq "resume: nothing free" 0 "$(cat $S/free)"
-blkdiscard -o 0 -l $((8192 * B)) $bow
-expect_eq "resume: a discard of the whole device frees nothing" 0 "$(cat $S/free)"
 n=$(bow_status bow 4)
-if wblk 700 1; then
-	ok "resume: a write to a backed-up block passes"
-else
-	not_ok "resume: a write to a backed-up block passes"
-fi
-expect_eq "resume: ... with nothing logged, nothing refused" "$n 0" "$(bow_status bow 4) $(bow_status bow 7)"
+for what in "700:a backed-up block" "1500:a block free at the checkpoint, written since"; do
+	blk=${what%%:*}
+	if wblk $blk 1; then
+		ok "resume: a write to $what passes"
+	else
+		not_ok "resume: a write to $what passes"
+	fi
+	expect_eq "resume: ... with nothing logged, nothing refused" "$n 0" "$(bow_status bow 4) $(bow_status bow 7)"
+done
 dd if=$dev of=/tmp/now.img bs=1M iflag=direct 2>/dev/null
 dest=$(bow-restore -n -v /tmp/now.img | awk '/entry/ && $6 != 0 { print $8; exit }')
 rm -f /tmp/now.img
 live=$(log_sector0 $dev)
 refused=0
-for what in "701:an unchanged block" "1500:a block free at the checkpoint, written since" \
-	    "$((dest / 8)):the newest backup" "$((live / 8)):the live block 0"; do
+for what in "701:an unchanged block" "$((dest / 8)):the newest backup" \
+	    "$((live / 8)):the live block 0"; do
 	blk=${what%%:*}
 	before=$(sum $dev $((blk * 8)) 8)
 	if wblk $blk 1; then
-		not_ok "resume: a write over $what (block $blk) is refused"
+		not_ok "resume: before a discard, a write over $what (block $blk) is refused"
 	else
-		ok "resume: a write over $what (block $blk) is refused"
+		ok "resume: before a discard, a write over $what (block $blk) is refused"
 	fi
 	refused=$((refused + 1))
 	expect_eq "resume: ... counted, nothing logged, the block unchanged" \
 		"$refused $n $before" "$(bow_status bow 7) $(bow_status bow 4) $(sum $dev $((blk * 8)) 8)"
 done
 expect_eq "resume: the live block 0 did not move" "$live" "$(log_sector0 $dev)"
+want=$(expected_written)
+blkdiscard -o 0 -l $((8192 * B)) $bow
+expect_eq "resume: a discard of the whole device frees exactly the $want blocks free at the checkpoint that the log does not use" \
+	$((want * B)) "$(cat $S/free)"
+wblk 701 1
+expect_eq "resume: then a write to an unchanged block is backed up" \
+	"$((n + 1)) $(((want - 1) * B))" "$(bow_status bow 4) $(cat $S/free)"
+wblk $((dest / 8)) 1
+expect_eq "resume: a write over the newest backup moves it" "$((n + 2)) $B" \
+	"$(bow_status bow 4) $(bow_status bow 8)"
+wblk $((live / 8)) 1
+check "resume: a write over the live block 0 moves it ($live -> $(log_sector0 $dev))" [ "$(log_sector0 $dev)" != "$live" ]
+map=$(map_sector)
+wblk $((map / 8)) 1
+check "resume: a write over the free-space map moves it ($map -> $(map_sector))" \
+	[ "$(map_sector)" != "$map" -a "$(map_blocks)" = 1 ]
+expect_eq "resume: ... and logs nothing" $((n + 2)) "$(bow_status bow 4)"
+live_counts="$(bow_status bow 3) $(bow_status bow 4) $(bow_status bow 5)"
+live_sum=$(sumall $bow)
 check "remove the resumed device" dmsetup remove --noudevsync bow
+
+# A second reboot: the moved map is found, and the same rule holds.
+check "resume again" bow_create bow $dev 2 block_size:4096 resume
+S=$(bow_sys bow)
+expect_eq "resume again: counters as before" "$live_counts" \
+	"$(bow_status bow 3) $(bow_status bow 4) $(bow_status bow 5)"
+expect_eq "resume again: every block reads as before" "$live_sum" "$(sumall $bow)"
+want=$(expected_written)
+blkdiscard -o 0 -l $((8192 * B)) $bow
+expect_eq "resume again: the discard frees exactly the $want blocks" \
+	$((want * B)) "$(cat $S/free)"
+wblk 703 1
+expect_eq "resume again: a write to an unchanged block is backed up" \
+	"$(($(echo $live_counts | cut -d' ' -f2) + 1))" "$(bow_status bow 4)"
+check "remove the device resumed twice" dmsetup remove --noudevsync bow
 
 # A log that does not validate is refused, and nothing is written: one
 # byte changed at a time, then put back.
@@ -339,11 +403,14 @@ patch()
 dd if=$dev of=/tmp/now.img bs=1M iflag=direct 2>/dev/null
 entry1=$(bow-restore -n -v /tmp/now.img | awk '/entry 1:/ { print $8; exit }')
 rm -f /tmp/now.img
-whole=$(sum $dev 0 65536)
+whole=$(sumall $dev)
+map=$(map_sector)
 for case in "4 2:header_version 0x0102, expected 0x0100" \
 	    "12 0:count 0: a commit has begun" \
 	    "$((entry1 * 512 + 100)) x:entry 1: checksum of sectors $entry1+" \
-	    "35 1:entry 0: block 0 is the source of entry 0"; do
+	    "67 1:entry 0: block 0 is the source of entry 0" \
+	    "32 2:header extension: magic 0x58574f42 version 2 reserved 0, expected 0x58574f42 1 0" \
+	    "$((map * 512 + 100)) x:free-space map block 0 at sector $map: bad magic or checksum"; do
 	off=${case%% *}
 	rest=${case#* }
 	byte=${rest%%:*}
@@ -365,19 +432,40 @@ for case in "4 2:header_version 0x0102, expected 0x0100" \
 		"$(dmesg | grep ': bow: ' | tail -n 1 | sed 's/.*: bow: //; s/ (-E[A-Z]*)$//')"
 	patch $off "$saved"
 done
-expect_eq "resume: refused tables wrote nothing" "$whole" "$(sum $dev 0 65536)"
+expect_eq "resume: refused tables wrote nothing" "$whole" "$(sumall $dev)"
+
+# A valid free-space map block where nothing was free: a copy of it on
+# block 5 (data of the checkpoint), and the header pointing there.
+dd if=$dev of=/tmp/b5 bs=$B skip=5 count=1 iflag=direct
+dd if=$dev of=$dev bs=$B skip=$((map / 8)) seek=5 count=1 iflag=direct oflag=direct conv=notrunc
+dd if=$dev of=/tmp/sec bs=512 count=1 iflag=direct
+printf '\050\000\000\000\000\000\000\000' | dd of=/tmp/sec bs=1 seek=44 conv=notrunc
+dd if=/tmp/sec of=$dev bs=512 count=1 oflag=direct conv=notrunc
+if bow_create bad $dev 2 block_size:4096 resume 2>/dev/null; then
+	not_ok "resume refuses a map that lies on data of the checkpoint"
+	dmsetup remove --noudevsync bad
+else
+	ok "resume refuses a map that lies on data of the checkpoint"
+fi
+expect_eq "resume: ... and says so" 1 \
+	"$(dmesg | tail -n 3 | grep -c 'cannot resume: free-space map block 0 at sector 40 lies on a backup, a backed-up block, the live block 0 or the map, or was not free at the checkpoint$')"
+dd if=/tmp/b5 of=$dev bs=$B seek=5 count=1 oflag=direct conv=notrunc
+printf "\\$(printf %o $((map & 255)))\\$(printf %o $(((map >> 8) & 255)))" |
+	dd of=/tmp/sec bs=1 seek=44 conv=notrunc
+dd if=/tmp/sec of=$dev bs=512 count=1 oflag=direct conv=notrunc
+expect_eq "resume: all put back" "$whole" "$(sumall $dev)"
 check "module unloads when unused" rmmod dm_bow
 check "module loads again" insmod /lib/modules/dm-bow.ko
 
 # Out of free space: the write that cannot be backed up fails with
 # ENOSPC, and the checkpoint stays restorable (the host checks vdd).
-# vdd: 8 MiB; 10 free blocks, 2 taken by the checkpoint, 8 left.
+# vdd: 8 MiB; 11 free blocks, 3 taken by the checkpoint, 8 left.
 # low_water is 4 blocks: the event fires once, when free space drops
 # below it (at the 5th first overwrite), and never again.
 check "create small" bow_create small /dev/vdd 2 block_size:4096 low_water:$((4 * B))
 expect_eq "small: table line with two features" \
 	"0 16384 bow $(cat /sys/block/vdd/dev) 2 block_size:4096 low_water:$((4 * B))" "$(dmsetup table small)"
-blkdiscard -o $((100 * B)) -l $((10 * B)) /dev/mapper/small
+blkdiscard -o $((100 * B)) -l $((11 * B)) /dev/mapper/small
 events() { dmsetup info -c --noheadings -o events small; }
 ev0=$(events)
 check "small: checkpoint" dmsetup message small 0 checkpoint

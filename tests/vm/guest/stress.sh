@@ -8,7 +8,9 @@
 key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 
 # writers <dir> <seconds>: 4 direct-I/O overwriters of existing files,
-# 2 creators of small files with fsync, 4 racers on one block, 1 syncer.
+# 2 creators of small files with fsync, 4 racers on one block, 1 syncer,
+# 1 trimmer (in state 1, space written since the checkpoint and freed
+# again becomes free for backups while they are made).
 writers()
 {
 	_d=$1 _t=$(( $(date +%s) + $2 ))
@@ -41,6 +43,12 @@ writers()
 	done
 	(
 		while [ "$(date +%s)" -lt $_t ]; do sync; done
+	) &
+	(
+		while [ "$(date +%s)" -lt $_t ]; do
+			fstrim $_d
+			sleep 0.5
+		done
 	) &
 }
 
@@ -88,6 +96,15 @@ check "life: unmount" umount /mnt/life
 check "life: remove" dmsetup remove --noudevsync life
 check "life: e2fsck -fn clean after commit under load" quiet e2fsck -fn /dev/vdd
 echo "# conc: $(dmsetup status conc)"
+# Files written since the checkpoint, in space free then: removed and
+# trimmed, that space is free for backups again.
+free1=$(cat "$(bow_sys conc)/free")
+rm -rf /mnt/conc/new1
+sync
+fstrim /mnt/conc
+free2=$(cat "$(bow_sys conc)/free")
+check "conc: files written since the checkpoint, removed and trimmed, free their space ($free1 -> $free2)" \
+	[ "$free2" -gt "$free1" ]
 check "conc: unmount" umount /mnt/conc
 check "conc: remove" dmsetup remove --noudevsync conc
 
