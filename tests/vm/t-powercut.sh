@@ -2,11 +2,15 @@
 # VM test: real power cuts.  Kill QEMU at a random moment of a workload
 # on a checkpoint (host cache bypassed), restore the image on the host,
 # check every block in use at the checkpoint and e2fsck.  BOW_POWERCUT_RUNS
-# times (default 8); BOW_POWERCUT_SEED fixes the moments.
+# times (default 8); BOW_POWERCUT_SEED fixes the moments.  The first two
+# cuts are first resumed by a second boot (guest/powercut-resume.sh),
+# which writes more before the restore.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/vm/lib.sh"
 
 vm_workdir powercut "$top/tests/vm/guest/powercut.sh"
+mkdir -p "$work/resume"
+cp "$top/tests/vm/guest/powercut-resume.sh" "$work/resume/run.sh"
 mkdir -p "$work/tree/files"
 make_files "$work/tree/files" 120 5 4096
 head -c 4M /dev/urandom > "$work/tree/big"
@@ -49,6 +53,11 @@ while [ $run -le "$runs" ]; do
 	# Killed before it could print its kernel log: read the console.
 	if grep -nE 'BUG:|WARNING:|Oops|Call Trace|Kernel panic' "$work/console.log"; then
 		not_ok "power cut $run: guest kernel reported a problem"
+	fi
+	# The first two cuts are resumed and written to before the restore.
+	if [ $run -le 2 ]; then
+		vm_run "$work/resume.log" "$work/resume" "$work/data.img"
+		vm_results "$work/resume.log" | sed "s/^\(\(not \)*ok - \)/\1power cut $run: /"
 	fi
 	"$restore" "$work/data.img" > "$work/restore.out" 2>&1
 	status=$?

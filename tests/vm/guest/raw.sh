@@ -313,6 +313,15 @@ expected_written()
 		      print n }'
 	rm -f /tmp/now.img
 }
+# trim_frees_exactly <label>: a discard of the whole device frees exactly
+# the blocks expected_written counts ($want).
+trim_frees_exactly()
+{
+	want=$(expected_written)
+	blkdiscard -o 0 -l $((8192 * B)) $bow
+	expect_eq "$1: a discard of the whole device frees exactly the $want blocks free at the checkpoint that the log does not use" \
+		$((want * B)) "$(cat $S/free)"
+}
 expect_eq "the checkpoint's free-space map is one block" 1 "$(map_blocks)"
 w0=$(written)
 check "create with resume over the live log" bow_create bow $dev 2 block_size:4096 resume
@@ -355,10 +364,7 @@ for what in "701:an unchanged block" "$((dest / 8)):the newest backup" \
 		"$refused $n $before" "$(bow_status bow 7) $(bow_status bow 4) $(sum $dev $((blk * 8)) 8)"
 done
 expect_eq "resume: the live block 0 did not move" "$live" "$(log_sector0 $dev)"
-want=$(expected_written)
-blkdiscard -o 0 -l $((8192 * B)) $bow
-expect_eq "resume: a discard of the whole device frees exactly the $want blocks free at the checkpoint that the log does not use" \
-	$((want * B)) "$(cat $S/free)"
+trim_frees_exactly resume
 wblk 701 1
 expect_eq "resume: then a write to an unchanged block is backed up" \
 	"$((n + 1)) $(((want - 1) * B))" "$(bow_status bow 4) $(cat $S/free)"
@@ -382,10 +388,7 @@ S=$(bow_sys bow)
 expect_eq "resume again: counters as before" "$live_counts" \
 	"$(bow_status bow 3) $(bow_status bow 4) $(bow_status bow 5)"
 expect_eq "resume again: every block reads as before" "$live_sum" "$(sumall $bow)"
-want=$(expected_written)
-blkdiscard -o 0 -l $((8192 * B)) $bow
-expect_eq "resume again: the discard frees exactly the $want blocks" \
-	$((want * B)) "$(cat $S/free)"
+trim_frees_exactly "resume again"
 wblk 703 1
 expect_eq "resume again: a write to an unchanged block is backed up" \
 	"$(($(echo $live_counts | cut -d' ' -f2) + 1))" "$(bow_status bow 4)"
