@@ -49,3 +49,10 @@ log_sector0()
 {
 	dd if="$1" bs=512 count=1 iflag=direct | od -An -tu8 -j20 -N8 | tr -d ' '
 }
+
+# log_freemap <device>: the freemap field of the header extension in
+# block 0 of <device>: where the free-space map's first block is.
+log_freemap()
+{
+	dd if="$1" bs=512 count=1 iflag=direct | od -An -tu8 -j44 -N8 | tr -d ' '
+}

@@ -296,7 +296,7 @@ dmsetup remove --noudevsync bow2 2>/dev/null
 # le <offset> <bytes>: a little-endian field of block 0 of vdb.
 le() { dd if=$dev bs=512 count=1 iflag=direct | od -An -tu$2 -j$1 -N$2 | tr -d ' '; }
 # The free-space map's first block and length, from the header extension.
-map_sector() { le 44 8; }
+map_sector() { log_freemap $dev; }
 map_blocks() { le 52 4; }
 # expected_written: how many of the blocks free at the checkpoint
 # (1024-4095) no entry reads or writes, nor the live block 0 nor the map

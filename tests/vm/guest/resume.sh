@@ -1,0 +1,105 @@
+# A checkpoint of ext4 that survives reboots: each "reboot" unmounts,
+# removes the device, takes the checkpoint up again (table option
+# resume), mounts and trims, as the boot of an in-place update would.
+# The workload between reboots reuses what it freed in the boot before,
+# and writes over backups.  Disks (see t-resume.sh):
+#   vdb/vdc  three boots of changes, then rolled back on the host /
+#            checkpoint copy
+#   vdd      three boots of changes, then committed
+. ./guest-lib.sh
+
+# Backups, the map and the live block 0 go to the lowest free space (the
+# test build's naive policy), where ext4 allocates first: every boot
+# writes over them, and they move.
+echo 1 > /sys/module/dm_bow/parameters/debug_alloc_lowest
+
+# start <name> <dev> <copy or "">: create, mount, trim, checkpoint with
+# the file system frozen, copy the checkpoint.
+start()
+{
+	mkdir -p /mnt/$1
+	check "$1: create" bow_create $1 $2 1 block_size:4096
+	check "$1: mount" mount /dev/mapper/$1 /mnt/$1
+	check "$1: fstrim" fstrim /mnt/$1
+	fsfreeze -f /mnt/$1
+	check "$1: checkpoint" dmsetup message $1 0 checkpoint
+	[ -n "$3" ] && dd if=/dev/mapper/$1 of=$3 bs=1M iflag=direct oflag=direct
+	fsfreeze -u /mnt/$1
+}
+
+# workload <name> <boot>: remove 40 files of the checkpoint and the
+# files of the boot before (space freed since the checkpoint, to be used
+# again), write 120 new files, rewrite 30 in place; in boot 2 also a file
+# of half the space left.
+workload()
+{
+	_m=/mnt/$1 _b=$2
+	mkdir $_m/b$_b
+	for i in $(seq $((_b * 40 + 1)) $((_b * 40 + 40))); do
+		rm $_m/files/f$i
+	done
+	rm -rf $_m/b$((_b - 1))
+	for i in $(seq 1 120); do
+		dd if=/dev/urandom of=$_m/b$_b/f$i bs=4K count=$((i % 5 + 1)) 2>/dev/null
+	done
+	for i in $(seq $((200 + _b * 30)) $((229 + _b * 30))); do
+		dd if=/dev/urandom of=$_m/files/f$i bs=4K count=1 conv=notrunc 2>/dev/null
+	done
+	if [ $_b = 2 ]; then
+		_avail=$(df -k $_m | awk 'NR == 2 { print $4 }')
+		dd if=/dev/urandom of=$_m/b$_b/big bs=4K count=$((_avail / 8)) 2>/dev/null
+	fi
+	sync
+}
+
+# reboot <name> <dev>: unmount, remove, resume, mount, trim.
+reboot()
+{
+	check "$1: unmount" umount /mnt/$1
+	check "$1: remove" dmsetup remove --noudevsync $1
+	check "$1: resume" bow_create $1 $2 2 block_size:4096 resume
+	expect_eq "$1: resumed in state 1, nothing free before the trim" "1 0" \
+		"$(bow_status $1 1) $(bow_status $1 2)"
+	check "$1: mount" mount /dev/mapper/$1 /mnt/$1
+	check "$1: fstrim" fstrim /mnt/$1
+	check "$1: the trim frees space for backups" [ "$(bow_status $1 2)" -gt 0 ]
+}
+
+# boots <name> <dev> <copy or "">: the checkpoint, then three boots of
+# changes; none refused for want of space; boots 2 and 3 wrote over
+# backups and the free-space map, which moved.
+boots()
+{
+	start $1 $2 "$3"
+	_map=$(log_freemap $2)
+	workload $1 1
+	reboot $1 $2
+	workload $1 2
+	echo "# $1: boot 2: $(dmsetup status $1), map at $(log_freemap $2)"
+	_refused=$(bow_status $1 7)
+	_moved=$(bow_status $1 8)
+	reboot $1 $2
+	workload $1 3
+	echo "# $1: boot 3: $(dmsetup status $1), map at $(log_freemap $2)"
+	expect_eq "$1: no write refused in boots 2 and 3" "0 0" "$_refused $(bow_status $1 7)"
+	check "$1: boots 2 and 3 wrote over backups (they moved)" \
+		[ $((_moved + $(bow_status $1 8))) -gt 0 ]
+	check "$1: ... and over the free-space map (it moved from $_map)" \
+		[ "$(log_freemap $2)" != "$_map" ]
+}
+
+boots rb /dev/vdb /dev/vdc
+check "rb: unmount" umount /mnt/rb
+check "rb: remove" dmsetup remove --noudevsync rb
+
+# The same, committed at the end: the newest data is there, intact.
+boots rc /dev/vdd ""
+(cd /mnt/rc && find . -type f | sort | xargs md5sum) > /tmp/rc.sums
+check "rc: commit" dmsetup message rc 0 commit
+check "rc: unmount" umount /mnt/rc
+check "rc: remove" dmsetup remove --noudevsync rc
+check "rc: e2fsck -fn clean on the committed device" quiet e2fsck -fn /dev/vdd
+mount /dev/vdd /mnt/rc
+expect_eq "rc: every file as before the commit ($(wc -l < /tmp/rc.sums) files)" \
+	"$(cat /tmp/rc.sums)" "$(cd /mnt/rc && find . -type f | sort | xargs md5sum)"
+umount /mnt/rc
