@@ -187,9 +187,9 @@ struct bow_dev {
 	atomic_t inflight;		/* counted remapped bios, see bow_remap() */
 	atomic_t sector0_io;		/* of those, I/O to the live block 0 */
 	/*
-	 * Writes sent down, by epoch: a discard that frees changed blocks
-	 * starts a new epoch, under lock, and waits for the writes of the
-	 * one before (bow_epoch_enter(), bow_discard_drain()).
+	 * Writes sent down, by epoch: a discard that frees WRITTEN blocks
+	 * starts a new epoch, under lock, and the worker waits for the
+	 * writes of the one before (bow_epoch_enter(), BOW_ROUTE_DRAIN).
 	 */
 	unsigned int epoch;		/* 0 or 1; changed under lock */
 	atomic_t epoch_writes[2];
@@ -846,8 +846,14 @@ static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 
 again:
 	route = BOW_ROUTE_REMAPPED;
-	start_blk = round_down(sector, bs);
-	end_blk = round_up(end, bs);
+	if (bio_op(bio) == REQ_OP_DISCARD) {
+		/* A discard covers whole blocks only, never block 0. */
+		start_blk = max(round_up(sector, bs), bs);
+		end_blk = round_down(end, bs);
+	} else {
+		start_blk = round_down(sector, bs);
+		end_blk = round_up(end, bs);
+	}
 	r = 0;
 	spin_lock(&bd->lock);
 	if (bd->transition) {
@@ -865,9 +871,6 @@ again:
 	switch (bd->state) {
 	case BOW_STATE_TRIM:
 		if (bio_op(bio) == REQ_OP_DISCARD) {
-			/* Whole blocks only, never block 0. */
-			start_blk = max(round_up(sector, bs), bs);
-			end_blk = round_down(end, bs);
 			route = BOW_ROUTE_DONE;
 			if (start_blk < end_blk) {
 				if (!have_nodes)
@@ -897,8 +900,6 @@ again:
 			 * worker frees them (bow_epoch_enter()).  Not a source
 			 * (CHANGED): see "Discards" in the documentation.
 			 */
-			start_blk = max(round_up(sector, bs), bs);
-			end_blk = round_down(end, bs);
 			route = BOW_ROUTE_DONE;
 			if (start_blk >= end_blk || bd->failed ||
 			    bow_range_all(&bd->map, start_blk, end_blk,
@@ -1459,12 +1460,10 @@ static void bow_freemap_chain_convert(struct bow_dev *bd, sector_t *chain,
  * Write the map into new blocks of free space, through the copy buffer
  * (free: no copy is in flight).  Not durable yet: the log commit that
  * makes the header point at it flushes it first.  On success the chain
- * is bd->freemap_chain, and the blocks of the old one are returned in
- * *@old (NULL if none) for the caller to let go; on failure nothing
- * changed.
+ * is bd->freemap_chain (the caller lets the old one go); on failure
+ * nothing changed.
  */
-static int bow_freemap_write(struct bow_dev *bd, sector_t **old,
-			     u32 *old_blocks)
+static int bow_freemap_write(struct bow_dev *bd)
 {
 	u32 cap = bow_freemap_capacity(bd->block_size), i, first, count;
 	u32 blocks = DIV_ROUND_UP(bd->freemap_ranges, cap);
@@ -1506,8 +1505,6 @@ static int bow_freemap_write(struct bow_dev *bd, sector_t **old,
 		kvfree(chain);
 		return r;
 	}
-	*old = bd->freemap_chain;
-	*old_blocks = bd->freemap_blocks;
 	bd->freemap_chain = chain;
 	bd->freemap_blocks = blocks;
 	return 0;
@@ -1523,17 +1520,15 @@ static int bow_freemap_write(struct bow_dev *bd, sector_t **old,
  */
 static int bow_move_freemap(struct bow_dev *bd)
 {
-	sector_t *old;
-	u32 old_blocks;
+	sector_t *old = bd->freemap_chain;
+	u32 old_blocks = bd->freemap_blocks;
 	int r;
 
 	bow_drain_copies(bd);
-	r = bow_freemap_write(bd, &old, &old_blocks);
+	r = bow_freemap_write(bd);
 	if (r) {
 		DMWARN("%pg: no space to move the free-space map (%d): dropped",
 		       bd->bdev, r);
-		old = bd->freemap_chain;
-		old_blocks = bd->freemap_blocks;
 		bd->freemap_chain = NULL;
 		bd->freemap_blocks = 0;
 	}
@@ -1597,8 +1592,8 @@ static int bow_prepare_write(struct bow_dev *bd, struct bio *bio,
 	sector_t pos = start;
 	int r = 0;
 
-	/* Free space under the write is not needed: never back up into it. */
 	/*
+	 * Free space under the write is not needed: never back up into it.
 	 * CHANGED, not WRITTEN: the write is sent later, so a discard must
 	 * not make these blocks free meanwhile (see bow_epoch_enter()).
 	 */
@@ -1744,8 +1739,8 @@ static void bow_worker(struct work_struct *work)
 static int bow_checkpoint(struct bow_dev *bd)
 {
 	unsigned int units = bd->block_size / bd->log_unit;
-	sector_t backup, backup_len, live, live_len, *none;
-	u32 crc, no_blocks;
+	sector_t backup, backup_len, live, live_len;
+	u32 crc;
 	int r;
 
 	/* What is free now is what holds nothing of the checkpoint. */
@@ -1761,7 +1756,7 @@ static int bow_checkpoint(struct bow_dev *bd)
 	if (r)
 		goto free_backup;
 	/* Without room for the map, a checkpoint still: resumed, it frees nothing. */
-	r = bow_freemap_write(bd, &none, &no_blocks);
+	r = bow_freemap_write(bd);
 	if (r)
 		DMWARN("%pg: no free-space map (%d): a resumed checkpoint frees nothing",
 		       bd->bdev, r);
@@ -2025,16 +2020,13 @@ static struct kobj_type bow_ktype = {
  * Resuming a live log: the "resume" feature.
  *
  * The log is checked as bow-restore checks it, by the rules of
- * Documentation/dm-bow.rst, "Validation": the chain is walked newest
- * first, every field checked, and its replay simulated without writing a
- * byte.  The simulation keeps, for each block the replay would write, the
- * block that holds now what it would receive; every backup is read
- * through it and checksummed.  Then the range map is rebuilt from the
- * entries, oldest first: a source has been backed up (CHANGED: writes
- * pass), a dest holds a backup (BACKUP), until a later entry says
- * otherwise.  Everything else may hold data of the checkpoint or written
- * since (UNCHANGED): nothing is free until a discard frees changed
- * blocks.
+ * Documentation/dm-bow.rst, "Replay": the chain is walked newest first,
+ * every field checked, and its replay simulated without writing a byte.
+ * The simulation keeps, for each block the replay would write, the block
+ * that holds now what it would receive; every backup is read through it
+ * and checksummed.  Then the free-space map is read, and the range map
+ * rebuilt from both (bow_resume_rebuild()): nothing is free until a
+ * discard frees WRITTEN blocks.
  */
 
 /* Blocks [start, start + len) of the simulated device show [phys, ...). */
