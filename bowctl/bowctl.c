@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -21,9 +22,11 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../bow-restore/lib/restore.h"
+#include "../dm-bow-format.h"
 #include "bowtab.h"
 #include "dm.h"
 #include "state.h"
@@ -217,6 +220,9 @@ static int info(struct dev *d, struct bow_dm_info *di)
 
 /* ---- arming, committing, aborting: what people and update tools run */
 
+/* bowctl start of a device updated in place (bowtab resume). */
+static int start_live(struct dev *d, unsigned int retries);
+
 static int cmd_start(struct dev *d, unsigned int retries)
 {
 	char why[PATH_MAX * 2 + 80];
@@ -226,6 +232,8 @@ static int cmd_start(struct dev *d, unsigned int retries)
 		    "that asks for it (bowtab line %u)\n", why, d->e.line);
 		return EXIT_REFUSED;
 	}
+	if (d->e.resume)
+		return start_live(d, retries ? retries : d->e.retries);
 	d->st.lifecycle = BOW_LC_ARMED;
 	d->st.retries = retries ? retries : d->e.retries;
 	d->st.attempts = d->st.retries;
@@ -377,29 +385,50 @@ static int restore_lower(struct dev *d, const char *lower, uint64_t *size,
 	return r;
 }
 
+/* What boot-setup maps: a pass-through, dm-bow, or dm-bow resuming. */
+enum mapping_kind { MAP_LINEAR, MAP_BOW, MAP_BOW_RESUME };
+
+/*
+ * The table of @d over @lower (@size bytes): its length in @sectors, its
+ * target and parameters.
+ */
+static const char *table(const struct dev *d, const char *lower,
+			 uint64_t size, enum mapping_kind kind,
+			 uint64_t *sectors, char *params, size_t len)
+{
+	/*
+	 * 4 KiB by default, the block of the file systems it carries: 168
+	 * log entries a block where 512 bytes hold 18.  The table ends at a
+	 * whole block; a file system never uses a part.  A device updated in
+	 * place has the same length under both targets, so that one can
+	 * replace the other under its mounted file system.
+	 */
+	uint32_t bs = d->e.block_size ? d->e.block_size : 4096;
+
+	if (kind != MAP_LINEAR || d->e.resume)
+		size -= size % bs;
+	*sectors = size >> 9;
+	if (kind == MAP_LINEAR) {
+		snprintf(params, len, "%s 0", lower);
+		return "linear";
+	}
+	snprintf(params, len, "%s %d block_size:%" PRIu32 " low_water:%"
+		 PRIu64 "%s", lower, kind == MAP_BOW_RESUME ? 3 : 2, bs,
+		 d->e.low_water, kind == MAP_BOW_RESUME ? " resume" : "");
+	return "bow";
+}
+
 static int create_mapping(struct dev *d, const char *lower, uint64_t size,
-			  bool bow)
+			  enum mapping_kind kind)
 {
 	char params[PATH_MAX + 100];
-	uint32_t bs;
+	const char *target;
+	uint64_t sectors;
 
-	if (bow) {
-		/*
-		 * 4 KiB by default, the block of the file systems it carries:
-		 * 169 log entries a block where 512 bytes hold 20.  The table
-		 * ends at a whole block; a file system never uses a part.
-		 */
-		bs = d->e.block_size ? d->e.block_size : 4096;
-		size -= size % bs;
-		snprintf(params, sizeof(params), "%s 2 block_size:%" PRIu32
-			 " low_water:%" PRIu64, lower, bs, d->e.low_water);
-	} else {
-		snprintf(params, sizeof(params), "%s 0", lower);
-	}
-	if (bow_dm_create(d->e.name, size >> 9, bow ? "bow" : "linear",
-			  params)) {
+	target = table(d, lower, size, kind, &sectors, params, sizeof(params));
+	if (bow_dm_create(d->e.name, sectors, target, params)) {
 		say(d, "cannot create /dev/mapper/%s (%s %s)\n", d->e.name,
-		    bow ? "bow" : "linear", params);
+		    target, params);
 		return EXIT_SYSTEM;
 	}
 	return EXIT_DONE;
@@ -457,9 +486,143 @@ static bool armed(const struct bow_state *st)
 	       st->lifecycle == BOW_LC_CHECKPOINT;
 }
 
+/*
+ * Whether block 0 of @lower holds a dm-bow log, in @log; the device's
+ * size in @size.  Read with the device's cache dropped.
+ */
+static int lower_has_log(struct dev *d, const char *lower, uint64_t *size,
+			 bool *log)
+{
+	uint32_t magic;
+	int fd;
+
+	fd = bow_open_device(lower, &(struct bow_open_opts){
+		.prefix = d->prefix, .err = stderr,
+	}, size);
+	if (fd < 0)
+		return EXIT_SYSTEM;
+	if (pread(fd, &magic, sizeof(magic), 0) != sizeof(magic)) {
+		say(d, "%s: cannot read block 0: %s\n", lower,
+		    strerror(errno));
+		close(fd);
+		return EXIT_SYSTEM;
+	}
+	close(fd);
+	*log = le32toh(magic) == BOW_MAGIC;
+	return EXIT_DONE;
+}
+
+/* ext2/3/4's superblock: where it is and the fields read here. */
+#define EXT_SB_OFFSET		1024
+#define EXT_SB_MAGIC		0x38	/* le16 0xef53 */
+#define EXT_SB_STATE		0x3a	/* le16, bit 0: cleanly unmounted */
+#define EXT_SB_INCOMPAT		0x60	/* le32, 0x4: the journal needs replay */
+
+/*
+ * Whether the file system on /dev/mapper/<name> was cleanly unmounted:
+ * 1 yes, 0 no (@why says what it is), -1 it cannot be read.  A resumed
+ * checkpoint has nowhere to put a backup until its file system is
+ * mounted and trimmed; what mounting an unclean one writes first (a
+ * journal replay, a check's repairs) could need one, and fail.  Only
+ * ext2/3/4 are known here: of anything else bowctl cannot tell.
+ */
+static int fs_clean(struct dev *d, char *why, size_t len)
+{
+	unsigned char sb[EXT_SB_INCOMPAT + 4];
+	char path[BOWTAB_NAME_MAX + 16];
+	uint16_t magic, state;
+	uint32_t incompat;
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/mapper/%s", d->e.name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || pread(fd, sb, sizeof(sb), EXT_SB_OFFSET) != sizeof(sb)) {
+		say(d, "%s: cannot read the superblock: %s\n", path,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	memcpy(&magic, sb + EXT_SB_MAGIC, 2);
+	memcpy(&state, sb + EXT_SB_STATE, 2);
+	memcpy(&incompat, sb + EXT_SB_INCOMPAT, 4);
+	if (le16toh(magic) != 0xef53)
+		snprintf(why, len, "it holds no ext2/3/4 file system, the "
+			 "only kind bowctl can tell was cleanly unmounted");
+	else if (le32toh(incompat) & 0x4)
+		snprintf(why, len, "its journal needs a replay (the boot "
+			 "before did not unmount it)");
+	else if (!(le16toh(state) & 1))
+		snprintf(why, len, "it was not cleanly unmounted");
+	else
+		return 1;
+	return 0;
+}
+
+/*
+ * A device updated in place (bowtab resume), its checkpoint live and an
+ * attempt left: count this boot's attempt and map dm-bow resuming the
+ * log.  Returns EXIT_DONE with *@resumed set; or EXIT_DONE with
+ * *@resumed clear and the lower device free, @why saying why not when
+ * there was a log (the caller restores it) and empty when there was none
+ * (a commit finished before a power cut); or an error status.
+ */
+static int resume_checkpoint(struct dev *d, const char *lower,
+			     bool *resumed, char *why, size_t len)
+{
+	struct bow_dm_info di;
+	char boot[40];
+	uint64_t size;
+	bool log;
+	int r;
+
+	*resumed = false;
+	why[0] = 0;
+	if ((r = lower_has_log(d, lower, &size, &log)) || !log)
+		return r;
+	/* Counted before the mapping: a boot that ends anywhere counts. */
+	read_boot_id(boot, sizeof(boot));
+	if (strcmp(d->st.boot_id, boot)) {
+		d->st.attempts--;
+		snprintf(d->st.boot_id, sizeof(d->st.boot_id), "%s", boot);
+	}
+	bow_state_event(&d->st, "attempt", "boot attempt %u of %u, the "
+			"checkpoint resumed", d->st.retries - d->st.attempts,
+			d->st.retries);
+	if ((r = save(d)))
+		return r;
+	if (create_mapping(d, lower, size, MAP_BOW_RESUME)) {
+		snprintf(why, len, "dm-bow refused to resume it (the kernel "
+			 "log says why)");
+		return EXIT_DONE;
+	}
+	if ((r = info(d, &di)))
+		return r;
+	if (di.mapping != BOW_MAP_BOW || di.state != 1) {
+		snprintf(why, len, "dm-bow found no checkpoint to resume");
+	} else {
+		r = fs_clean(d, why, len);
+		if (r > 0) {
+			*resumed = true;
+			printf("%s%s: dm-bow resumed\n", d->prefix,
+			       d->st.reason);
+			return EXIT_DONE;
+		}
+		if (r < 0)
+			snprintf(why, len, "its file system cannot be read");
+	}
+	if (bow_dm_remove(d->e.name)) {
+		say(d, "cannot remove /dev/mapper/%s\n", d->e.name);
+		return EXIT_SYSTEM;
+	}
+	return EXIT_DONE;
+}
+
 static int cmd_boot_setup(struct dev *d)
 {
 	char lower[PATH_MAX], why[PATH_MAX * 2 + 80], boot[40];
+	char not_resumed[160] = "";
 	enum bow_lifecycle before = d->st.lifecycle;
 	struct bow_state prev = d->st;
 	struct bow_dm_info di;
@@ -479,6 +642,30 @@ static int cmd_boot_setup(struct dev *d)
 		    "the bowtab line: update-initramfs -u)\n");
 	if ((r = find_lower(d, lower)))
 		return r;
+	/*
+	 * Never a log a restore began on: until its end the log in block 0
+	 * still validates, over a device half rolled back.
+	 */
+	if (d->e.resume && d->state_read == BOW_STATE_OK &&
+	    d->st.lifecycle == BOW_LC_CHECKPOINT && d->st.attempts &&
+	    strcmp(d->st.event, "restoring") &&
+	    strcmp(d->st.event, "rolling-forward")) {
+		bool resumed;
+
+		r = resume_checkpoint(d, lower, &resumed, not_resumed,
+				      sizeof(not_resumed));
+		if (r || resumed)
+			return r;
+		if (not_resumed[0])
+			say(d, "not resuming the checkpoint: %s; restoring "
+			    "it\n", not_resumed);
+	}
+	/*
+	 * Past here a checkpoint of a device updated in place has no boot
+	 * left: its restore's record (record_intent()) says so too.
+	 */
+	if (d->e.resume)
+		d->st.attempts = 0;
 	r = restore_lower(d, lower, &size, &did);
 	if (r == EXIT_REFUSED) {
 		d->st.lifecycle = BOW_LC_FAILED;
@@ -518,15 +705,21 @@ static int cmd_boot_setup(struct dev *d)
 				"kept the data written since the checkpoint "
 				"(on_invalid=roll-forward)", lower);
 	} else if (did && !strcmp(did, "restored")) {
-		bool left = armed(&d->st) && d->st.attempts;
+		/* Only bowctl start checkpoints a device updated in place. */
+		bool left = armed(&d->st) && d->st.attempts && !d->e.resume;
 
 		d->st.lifecycle = left ? BOW_LC_ARMED : BOW_LC_ROLLED_BACK;
-		bow_state_event(&d->st, did, "restored the checkpoint: %s",
+		d->st.attempts = left ? d->st.attempts : 0;
+		bow_state_event(&d->st, did, "restored the checkpoint: %s%s",
+				not_resumed[0] ? "could not resume it: " : "",
+				not_resumed[0] ? not_resumed :
 				!strcmp(prev.event, "abort") ||
 				!strcmp(prev.event, "low-space") ?
-				prev.reason : left ? "the boot did not commit; "
-				"trying again" : "the boot did not commit and "
-				"no attempt is left");
+				prev.reason : before == BOW_LC_ARMED &&
+				d->e.resume ? "bowctl start did not finish" :
+				left ? "the boot did not commit; trying again" :
+				"the boot did not commit and no attempt is "
+				"left");
 	} else if (did || before == BOW_LC_CHECKPOINT) {
 		/*
 		 * No log: a commit finished now, or before a power cut let
@@ -538,7 +731,13 @@ static int cmd_boot_setup(struct dev *d)
 				"committed (%s)", did ? "finished at this boot" :
 				"before a restart, not yet recorded");
 	}
-	if (armed(&d->st) && d->st.attempts) {
+	if (armed(&d->st) && d->e.resume) {
+		/* Armed, no log: bowctl start stopped before its checkpoint. */
+		d->st.lifecycle = BOW_LC_IDLE;
+		d->st.attempts = 0;
+		bow_state_event(&d->st, "disarmed", "bowctl start did not "
+				"finish: no checkpoint was taken");
+	} else if (armed(&d->st) && d->st.attempts) {
 		if (state_dir_protected(d, why, sizeof(why))) {
 			say(d, "not checkpointing: %s\n", why);
 		} else {
@@ -569,7 +768,8 @@ static int cmd_boot_setup(struct dev *d)
 	if (did || checkpoint)
 		printf("%s%s%s\n", d->prefix, d->st.event, checkpoint ?
 		       ": dm-bow set up" : "");
-	return create_mapping(d, lower, size, checkpoint);
+	return create_mapping(d, lower, size,
+			      checkpoint ? MAP_BOW : MAP_LINEAR);
 }
 
 /* ---- boot: after the mount */
@@ -607,46 +807,68 @@ static bool mount_point(uint32_t major, uint32_t minor, char *mp, size_t len)
 	return found;
 }
 
-static int cmd_boot_checkpoint(struct dev *d)
+/*
+ * FITRIM the file system mounted on /dev/mapper/<name>: how dm-bow learns
+ * where its free space is (state 0), and again after a resume.
+ */
+static int trim(struct dev *d, const struct bow_dm_info *di,
+		const char *without)
 {
 	struct fstrim_range range = { .len = UINT64_MAX };
-	struct bow_dm_info di;
 	char mp[PATH_MAX];
-	int fd, r;
+	int fd;
+
+	if (!mount_point(di->major, di->minor, mp, sizeof(mp))) {
+		say(d, "/dev/mapper/%s is not mounted: no free space to "
+		    "borrow, %s\n", d->e.name, without);
+		return EXIT_SYSTEM;
+	}
+	fd = open(mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, FITRIM, &range)) {
+		say(d, "FITRIM on %s failed: %s; %s\n", mp, strerror(errno),
+		    without);
+		if (fd >= 0)
+			close(fd);
+		return EXIT_SYSTEM;
+	}
+	close(fd);
+	return EXIT_DONE;
+}
+
+static int cmd_boot_checkpoint(struct dev *d)
+{
+	struct bow_dm_info di;
+	int r;
 
 	if ((r = info(d, &di)))
 		return r;
 	if (di.mapping != BOW_MAP_BOW || di.state == 2)
 		return EXIT_DONE;	/* this boot does not checkpoint */
 	if (di.state == 0) {
-		if (!mount_point(di.major, di.minor, mp, sizeof(mp))) {
-			say(d, "/dev/mapper/%s is not mounted: no free space "
-			    "to borrow, no checkpoint\n", d->e.name);
-			return EXIT_SYSTEM;
-		}
-		/* FITRIM tells dm-bow where the file system's free space is. */
-		fd = open(mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0 || ioctl(fd, FITRIM, &range)) {
-			say(d, "FITRIM on %s failed: %s; no checkpoint\n", mp,
-			    strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return EXIT_SYSTEM;
-		}
-		close(fd);
+		if ((r = trim(d, &di, "no checkpoint")))
+			return r;
 		if (bow_dm_message(d->e.name, "checkpoint")) {
 			say(d, "dm-bow refused the checkpoint\n");
 			return EXIT_SYSTEM;
 		}
-		if ((r = info(d, &di)))
+	} else if (d->e.resume) {
+		/*
+		 * Resumed: nothing is free until the file system says again
+		 * what it does not use.  Writes that need a backup fail
+		 * meanwhile: the unit runs before local-fs.target.
+		 */
+		if ((r = trim(d, &di, "writes that need a backup fail")))
 			return r;
 	}
+	if ((r = info(d, &di)))
+		return r;
 	d->st.lifecycle = BOW_LC_CHECKPOINT;
-	bow_state_event(&d->st, "checkpoint", "boot attempt %u of %u; %"
+	bow_state_event(&d->st, "checkpoint", "boot attempt %u of %u%s; %"
 			PRIu64 " bytes free", d->st.retries - d->st.attempts,
-			d->st.retries, di.free_bytes);
-	printf("%scheckpoint live, %" PRIu64 " bytes free\n", d->prefix,
-	       di.free_bytes);
+			d->st.retries, d->e.resume ? ", resumed" : "",
+			di.free_bytes);
+	printf("%scheckpoint live%s, %" PRIu64 " bytes free\n", d->prefix,
+	       d->e.resume ? " (resumed)" : "", di.free_bytes);
 	return save(d);
 }
 
@@ -716,6 +938,110 @@ static int cmd_boot_commit(struct dev *d)
 		return EXIT_DONE;
 	}
 	return commit(d, "commit", "the boot completed");
+}
+
+/* ---- in-place updates: the checkpoint taken while running */
+
+/* Start the low-space watcher of a checkpoint taken while running. */
+static void start_watcher(struct dev *d)
+{
+	char unit[BOWTAB_NAME_MAX + 32];
+	int status;
+	pid_t pid;
+
+	snprintf(unit, sizeof(unit), "bow-watch@%s.service", d->e.name);
+	pid = fork();
+	if (!pid) {
+		execlp("systemctl", "systemctl", "start", "--no-block", unit,
+		       (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid ||
+	    !WIFEXITED(status) || WEXITSTATUS(status))
+		say(d, "cannot start %s: nothing watches free space (start "
+		    "it by hand)\n", unit);
+}
+
+/*
+ * A device updated in place (bowtab resume): the checkpoint is taken now,
+ * under its mounted file system, before the update writes, and the boots
+ * that follow resume it.  The pass-through it runs on is replaced with
+ * dm-bow, trimmed and checkpointed; the state says so first, so that a
+ * power cut on the way leaves a state the next boot reads right
+ * (cmd_boot_setup(): armed without a log, or with one).
+ */
+static int start_live(struct dev *d, unsigned int retries)
+{
+	char lower[PATH_MAX], params[PATH_MAX + 100], boot[40];
+	struct bow_dm_info di;
+	const char *target;
+	uint64_t size, sectors;
+	int fd, r;
+
+	if ((r = info(d, &di)))
+		return r;
+	if (di.mapping == BOW_MAP_BOW && di.state == 1) {
+		say(d, "a checkpoint is live already: bowctl commit or abort "
+		    "it first\n");
+		return EXIT_REFUSED;
+	}
+	if (di.mapping == BOW_MAP_NONE || di.mapping == BOW_MAP_OTHER) {
+		say(d, "/dev/mapper/%s is not set up by bowctl: the "
+		    "checkpoint of an in-place update (resume) is taken "
+		    "under its mounted file system\n", d->e.name);
+		return EXIT_REFUSED;
+	}
+	if ((r = find_lower(d, lower)))
+		return r;
+	/* Held by the mapping: not exclusively, just for its size. */
+	fd = open(lower, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, BLKGETSIZE64, &size)) {
+		say(d, "%s: cannot get the size: %s\n", lower,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return EXIT_SYSTEM;
+	}
+	close(fd);
+	d->st.lifecycle = BOW_LC_ARMED;
+	d->st.retries = retries;
+	d->st.attempts = retries;
+	/* This boot writes the update: it is not an attempt of it. */
+	read_boot_id(boot, sizeof(boot));
+	snprintf(d->st.boot_id, sizeof(d->st.boot_id), "%s", boot);
+	bow_state_event(&d->st, "start", "checkpointing now, for %u boot "
+			"attempt%s", retries, retries == 1 ? "" : "s");
+	if ((r = save(d)))
+		return r;
+	if (di.mapping != BOW_MAP_BOW || di.state != 0) {
+		target = table(d, lower, size, MAP_BOW, &sectors, params,
+			       sizeof(params));
+		if (bow_dm_reload(d->e.name, sectors, target, params)) {
+			say(d, "cannot replace the table of /dev/mapper/%s "
+			    "with %s %s\n", d->e.name, target, params);
+			return EXIT_SYSTEM;
+		}
+		if ((r = info(d, &di)))
+			return r;
+	}
+	if ((r = trim(d, &di, "no checkpoint")))
+		return r;
+	if (bow_dm_message(d->e.name, "checkpoint")) {
+		say(d, "dm-bow refused the checkpoint\n");
+		return EXIT_SYSTEM;
+	}
+	if ((r = info(d, &di)))
+		return r;
+	d->st.lifecycle = BOW_LC_CHECKPOINT;
+	bow_state_event(&d->st, "checkpoint", "taken while running, for %u "
+			"boot attempt%s; %" PRIu64 " bytes free", retries,
+			retries == 1 ? "" : "s", di.free_bytes);
+	printf("%scheckpoint live, %" PRIu64 " bytes free\n", d->prefix,
+	       di.free_bytes);
+	if ((r = save(d)))
+		return r;
+	start_watcher(d);
+	return EXIT_DONE;
 }
 
 /* ---- status */
@@ -848,19 +1174,24 @@ static int cmd_status(const char *only, bool json)
 
 static void initramfs_one(const struct bowtab_entry *e, void *arg)
 {
-	char mp[PATH_MAX];
+	char mp[PATH_MAX], at[PATH_MAX];
 
 	(void)arg;
 	if (!e->initramfs)
 		return;
 	bowtab_fstab_holder(fstab_path, e->state_dir, mp, sizeof(mp));
-	printf("%s %s\n", e->name, mp);
+	/* The root file system's device must be there before its mount. */
+	printf("%s %s %s\n", e->name, mp,
+	       bowtab_fstab_mount_point(fstab_path, e->name, at, sizeof(at)) &&
+	       !strcmp(at, "/") ? "local-top" : "local-bottom");
 }
 
 /*
- * The devices the initramfs sets up, a line each: the name and the fstab
+ * The devices the initramfs sets up, a line each: the name, the fstab
  * mount point of the file system that holds its state directory (which
- * the boot script makes writable for boot-setup).
+ * the boot scripts make writable for boot-setup), and the initramfs-tools
+ * phase that sets it up: local-top for the root file system's device,
+ * before the root is mounted, local-bottom for the others.
  */
 static int cmd_initramfs_devices(void)
 {

@@ -72,6 +72,11 @@ static int parse_option(const char *file, unsigned int lineno, char *opt,
 		e->initramfs = true;
 		return 0;
 	}
+	/* Checkpointed while it runs, resumed by the boots that follow. */
+	if (!strcmp(opt, "resume") && !val) {
+		e->resume = true;
+		return 0;
+	}
 	if (!val)
 		return bad(err, file, lineno, "option", opt,
 			   "<key>=<value>");
@@ -121,7 +126,7 @@ static int parse_option(const char *file, unsigned int lineno, char *opt,
 	} else {
 		return bad(err, file, lineno, "option", opt,
 			   "state, retries, block_size, low_water, min_free, "
-			   "on_full, on_invalid or initramfs");
+			   "on_full, on_invalid, initramfs or resume");
 	}
 	return 0;
 }

@@ -38,6 +38,7 @@ struct bowtab_entry {
 	enum bowtab_on_full on_full;
 	enum bowtab_on_invalid on_invalid;
 	bool initramfs;			/* set up before the root switch */
+	bool resume;			/* in-place updates: bowctl(8) */
 	unsigned int line;		/* where it was read */
 };
 

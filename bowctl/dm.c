@@ -86,6 +86,60 @@ int bow_dm_create(const char *name, uint64_t sectors, const char *target,
 	return r;
 }
 
+/*
+ * A task with nothing but a name: DM_DEVICE_RESUME (which swaps in a
+ * loaded table), _CLEAR (drops it), _REMOVE.  Those that change the
+ * nodes in /dev wait for udev.
+ */
+static int run_simple(int type, const char *name)
+{
+	struct dm_task *dmt = task(type, name);
+	uint32_t cookie = 0;
+	int r = -1;
+
+	if (!dmt)
+		return -1;
+	if ((type == DM_DEVICE_CLEAR ||
+	     dm_task_set_cookie(dmt, &cookie, 0)) && dm_task_run(dmt))
+		r = 0;
+	if (cookie)
+		dm_udev_wait(cookie);
+	dm_task_destroy(dmt);
+	return r;
+}
+
+int bow_dm_reload(const char *name, uint64_t sectors, const char *target,
+		  const char *params)
+{
+	struct dm_task *dmt = task(DM_DEVICE_RELOAD, name);
+	int r = -1;
+
+	if (!dmt)
+		return -1;
+	/* The load constructs the target: its refusals come here. */
+	if (dm_task_add_target(dmt, 0, sectors, target, params) &&
+	    dm_task_run(dmt))
+		r = 0;
+	dm_task_destroy(dmt);
+	if (r)
+		return r;
+	/* The resume suspends (flushing the file system) and swaps. */
+	if (!run_simple(DM_DEVICE_RESUME, name))
+		return 0;
+	/*
+	 * A failed swap leaves the device suspended: drop the new table and
+	 * resume the old one, so that what is mounted there goes on.
+	 */
+	run_simple(DM_DEVICE_CLEAR, name);
+	run_simple(DM_DEVICE_RESUME, name);
+	return -1;
+}
+
+int bow_dm_remove(const char *name)
+{
+	return run_simple(DM_DEVICE_REMOVE, name);
+}
+
 int bow_dm_message(const char *name, const char *message)
 {
 	struct dm_task *dmt = task(DM_DEVICE_TARGET_MSG, name);

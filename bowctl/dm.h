@@ -34,6 +34,16 @@ int bow_dm_info(const char *name, struct bow_dm_info *info);
 int bow_dm_create(const char *name, uint64_t sectors, const char *target,
 		  const char *params);
 
+/*
+ * Replace @name's table with one target, live: device-mapper suspends the
+ * device (flushing what is mounted on it), swaps the tables and resumes.
+ */
+int bow_dm_reload(const char *name, uint64_t sectors, const char *target,
+		  const char *params);
+
+/* Remove @name (it must not be open); waits for udev. */
+int bow_dm_remove(const char *name);
+
 /* Send dm-bow the message "checkpoint" or "commit". */
 int bow_dm_message(const char *name, const char *message);
 

@@ -165,16 +165,18 @@ cat > "$tmp/sysroot/etc/bowtab" <<'EOT'
 data PARTLABEL=data state=/var/lib/bow
 var PARTLABEL=var state=/meta/bow,initramfs
 srv /dev/vdd initramfs,state=/bow,retries=2
+root /dev/vda state=/meta/bow,initramfs,resume
 EOT
 cat > "$tmp/sysroot/etc/fstab" <<'EOT'
-/dev/vda / ext4 rw 0 1
+/dev/mapper/root / ext4 rw 0 1
 LABEL=meta /meta ext4 rw 0 2
 /dev/mapper/var /var ext4 defaults 0 2
 EOT
 out=$("$bowctl" --root "$tmp/sysroot/" initramfs-devices 2>&1)
-expect_eq "initramfs-devices: names and the state's file system" \
-	"0 var /meta
-srv /" "$? $out"
+expect_eq "initramfs-devices: names, the state's file system, the phase" \
+	"0 var /meta local-bottom
+srv / local-bottom
+root /meta local-top" "$? $out"
 "$bowctl" --root "$tmp/sysroot" start srv > /dev/null
 expect_eq "--root: the state under the root" \
 	"0 armed 2 $tmp/sysroot/bow/srv.state" \
@@ -186,7 +188,7 @@ print(d["lifecycle"], d["attempts_left"])') $(ls "$tmp"/sysroot/bow/*)"
 echo "bad x" >> "$tmp/sysroot/etc/bowtab"
 "$bowctl" --root "$tmp/sysroot" initramfs-devices > "$tmp/out" 2> "$tmp/err"
 expect_eq "initramfs-devices: a bad line is said, the others listed" \
-	"2 2 $tmp/sysroot/etc/bowtab:4: bad lower device 'x': expected PARTLABEL=, PARTUUID=, UUID= or a /dev path; this device is left alone" \
+	"2 3 $tmp/sysroot/etc/bowtab:5: bad lower device 'x': expected PARTLABEL=, PARTUUID=, UUID= or a /dev path; this device is left alone" \
 	"$? $(grep -c . "$tmp/out") $(cat "$tmp/err")"
 for args in "--root rel initramfs-devices" "initramfs-devices srv"; do
 	# shellcheck disable=SC2086
@@ -243,6 +245,69 @@ bowctl: cut$$: cannot create /dev/mapper/cut$$ (linear $loop 0)" \
 "$bowctl" --bowtab "$tmp/bowtab" --fstab "$tmp/fstab" --root "$tmp" boot-setup \
 	"cut$$" 2>&1 | grep -c 'setting up after the root switch' > "$tmp/out"
 expect_eq "... not under --root (the initramfs itself)" 0 "$(cat "$tmp/out")"
+
+# A device updated in place (bowtab resume), without device-mapper here:
+# bowctl start refuses (it checkpoints under the mounted file system);
+# boot-setup with a live log and an attempt left counts the attempt and
+# tries to resume, and when dm-bow cannot, restores (rolled back, no
+# attempt left); one whose restore began never tries to resume; armed
+# without a log (start stopped before its checkpoint) is disarmed.
+# state_edit <file> <python: body = ...>: rewrite a state file, CRC kept.
+state_edit()
+{
+	python3 - "$1" "$2" <<'EOT'
+import sys, zlib
+p = sys.argv[1]
+body = open(p, "rb").read()
+body = body[:body.rindex(b"crc32 ")]
+exec(sys.argv[2])
+crc = zlib.crc32(body, 0xffffffff) ^ 0xffffffff
+open(p, "wb").write(body + b"crc32 %08x\n" % crc)
+EOT
+}
+res_status()
+{
+	b status --json | python3 -c 'import json, sys
+d = json.load(sys.stdin)["devices"][0]
+print(d["lifecycle"], d["attempts_left"], d["last_event"]["event"] if d["last_event"] else None, "|", d["last_event"]["reason"] if d["last_event"] else "")'
+}
+echo "res$$ $loop state=$tmp/rs,retries=2,resume" > "$tmp/bowtab"
+rm -rf "$tmp/rs"
+b start "res$$" > "$tmp/out" 2> "$tmp/err"
+expect_eq "resume: start without the device set up is refused, nothing written" \
+	"4 bowctl: res$$: /dev/mapper/res$$ is not set up by bowctl: the checkpoint of an in-place update (resume) is taken under its mounted file system 0" \
+	"$? $(cat "$tmp/err") $(ls "$tmp/rs" 2>/dev/null | wc -l)"
+# The state a start leaves once its checkpoint is live, made by hand.
+mkdir -p "$tmp/rs"
+echo "res$$ $loop state=$tmp/rs,retries=2" > "$tmp/bowtab"
+b start "res$$" > /dev/null
+echo "res$$ $loop state=$tmp/rs,retries=2,resume" > "$tmp/bowtab"
+state_edit "$tmp/rs/res$$.state" 'body = body.replace(b"lifecycle armed", b"lifecycle checkpoint")'
+cp "$tmp/cut.orig" "$tmp/cut.img"
+b boot-setup "res$$" > "$tmp/out" 2> "$tmp/err"
+expect_eq "resume: dm-bow cannot resume: restored, no attempt left" \
+	"3 rolled-back 0 restored | restored the checkpoint: could not resume it: dm-bow refused to resume it (the kernel log says why)" \
+	"$? $(res_status)"
+expect_eq "resume: what boot-setup said (its output, then its errors)" \
+	"bowctl: res$$: restored
+bowctl: res$$: cannot create /dev/mapper/res$$ (bow $loop 3 block_size:4096 low_water:104857600 resume)
+bowctl: res$$: not resuming the checkpoint: dm-bow refused to resume it (the kernel log says why); restoring it
+bowctl: res$$: cannot create /dev/mapper/res$$ (linear $loop 0)" \
+	"$(cat "$tmp/out" "$tmp/err" | grep '^bowctl: ')"
+check "resume: the device is back at the checkpoint" \
+	sh -c "'$top/bow-restore/bow-restore' -n '$loop' | grep -q 'no checkpoint'"
+# A restore that began: the log still validates, but is never resumed.
+cp "$tmp/cut.orig" "$tmp/cut.img"
+state_edit "$tmp/rs/res$$.state" 'body = body.replace(b"lifecycle rolled-back", b"lifecycle checkpoint").replace(b"attempts 0", b"attempts 2").replace(b"event restored", b"event restoring")'
+b boot-setup "res$$" > "$tmp/out" 2> "$tmp/err"
+expect_eq "resume: a restore that began is finished, not resumed" \
+	"3 rolled-back 0 restored 0" \
+	"$? $(res_status | cut -d'|' -f1)$(grep -c 'resum' "$tmp/err")"
+state_edit "$tmp/rs/res$$.state" 'body = body.replace(b"lifecycle rolled-back", b"lifecycle armed").replace(b"attempts 0", b"attempts 2")'
+b boot-setup "res$$" > "$tmp/out" 2> "$tmp/err"
+expect_eq "resume: armed without a log: disarmed" \
+	"3 idle 0 disarmed | bowctl start did not finish: no checkpoint was taken" \
+	"$? $(res_status)"
 
 # The update tools' hooks: every bowtab device, each tool's convention.
 cat > "$tmp/bowtab" <<EOT

@@ -88,7 +88,12 @@ static void test_bowtab(void)
 		"bowtab: every option is read");
 	r = parse("var /dev/vdc initramfs,state=/bow", &e, msg, sizeof(msg));
 	verdict(r == 1 && e.initramfs && !strcmp(e.state_dir, "/bow") &&
-		!msg[0], "bowtab: initramfs, an option without a value");
+		!e.resume && !msg[0],
+		"bowtab: initramfs, an option without a value");
+	r = parse("root /dev/vda state=/meta/bow,resume,initramfs", &e, msg,
+		  sizeof(msg));
+	verdict(r == 1 && e.initramfs && e.resume && !msg[0],
+		"bowtab: resume, an option without a value");
 	r = parse("d.1_x-y /dev/vdb state=/var/lib/bow", &e, msg,
 		  sizeof(msg));
 	verdict(r == 1 && e.retries == 1 && e.min_free == 100ULL << 20 &&
@@ -147,15 +152,19 @@ static void test_bowtab(void)
 		   "is left alone\n");
 	expect_bad("data /dev/vdb state=/s,retry=2", "bowtab:7: bad option "
 		   "'retry': expected state, retries, block_size, low_water, "
-		   "min_free, on_full, on_invalid or initramfs; this device is "
-		   "left alone\n");
+		   "min_free, on_full, on_invalid, initramfs or resume; this "
+		   "device is left alone\n");
 	expect_bad("data /dev/vdb state=/s,nofail", "bowtab:7: bad option "
 		   "'nofail': expected <key>=<value>; this device is left "
 		   "alone\n");
 	expect_bad("data /dev/vdb state=/s,initramfs=1", "bowtab:7: bad "
 		   "option 'initramfs': expected state, retries, block_size, "
-		   "low_water, min_free, on_full, on_invalid or initramfs; this "
-		   "device is left alone\n");
+		   "low_water, min_free, on_full, on_invalid, initramfs or "
+		   "resume; this device is left alone\n");
+	expect_bad("data /dev/vdb state=/s,resume=yes", "bowtab:7: bad "
+		   "option 'resume': expected state, retries, block_size, "
+		   "low_water, min_free, on_full, on_invalid, initramfs or "
+		   "resume; this device is left alone\n");
 	expect_bad("data /dev/vdb state=/s, retries=2", "bowtab:7: bad field "
 		   "'retries=2': expected nothing after the options (they are "
 		   "separated by commas, without spaces); this device is left "
