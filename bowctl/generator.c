@@ -158,6 +158,11 @@ static void generate(const struct bowtab_entry *e, void *arg)
 		    "it is set up, but nothing checkpoints it\n", BOWTAB_PATH,
 		    e->line, e->name);
 	} else {
+		if (!strcmp(mp, "/") && !e->initramfs)
+			say("%s line %u: /dev/mapper/%s is the root file "
+			    "system: without the option initramfs it is "
+			    "never set up before its mount\n", BOWTAB_PATH,
+			    e->line, e->name);
 		escape_path(mp, esc, sizeof(esc));
 		snprintf(dir, sizeof(dir), "bow-checkpoint@%s.service.d",
 			 e->name);

@@ -26,6 +26,7 @@ expect_eq "make install: what it installs" \
 /usr/sbin/bowctl
 /usr/share/initramfs-tools/hooks/dm-bow
 /usr/share/initramfs-tools/scripts/local-bottom/dm-bow
+/usr/share/initramfs-tools/scripts/local-top/dm-bow
 /usr/share/man/man5/bowtab.5
 /usr/share/man/man8/bow-restore.8
 /usr/share/man/man8/bowctl.8" \
