@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -561,6 +562,49 @@ static int fs_clean(struct dev *d, char *why, size_t len)
 }
 
 /*
+ * FITRIM the file system of a resumed device before anything can write
+ * to it: mounted read-only (which writes nothing to a clean ext2/3/4) in
+ * a directory of bowctl's own, trimmed, unmounted.  Until then nothing is
+ * free, and the first write that needs a backup (the journal's, once the
+ * file system is writable) would fail.  Returns 0, or -1 with @why.
+ */
+static int trim_unmounted(struct dev *d, char *why, size_t len)
+{
+	struct fstrim_range range = { .len = UINT64_MAX };
+	char dev[BOWTAB_NAME_MAX + 16], dir[BOWTAB_NAME_MAX + 32];
+	int fd, r = -1;
+
+	snprintf(dev, sizeof(dev), "/dev/mapper/%s", d->e.name);
+	snprintf(dir, sizeof(dir), LOCK_DIR "/%s.trim", d->e.name);
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		snprintf(why, len, "cannot create %s to trim it: %s", dir,
+			 strerror(errno));
+		return -1;
+	}
+	if (mount(dev, dir, "ext4", MS_RDONLY | MS_NODEV | MS_NOEXEC |
+		  MS_NOSUID, NULL)) {
+		snprintf(why, len, "cannot mount it read-only to trim it: %s",
+			 strerror(errno));
+		rmdir(dir);
+		return -1;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && !ioctl(fd, FITRIM, &range))
+		r = 0;
+	else
+		snprintf(why, len, "FITRIM failed: %s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (umount2(dir, 0) && !r) {
+		snprintf(why, len, "cannot unmount it after its trim: %s",
+			 strerror(errno));
+		r = -1;
+	}
+	rmdir(dir);
+	return r;
+}
+
+/*
  * A device updated in place (bowtab resume), its checkpoint live and an
  * attempt left: count this boot's attempt and map dm-bow resuming the
  * log.  Returns EXIT_DONE with *@resumed set; or EXIT_DONE with
@@ -603,6 +647,8 @@ static int resume_checkpoint(struct dev *d, const char *lower,
 		snprintf(why, len, "dm-bow found no checkpoint to resume");
 	} else {
 		r = fs_clean(d, why, len);
+		if (r > 0 && trim_unmounted(d, why, len))
+			r = 0;
 		if (r > 0) {
 			*resumed = true;
 			printf("%s%s: dm-bow resumed\n", d->prefix,
@@ -809,7 +855,7 @@ static bool mount_point(uint32_t major, uint32_t minor, char *mp, size_t len)
 
 /*
  * FITRIM the file system mounted on /dev/mapper/<name>: how dm-bow learns
- * where its free space is (state 0), and again after a resume.
+ * where its free space is before a checkpoint (state 0).
  */
 static int trim(struct dev *d, const struct bow_dm_info *di,
 		const char *without)
@@ -851,17 +897,10 @@ static int cmd_boot_checkpoint(struct dev *d)
 			say(d, "dm-bow refused the checkpoint\n");
 			return EXIT_SYSTEM;
 		}
-	} else if (d->e.resume) {
-		/*
-		 * Resumed: nothing is free until the file system says again
-		 * what it does not use.  Writes that need a backup fail
-		 * meanwhile: the unit runs before local-fs.target.
-		 */
-		if ((r = trim(d, &di, "writes that need a backup fail")))
+		if ((r = info(d, &di)))
 			return r;
 	}
-	if ((r = info(d, &di)))
-		return r;
+	/* Resumed (bowtab resume): boot-setup trimmed it before the mount. */
 	d->st.lifecycle = BOW_LC_CHECKPOINT;
 	bow_state_event(&d->st, "checkpoint", "boot attempt %u of %u%s; %"
 			PRIu64 " bytes free", d->st.retries - d->st.attempts,
@@ -963,6 +1002,39 @@ static void start_watcher(struct dev *d)
 }
 
 /*
+ * The checkpoint of a mounted file system, frozen for it: freezing writes
+ * back what is dirty and leaves the file system clean on the device (its
+ * journal empty), so that a rollback gives a file system that needs no
+ * recovery.  One that cannot be frozen is checkpointed as it is, as after
+ * a power cut: its journal makes it whole at the next mount.
+ */
+static int checkpoint_frozen(struct dev *d, const struct bow_dm_info *di)
+{
+	char mp[PATH_MAX];
+	int fd = -1, r = EXIT_DONE;
+	bool frozen = false;
+
+	if (mount_point(di->major, di->minor, mp, sizeof(mp)))
+		fd = open(mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && !ioctl(fd, FIFREEZE, 0))
+		frozen = true;
+	else
+		say(d, "cannot freeze the file system (%s): checkpointing it "
+		    "unfrozen\n", strerror(errno));
+	if (bow_dm_message(d->e.name, "checkpoint")) {
+		say(d, "dm-bow refused the checkpoint\n");
+		r = EXIT_SYSTEM;
+	}
+	if (frozen && ioctl(fd, FITHAW, 0)) {
+		say(d, "cannot thaw %s: %s\n", mp, strerror(errno));
+		r = EXIT_SYSTEM;
+	}
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/*
  * A device updated in place (bowtab resume): the checkpoint is taken now,
  * under its mounted file system, before the update writes, and the boots
  * that follow resume it.  The pass-through it runs on is replaced with
@@ -1024,12 +1096,9 @@ static int start_live(struct dev *d, unsigned int retries)
 		if ((r = info(d, &di)))
 			return r;
 	}
-	if ((r = trim(d, &di, "no checkpoint")))
+	if ((r = trim(d, &di, "no checkpoint")) ||
+	    (r = checkpoint_frozen(d, &di)))
 		return r;
-	if (bow_dm_message(d->e.name, "checkpoint")) {
-		say(d, "dm-bow refused the checkpoint\n");
-		return EXIT_SYSTEM;
-	}
 	if ((r = info(d, &di)))
 		return r;
 	d->st.lifecycle = BOW_LC_CHECKPOINT;

@@ -124,6 +124,14 @@ sys_base_image()
 	echo "data PARTLABEL=data state=/var/lib/bow,retries=1" \
 		> "$_r/etc/bowtab"
 	sys_debian_initramfs "$_r" || return 1
+	# The in-place update scenarios': version 1 of their packages
+	# installed, version 2 waiting in /var/cache/bowtest.
+	sys_update_debs "$sys_dir/debs" || return 1
+	dpkg --root="$_r" -i "$sys_dir"/debs/*_1_all.deb > "$sys_dir/dpkg.log" 2>&1 || {
+		cat "$sys_dir/dpkg.log"; return 1; }
+	mkdir -p "$_r/var/cache/bowtest" "$_r/meta"
+	cp "$sys_dir"/debs/*_2_all.deb "$_r/var/cache/bowtest/"
+	sys_root_initramfs "$_r" || return 1
 	mke2fs -q -t ext4 -d "$_r" -L root "$sys_dir/root.img" 1536M || return 1
 	rm -rf "$_r"
 }
@@ -153,6 +161,66 @@ sys_debian_initramfs()
 		mv "$1/boot/initrd.img-$_k" "$sys_dir/initrd-debian-$_k.img"
 	done
 	mv "$1/etc/bowtab.keep" "$1/etc/bowtab"
+}
+
+# The in-place update scenarios' root file system is itself on dm-bow
+# (root=/dev/mapper/root), its state on a disk of its own (LABEL=meta).
+sys_root_bowtab="root /dev/vda state=/meta/bow,initramfs,resume,retries=2,min_free=16M"
+sys_root_fstab="/dev/mapper/root / ext4 rw,errors=remount-ro 0 1
+LABEL=meta /meta ext4 defaults 0 2"
+
+# sys_root_initramfs <root>: Debian's initramfs for those scenarios, for
+# the first kernel: made with their bowtab and fstab, which the hook
+# copies in (the root's device is set up before anything is mounted).
+sys_root_initramfs()
+{
+	for _f in bowtab fstab; do
+		cp "$1/etc/$_f" "$1/etc/$_f.keep"
+	done
+	echo "$sys_root_bowtab" > "$1/etc/bowtab"
+	echo "$sys_root_fstab" > "$1/etc/fstab"
+	_k=$(sys_kernels | head -n 1)
+	unshare -m sh -ec '
+		for d in proc sys dev; do
+			mount --bind "/$d" "$1/$d"
+		done
+		chroot "$1" mkinitramfs -o /boot/initrd.img-"$2" "$2"
+	' sh "$1" "$_k" > "$sys_dir/mkinitramfs.log" 2>&1 || {
+		cat "$sys_dir/mkinitramfs.log"; return 1; }
+	mv "$1/boot/initrd.img-$_k" "$sys_dir/initrd-debian-root-$_k.img"
+	for _f in bowtab fstab; do
+		mv "$1/etc/$_f.keep" "$1/etc/$_f"
+	done
+}
+
+# sys_update_debs <dir>: the update of the in-place scenarios, version 1
+# and 2 of two packages.  From 1 to 2, under /usr/lib/<package>, "common"
+# changes, "v1-only" goes and "v2-only" comes; /usr/share/<package>/same
+# stays; /usr/bin/<package> says its version.
+sys_update_debs()
+{
+	rm -rf "$1"
+	mkdir -p "$1"
+	for _p in bowtest-app bowtest-lib; do
+		head -c 300000 /dev/urandom > "$1/$_p.same"
+		for _v in 1 2; do
+			_t=$1/$_p-$_v
+			mkdir -p "$_t/DEBIAN" "$_t/usr/lib/$_p" "$_t/usr/share/$_p" \
+				"$_t/usr/bin"
+			printf '%s\n' "Package: $_p" "Version: $_v" \
+				"Architecture: all" \
+				"Maintainer: dm-bow tests <root@localhost>" \
+				"Description: dm-bow in-place update test, version $_v" \
+				> "$_t/DEBIAN/control"
+			head -c 1000000 /dev/urandom > "$_t/usr/lib/$_p/common"
+			head -c $((_v * 700000)) /dev/urandom > "$_t/usr/lib/$_p/v$_v-only"
+			cp "$1/$_p.same" "$_t/usr/share/$_p/same"
+			printf '#!/bin/sh\necho %s %s\n' "$_p" "$_v" > "$_t/usr/bin/$_p"
+			chmod 0755 "$_t/usr/bin/$_p"
+			dpkg-deb --root-owner-group -Zgzip -b "$_t" \
+				"$1/${_p}_${_v}_all.deb" > /dev/null || return 1
+		done
+	done
 }
 
 # root_put <image> <guest path> <content>: write a file on a root image.
@@ -206,7 +274,8 @@ data_tree()
 # powers off (or reboots: -no-reboot makes that an exit too).  With
 # BOW_SYS_BACKGROUND set, return at once ($sys_pid: timeout's process).
 # With $sys_initrd set, boot that initramfs (Debian's: root= on the
-# command line, mounted read-only); with $sys_disk3, a third disk (vdc).
+# command line, $sys_rootdev or /dev/vda, mounted read-only); with
+# $sys_disk3, a third disk (vdc).
 sys_boot()
 {
 	_log=$1
@@ -219,7 +288,7 @@ sys_boot()
 	_cmdline=
 	if [ -n "${sys_initrd:-}" ]; then
 		_initrd=$sys_initrd
-		_cmdline="root=/dev/vda ro "
+		_cmdline="root=${sys_rootdev:-/dev/vda} ro "
 	fi
 	[ -z "${sys_disk3:-}" ] || set -- \
 		-blockdev driver=file,filename="$sys_disk3",node-name=disk3 \
