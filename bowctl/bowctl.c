@@ -976,6 +976,16 @@ static int cmd_boot_commit(struct dev *d)
 		say(d, "not committing: %s\n", d->st.reason);
 		return EXIT_DONE;
 	}
+	/*
+	 * An in-place update checkpointed by bowctl start in this boot,
+	 * before boot-complete.target: every boot into it counts an attempt,
+	 * and none has yet.
+	 */
+	if (d->e.resume && d->st.lifecycle == BOW_LC_CHECKPOINT &&
+	    d->st.attempts == d->st.retries) {
+		say(d, "not committing: no boot has tried the update yet\n");
+		return EXIT_DONE;
+	}
 	return commit(d, "commit", "the boot completed");
 }
 

@@ -619,7 +619,9 @@ ip_early()
 ip_update="bowctl start root --retries \$retries
 bowctl status root --json > /meta/bowtest/status-start.json
 dpkg -i /var/cache/bowtest/*_2_all.deb
-sync"
+sync
+systemctl restart bow-commit@root.service
+journalctl -b -u bow-commit@root.service -o cat > /meta/bowtest/commit.out"
 # What the boots into the new version check: the packages' files (read
 # by the guest, through dm-bow).
 ip_files="cd / && md5sum usr/bin/bowtest-* usr/lib/bowtest-*/* usr/share/bowtest-*/* > /meta/bowtest/usr.md5
@@ -683,6 +685,8 @@ $ip_update"
 		"$(json_get "$sys_dir/$sc.start.json" 'd["lifecycle"], d["attempts_left"], d["mapping"], d["dm_state"], d["last_event"]["event"]')"
 	expect_status "the checkpoint is live at the end of the update's boot" \
 		'd["lifecycle"], d["attempts_left"], d["dm_state"]' "checkpoint $1 1"
+	expect_eq "$sc: boot 1: the commit unit run again after the start does not commit" 1 \
+		"$(ip_get /bowtest/commit.out | grep -c '^bowctl: root: not committing: no boot has tried the update yet$')"
 	expect_eq "$sc: boot 1: the watcher runs" "active" \
 		"$(ip_get /bowtest/units | grep '^bow-watch@root ' | cut -d' ' -f2)"
 }
