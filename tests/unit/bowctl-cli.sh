@@ -284,6 +284,10 @@ echo "res$$ $loop state=$tmp/rs,retries=2" > "$tmp/bowtab"
 b start "res$$" > /dev/null
 echo "res$$ $loop state=$tmp/rs,retries=2,resume" > "$tmp/bowtab"
 state_edit "$tmp/rs/res$$.state" 'body = body.replace(b"lifecycle armed", b"lifecycle checkpoint")'
+b boot-commit "res$$" > "$tmp/out" 2> "$tmp/err"
+expect_eq "resume: boot-commit in the boot of bowctl start (no attempt spent) does not commit" \
+	"0 bowctl: res$$: not committing: no boot has tried the update yet checkpoint 2" \
+	"$? $(cat "$tmp/err") $(res_status | cut -d' ' -f1,2)"
 cp "$tmp/cut.orig" "$tmp/cut.img"
 b boot-setup "res$$" > "$tmp/out" 2> "$tmp/err"
 expect_eq "resume: dm-bow cannot resume: restored, no attempt left" \
