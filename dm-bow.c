@@ -294,15 +294,19 @@ static void bow_range_node_free(struct bow_range *r)
 }
 
 /*
- * Free space only shrinks during a checkpoint: when it first falls below
- * the table's low_water, raise a device-mapper event (dmsetup wait, udev)
- * so that a daemon can commit or give up in time.
+ * When free space falls below the table's low_water during a checkpoint,
+ * raise a device-mapper event (dmsetup wait, udev) so that a daemon can
+ * commit or give up in time.  Once: until discards give enough back (in
+ * state 1 only blocks written since the checkpoint, mostly after a
+ * resume, which starts with nothing free), and free space falls again.
  */
 static void bow_low_water_check(struct bow_dev *bd)
 {
-	if (bd->state == BOW_STATE_CHECKPOINT && bd->low_water &&
-	    !bd->low_water_raised &&
-	    ((u64)bd->map.free_sectors << SECTOR_SHIFT) < bd->low_water) {
+	if (bd->state != BOW_STATE_CHECKPOINT || !bd->low_water)
+		return;
+	if (((u64)bd->map.free_sectors << SECTOR_SHIFT) >= bd->low_water) {
+		bd->low_water_raised = false;
+	} else if (!bd->low_water_raised) {
 		bd->low_water_raised = true;
 		queue_work(system_wq, &bd->event_work);
 	}
@@ -913,6 +917,7 @@ again:
 				goto fill;
 			r = bow_convert(&bd->map, start_blk, end_blk,
 					BOW_TYPE(BOW_WRITTEN), BOW_FREE, &pa);
+			bow_low_water_check(bd);
 			if (!r) {
 				WRITE_ONCE(bd->epoch, !bd->epoch);
 				/* Pairs with bow_epoch_enter(). */
