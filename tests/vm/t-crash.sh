@@ -3,8 +3,11 @@
 # the checkpoint).  The guest runs fsync-heavy, sequential and concurrent
 # writes on a checkpoint while QEMU records every write and flush; the
 # host replays the record into every crash state and rolls each back.
-# The same workload on a target whose ordering flushes are turned off
-# must give bad states: the check can catch the bug it exists for.
+# The ordered run takes its checkpoint up again halfway (table option
+# resume, as a reboot would) and goes on: the crash states span the
+# resume, the trim after it and the moves of backups and the free-space
+# map.  The same workload on a target whose ordering flushes are turned
+# off must give bad states: the check can catch the bug it exists for.
 # BOW_CRASH_SEED and BOW_CRASH_SUBSETS vary the sampling.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/vm/lib.sh"
