@@ -136,6 +136,21 @@ sys_base_image()
 	rm -rf "$_r"
 }
 
+# sys_mkinitramfs <root> <kver> <out>: Debian's mkinitramfs run in the
+# root file system, as update-initramfs would, the image moved to <out>.
+sys_mkinitramfs()
+{
+	# A mount namespace of its own: the binds go when it ends.
+	unshare -m sh -ec '
+		for d in proc sys dev; do
+			mount --bind "/$d" "$1/$d"
+		done
+		chroot "$1" mkinitramfs -o /boot/initrd.img-"$2" "$2"
+	' sh "$1" "$2" > "$sys_dir/mkinitramfs.log" 2>&1 || {
+		cat "$sys_dir/mkinitramfs.log"; return 1; }
+	mv "$1/boot/initrd.img-$2" "$3"
+}
+
 # sys_debian_initramfs <root>: Debian's own initramfs (initramfs-tools,
 # with dm-bow's hook) for each kernel, in build/system, for the scenarios
 # that set the data device up before the root switch.  Made in the root
@@ -150,15 +165,8 @@ sys_debian_initramfs()
 	printf 'virtio_pci\nvirtio_blk\next4\n' >> "$1/etc/initramfs-tools/modules"
 	for _k in $(sys_kernels); do
 		cp "/boot/config-$_k" "$1/boot/"
-		# A mount namespace of its own: the binds go when it ends.
-		unshare -m sh -ec '
-			for d in proc sys dev; do
-				mount --bind "/$d" "$1/$d"
-			done
-			chroot "$1" mkinitramfs -o /boot/initrd.img-"$2" "$2"
-		' sh "$1" "$_k" > "$sys_dir/mkinitramfs.log" 2>&1 || {
-			cat "$sys_dir/mkinitramfs.log"; return 1; }
-		mv "$1/boot/initrd.img-$_k" "$sys_dir/initrd-debian-$_k.img"
+		sys_mkinitramfs "$1" "$_k" "$sys_dir/initrd-debian-$_k.img" ||
+			return 1
 	done
 	mv "$1/etc/bowtab.keep" "$1/etc/bowtab"
 }
@@ -180,14 +188,8 @@ sys_root_initramfs()
 	echo "$sys_root_bowtab" > "$1/etc/bowtab"
 	echo "$sys_root_fstab" > "$1/etc/fstab"
 	_k=$(sys_kernels | head -n 1)
-	unshare -m sh -ec '
-		for d in proc sys dev; do
-			mount --bind "/$d" "$1/$d"
-		done
-		chroot "$1" mkinitramfs -o /boot/initrd.img-"$2" "$2"
-	' sh "$1" "$_k" > "$sys_dir/mkinitramfs.log" 2>&1 || {
-		cat "$sys_dir/mkinitramfs.log"; return 1; }
-	mv "$1/boot/initrd.img-$_k" "$sys_dir/initrd-debian-root-$_k.img"
+	sys_mkinitramfs "$1" "$_k" "$sys_dir/initrd-debian-root-$_k.img" ||
+		return 1
 	for _f in bowtab fstab; do
 		mv "$1/etc/$_f.keep" "$1/etc/$_f"
 	done

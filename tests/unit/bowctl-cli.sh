@@ -197,6 +197,20 @@ for args in "--root rel initramfs-devices" "initramfs-devices srv"; do
 	expect_eq "usage error: bowctl $args" 2 $?
 done
 
+# state_edit <file> <python: body = ...>: rewrite a state file, CRC kept.
+state_edit()
+{
+	python3 - "$1" "$2" <<'EOT'
+import sys, zlib
+p = sys.argv[1]
+body = open(p, "rb").read()
+body = body[:body.rindex(b"crc32 ")]
+exec(sys.argv[2])
+crc = zlib.crc32(body, 0xffffffff) ^ 0xffffffff
+open(p, "wb").write(body + b"crc32 %08x\n" % crc)
+EOT
+}
+
 # A power cut after a restore's last write and before the state file
 # records it (bowctl-test --test-cut-after-restore): the log is gone, as
 # after a commit, and the next boot must still call it a rollback.  The
@@ -212,16 +226,7 @@ echo "cut$$ $loop state=$tmp/cs,retries=1,initramfs" > "$tmp/bowtab"
 : > "$tmp/fstab"
 b start "cut$$"
 # The state a boot leaves once it has checkpointed its one attempt.
-python3 - "$tmp/cs/cut$$.state" <<'EOT'
-import sys, zlib
-p = sys.argv[1]
-body = open(p, "rb").read()
-body = body[:body.rindex(b"crc32 ")]
-body = body.replace(b"lifecycle armed", b"lifecycle checkpoint")
-body = body.replace(b"attempts 1", b"attempts 0")
-crc = zlib.crc32(body, 0xffffffff) ^ 0xffffffff
-open(p, "wb").write(body + b"crc32 %08x\n" % crc)
-EOT
+state_edit "$tmp/cs/cut$$.state" 'body = body.replace(b"lifecycle armed", b"lifecycle checkpoint").replace(b"attempts 1", b"attempts 0")'
 "$top/bowctl/bowctl-test" --bowtab "$tmp/bowtab" --fstab "$tmp/fstab" \
 	--test-cut-after-restore boot-setup "cut$$" > /dev/null 2>&1
 expect_eq "cut after the restore: the log is gone, the intent recorded" \
@@ -253,19 +258,6 @@ expect_eq "... not under --root (the initramfs itself)" 0 "$(cat "$tmp/out")"
 # tries to resume, and when dm-bow cannot, restores (rolled back, no
 # attempt left); one whose restore began never tries to resume; armed
 # without a log (start stopped before its checkpoint) is disarmed.
-# state_edit <file> <python: body = ...>: rewrite a state file, CRC kept.
-state_edit()
-{
-	python3 - "$1" "$2" <<'EOT'
-import sys, zlib
-p = sys.argv[1]
-body = open(p, "rb").read()
-body = body[:body.rindex(b"crc32 ")]
-exec(sys.argv[2])
-crc = zlib.crc32(body, 0xffffffff) ^ 0xffffffff
-open(p, "wb").write(body + b"crc32 %08x\n" % crc)
-EOT
-}
 res_status()
 {
 	b status --json | python3 -c 'import json, sys

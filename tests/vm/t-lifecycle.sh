@@ -91,18 +91,24 @@ sc_boot()
 # never ends).
 sc_boot_cut()
 {
+	root_put "$sc_root" /etc/bowtest/hold 1
+	sc_boot_until 'bowtest: migration holding' "the migration reached its hold"
+	debugfs -w -R "rm /etc/bowtest/hold" "$sc_root" > /dev/null 2>&1
+}
+
+# sc_boot_until <console text> <what it means>: boot, and cut the power
+# once the console shows the text.
+sc_boot_until()
+{
 	sc_boots=$((sc_boots + 1))
 	log=$sys_dir/$sc.boot$sc_boots.log
-	root_put "$sc_root" /etc/bowtest/hold 1
 	BOW_SYS_BACKGROUND=1 sys_boot "$log" "$sc_k" "$sc_root" "$sc_data"
 	for i in $(seq 300); do
-		grep -q 'bowtest: migration holding' "$log" && break
+		grep -q "$1" "$log" && break
 		sleep 1
 	done
-	check "$sc: boot $sc_boots: the migration reached its hold" \
-		grep -q 'bowtest: migration holding' "$log"
+	check "$sc: boot $sc_boots: $2" grep -q "$1" "$log"
 	sys_power_cut
-	debugfs -w -R "rm /etc/bowtest/hold" "$sc_root" > /dev/null 2>&1
 }
 
 # The boot reached its end, and the kernel said nothing bad.
@@ -586,6 +592,19 @@ ip_get()
 	root_get "$sc_meta" "$1"
 }
 
+# ip_disks [off]: boot (or stop booting) the root file system on dm-bow:
+# Debian's initramfs made for it, root=/dev/mapper/root, the meta disk.
+ip_disks()
+{
+	sys_initrd=
+	sys_rootdev=
+	sys_disk3=
+	[ "${1:-}" = off ] && return
+	sys_initrd=$sys_dir/initrd-debian-root-$sc_k.img
+	sys_rootdev=/dev/mapper/root
+	sys_disk3=$sc_meta
+}
+
 # ip_boot [<actions>]: boot once, running <actions> at its end; $st is
 # the status JSON it left, $log its console.
 ip_boot()
@@ -597,13 +616,9 @@ ip_boot()
 	st=$sys_dir/$sc.status$sc_boots.json
 	rm -f "$st"
 	debugfs -w -R "rm /bowtest/status.json" "$sc_meta" > /dev/null 2>&1
-	sys_initrd=$sys_dir/initrd-debian-root-$sc_k.img
-	sys_rootdev=/dev/mapper/root
-	sys_disk3=$sc_meta
+	ip_disks
 	sys_boot "$log" "$sc_k" "$sc_root" "$sc_data"
-	sys_initrd=
-	sys_rootdev=
-	sys_disk3=
+	ip_disks off
 	ip_get /bowtest/status.json > "$st"
 	sc_kernel_clean
 }
@@ -723,9 +738,6 @@ sc_inplace_rollback()
 	ip_usr_new
 	# (So that the boot cannot commit before the power goes.)
 	ip_put /bowtest/health fail
-	sc_boots=$((sc_boots + 1))
-	log=$sys_dir/$sc.boot$sc_boots.log
-	st=$sys_dir/$sc.status$sc_boots.json
 	ip_put /bowtest/actions "$ip_files
 bowctl status --json > /meta/bowtest/status.json
 echo new > /var/tmp/written-after-resume
@@ -733,20 +745,10 @@ sync
 echo '<2>bowtest: cut here' > /dev/kmsg
 sleep 3600
 "
-	sys_initrd=$sys_dir/initrd-debian-root-$sc_k.img
-	sys_rootdev=/dev/mapper/root
-	sys_disk3=$sc_meta
-	BOW_SYS_BACKGROUND=1 sys_boot "$log" "$sc_k" "$sc_root" "$sc_data"
-	for i in $(seq 300); do
-		grep -q 'bowtest: cut here' "$log" && break
-		sleep 1
-	done
-	check "$sc: boot $sc_boots: the new version ran, then the power went" \
-		grep -q 'bowtest: cut here' "$log"
-	sys_power_cut
-	sys_initrd=
-	sys_rootdev=
-	sys_disk3=
+	ip_disks
+	sc_boot_until 'bowtest: cut here' "the new version ran, then the power went"
+	ip_disks off
+	st=$sys_dir/$sc.status$sc_boots.json
 	ip_early "boot attempt 1 of 2, the checkpoint resumed: dm-bow resumed"
 	# The meta disk lost its power too: its journal first, as a boot
 	# would, before the host reads it or writes to it.
