@@ -726,18 +726,20 @@ ip_expect_live()
 		"$(json_get "$st" 'd["free_bytes"] > 100 * 1024 * 1024 and d["last_event"]["reason"].startswith("boot attempt '"$1 of $2"', resumed; ")')"
 }
 
-# Rolled back: two attempts; the power goes in the first boot into the
-# new version, once it runs and writes (the root file system's journal
-# then needs a replay, which a resumed checkpoint cannot take before its
-# trim); the next boot restores in the initramfs, with an attempt left,
-# and says why; /usr is the old one, exactly.
+# Rolled back: three attempts; two boots into the new version: the
+# first fails its health check (the checkpoint stays live), the power
+# goes in the second once it runs and writes (the root file system's
+# journal then needs a replay, which a resumed checkpoint cannot take
+# before its trim); the next boot restores in the initramfs, an attempt
+# still left, and says why; /usr is the old one, exactly.
 sc_inplace_rollback()
 {
 	ip_new inplace-rollback
-	ip_boot_update 2
+	ip_boot_update 3
 	ip_usr_new
-	# (So that the boot cannot commit before the power goes.)
 	ip_put /bowtest/health fail
+	ip_boot_new 1 3
+	ip_expect_live 1 3
 	ip_put /bowtest/actions "$ip_files
 bowctl status --json > /meta/bowtest/status.json
 echo new > /var/tmp/written-after-resume
@@ -749,12 +751,12 @@ sleep 3600
 	sc_boot_until 'bowtest: cut here' "the new version ran, then the power went"
 	ip_disks off
 	st=$sys_dir/$sc.status$sc_boots.json
-	ip_early "boot attempt 1 of 2, the checkpoint resumed: dm-bow resumed"
+	ip_early "boot attempt 2 of 3, the checkpoint resumed: dm-bow resumed"
 	# The meta disk lost its power too: its journal first, as a boot
 	# would, before the host reads it or writes to it.
 	quiet e2fsck -fy "$sc_meta"
 	ip_get /bowtest/status.json > "$st"
-	ip_expect_live 1 2
+	ip_expect_live 2 3
 	ip_expect_new
 	debugfs -w -R "rm /bowtest/actions" "$sc_meta" > /dev/null 2>&1
 	ip_boot
