@@ -77,6 +77,30 @@ Requires=srv-data.mount
 After=srv-data.mount
 RequiresMountsFor=/var/lib/bow" \
 	"$(cat "$tmp/gen/bow-checkpoint@data.service.d/50-bowtab.conf")"
+# The root file system's device: after the mount of /, and without the
+# initramfs option it could never be set up before that mount.
+printf 'root /dev/vda state=/meta/bow,resume\n' > "$tmp/bowtab"
+printf '/dev/mapper/root / ext4 rw 0 1\nLABEL=meta /meta ext4 rw 0 2\n' > "$tmp/fstab"
+rm -rf "$tmp/gen"
+mkdir -p "$tmp/gen"
+BOWTAB=$tmp/bowtab SYSTEMD_FSTAB=$tmp/fstab SYSTEMD_LOG_TARGET=console \
+	"$top/bowctl/bow-generator" "$tmp/gen" "$tmp/gen" "$tmp/gen" \
+	2> "$tmp/gen.err"
+expect_eq "generator: a root device without initramfs is said" \
+	"0 <3>bow-generator: /etc/bowtab line 1: /dev/mapper/root is the root file system: without the option initramfs it is never set up before its mount" \
+	"$? $(cat "$tmp/gen.err")"
+expect_eq "generator: the root's checkpoint after -.mount" \
+"# From /etc/bowtab line 1; made by bow-generator
+[Unit]
+Requires=-.mount
+After=-.mount
+RequiresMountsFor=/meta/bow" \
+	"$(cat "$tmp/gen/bow-checkpoint@root.service.d/50-bowtab.conf")"
+printf 'root /dev/vda state=/meta/bow,resume,initramfs\n' > "$tmp/bowtab"
+BOWTAB=$tmp/bowtab SYSTEMD_FSTAB=$tmp/fstab SYSTEMD_LOG_TARGET=console \
+	"$top/bowctl/bow-generator" "$tmp/gen" "$tmp/gen" "$tmp/gen" \
+	2> "$tmp/gen.err"
+expect_eq "generator: ... and with it, nothing to say" "0 " "$? $(cat "$tmp/gen.err")"
 
 # bowctl: arming and disarming, with the state in a scratch directory.
 echo "hostdev$$ /dev/disk/by-partlabel/none$$ state=$tmp/state,retries=3" \
