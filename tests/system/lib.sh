@@ -178,8 +178,9 @@ sys_root_fstab="/dev/mapper/root / ext4 rw,errors=remount-ro 0 1
 LABEL=meta /meta ext4 defaults 0 2"
 
 # sys_root_initramfs <root>: Debian's initramfs for those scenarios, for
-# the first kernel: made with their bowtab and fstab, which the hook
-# copies in (the root's device is set up before anything is mounted).
+# the first kernel the suite boots (BOW_SYS_KERNELS, by hand): made with
+# their bowtab and fstab, which the hook copies in (the root's device is
+# set up before anything is mounted).
 sys_root_initramfs()
 {
 	for _f in bowtab fstab; do
@@ -187,7 +188,7 @@ sys_root_initramfs()
 	done
 	echo "$sys_root_bowtab" > "$1/etc/bowtab"
 	echo "$sys_root_fstab" > "$1/etc/fstab"
-	_k=$(sys_kernels | head -n 1)
+	_k=$(echo "${BOW_SYS_KERNELS:-$(sys_kernels)}" | head -n 1)
 	sys_mkinitramfs "$1" "$_k" "$sys_dir/initrd-debian-root-$_k.img" ||
 		return 1
 	for _f in bowtab fstab; do
