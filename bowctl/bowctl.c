@@ -3,9 +3,11 @@
  * bowctl: the update lifecycle around dm-bow (bowctl(8)).  Arms a
  * checkpoint for the next boot, and at boot restores a checkpoint that
  * was not committed, sets dm-bow up, checkpoints after the mount, watches
- * free space and commits after a healthy boot.  Every step reads and
- * writes the device's state file (state.c) and is safe to run again
- * after a power cut at any point.
+ * free space and commits after a healthy boot.  A device updated in place
+ * (bowtab resume) is checkpointed at once by start, and its checkpoint
+ * resumed by the boots that try the update.  Every step reads and writes
+ * the device's state file (state.c) and is safe to run again after a
+ * power cut at any point.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
