@@ -856,31 +856,50 @@ static bool mount_point(uint32_t major, uint32_t minor, char *mp, size_t len)
 }
 
 /*
- * FITRIM the file system mounted on /dev/mapper/<name>: how dm-bow learns
- * where its free space is before a checkpoint (state 0).
+ * The checkpoint of the file system mounted on /dev/mapper/<name> (dm-bow
+ * in state 0): FITRIM first, which tells dm-bow where the free space is.
+ * With @freeze, the file system is frozen for the checkpoint: freezing
+ * writes back what is dirty and leaves it clean on the device (its
+ * journal empty), so that a rollback gives a file system that needs no
+ * recovery.  One that cannot be frozen is checkpointed as it is, as after
+ * a power cut: its journal makes it whole at the next mount.
  */
-static int trim(struct dev *d, const struct bow_dm_info *di,
-		const char *without)
+static int checkpoint_mounted(struct dev *d, const struct bow_dm_info *di,
+			      bool freeze)
 {
 	struct fstrim_range range = { .len = UINT64_MAX };
 	char mp[PATH_MAX];
-	int fd;
+	bool frozen = false;
+	int fd, r = EXIT_DONE;
 
 	if (!mount_point(di->major, di->minor, mp, sizeof(mp))) {
 		say(d, "/dev/mapper/%s is not mounted: no free space to "
-		    "borrow, %s\n", d->e.name, without);
+		    "borrow, no checkpoint\n", d->e.name);
 		return EXIT_SYSTEM;
 	}
 	fd = open(mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || ioctl(fd, FITRIM, &range)) {
-		say(d, "FITRIM on %s failed: %s; %s\n", mp, strerror(errno),
-		    without);
+		say(d, "FITRIM on %s failed: %s; no checkpoint\n", mp,
+		    strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return EXIT_SYSTEM;
 	}
+	if (freeze && !ioctl(fd, FIFREEZE, 0))
+		frozen = true;
+	else if (freeze)
+		say(d, "cannot freeze the file system (%s): checkpointing it "
+		    "unfrozen\n", strerror(errno));
+	if (bow_dm_message(d->e.name, "checkpoint")) {
+		say(d, "dm-bow refused the checkpoint\n");
+		r = EXIT_SYSTEM;
+	}
+	if (frozen && ioctl(fd, FITHAW, 0)) {
+		say(d, "cannot thaw %s: %s\n", mp, strerror(errno));
+		r = EXIT_SYSTEM;
+	}
 	close(fd);
-	return EXIT_DONE;
+	return r;
 }
 
 static int cmd_boot_checkpoint(struct dev *d)
@@ -893,13 +912,8 @@ static int cmd_boot_checkpoint(struct dev *d)
 	if (di.mapping != BOW_MAP_BOW || di.state == 2)
 		return EXIT_DONE;	/* this boot does not checkpoint */
 	if (di.state == 0) {
-		if ((r = trim(d, &di, "no checkpoint")))
-			return r;
-		if (bow_dm_message(d->e.name, "checkpoint")) {
-			say(d, "dm-bow refused the checkpoint\n");
-			return EXIT_SYSTEM;
-		}
-		if ((r = info(d, &di)))
+		if ((r = checkpoint_mounted(d, &di, false)) ||
+		    (r = info(d, &di)))
 			return r;
 	}
 	/* Resumed (bowtab resume): boot-setup trimmed it before the mount. */
@@ -1014,39 +1028,6 @@ static void start_watcher(struct dev *d)
 }
 
 /*
- * The checkpoint of a mounted file system, frozen for it: freezing writes
- * back what is dirty and leaves the file system clean on the device (its
- * journal empty), so that a rollback gives a file system that needs no
- * recovery.  One that cannot be frozen is checkpointed as it is, as after
- * a power cut: its journal makes it whole at the next mount.
- */
-static int checkpoint_frozen(struct dev *d, const struct bow_dm_info *di)
-{
-	char mp[PATH_MAX];
-	int fd = -1, r = EXIT_DONE;
-	bool frozen = false;
-
-	if (mount_point(di->major, di->minor, mp, sizeof(mp)))
-		fd = open(mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0 && !ioctl(fd, FIFREEZE, 0))
-		frozen = true;
-	else
-		say(d, "cannot freeze the file system (%s): checkpointing it "
-		    "unfrozen\n", strerror(errno));
-	if (bow_dm_message(d->e.name, "checkpoint")) {
-		say(d, "dm-bow refused the checkpoint\n");
-		r = EXIT_SYSTEM;
-	}
-	if (frozen && ioctl(fd, FITHAW, 0)) {
-		say(d, "cannot thaw %s: %s\n", mp, strerror(errno));
-		r = EXIT_SYSTEM;
-	}
-	if (fd >= 0)
-		close(fd);
-	return r;
-}
-
-/*
  * A device updated in place (bowtab resume): the checkpoint is taken now,
  * under its mounted file system, before the update writes, and the boots
  * that follow resume it.  The pass-through it runs on is replaced with
@@ -1108,10 +1089,7 @@ static int start_live(struct dev *d, unsigned int retries)
 		if ((r = info(d, &di)))
 			return r;
 	}
-	if ((r = trim(d, &di, "no checkpoint")) ||
-	    (r = checkpoint_frozen(d, &di)))
-		return r;
-	if ((r = info(d, &di)))
+	if ((r = checkpoint_mounted(d, &di, true)) || (r = info(d, &di)))
 		return r;
 	d->st.lifecycle = BOW_LC_CHECKPOINT;
 	bow_state_event(&d->st, "checkpoint", "taken while running, for %u "

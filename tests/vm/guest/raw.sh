@@ -15,6 +15,8 @@ sumall() { dd if="$1" bs=1M iflag=direct | md5sum | cut -d' ' -f1; }
 # Sectors vdb has written: a sub-block test asserts that its bio reached
 # dm-bow as the bio it claims (a buffered fallback writes whole pages).
 written() { awk '{ print $7 }' /sys/block/vdb/stat; }
+# events <name>: the device-mapper event counter of a device.
+events() { dmsetup info -c --noheadings -o events "$1"; }
 
 # bad_table <table> <expected ti->error>: the table is refused with it.
 bad_table()
@@ -391,11 +393,10 @@ check "remove the resumed device" dmsetup remove --noudevsync bow
 # the resume (nothing free), the trim re-arms it, the next backup fires
 # it again.
 lw=$(($(expected_written) * B))
-bev() { dmsetup info -c --noheadings -o events bow; }
 check "resume again" bow_create bow $dev 3 block_size:4096 low_water:$lw resume
 S=$(bow_sys bow)
 sleep 1
-expect_eq "resume again: the low_water event at once (nothing free)" 1 "$(bev)"
+expect_eq "resume again: the low_water event at once (nothing free)" 1 "$(events bow)"
 expect_eq "resume again: counters as before" "$live_counts" \
 	"$(bow_status bow 3) $(bow_status bow 4) $(bow_status bow 5)"
 expect_eq "resume again: every block reads as before" "$live_sum" "$(sumall $bow)"
@@ -404,10 +405,10 @@ wblk 703 1
 expect_eq "resume again: a write to an unchanged block is backed up" \
 	"$(($(echo $live_counts | cut -d' ' -f2) + 1))" "$(bow_status bow 4)"
 sleep 1
-expect_eq "resume again: the trim re-armed low_water, the backup fired it" 2 "$(bev)"
+expect_eq "resume again: the trim re-armed low_water, the backup fired it" 2 "$(events bow)"
 wblk 705 1
 sleep 1
-expect_eq "resume again: ... once" 2 "$(bev)"
+expect_eq "resume again: ... once" 2 "$(events bow)"
 check "remove the device resumed twice" dmsetup remove --noudevsync bow
 
 # A log that does not validate is refused, and nothing is written: one
@@ -485,15 +486,14 @@ check "create small" bow_create small /dev/vdd 2 block_size:4096 low_water:$((4 
 expect_eq "small: table line with two features" \
 	"0 16384 bow $(cat /sys/block/vdd/dev) 2 block_size:4096 low_water:$((4 * B))" "$(dmsetup table small)"
 blkdiscard -o $((100 * B)) -l $((11 * B)) /dev/mapper/small
-events() { dmsetup info -c --noheadings -o events small; }
-ev0=$(events)
+ev0=$(events small)
 check "small: checkpoint" dmsetup message small 0 checkpoint
 dd if=/dev/mapper/small of=/dev/vde bs=1M iflag=direct oflag=direct
 expect_eq "small: 8 blocks free" $((8 * B)) "$(cat "$(bow_sys small)/free")"
 for i in 0 1 2 3 4 5 6 7; do
 	dd if=/dev/urandom of=/dev/mapper/small bs=$B seek=$((300 + 2 * i)) count=1 conv=notrunc oflag=direct
-	[ $i = 3 ] && expect_eq "small: no event at 4 blocks free" "$ev0" "$(events)"
-	[ $i = 4 ] && sleep 1 && expect_eq "small: one event below low_water" $((ev0 + 1)) "$(events)"
+	[ $i = 3 ] && expect_eq "small: no event at 4 blocks free" "$ev0" "$(events small)"
+	[ $i = 4 ] && sleep 1 && expect_eq "small: one event below low_water" $((ev0 + 1)) "$(events small)"
 done
 check "small: dmsetup wait sees the event" timeout 5 dmsetup wait small "$ev0"
 expect_eq "small: 8 first overwrites use the 8 free blocks" 0 "$(cat "$(bow_sys small)/free")"
@@ -504,7 +504,7 @@ expect_eq "small: rewriting a changed block still works" 0 $?
 expect_eq "small: status: 8 commits for 8 writes one by one, 1 refused" \
 	"1 0 $((9 * B)) 9 1 9 1 0 rw" "$(dmsetup status small | cut -d' ' -f4-)"
 sleep 1
-expect_eq "small: still one event" $((ev0 + 1)) "$(events)"
+expect_eq "small: still one event" $((ev0 + 1)) "$(events small)"
 check "small: remove" dmsetup remove --noudevsync small
 
 # Ioctls the dm device does not handle itself (here the loop driver's
