@@ -1,8 +1,8 @@
 # A checkpoint of ext4 that survives reboots: each "reboot" unmounts,
 # removes the device, takes the checkpoint up again (table option
 # resume), mounts and trims, as the boot of an in-place update would.
-# The workload between reboots reuses what it freed in the boot before,
-# and writes over backups.  Disks (see t-resume.sh):
+# The workload between reboots reuses what it freed in the boot before;
+# in boots 2 and 3 a block is written over a backup.  Disks (see t-resume.sh):
 #   vdb/vdc  three boots of changes, then rolled back on the host /
 #            checkpoint copy
 #   vdd      three boots of changes, then committed
@@ -65,9 +65,31 @@ reboot()
 	check "$1: the trim frees space for backups" [ "$(bow_status $1 2)" -gt 0 ]
 }
 
+# write_over_backup <name> <dev> <boot>: with the file system frozen (its
+# journal written home, so every block it counts free is free), write
+# one block over the newest backup through dm-bow: the backup moves
+# first, one entry whose source is the old place.  Where ext4 allocates
+# is its own choice (small gaps, where the lowest-first test policy puts
+# backups, come last), so the workload alone moves backups in most runs,
+# not all: this write makes the move after a resume certain.
+write_over_backup()
+{
+	fsfreeze -f /mnt/$1
+	_dest=$(bow-restore -n -v -f $2 | awk '/entry/ && $6 != 0 { print $8; exit }')
+	_entries=$(bow_status $1 4)
+	_moved=$(bow_status $1 8)
+	dd if=/dev/urandom of=/dev/mapper/$1 bs=4096 seek=$((_dest / 8)) count=1 \
+		conv=notrunc oflag=direct
+	expect_eq "$1: boot $3: a write over a backup moves it: one entry, 4096 bytes moved" \
+		"$((_entries + 1)) $((_moved + 4096))" "$(bow_status $1 4) $(bow_status $1 8)"
+	expect_eq "$1: boot $3: ... from where it was ($_dest)" "$_dest" \
+		"$(bow-restore -n -v -f $2 | awk '/entry/ { print $6; exit }')"
+	fsfreeze -u /mnt/$1
+}
+
 # boots <name> <dev> <copy or "">: the checkpoint, then three boots of
-# changes; none refused for want of space; boots 2 and 3 wrote over
-# backups and the free-space map, which moved.
+# changes; none refused for want of space; in boots 2 and 3 backups are
+# written over and move, and so does the free-space map.
 boots()
 {
 	start $1 $2 "$3"
@@ -76,15 +98,14 @@ boots()
 	reboot $1 $2
 	workload $1 2
 	echo "# $1: boot 2: $(dmsetup status $1), map at $(log_freemap $2)"
+	write_over_backup $1 $2 2
 	_refused=$(bow_status $1 7)
-	_moved=$(bow_status $1 8)
 	reboot $1 $2
 	workload $1 3
 	echo "# $1: boot 3: $(dmsetup status $1), map at $(log_freemap $2)"
+	write_over_backup $1 $2 3
 	expect_eq "$1: no write refused in boots 2 and 3" "0 0" "$_refused $(bow_status $1 7)"
-	check "$1: boots 2 and 3 wrote over backups (they moved)" \
-		[ $((_moved + $(bow_status $1 8))) -gt 0 ]
-	check "$1: ... and over the free-space map (it moved from $_map)" \
+	check "$1: the free-space map moved (from $_map)" \
 		[ "$(log_freemap $2)" != "$_map" ]
 }
 
