@@ -136,6 +136,7 @@ struct bow_dev {
 	enum bow_state state;
 	bool transition;		/* a state change is draining I/O */
 	bool failed;			/* a log write failed: writes get -EIO */
+	bool rollback_begun;		/* one did not end: every bio fails */
 	sector_t sector0_live;		/* valid in state 1 */
 	bool sector0_moving;		/* block 0 reads wait for the worker */
 	struct bio_list deferred;	/* for the worker */
@@ -254,11 +255,13 @@ static mempool_t *bow_range_pool;
  * they catch the bug they exist for.  debug_alloc_lowest is the naive
  * free-space policy the benchmark compares with.  debug_fail_alloc makes
  * every Nth allocation of a range node from the slab fail, as memory
- * pressure would.
+ * pressure would.  debug_rollback_stop stops a rollback before its Nth
+ * write, as a power cut would.
  */
 static bool debug_skip_flush;
 static bool debug_alloc_lowest;
 static unsigned int debug_fail_alloc;
+static unsigned int debug_rollback_stop;
 #ifdef DM_BOW_TESTING
 module_param(debug_skip_flush, bool, 0644);
 MODULE_PARM_DESC(debug_skip_flush, "Tests only: break crash consistency");
@@ -266,6 +269,8 @@ module_param(debug_alloc_lowest, bool, 0644);
 MODULE_PARM_DESC(debug_alloc_lowest, "Tests only: backups to the lowest free space");
 module_param(debug_fail_alloc, uint, 0644);
 MODULE_PARM_DESC(debug_fail_alloc, "Tests only: fail every Nth range node allocation");
+module_param(debug_rollback_stop, uint, 0644);
+MODULE_PARM_DESC(debug_rollback_stop, "Tests only: stop a rollback before its Nth write");
 #endif
 
 static struct bow_range *bow_range_slab_alloc(gfp_t gfp)
@@ -840,12 +845,19 @@ static enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 	bool have_nodes = false;
 	int r;
 
+	/* Half rolled back: nothing on the device is what it claims. */
+	if (unlikely(READ_ONCE(bd->rollback_begun))) {
+		bio_io_error(bio);
+		return BOW_ROUTE_DONE;
+	}
 	/*
 	 * Reads away from block 0 need nothing from the range map, and
-	 * state 2 is final: neither takes the lock.
+	 * state 2 is final: neither takes the lock, but during a state
+	 * change, which holds them (a rollback rewrites the device).
 	 */
-	if ((!is_write && !in_sector0) ||
-	    READ_ONCE(bd->state) == BOW_STATE_COMMITTED)
+	if (!READ_ONCE(bd->transition) &&
+	    ((!is_write && !in_sector0) ||
+	     READ_ONCE(bd->state) == BOW_STATE_COMMITTED))
 		return bow_route_passthrough(bd, bio, sector);
 
 again:
@@ -896,7 +908,10 @@ again:
 		break;
 
 	case BOW_STATE_CHECKPOINT:
-		if (bio_op(bio) == REQ_OP_DISCARD) {
+		if (!is_write && !in_sector0) {
+			/* Held by a state change, then let go. */
+			bow_remap(bd, bio, sector, 0);
+		} else if (bio_op(bio) == REQ_OP_DISCARD) {
 			/*
 			 * Never passed down: discarded blocks may hold backups.
 			 * Blocks free at the checkpoint and written since, in
@@ -1819,6 +1834,31 @@ free_map:
 	return r;
 }
 
+/* The log is gone from block 0: forget the checkpoint, for state 2. */
+static void bow_drop_checkpoint(struct bow_dev *bd)
+{
+	struct rb_root ranges;
+
+	spin_lock(&bd->lock);
+	/* A failed log write no longer matters: there is no log. */
+	bd->failed = false;
+	bd->rollback_begun = false;
+	ranges = bd->map.ranges;
+	bd->map.ranges = RB_ROOT;
+	bd->map.free = RB_ROOT;
+	bd->map.free_sectors = 0;
+	bd->backup_sectors = 0;
+	bd->moved_sectors = 0;
+	bd->log_entries = 0;
+	bd->log_blocks = 0;
+	bd->log_commits = 0;
+	bd->enospc_writes = 0;
+	spin_unlock(&bd->lock);
+	/* State 2 needs no map; a big one is freed outside the lock. */
+	bow_map_destroy(&ranges);
+	bow_freemap_free(bd);
+}
+
 /*
  * State 1 -> 2: put the file system's block 0 back over the log.
  *
@@ -1835,7 +1875,6 @@ static int bow_commit(struct bow_dev *bd)
 	struct bow_commit_mark *mark = (void *)bow_log_entry(bd, 0);
 	struct bow_commit_mark entry0_start = *mark;
 	__le32 count = h->count;
-	struct rb_root ranges;
 	int r;
 
 	r = bow_io(bd, REQ_OP_READ, bd->sector0_live, bd->block_sectors,
@@ -1864,48 +1903,31 @@ static int bow_commit(struct bow_dev *bd)
 		return r;
 	}
 
-	spin_lock(&bd->lock);
-	/* A failed log write no longer matters: there is no log. */
-	bd->failed = false;
-	ranges = bd->map.ranges;
-	bd->map.ranges = RB_ROOT;
-	bd->map.free = RB_ROOT;
-	bd->map.free_sectors = 0;
-	bd->backup_sectors = 0;
-	bd->moved_sectors = 0;
-	bd->log_entries = 0;
-	bd->log_blocks = 0;
-	bd->log_commits = 0;
-	bd->enospc_writes = 0;
-	spin_unlock(&bd->lock);
-	/* State 2 needs no map; a big one is freed outside the lock. */
-	bow_map_destroy(&ranges);
-	bow_freemap_free(bd);
+	bow_drop_checkpoint(bd);
 	return 0;
 }
 
-static int bow_set_state(struct bow_dev *bd, unsigned int new_state)
+/*
+ * A state change runs with new bios held, the worker's finished and none
+ * in flight; the caller holds state_mutex.
+ */
+static void bow_transition_begin(struct bow_dev *bd)
 {
-	struct bio_list held;
-	int r;
-
-	mutex_lock(&bd->state_mutex);
-	if (new_state != bd->state + 1 ||
-	    new_state > BOW_STATE_COMMITTED) {
-		r = -EINVAL;
-		goto out;
-	}
-
-	/* Hold new bios, finish the worker's, wait for all in flight. */
 	spin_lock(&bd->lock);
 	bd->transition = true;
 	spin_unlock(&bd->lock);
+	/* map() sees it or, for a rollback, counts as an opener. */
+	smp_mb();
 	flush_workqueue(bd->wq);
 	wait_event(bd->inflight_wait, !atomic_read(&bd->pipeline_bios));
 	wait_event(bd->inflight_wait, !atomic_read(&bd->inflight));
+}
 
-	r = new_state == BOW_STATE_CHECKPOINT ? bow_checkpoint(bd) :
-						bow_commit(bd);
+/* Enter @new_state unless the change failed (@r), and let bios go. */
+static void bow_transition_end(struct bow_dev *bd, int r,
+			       enum bow_state new_state)
+{
+	struct bio_list held;
 
 	spin_lock(&bd->lock);
 	if (!r) {
@@ -1919,7 +1941,21 @@ static int bow_set_state(struct bow_dev *bd, unsigned int new_state)
 	bio_list_merge(&bd->deferred, &held);
 	spin_unlock(&bd->lock);
 	queue_work(bd->wq, &bd->work);
-out:
+}
+
+static int bow_set_state(struct bow_dev *bd, unsigned int new_state)
+{
+	int r = -EINVAL;
+
+	mutex_lock(&bd->state_mutex);
+	/* After a rollback that did not end, only another rollback. */
+	if (new_state == bd->state + 1 && new_state <= BOW_STATE_COMMITTED &&
+	    !bd->rollback_begun) {
+		bow_transition_begin(bd);
+		r = new_state == BOW_STATE_CHECKPOINT ? bow_checkpoint(bd) :
+							bow_commit(bd);
+		bow_transition_end(bd, r, new_state);
+	}
 	mutex_unlock(&bd->state_mutex);
 	return r;
 }
@@ -2042,15 +2078,19 @@ struct bow_vext {
 	u64 phys;
 };
 
-/* One entry, in blocks. */
+/* One entry, in blocks, and where it is in the chain. */
 struct bow_resume_entry {
 	u64 source;
 	u64 dest;
 	u64 blocks;
+	u32 checksum;
+	u32 sequence;		/* of its log block */
+	u32 index;		/* in its log block */
 };
 
 struct bow_resume {
 	struct bow_dev *bd;
+	const char *what;	/* "cannot resume", "cannot roll back" */
 	u64 dev_blocks;
 	u64 budget;		/* blocks the chain may still back up */
 	struct rb_root map;	/* the simulated device: where its bytes are */
@@ -2070,7 +2110,9 @@ struct bow_resume {
 /* A log that does not validate: say why, in the kernel log. */
 #define bow_resume_bad(rs, fmt, ...)					\
 	({								\
-		DMERR("%pg: cannot resume: " fmt, (rs)->bd->bdev,	\
+		const struct bow_resume *rs_ = (rs);			\
+									\
+		DMERR("%pg: %s: " fmt, rs_->bd->bdev, rs_->what,	\
 		      ##__VA_ARGS__);					\
 		-EINVAL;						\
 	})
@@ -2210,8 +2252,8 @@ static int bow_resume_read(struct bow_resume *rs, u64 b, u64 n, void *buf)
 		run = min(run, n);
 		r = bow_io(bd, REQ_OP_READ, phys << shift, run << shift, buf);
 		if (r) {
-			DMERR("%pg: cannot resume: read error at sector %llu",
-			      bd->bdev, phys << shift);
+			DMERR("%pg: %s: read error at sector %llu",
+			      bd->bdev, rs->what, phys << shift);
 			return r;
 		}
 		buf += run << (shift + SECTOR_SHIFT);
@@ -2275,15 +2317,16 @@ static int bow_resume_header(struct bow_resume *rs, bool first, u32 expect,
 
 /* Check entry @i of the log block in rs->block, and convert it. */
 static int bow_resume_entry(struct bow_resume *rs, u32 header_size,
-			    u32 sequence, u32 i, struct bow_resume_entry *e,
-			    u32 *checksum)
+			    u32 sequence, u32 i, struct bow_resume_entry *e)
 {
 	struct bow_log_entry *raw = rs->block + header_size + i * sizeof(*raw);
 	struct bow_dev *bd = rs->bd;
 	u64 source = le64_to_cpu(raw->source), dest = le64_to_cpu(raw->dest);
 	u32 size = le32_to_cpu(raw->size);
 
-	*checksum = le32_to_cpu(raw->checksum);
+	e->checksum = le32_to_cpu(raw->checksum);
+	e->sequence = sequence;
+	e->index = i;
 	if ((source | dest) & (bd->block_sectors - 1) || !size ||
 	    size & (bd->block_size - 1))
 		return bow_resume_bad(rs,
@@ -2315,8 +2358,7 @@ static int bow_resume_entry(struct bow_resume *rs, u32 header_size,
 
 /* The checksum of @e's backup, read as the replay would read it. */
 static int bow_resume_verify(struct bow_resume *rs,
-			     const struct bow_resume_entry *e, u32 checksum,
-			     u32 sequence, u32 i)
+			     const struct bow_resume_entry *e)
 {
 	struct bow_dev *bd = rs->bd;
 	u64 per_buf = (BOW_COPY_UNITS * BOW_COPY_UNIT) >>
@@ -2336,12 +2378,12 @@ static int bow_resume_verify(struct bow_resume *rs,
 		cond_resched();
 	}
 	/* Android's moves of the live block 0: one block, checksum 0. */
-	if (crc == checksum || (!checksum && e->blocks == 1))
+	if (crc == e->checksum || (!e->checksum && e->blocks == 1))
 		return 0;
 	return bow_resume_bad(rs,
 			      "log block sequence %u entry %u: checksum of sectors %llu+%llu is 0x%08x, log says 0x%08x",
-			      sequence, i, e->dest << bd->block_shift,
-			      e->blocks << bd->block_shift, crc, checksum);
+			      e->sequence, e->index, e->dest << bd->block_shift,
+			      e->blocks << bd->block_shift, crc, e->checksum);
 }
 
 /*
@@ -2350,8 +2392,7 @@ static int bow_resume_verify(struct bow_resume *rs,
  * converge); then its source shows what its dest shows now.
  */
 static int bow_resume_simulate(struct bow_resume *rs,
-			       const struct bow_resume_entry *e,
-			       u32 sequence, u32 i)
+			       const struct bow_resume_entry *e)
 {
 	u64 b, run, phys;
 	int r;
@@ -2359,7 +2400,7 @@ static int bow_resume_simulate(struct bow_resume *rs,
 	if (bow_vext_overlaps(&rs->read, e->source, e->blocks))
 		return bow_resume_bad(rs,
 				      "log block sequence %u entry %u: its source overlaps the dest of an entry replayed before it",
-				      sequence, i);
+				      e->sequence, e->index);
 	r = bow_vext_assign(&rs->read, e->dest, e->blocks, e->dest);
 	for (b = 0; !r && b < e->blocks; b += run) {
 		phys = bow_vext_lookup(&rs->map, e->dest + b, &run);
@@ -2430,7 +2471,7 @@ static int bow_resume_ext(struct bow_resume *rs, u32 header_size)
 static int bow_resume_validate(struct bow_resume *rs)
 {
 	struct bow_dev *bd = rs->bd;
-	u32 expect = 0, count, sequence, header_size, checksum, i;
+	u32 expect = 0, count, sequence, header_size, i;
 	bool first;
 	int r;
 
@@ -2452,13 +2493,11 @@ static int bow_resume_validate(struct bow_resume *rs)
 		for (i = count; i-- > 0;) {
 			struct bow_resume_entry e;
 
-			r = bow_resume_entry(rs, header_size, sequence, i, &e,
-					     &checksum);
+			r = bow_resume_entry(rs, header_size, sequence, i, &e);
 			if (!r)
-				r = bow_resume_verify(rs, &e, checksum,
-						      sequence, i);
+				r = bow_resume_verify(rs, &e);
 			if (!r)
-				r = bow_resume_simulate(rs, &e, sequence, i);
+				r = bow_resume_simulate(rs, &e);
 			if (!r)
 				r = bow_resume_add(rs, &e);
 			if (r)
@@ -2664,6 +2703,7 @@ static int bow_resume_log(struct bow_dev *bd, struct dm_target *ti)
 {
 	struct bow_resume rs = {
 		.bd = bd,
+		.what = "cannot resume",
 		.dev_blocks = bd->nr_sectors >> bd->block_shift,
 		.budget = bd->nr_sectors >> bd->block_shift,
 		.map = RB_ROOT,
@@ -2701,6 +2741,189 @@ static int bow_resume_log(struct bow_dev *bd, struct dm_target *ti)
 out:
 	kvfree(rs.entries);
 	vfree(rs.block);
+	return r;
+}
+
+/* ---------------------------------------------------------------------
+ * Rollback in the kernel: bow-restore's replay, on the live device.
+ *
+ * The log is read back from the device and checked as a resume checks it
+ * (bow_resume_validate(): the rules bow-restore checks by), then every
+ * entry is replayed, newest first, each checked against its checksum
+ * before it is written, and block 0 is put back last, as bow-restore puts
+ * it back: until that write, block 0 holds a log whose replay gives the
+ * same bytes, so a power cut at any point leaves a device that
+ * bow-restore, or another rollback, finishes.
+ */
+
+/* A write of the rollback; debug_rollback_stop ends it before the Nth. */
+static int bow_rollback_write(struct bow_dev *bd, unsigned int *writes,
+			      blk_opf_t flags, sector_t sector, sector_t count,
+			      void *buf)
+{
+	unsigned int stop = READ_ONCE(debug_rollback_stop);
+
+	if (++*writes == stop) {
+		DMERR("%pg: rollback stopped before write %u (debug_rollback_stop)",
+		      bd->bdev, *writes);
+		return -EIO;
+	}
+	return bow_io(bd, REQ_OP_WRITE | flags, sector, count, buf);
+}
+
+/* Copy @e's backup over its source, once it checks against its checksum. */
+static int bow_rollback_entry(struct bow_resume *rs,
+			      const struct bow_resume_entry *e,
+			      unsigned int *writes)
+{
+	struct bow_dev *bd = rs->bd;
+	unsigned int shift = bd->block_shift;
+	u64 per_buf = (BOW_COPY_UNITS * BOW_COPY_UNIT) >>
+		      (shift + SECTOR_SHIFT);
+	u64 b, n;
+	int r;
+
+	/* Reads the whole backup: the copy buffer keeps it if it fits. */
+	r = bow_resume_verify(rs, e);
+	for (b = 0; !r && b < e->blocks; b += n) {
+		n = min(e->blocks - b, per_buf);
+		if (e->blocks > per_buf)
+			r = bow_resume_read(rs, e->dest + b, n, bd->copy_buf);
+		if (!r)
+			r = bow_rollback_write(bd, writes, 0,
+					       (e->source + b) << shift,
+					       n << shift, bd->copy_buf);
+		cond_resched();
+	}
+	return r;
+}
+
+/*
+ * Put the file system's block 0 (in the copy buffer) back.  A block of
+ * several atomic units is not written at once, and a torn one must still
+ * be a log: so first unit 0 alone becomes a log block of its own, the
+ * newest header counting only its entry 0, with no extension (the other
+ * entries are replayed and durable by then, and a replay needs nothing an
+ * extended header holds); then every unit but the first is written, then
+ * the first.  bow-restore writes the same sectors in the same order.
+ */
+static int bow_rollback_block0(struct bow_dev *bd, unsigned int *writes)
+{
+	unsigned int units = bd->block_size / bd->log_unit;
+	unsigned int unit_sectors = bd->log_unit >> SECTOR_SHIFT;
+	struct bow_log_header *compact = bd->commit_buf;
+	int r;
+
+	if (units == 1)
+		return bow_rollback_write(bd, writes,
+					  bow_preflush() | bow_durable(), 0,
+					  bd->block_sectors, bd->copy_buf);
+	memset(compact, 0, bd->log_unit);
+	memcpy(compact, bow_log_header(bd), BOW_HEADER_SIZE);
+	compact->count = cpu_to_le32(1);
+	compact->header_size = cpu_to_le16(BOW_HEADER_SIZE);
+	memcpy((void *)compact + BOW_HEADER_SIZE, bow_log_entry(bd, 0),
+	       sizeof(struct bow_log_entry));
+	r = bow_rollback_write(bd, writes, bow_preflush() | bow_durable(), 0,
+			       unit_sectors, compact);
+	if (!r)
+		r = bow_rollback_write(bd, writes, bow_durable(), unit_sectors,
+				       bd->block_sectors - unit_sectors,
+				       bd->copy_buf + bd->log_unit);
+	if (!r)
+		r = bow_rollback_write(bd, writes, bow_durable(), 0,
+				       unit_sectors, bd->copy_buf);
+	return r;
+}
+
+/*
+ * State 1 -> 2 the other way: roll the device back to the checkpoint.
+ * Runs as a transition, with no bio in flight.  A log that does not
+ * validate leaves the checkpoint as it was; a rollback that fails once
+ * it has written fails every bio after it, until a rollback ends.
+ */
+static int bow_rollback(struct bow_dev *bd)
+{
+	struct bow_resume rs = {
+		.bd = bd,
+		.what = "cannot roll back",
+		.dev_blocks = bd->nr_sectors >> bd->block_shift,
+		.budget = bd->nr_sectors >> bd->block_shift,
+		.map = RB_ROOT,
+		.read = RB_ROOT,
+	};
+	const struct bow_resume_entry *block0;
+	unsigned int writes = 0;
+	u64 i;
+	int r;
+
+	rs.block = vmalloc(bd->block_size);
+	if (!rs.block)
+		return -ENOMEM;
+	r = bow_resume_validate(&rs);
+	/* From here on the replay reads the device as it is written. */
+	bow_vext_destroy(&rs.map);
+	bow_vext_destroy(&rs.read);
+	if (r)
+		goto out;
+	spin_lock(&bd->lock);
+	bd->rollback_begun = true;
+	spin_unlock(&bd->lock);
+	/*
+	 * Entry 0 of each log block backs up the block 0 before it: the
+	 * chain, walked in memory.  The last, of log block 0, is the file
+	 * system's block 0, written last.
+	 */
+	for (i = 0; !r && i + 1 < rs.nr_entries; i++)
+		if (rs.entries[i].source)
+			r = bow_rollback_entry(&rs, &rs.entries[i], &writes);
+	block0 = &rs.entries[rs.nr_entries - 1];
+	if (!r)
+		r = bow_resume_verify(&rs, block0);
+	if (!r)
+		r = bow_rollback_block0(bd, &writes);
+	if (r) {
+		DMERR("%pg: rollback interrupted (%d): all I/O fails; roll back again",
+		      bd->bdev, r);
+		goto out;
+	}
+	DMINFO("%pg: rolled back: %llu entries replayed, %u writes",
+	       bd->bdev, rs.nr_entries, writes);
+	bow_drop_checkpoint(bd);
+out:
+	kvfree(rs.entries);
+	vfree(rs.block);
+	return r;
+}
+
+/*
+ * The message rollback: only while nothing has the mapped device open.
+ * Whoever opens it once the transition began finds its bios held, reads
+ * too (map() looks at bd->transition first), until the rollback ends.
+ */
+static int bow_rollback_request(struct bow_dev *bd)
+{
+	unsigned int openers;
+	int r = -EINVAL;
+
+	mutex_lock(&bd->state_mutex);
+	if (bd->state != BOW_STATE_CHECKPOINT) {
+		DMERR("%pg: cannot roll back in state %u: no checkpoint",
+		      bd->bdev, bd->state);
+		goto out;
+	}
+	bow_transition_begin(bd);
+	openers = disk_openers(dm_disk(bd->md));
+	if (openers) {
+		DMERR("%pg: cannot roll back: the device is open (%u openers): unmount it first",
+		      bd->bdev, openers);
+		r = -EBUSY;
+	} else {
+		r = bow_rollback(bd);
+	}
+	bow_transition_end(bd, r, BOW_STATE_COMMITTED);
+out:
+	mutex_unlock(&bd->state_mutex);
 	return r;
 }
 
@@ -3177,6 +3400,8 @@ static int bow_message(struct dm_target *ti, unsigned int argc, char **argv,
 		return bow_set_state(bt->bd, BOW_STATE_CHECKPOINT);
 	if (!strcasecmp(argv[0], "commit"))
 		return bow_set_state(bt->bd, BOW_STATE_COMMITTED);
+	if (!strcasecmp(argv[0], "rollback"))
+		return bow_rollback_request(bt->bd);
 	DMWARN("unrecognised message: %s", argv[0]);
 	return -EINVAL;
 }

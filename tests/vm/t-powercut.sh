@@ -4,13 +4,15 @@
 # check every block in use at the checkpoint and e2fsck.  BOW_POWERCUT_RUNS
 # times (default 8); BOW_POWERCUT_SEED fixes the moments.  The first two
 # cuts are first resumed by a second boot (guest/powercut-resume.sh),
-# which writes more before the restore.
+# which writes more before the restore; the next two are also rolled
+# back in the kernel (guest/powercut-rollback.sh), from a copy.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/vm/lib.sh"
 
 vm_workdir powercut "$top/tests/vm/guest/powercut.sh"
-mkdir -p "$work/resume"
+mkdir -p "$work/resume" "$work/rollback"
 cp "$top/tests/vm/guest/powercut-resume.sh" "$work/resume/run.sh"
+cp "$top/tests/vm/guest/powercut-rollback.sh" "$work/rollback/run.sh"
 mkdir -p "$work/tree/files"
 make_files "$work/tree/files" 120 5 4096
 head -c 4M /dev/urandom > "$work/tree/big"
@@ -59,8 +61,21 @@ while [ $run -le "$runs" ]; do
 		vm_run "$work/resume.log" "$work/resume" "$work/data.img"
 		vm_results "$work/resume.log" | sed "s/^\(\(not \)*ok - \)/\1power cut $run: /"
 	fi
+	# Cuts 3 and 4: the kernel rolls a copy back.
+	krb=
+	if [ $run -eq 3 ] || [ $run -eq 4 ]; then
+		krb=$work/krb.img
+		cp "$work/data.img" "$krb"
+		vm_run "$work/rollback.log" "$work/rollback" "$krb"
+		vm_results "$work/rollback.log" | sed "s/^\(\(not \)*ok - \)/\1power cut $run: /"
+	fi
 	"$restore" "$work/data.img" > "$work/restore.out" 2>&1
 	status=$?
+	if [ -n "$krb" ]; then
+		check "power cut $run: the kernel's rollback and bow-restore's, byte-identical" \
+			cmp -s "$work/data.img" "$krb"
+		rm -f "$krb"
+	fi
 	if [ $status -eq 0 ] && same_in_use "$work/data.img" "$work/ckpt.img" &&
 	   e2fsck -fn "$work/data.img" > /dev/null 2>&1; then
 		ok "power cut $run at +${delay}s: restored exactly, e2fsck clean"
