@@ -1007,22 +1007,28 @@ static int cmd_boot_commit(struct dev *d)
 
 /* ---- in-place updates: the checkpoint taken while running */
 
+/* Run a command (@argv, by PATH); true if it exited 0. */
+static bool run_command(char *const argv[])
+{
+	int status;
+	pid_t pid = fork();
+
+	if (!pid) {
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	return pid > 0 && waitpid(pid, &status, 0) == pid &&
+	       WIFEXITED(status) && !WEXITSTATUS(status);
+}
+
 /* Start the low-space watcher of a checkpoint taken while running. */
 static void start_watcher(struct dev *d)
 {
 	char unit[BOWTAB_NAME_MAX + 32];
-	int status;
-	pid_t pid;
 
 	snprintf(unit, sizeof(unit), "bow-watch@%s.service", d->e.name);
-	pid = fork();
-	if (!pid) {
-		execlp("systemctl", "systemctl", "start", "--no-block", unit,
-		       (char *)NULL);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid ||
-	    !WIFEXITED(status) || WEXITSTATUS(status))
+	if (!run_command((char *[]){ "systemctl", "start", "--no-block",
+				     unit, NULL }))
 		say(d, "cannot start %s: nothing watches free space (start "
 		    "it by hand)\n", unit);
 }
@@ -1101,6 +1107,71 @@ static int start_live(struct dev *d, unsigned int retries)
 		return r;
 	start_watcher(d);
 	return EXIT_DONE;
+}
+
+/* ---- rolling back now, without a reboot */
+
+/*
+ * bowctl rollback: roll a live checkpoint back at once, in the kernel
+ * (dm-bow's message rollback), unmounting its file system for it and
+ * mounting it again (by fstab) after.  The state says "restoring" before
+ * the device changes: a power cut in the rollback leaves a log that the
+ * next boot restores and never resumes (cmd_boot_setup()).
+ */
+static int cmd_rollback(struct dev *d)
+{
+	struct bow_state prev = d->st;
+	struct bow_dm_info di;
+	char mp[PATH_MAX];
+	bool mounted;
+	int r, err;
+
+	if ((r = info(d, &di)))
+		return r;
+	if (di.mapping != BOW_MAP_BOW || di.state != 1) {
+		say(d, "no live checkpoint to roll back\n");
+		return EXIT_REFUSED;
+	}
+	mounted = mount_point(di.major, di.minor, mp, sizeof(mp));
+	if (mounted && umount2(mp, 0)) {
+		say(d, "cannot unmount %s: %s; stop what uses it, or restore "
+		    "the checkpoint at a reboot (bowctl abort --reboot)\n",
+		    mp, strerror(errno));
+		return EXIT_REFUSED;
+	}
+	d->st.attempts = 0;
+	bow_state_event(&d->st, "restoring", "rolling back in the kernel "
+			"(bowctl rollback)");
+	r = save(d);
+	err = r ? 0 : bow_dm_message(d->e.name, "rollback");
+	if (!r && !err) {
+		d->st.lifecycle = BOW_LC_ROLLED_BACK;
+		bow_state_event(&d->st, "rolled-back", "bowctl rollback: "
+				"rolled back in the kernel");
+		r = save(d);
+		printf("%srolled back\n", d->prefix);
+	} else if (err && (info(d, &di) || di.state != 1 || di.failed)) {
+		/* Begun: the device fails all I/O, nothing to mount. */
+		say(d, "the rollback stopped half way (%s): /dev/mapper/%s "
+		    "fails all I/O until bowctl rollback runs again, or a "
+		    "reboot restores it\n", strerror(-err), d->e.name);
+		return EXIT_SYSTEM;
+	} else if (err) {
+		/* Nothing written: the checkpoint goes on as it was. */
+		say(d, "dm-bow refused the rollback: %s (the kernel log says "
+		    "why)\n", strerror(-err));
+		d->st = prev;
+		r = save(d);
+		if (!r)
+			r = err == -EBUSY ? EXIT_REFUSED : EXIT_SYSTEM;
+	}
+	if (mounted && !run_command((char *[]){ "mount", mp, NULL })) {
+		say(d, "cannot mount %s again (mount %s): mount it by hand\n",
+		    mp, mp);
+		if (!r)
+			r = EXIT_SYSTEM;
+	}
+	return r;
 }
 
 /* ---- status */
@@ -1272,6 +1343,8 @@ static void usage(FILE *f)
 	      "  commit <name>               keep the update; disarm\n"
 	      "  abort <name> [--reboot]     restore the checkpoint at the "
 	      "next boot; disarm\n"
+	      "  rollback <name>             restore the checkpoint now "
+	      "(unmounts it)\n"
 	      "  status [<name>] [--json]    lifecycle, device and last "
 	      "event\n"
 	      "\n"
@@ -1319,6 +1392,7 @@ static const struct {
 	{ "start", true, true, false, false, cmd_user_start },
 	{ "commit", true, false, false, false, cmd_user_commit },
 	{ "abort", true, false, true, false, cmd_user_abort },
+	{ "rollback", true, false, false, false, cmd_rollback },
 	{ "status", false, false, false, true, NULL },
 	{ "boot-setup", true, false, false, false, cmd_boot_setup },
 	{ "boot-checkpoint", true, false, false, false, cmd_boot_checkpoint },

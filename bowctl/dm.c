@@ -3,6 +3,7 @@
  * Device-mapper through libdevmapper: the library that dmsetup and LVM
  * use, which also waits for udev to make /dev/mapper/<name>.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <libdevmapper.h>
 #include <stdio.h>
@@ -143,13 +144,16 @@ int bow_dm_remove(const char *name)
 int bow_dm_message(const char *name, const char *message)
 {
 	struct dm_task *dmt = task(DM_DEVICE_TARGET_MSG, name);
-	int r = -1;
+	int r = -EIO;
 
 	if (!dmt)
-		return -1;
+		return r;
+	errno = 0;
 	if (dm_task_set_sector(dmt, 0) && dm_task_set_message(dmt, message) &&
 	    dm_task_run(dmt))
 		r = 0;
+	else if (errno)
+		r = -errno;	/* the ioctl's: what the target returned */
 	dm_task_destroy(dmt);
 	return r;
 }

@@ -44,7 +44,10 @@ int bow_dm_reload(const char *name, uint64_t sectors, const char *target,
 /* Remove @name (it must not be open); waits for udev. */
 int bow_dm_remove(const char *name);
 
-/* Send dm-bow the message "checkpoint" or "commit". */
+/*
+ * Send dm-bow a message: "checkpoint", "commit", "rollback".  Returns 0
+ * or a negative errno, the target's where the ioctl reached it.
+ */
 int bow_dm_message(const char *name, const char *message);
 
 /* Wait until the device's event counter passes @event_nr. */

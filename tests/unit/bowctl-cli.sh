@@ -134,6 +134,11 @@ expect_eq "commit before any boot disarms" "0 idle bowctl commit; no checkpoint 
 	"$? $(b status --json | python3 -c 'import json, sys
 d = json.load(sys.stdin)["devices"][0]
 print(d["lifecycle"], d["last_event"]["reason"])')"
+cp "$tmp/state/hostdev$$.state" "$tmp/before.state"
+b rollback "hostdev$$" 2> "$tmp/err"
+expect_eq "rollback with no live checkpoint: refused, the state untouched" \
+	"4 bowctl: hostdev$$: no live checkpoint to roll back 0" \
+	"$? $(cat "$tmp/err") $(cmp -s "$tmp/before.state" "$tmp/state/hostdev$$.state"; echo $?)"
 b status "hostdev$$" > "$tmp/out"
 expect_eq "status for people" "hostdev$$: idle, 0 of 3 boot attempts left" \
 	"$(head -n 1 "$tmp/out")"
