@@ -44,12 +44,12 @@ diag=$(echo "$out" | grep -E 'warning|error')
 expect_eq "dm-bow builds with dm_io() of 4 arguments, with no warning" \
 	"0 " "$(grep -c BOW_DM_IO_IOPRIO "$old/.dm-bow.o.cmd") $diag"
 
-# The debug_* parameters break crash safety or fail allocations: only the
-# test build the VMs load has them.
+# The debug_* parameters break crash safety, fail allocations or stop a
+# rollback: only the test build the VMs load has them.
 expect_eq "the production module has no parameter" "" \
 	"$(modinfo -F parm "$top/dm-bow.ko")"
 expect_eq "the test build has the debug parameters" \
-	"debug_alloc_lowest debug_fail_alloc debug_skip_flush" \
+	"debug_alloc_lowest debug_fail_alloc debug_rollback_stop debug_skip_flush" \
 	"$(modinfo -F parm "$top/build/test-module/dm-bow.ko" | cut -d: -f1 |
 		sort | tr '\n' ' ' | sed 's/ $//')"
 

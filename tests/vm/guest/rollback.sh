@@ -82,6 +82,7 @@ while [ "$k" -le "${writes:-0}" ]; do
 	expect_eq "stop $k: rollback fails" "1 Input/output error" "$(message w rollback)"
 	expect_eq "stop $k: ... and says so" \
 		"rollback interrupted (-5): all I/O fails; roll back again" "$(last_bow_line)"
+	expect_eq "stop $k: status: state 1, fail" "1 fail" "$(bow_status w 1) $(bow_status w 9)"
 	echo 0 > $param
 	before=$(sumall $work)
 	for i in 1 2 3 4; do
