@@ -139,6 +139,7 @@ struct bow_dev {
 	bool rollback_begun;		/* one did not end: every bio fails */
 	sector_t sector0_live;		/* valid in state 1 */
 	bool sector0_moving;		/* block 0 reads wait for the worker */
+	bool sector0_written;		/* block 0 written since the checkpoint */
 	struct bio_list deferred;	/* for the worker */
 	struct bio_list held;		/* arrived during a transition */
 	u64 backup_sectors;		/* statistics for status and sysfs */
@@ -1057,6 +1058,7 @@ static void bow_write_finish(struct bow_dev *bd, struct bio *bio, int r)
 	if (sector < bd->block_sectors) {
 		spin_lock(&bd->lock);
 		sector += bd->sector0_live;
+		bd->sector0_written = true;
 		spin_unlock(&bd->lock);
 		flags |= BOW_BIO_SECTOR0;
 	}
@@ -1813,6 +1815,7 @@ static int bow_checkpoint(struct bow_dev *bd)
 	bd->log_blocks = 1;
 	bd->log_entries = 1;
 	bd->backup_sectors = bd->block_sectors;
+	bd->sector0_written = false;
 	spin_unlock(&bd->lock);
 	return 0;
 
@@ -2735,6 +2738,8 @@ static int bow_resume_log(struct bow_dev *bd, struct dm_target *ti)
 	bd->log_blocks = rs.nr_logs;
 	bd->log_entries = rs.nr_entries;
 	bd->backup_sectors = rs.backed_up << bd->block_shift;
+	/* Whether a boot before wrote block 0 is not known: say it did. */
+	bd->sector0_written = true;
 	bd->state = BOW_STATE_CHECKPOINT;
 	DMINFO("%pg: resumed: %u log blocks, %llu entries, %u free ranges",
 	       bd->bdev, rs.nr_logs, rs.nr_entries, bd->freemap_ranges);
@@ -3389,11 +3394,99 @@ static void bow_status(struct dm_target *ti, status_type_t type,
 	}
 }
 
+/*
+ * The message "changed [<sector>]": the ranges written since the
+ * checkpoint, from the block holding <sector> on.  One line
+ * "<start> <sectors>" per range, adjacent ranges merged, in ascending
+ * order; then "next <sector>", where the next call goes on, when the
+ * reply is full, or "end".  Read from the range map under the lock: the
+ * write path does nothing for it but note a write of block 0.  A reply
+ * stops at the first gap after BOW_CHANGED_WALK ranges of the map, so
+ * that the lock is held for a bounded time.
+ */
+#define BOW_CHANGED_WALK	4096
+#define BOW_CHANGED_LINE	42	/* "<20 digits> <20 digits>\n" */
+#define BOW_CHANGED_TAIL	32	/* room for "next <20 digits>\n" */
+
+static bool bow_range_written(enum bow_range_type type)
+{
+	return BOW_TYPE(type) & (BOW_TYPE(BOW_CHANGED) | BOW_TYPE(BOW_WRITTEN) |
+				 BOW_TYPE(BOW_BACKING));
+}
+
+static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
+		       unsigned int maxlen)
+{
+	sector_t bs = bd->block_sectors, from = 0, start = 0, end = 0, next;
+	unsigned int sz = 0, walked = 0;
+	unsigned long long n;
+	struct bow_range *r;
+	bool more = false;
+
+	if (arg) {
+		if (kstrtoull(arg, 10, &n))
+			return -EINVAL;
+		from = min_t(u64, n, bd->nr_sectors);
+	}
+	from = round_down(from, bs);
+	if (maxlen < 2 * BOW_CHANGED_TAIL)
+		return -ENOSPC;
+	spin_lock(&bd->lock);
+	if (bd->state != BOW_STATE_CHECKPOINT || bd->rollback_begun) {
+		spin_unlock(&bd->lock);
+		DMERR("%pg: changed: no checkpoint", bd->bdev);
+		return -EINVAL;
+	}
+	/* Block 0 lives elsewhere; its range in the map is the log's. */
+	if (!from && bd->sector0_written)
+		end = bs;
+	r = bow_range_find(&bd->map, max(from, bs));
+	for (;; r = bow_range_next(r)) {
+		sector_t r_start = max(r->sector, from);
+		bool written = bow_range_written(r->type);
+
+		if (written && end && r_start == end) {
+			end = bow_range_end(r);
+			continue;
+		}
+		/* The range before, if any, ends here. */
+		if (end) {
+			if (sz + BOW_CHANGED_LINE + BOW_CHANGED_TAIL > maxlen) {
+				next = start;
+				more = true;
+				break;
+			}
+			DMEMIT("%llu %llu\n", (u64)start, (u64)(end - start));
+			end = 0;
+		}
+		if (r->type == BOW_TOP)
+			break;
+		if (++walked > BOW_CHANGED_WALK) {
+			next = r_start;
+			more = true;
+			break;
+		}
+		if (written) {
+			start = r_start;
+			end = bow_range_end(r);
+		}
+	}
+	spin_unlock(&bd->lock);
+	if (more)
+		DMEMIT("next %llu\n", (u64)next);
+	else
+		DMEMIT("end\n");
+	return 1;
+}
+
 static int bow_message(struct dm_target *ti, unsigned int argc, char **argv,
 		       char *result, unsigned int maxlen)
 {
 	struct bow_target *bt = ti->private;
 
+	if (argc >= 1 && !strcasecmp(argv[0], "changed") && argc <= 2)
+		return bow_changed(bt->bd, argc == 2 ? argv[1] : NULL, result,
+				   maxlen);
 	if (argc != 1)
 		return -EINVAL;
 	if (!strcasecmp(argv[0], "checkpoint"))

@@ -1,0 +1,166 @@
+# The message "changed": the ranges written since the checkpoint.
+# Disks (see t-changed.sh):
+#   vdb  128 MiB raw: a seeded random workload, compared with a per-block
+#        model of what dm-bow makes of each request
+#   vdc  ext4, a file workload: the host checks the listing against the
+#        blocks that differ from the checkpoint copy
+#   vdd  its checkpoint copy
+#   vde  the ext4 listing, for the host
+. ./guest-lib.sh
+B=4096
+seed=4242
+
+# changed_all <name> <file>: every range, reply after reply, into <file>;
+# $replies counts the replies.
+changed_all()
+{
+	_from=0
+	replies=0
+	: > "$2"
+	while :; do
+		dmsetup message "$1" 0 changed $_from > /tmp/reply || return 1
+		replies=$((replies + 1))
+		_last=$(tail -n 1 /tmp/reply)
+		sed '$d' /tmp/reply >> "$2"
+		case $_last in
+		end) return 0 ;;
+		"next "*) _from=${_last#next } ;;
+		*) return 1 ;;
+		esac
+	done
+}
+
+# --- Raw: blocks 4096 to 28671 discarded before the checkpoint (free);
+# the random requests go to blocks 0 to 8191 and 28672 to 32767, so that
+# backups, placed at the top of the free space, are never written over
+# (the model does not know where they are: no move is asserted below).
+c=/dev/mapper/c
+bow_create c /dev/vdb 1 block_size:$B
+expect_eq "in state 0, changed is refused" 1 "$(dmsetup message c 0 changed > /dev/null 2>&1; echo $?)"
+blkdiscard -o $((4096 * B)) -l $(((28672 - 4096) * B)) $c
+check "raw: checkpoint" dmsetup message c 0 checkpoint
+changed_all c /tmp/got
+expect_eq "raw: right after the checkpoint, nothing" "0 1" "$(wc -l < /tmp/got) $replies"
+
+# Requests: w(rite), z(eroes), d(iscard) <first sector> <sectors>.
+awk -v seed="$seed" 'BEGIN {
+	srand(seed)
+	for (i = 0; i < 400; i++) {
+		k = rand(); n = 1 + int(rand() * 32)
+		if (i % 50 == 0)
+			s = int(rand() * 8)			# block 0
+		else if (rand() < 0.5)
+			s = int(rand() * (4096 * 8 - n))	# in use
+		else if (rand() < 0.6)
+			s = 4096 * 8 + int(rand() * (4096 * 8 - n))	# free
+		else
+			s = 28672 * 8 + int(rand() * (4096 * 8 - n))	# in use
+		if (k < 0.6)
+			print "w", s, n
+		else if (k < 0.8)
+			print "z", s, n
+		else if (s >= 28672 * 8)
+			print "w", s, n
+		else
+			print "d", s, n * 8
+	}
+}' > /tmp/ops
+while read -r op s n; do
+	case $op in
+	w) dd if=/dev/urandom of=$c bs=$((n * 512)) count=1 seek=$((s * 512)) \
+		iflag=fullblock oflag=seek_bytes,direct conv=notrunc ;;
+	z) /sbin/blkdiscard -z -o $((s * 512)) -l $((n * 512)) $c ;;
+	d) blkdiscard -o $((s * 512)) -l $((n * 512)) $c ;;
+	esac
+done < /tmp/ops
+echo "# raw: $(grep -c '^w' /tmp/ops) writes, $(grep -c '^z' /tmp/ops) write zeroes, $(grep -c '^d' /tmp/ops) discards; $(dmsetup status c)"
+expect_eq "raw: no backup moved, no write refused (the model's premise)" "0 0" \
+	"$(bow_status c 8) $(bow_status c 7)"
+
+# Then every other block of 8192 to 16383: 4096 ranges, with 4096 free
+# ones between them, more than one reply holds.
+bowio -b $B -k $((2 * B)) -q 32 $c $((8192 * B)) $((8192 * B)) > /dev/null
+echo "p $((8192 * 8)) $((8192 * 8))" >> /tmp/ops
+
+# The model: a type per block (U in use at the checkpoint, F free, W
+# written where it was free, C changed), as dm-bow's range map has it,
+# and block 0 apart: a request is split where block 0 ends.
+awk '
+function piece(a, e,    b, lo, hi, cw, cwf) {
+	lo = int(a / 8); hi = int((e + 7) / 8)
+	cw = 1; cwf = 1
+	for (b = lo; b < hi; b++) {
+		if (t[b] != "C" && t[b] != "W") cw = 0
+		if (t[b] == "U") cwf = 0
+	}
+	if (cw) return
+	for (b = lo; b < hi; b++)
+		if (cwf) { if (t[b] == "F") t[b] = "W" }
+		else if (t[b] == "F" || t[b] == "U") t[b] = "C"
+}
+function write(s, n) {
+	if (s < 8) { zero = 1; if (s + n <= 8) return; n -= 8 - s; s = 8 }
+	piece(s, s + n)
+}
+BEGIN { for (b = 1; b < 32768; b++) t[b] = (b >= 4096 && b < 28672) ? "F" : "U" }
+$1 == "w" || $1 == "z" { write($2, $3) }
+$1 == "d" {
+	lo = int(($2 + 7) / 8); if (lo < 1) lo = 1
+	for (b = lo; b < int(($2 + $3) / 8); b++) if (t[b] == "W") t[b] = "F"
+}
+$1 == "p" { for (b = $2 / 8; b < ($2 + $3) / 8; b += 2) write(b * 8, 8) }
+END {
+	start = -1
+	for (b = 0; b <= 32768; b++) {
+		on = b < 32768 && ((b == 0 && zero) || t[b] == "C" || t[b] == "W")
+		if (on && start < 0) start = b
+		if (!on && start >= 0) { print start * 8, (b - start) * 8; start = -1 }
+	}
+}' /tmp/ops > /tmp/want
+changed_all c /tmp/got
+expect_eq "raw: the listing is the model's, exactly ($(wc -l < /tmp/want) ranges)" \
+	"$(md5sum < /tmp/want)" "$(md5sum < /tmp/got)"
+if ! cmp -s /tmp/want /tmp/got; then
+	diff /tmp/want /tmp/got | head -n 10 | sed 's/^/#   /'
+fi
+check "raw: it took more than one reply ($replies)" [ "$replies" -gt 1 ]
+check "raw: block 0 is listed" grep -q '^0 ' /tmp/got
+last=$(tail -n 1 /tmp/got)
+dmsetup message c 0 changed $((${last% *} + 3)) > /tmp/reply
+expect_eq "raw: from a sector inside the last range: that range, then end" \
+	"$last end" "$(tr '\n' ' ' < /tmp/reply | sed 's/ $//')"
+expect_eq "raw: from past the device's end: end" "end" \
+	"$(dmsetup message c 0 changed 99999999999)"
+expect_eq "raw: a bad sector number is refused" 1 \
+	"$(dmsetup message c 0 changed 12x > /dev/null 2>&1; echo $?)"
+check "raw: commit" dmsetup message c 0 commit
+expect_eq "raw: in state 2, changed is refused" 1 "$(dmsetup message c 0 changed > /dev/null 2>&1; echo $?)"
+dmsetup remove --noudevsync c
+
+# --- ext4: the listing while files are written, removed and rewritten.
+mkdir -p /mnt/e
+bow_create e /dev/vdc 1 block_size:$B
+mount /dev/mapper/e /mnt/e
+fstrim /mnt/e
+fsfreeze -f /mnt/e
+check "ext4: checkpoint" dmsetup message e 0 checkpoint
+dd if=/dev/mapper/e of=/dev/vdd bs=1M iflag=direct oflag=direct
+fsfreeze -u /mnt/e
+rm /mnt/e/files/f1*
+for i in $(seq 1 60); do
+	dd if=/dev/urandom of=/mnt/e/new$i bs=4K count=$((i % 9 + 1)) 2>/dev/null
+done
+for i in $(seq 30 80); do
+	dd if=/dev/urandom of=/mnt/e/files/f$i bs=1K count=2 seek=1 conv=notrunc 2>/dev/null
+done
+mkdir /mnt/e/dir
+cp /mnt/e/files/f2* /mnt/e/dir/
+sync
+fsfreeze -f /mnt/e
+changed_all e /tmp/ext4
+fsfreeze -u /mnt/e
+echo "# ext4: $(wc -l < /tmp/ext4) ranges in $replies replies; $(dmsetup status e)"
+dd if=/tmp/ext4 of=/dev/vde bs=1M conv=sync 2>/dev/null
+umount /mnt/e
+check "ext4: commit" dmsetup message e 0 commit
+dmsetup remove --noudevsync e
