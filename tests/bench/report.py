@@ -7,6 +7,7 @@ Reads <dir>/results.tsv, written by tests/bench/run.sh:
   scale <free ranges> <slab bytes> <checkpoint ns> <writes> <bytes> <ns> <status>
   restore <memory|disk> <bytes> <bow-restore ns> <dd ns>   (one per run)
   restore-scale <what> <seconds> <peak RSS KiB> <log blocks> <entries>
+  changed-scale <written ranges> <ranges listed> <replies> <ns> <slab bytes>
   pass <workload> <system> <round> <bytes> <ns>
 """
 import json
@@ -23,9 +24,15 @@ STATUS_FIELDS = ("state", "free", "backed_up", "entries", "log_blocks",
 def parse(path):
     rows, scale, restore, passes = [], [], {}, {}
     restore_scale = []
+    changed = []
     with open(path) as f:
         for line in f:
             w = line.split()
+            if w[0] == "changed-scale":
+                changed.append({"written_ranges": int(w[1]),
+                                "listed": int(w[2]), "replies": int(w[3]),
+                                "ns": int(w[4]), "slab_bytes": int(w[5])})
+                continue
             if w[0] == "restore-scale":
                 restore_scale.append({"what": w[1], "seconds": float(w[2]),
                                       "peak_rss_kib": int(w[3]),
@@ -58,7 +65,7 @@ def parse(path):
                 row["status"] = dict(zip(STATUS_FIELDS,
                                          map(int, w[9].split(","))))
             rows.append(row)
-    return rows, scale, restore, passes, restore_scale
+    return rows, scale, restore, passes, restore_scale, changed
 
 
 def median(values):
@@ -173,7 +180,7 @@ def aggregate(rows):
 
 def main():
     out = sys.argv[1]
-    rows, scale, restore, passes, restore_scale = parse(
+    rows, scale, restore, passes, restore_scale, changed = parse(
         os.path.join(out, "results.tsv"))
     passed = pass_through(passes)
     add_deltas(rows)
@@ -278,6 +285,13 @@ def main():
             lines.append("%9d %8.1f B %9.2f ms %9.3f ms" % (
                 sc["free_ranges"], sc["slab_bytes_per_node"],
                 sc["checkpoint_ns"] / 1e6, sc["ns_per_first_overwrite"] / 1e6))
+    if changed:
+        lines += ["", "The changed query through dmsetup, reply after reply: "
+                  "written ranges, lines, replies, time, per range, slab taken"]
+        for c in changed:
+            lines.append("%9d %9d %6d %9.2f s %7.2f us %8d B" % (
+                c["written_ranges"], c["listed"], c["replies"], c["ns"] / 1e9,
+                c["ns"] / 1e3 / c["listed"], c["slab_bytes"]))
     if restore:
         lines += ["", "bow-restore against dd copying as many bytes (bs=4096) "
                   "on the same image, median of %d runs each" %
@@ -301,7 +315,7 @@ def main():
 
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"rows": rows, "scale": scale, "restore": restore,
-                   "restore_scale": restore_scale,
+                   "restore_scale": restore_scale, "changed_scale": changed,
                    "pass_through": [dict(p, workload=wl, system=system)
                                     for (wl, system), p in passed.items()],
                    "per_run_ratios": [
