@@ -16,6 +16,7 @@
 #include <linux/bitmap.h>
 #include <linux/blkdev.h>
 #include <linux/crc32.h>
+#include <linux/delay.h>
 #include <linux/device-mapper.h>
 #include <linux/dm-io.h>
 #include <linux/kobject.h>
@@ -216,6 +217,20 @@ struct bow_dev {
 
 	struct work_struct event_work;	/* raises the low-water event */
 
+	/*
+	 * For the bow-checkpoint devices over this one (ckpt_users, changed
+	 * under state_mutex and lock): where each block's data of the
+	 * checkpoint is now, as the log says (ckpt_index, bow_vext nodes
+	 * keyed by an entry's source, built from the log on disk when the
+	 * first one is created, then kept up by bow_log_append()), and their
+	 * reads in flight, by epoch (see bow_ckpt_sync()).  Under lock.
+	 */
+	unsigned int ckpt_users;
+	struct rb_root ckpt_index;
+	bool ckpt_broken;		/* an update of it failed: reads fail */
+	unsigned int ckpt_epoch;
+	atomic_t ckpt_reads[2];
+
 	struct kobject kobj;		/* /sys/block/dm-N/bow */
 	bool kobj_added;		/* under bow_devs_lock */
 	struct completion kobj_released;
@@ -257,12 +272,15 @@ static mempool_t *bow_range_pool;
  * free-space policy the benchmark compares with.  debug_fail_alloc makes
  * every Nth allocation of a range node from the slab fail, as memory
  * pressure would.  debug_rollback_stop stops a rollback before its Nth
- * write, as a power cut would.
+ * write, as a power cut would.  debug_ckpt_read_delay holds each read of
+ * a bow-checkpoint device that many milliseconds between its look at the
+ * index and its submission, the window in which a write may not land.
  */
 static bool debug_skip_flush;
 static bool debug_alloc_lowest;
 static unsigned int debug_fail_alloc;
 static unsigned int debug_rollback_stop;
+static unsigned int debug_ckpt_read_delay;
 #ifdef DM_BOW_TESTING
 module_param(debug_skip_flush, bool, 0644);
 MODULE_PARM_DESC(debug_skip_flush, "Tests only: break crash consistency");
@@ -272,6 +290,8 @@ module_param(debug_fail_alloc, uint, 0644);
 MODULE_PARM_DESC(debug_fail_alloc, "Tests only: fail every Nth range node allocation");
 module_param(debug_rollback_stop, uint, 0644);
 MODULE_PARM_DESC(debug_rollback_stop, "Tests only: stop a rollback before its Nth write");
+module_param(debug_ckpt_read_delay, uint, 0644);
+MODULE_PARM_DESC(debug_ckpt_read_delay, "Tests only: delay bow-checkpoint reads (ms)");
 #endif
 
 static struct bow_range *bow_range_slab_alloc(gfp_t gfp)
@@ -709,6 +729,9 @@ static int bow_log_commit(struct bow_dev *bd)
  * Append an entry in memory.  A full log block is first backed up to
  * free space, and the next log block starts with an entry 0 for it.
  */
+static void bow_ckpt_add(struct bow_dev *bd, sector_t source, sector_t dest,
+			 sector_t count);
+
 static int bow_log_append(struct bow_dev *bd, sector_t source, sector_t dest,
 			  sector_t count, u32 checksum)
 {
@@ -741,6 +764,7 @@ static int bow_log_append(struct bow_dev *bd, sector_t source, sector_t dest,
 	bow_log_set_entry(bd, n, source, dest, count << SECTOR_SHIFT, checksum);
 	h->count = cpu_to_le32(n + 1);
 	bd->log_dirty = true;
+	bow_ckpt_add(bd, source, dest, count);
 	spin_lock(&bd->lock);
 	bd->log_entries++;
 	bd->backup_sectors += count;
@@ -1067,9 +1091,15 @@ static void bow_write_finish(struct bow_dev *bd, struct bio *bio, int r)
 }
 
 /* Send the writes of @bios down (@r is 0) or fail them. */
+static void bow_ckpt_sync(struct bow_dev *bd);
+
 static void bow_release(struct bow_dev *bd, struct bio_list *bios, int r)
 {
 	struct bio *bio;
+
+	/* They overwrite old data: no checkpoint device may be reading it. */
+	if (!r && !bio_list_empty(bios))
+		bow_ckpt_sync(bd);
 
 	while ((bio = bio_list_pop(bios))) {
 		bow_write_finish(bd, bio, r);
@@ -1924,6 +1954,9 @@ static void bow_transition_begin(struct bow_dev *bd)
 	flush_workqueue(bd->wq);
 	wait_event(bd->inflight_wait, !atomic_read(&bd->pipeline_bios));
 	wait_event(bd->inflight_wait, !atomic_read(&bd->inflight));
+	/* bow-checkpoint reads fail from now on; these ended before. */
+	wait_event(bd->inflight_wait, !atomic_read(&bd->ckpt_reads[0]) &&
+		   !atomic_read(&bd->ckpt_reads[1]));
 }
 
 /* Enter @new_state unless the change failed (@r), and let bios go. */
@@ -1933,7 +1966,7 @@ static void bow_transition_end(struct bow_dev *bd, int r,
 	struct bio_list held;
 
 	spin_lock(&bd->lock);
-	if (!r) {
+	if (!r && new_state != bd->state) {
 		WRITE_ONCE(bd->state, new_state);
 		bow_low_water_check(bd);
 		DMINFO("%pg: state %u", bd->bdev, new_state);
@@ -2094,6 +2127,7 @@ struct bow_resume_entry {
 struct bow_resume {
 	struct bow_dev *bd;
 	const char *what;	/* "cannot resume", "cannot roll back" */
+	bool no_data;		/* walk the chain, read no backup */
 	u64 dev_blocks;
 	u64 budget;		/* blocks the chain may still back up */
 	struct rb_root map;	/* the simulated device: where its bytes are */
@@ -2497,7 +2531,7 @@ static int bow_resume_validate(struct bow_resume *rs)
 			struct bow_resume_entry e;
 
 			r = bow_resume_entry(rs, header_size, sequence, i, &e);
-			if (!r)
+			if (!r && !rs->no_data)
 				r = bow_resume_verify(rs, &e);
 			if (!r)
 				r = bow_resume_simulate(rs, &e);
@@ -3558,6 +3592,428 @@ static struct target_type bow_target_type = {
 	.io_hints = bow_io_hints,
 };
 
+/* ---------------------------------------------------------------------
+ * bow-checkpoint: the checkpoint as a read-only device.
+ *
+ * Its table names the lower device of a dm-bow device in state 1, and it
+ * reads that device as it was at the checkpoint: a block the log backed
+ * up from its backup (following the entries that moved the backup since),
+ * block 0 from the backup entry 0 of log block 0 points at, a block free
+ * at the checkpoint (by the free-space map) as zeroes, any other block
+ * from its place.  It holds the dm-bow device open, so that the device is
+ * neither removed nor rolled back under it.
+ *
+ * Exact while dm-bow works on: a write that overwrites data of the
+ * checkpoint (its first overwrite, or a write over a backup) is sent only
+ * once its entry is in the index and the checkpoint reads that looked the
+ * index up before have ended (bow_ckpt_sync()).  From the start of a
+ * commit or a rollback its reads fail with -EIO.
+ */
+
+/*
+ * A new entry: a bow-checkpoint device reads @source's data at @dest from
+ * now on.  Entries 0 back up earlier log blocks, not data of the
+ * checkpoint.  Runs in the worker, outside the lock.
+ */
+static void bow_ckpt_add(struct bow_dev *bd, sector_t source, sector_t dest,
+			 sector_t count)
+{
+	struct bow_vext *e;
+	u64 start = source >> bd->block_shift;
+	u64 len = count >> bd->block_shift;
+
+	if (!source || !READ_ONCE(bd->ckpt_users))
+		return;
+	e = kmalloc(sizeof(*e), GFP_NOIO | __GFP_NOWARN);
+	spin_lock(&bd->lock);
+	if (!bd->ckpt_users) {
+		/* The last one went meanwhile. */
+	} else if (!e || bow_vext_overlaps(&bd->ckpt_index, start, len)) {
+		/* No source is backed up twice: a broken index, never used. */
+		if (!bd->ckpt_broken)
+			DMERR("%pg: bow-checkpoint: cannot index sector %llu: reads fail",
+			      bd->bdev, (u64)source);
+		bd->ckpt_broken = true;
+	} else {
+		e->start = start;
+		e->len = len;
+		e->phys = dest >> bd->block_shift;
+		rb_add(&e->node, &bd->ckpt_index, bow_vext_less);
+		e = NULL;
+	}
+	spin_unlock(&bd->lock);
+	kfree(e);
+}
+
+/*
+ * Writes are about to overwrite data of the checkpoint that the index
+ * sends no new read to: wait for the bow-checkpoint reads that may still
+ * be reading it, those that looked the index up before now.
+ */
+static void bow_ckpt_sync(struct bow_dev *bd)
+{
+	unsigned int old;
+
+	if (!READ_ONCE(bd->ckpt_users))
+		return;
+	spin_lock(&bd->lock);
+	old = bd->ckpt_epoch;
+	bd->ckpt_epoch = !old;
+	spin_unlock(&bd->lock);
+	wait_event(bd->inflight_wait, !atomic_read(&bd->ckpt_reads[old]));
+}
+
+/*
+ * The index, from the log on the device (every entry of the chain, its
+ * backups not read): with no bio in flight and the log committed, it is
+ * the log in memory.
+ */
+static int bow_ckpt_build(struct bow_dev *bd)
+{
+	struct bow_resume rs = {
+		.bd = bd,
+		.what = "cannot map the checkpoint",
+		.no_data = true,
+		.dev_blocks = bd->nr_sectors >> bd->block_shift,
+		.budget = bd->nr_sectors >> bd->block_shift,
+		.map = RB_ROOT,
+		.read = RB_ROOT,
+	};
+	unsigned int noio;
+	u64 i;
+	int r;
+
+	rs.block = vmalloc(bd->block_size);
+	if (!rs.block)
+		return -ENOMEM;
+	/* dm-bow's bios are held: reclaim must not write through it. */
+	noio = memalloc_noio_save();
+	r = bd->log_dirty ? bow_log_commit(bd) : 0;
+	if (!r)
+		r = bow_resume_validate(&rs);
+	bow_vext_destroy(&rs.map);
+	bow_vext_destroy(&rs.read);
+	for (i = 0; !r && i < rs.nr_entries; i++)
+		if (rs.entries[i].source)
+			r = bow_vext_assign(&bd->ckpt_index,
+					    rs.entries[i].source,
+					    rs.entries[i].blocks,
+					    rs.entries[i].dest);
+	/* Newest first: the last is entry 0 of log block 0, block 0's. */
+	if (!r)
+		r = bow_vext_assign(&bd->ckpt_index, 0, 1,
+				    rs.entries[rs.nr_entries - 1].dest);
+	memalloc_noio_restore(noio);
+	if (r)
+		bow_vext_destroy(&bd->ckpt_index);
+	kvfree(rs.entries);
+	vfree(rs.block);
+	return r;
+}
+
+/* One bow-checkpoint table. */
+struct bow_ckpt {
+	struct dm_dev *lower;		/* the dm-bow device's lower device */
+	struct bow_dev *bd;
+	/* The dm-bow device, held open: see bow_ckpt_hold(). */
+#if defined(BOW_BDEV_FILE)
+	struct file *bow;
+#elif defined(BOW_BDEV_HANDLE)
+	struct bdev_handle *bow;
+#else
+	struct block_device *bow;
+#endif
+};
+
+/*
+ * Hold the dm-bow device open: device-mapper removes no device that is
+ * open, and a rollback refuses one.  Not exclusively, nor through
+ * dm_get_device(): the file system mounted on it holds it exclusively.
+ */
+static int bow_ckpt_hold(struct bow_ckpt *ck, dev_t dev)
+{
+#if defined(BOW_BDEV_FILE)
+	ck->bow = bdev_file_open_by_dev(dev, BLK_OPEN_READ, NULL, NULL);
+#elif defined(BOW_BDEV_HANDLE)
+	ck->bow = bdev_open_by_dev(dev, BLK_OPEN_READ, NULL, NULL);
+#elif defined(BOW_BDEV_BLK_OPEN)
+	ck->bow = blkdev_get_by_dev(dev, BLK_OPEN_READ, NULL, NULL);
+#else
+	ck->bow = blkdev_get_by_dev(dev, FMODE_READ, NULL);
+#endif
+	return PTR_ERR_OR_ZERO(ck->bow);
+}
+
+static void bow_ckpt_release(struct bow_ckpt *ck)
+{
+#if defined(BOW_BDEV_FILE)
+	fput(ck->bow);
+#elif defined(BOW_BDEV_HANDLE)
+	bdev_release(ck->bow);
+#elif defined(BOW_BDEV_BLK_OPEN)
+	blkdev_put(ck->bow, NULL);
+#else
+	blkdev_put(ck->bow, FMODE_READ);
+#endif
+}
+
+/* Per bio: the epoch of bow_dev.ckpt_reads it is counted in, or -1. */
+struct bow_ckpt_bio {
+	int epoch;
+};
+
+static struct bow_dev *bow_dev_of_lower(dev_t lower)
+{
+	struct bow_dev *bd;
+
+	list_for_each_entry(bd, &bow_devs, list)
+		if (bd->lower_dev == lower)
+			return bd;
+	return NULL;
+}
+
+static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
+{
+	struct bow_ckpt *ck;
+	struct bow_dev *bd;
+	int r;
+
+	if (argc != 1) {
+		ti->error = "One device expected";
+		return -EINVAL;
+	}
+	if (dm_table_get_mode(ti->table) & FMODE_WRITE) {
+		ti->error = "Read-only table expected (dmsetup --readonly)";
+		return -EINVAL;
+	}
+	ck = kzalloc(sizeof(*ck), GFP_KERNEL);
+	if (!ck) {
+		ti->error = "Cannot allocate target";
+		return -ENOMEM;
+	}
+	r = dm_get_device(ti, argv[0], FMODE_READ, &ck->lower);
+	if (r) {
+		ti->error = "Device lookup failed";
+		goto bad_free;
+	}
+	mutex_lock(&bow_devs_lock);
+	bd = bow_dev_of_lower(ck->lower->bdev->bd_dev);
+	if (bd)
+		bd->refs++;
+	mutex_unlock(&bow_devs_lock);
+	if (!bd) {
+		ti->error = "No bow device on it";
+		r = -ENODEV;
+		goto bad_lower;
+	}
+	ck->bd = bd;
+	if (ti->len != bd->nr_sectors) {
+		ti->error = "Length is not the bow device's";
+		r = -EINVAL;
+		goto bad_bd;
+	}
+	r = bow_ckpt_hold(ck, disk_devt(dm_disk(bd->md)));
+	if (r) {
+		ti->error = "Cannot hold the bow device";
+		goto bad_bd;
+	}
+
+	mutex_lock(&bd->state_mutex);
+	r = -EINVAL;
+	if (bd->state != BOW_STATE_CHECKPOINT || bd->rollback_begun)
+		ti->error = "No checkpoint: the bow device is not in state 1";
+	else if (bd->failed)
+		ti->error = "The bow device failed a log write";
+	else if (!bd->freemap_blocks)
+		ti->error = "No free-space map: cannot tell free blocks";
+	else if (bd->ckpt_users && bd->ckpt_broken)
+		ti->error = "Checkpoint index broken";
+	else
+		r = 0;
+	if (!r && !bd->ckpt_users) {
+		bow_transition_begin(bd);
+		r = bow_ckpt_build(bd);
+		if (r) {
+			ti->error = "Cannot read the log";
+		} else {
+			spin_lock(&bd->lock);
+			bd->ckpt_users = 1;
+			spin_unlock(&bd->lock);
+		}
+		bow_transition_end(bd, r, bd->state);
+	} else if (!r) {
+		spin_lock(&bd->lock);
+		bd->ckpt_users++;
+		spin_unlock(&bd->lock);
+	}
+	mutex_unlock(&bd->state_mutex);
+	if (r)
+		goto bad_bow;
+
+	ti->private = ck;
+	ti->per_io_data_size = sizeof(struct bow_ckpt_bio);
+	ti->num_flush_bios = 1;
+	/* One block a bio: each block is read from a place of its own. */
+	r = dm_set_target_max_io_len(ti, bd->block_sectors);
+	if (r)
+		goto bad_bow;
+	return 0;
+
+bad_bow:
+	bow_ckpt_release(ck);
+bad_bd:
+	mutex_lock(&bow_devs_lock);
+	bow_dev_put(bd);
+	mutex_unlock(&bow_devs_lock);
+bad_lower:
+	dm_put_device(ti, ck->lower);
+bad_free:
+	kfree(ck);
+	return r;
+}
+
+static void bow_ckpt_dtr(struct dm_target *ti)
+{
+	struct bow_ckpt *ck = ti->private;
+	struct bow_dev *bd = ck->bd;
+	struct rb_root index = RB_ROOT;
+
+	mutex_lock(&bd->state_mutex);
+	spin_lock(&bd->lock);
+	if (!--bd->ckpt_users) {
+		index = bd->ckpt_index;
+		bd->ckpt_index = RB_ROOT;
+		bd->ckpt_broken = false;
+	}
+	spin_unlock(&bd->lock);
+	mutex_unlock(&bd->state_mutex);
+	bow_vext_destroy(&index);
+	bow_ckpt_release(ck);
+	mutex_lock(&bow_devs_lock);
+	bow_dev_put(bd);
+	mutex_unlock(&bow_devs_lock);
+	dm_put_device(ti, ck->lower);
+	kfree(ck);
+}
+
+static int bow_ckpt_map(struct dm_target *ti, struct bio *bio)
+{
+	struct bow_ckpt *ck = ti->private;
+	struct bow_dev *bd = ck->bd;
+	struct bow_ckpt_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	sector_t sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
+	u64 b = sector >> bd->block_shift, where;
+	int r = 0;
+
+	pb->epoch = -1;
+	if (!bio_sectors(bio)) {
+		/* A flush: nothing is ever written here. */
+		bio_endio(bio);
+		return DM_MAPIO_SUBMITTED;
+	}
+	if (bio_op(bio) != REQ_OP_READ)
+		return DM_MAPIO_KILL;
+	spin_lock(&bd->lock);
+	if (bd->state != BOW_STATE_CHECKPOINT || bd->transition ||
+	    bd->rollback_begun || bd->ckpt_broken) {
+		r = -EIO;
+	} else if (b && bow_freemap_holds(bd, b << bd->block_shift,
+					   bd->block_sectors)) {
+		r = 1;
+	} else {
+		u64 hops, run, next;
+
+		/* Follow the moves of its backup: no chain is longer. */
+		where = b;
+		for (hops = 0; hops <= bd->log_entries; hops++) {
+			next = bow_vext_lookup(&bd->ckpt_index, where, &run);
+			if (next == where)
+				break;
+			where = next;
+		}
+		if (hops > bd->log_entries) {
+			r = -EIO;
+		} else {
+			pb->epoch = bd->ckpt_epoch;
+			atomic_inc(&bd->ckpt_reads[pb->epoch]);
+		}
+	}
+	spin_unlock(&bd->lock);
+	if (r < 0)
+		return DM_MAPIO_KILL;
+	if (r) {
+		/* Free at the checkpoint: what it held then is gone. */
+		zero_fill_bio(bio);
+		bio_endio(bio);
+		return DM_MAPIO_SUBMITTED;
+	}
+	if (READ_ONCE(debug_ckpt_read_delay))
+		msleep(READ_ONCE(debug_ckpt_read_delay));
+	bio_set_dev(bio, ck->lower->bdev);
+	bio->bi_iter.bi_sector = (where << bd->block_shift) +
+				 (sector & (bd->block_sectors - 1));
+	return DM_MAPIO_REMAPPED;
+}
+
+static int bow_ckpt_end_io(struct dm_target *ti, struct bio *bio,
+			   blk_status_t *error)
+{
+	struct bow_ckpt *ck = ti->private;
+	struct bow_ckpt_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+	if (pb->epoch >= 0 &&
+	    atomic_dec_and_test(&ck->bd->ckpt_reads[pb->epoch]))
+		wake_up_all(&ck->bd->inflight_wait);
+	pb->epoch = -1;
+	return DM_ENDIO_DONE;
+}
+
+static void bow_ckpt_status(struct dm_target *ti, status_type_t type,
+			    unsigned int status_flags, char *result,
+			    unsigned int maxlen)
+{
+	struct bow_ckpt *ck = ti->private;
+	struct bow_dev *bd = ck->bd;
+	unsigned int sz = 0;
+	bool readable;
+
+	switch (type) {
+	case STATUSTYPE_INFO:
+		spin_lock(&bd->lock);
+		readable = bd->state == BOW_STATE_CHECKPOINT &&
+			   !bd->rollback_begun && !bd->ckpt_broken;
+		spin_unlock(&bd->lock);
+		DMEMIT("%s", readable ? "ok" : "gone");
+		break;
+	case STATUSTYPE_TABLE:
+		DMEMIT("%s", ck->lower->name);
+		break;
+	case STATUSTYPE_IMA:
+		*result = '\0';
+		break;
+	}
+}
+
+static int bow_ckpt_iterate_devices(struct dm_target *ti,
+				    iterate_devices_callout_fn fn, void *data)
+{
+	struct bow_ckpt *ck = ti->private;
+
+	return fn(ti, ck->lower, 0, ti->len, data);
+}
+
+static struct target_type bow_ckpt_target_type = {
+	.name = "bow-checkpoint",
+	.version = {1, 0, 0},
+	.module = THIS_MODULE,
+	.ctr = bow_ckpt_ctr,
+	.dtr = bow_ckpt_dtr,
+	.map = bow_ckpt_map,
+	.end_io = bow_ckpt_end_io,
+	.status = bow_ckpt_status,
+	.iterate_devices = bow_ckpt_iterate_devices,
+};
+
 static int __init dm_bow_init(void)
 {
 	int r;
@@ -3576,8 +4032,15 @@ static int __init dm_bow_init(void)
 		DMERR("register failed %d", r);
 		goto bad_register;
 	}
+	r = dm_register_target(&bow_ckpt_target_type);
+	if (r) {
+		DMERR("register of bow-checkpoint failed %d", r);
+		goto bad_register_ckpt;
+	}
 	return 0;
 
+bad_register_ckpt:
+	dm_unregister_target(&bow_target_type);
 bad_register:
 	mempool_destroy(bow_range_pool);
 bad_pool:
@@ -3587,6 +4050,7 @@ bad_pool:
 
 static void __exit dm_bow_exit(void)
 {
+	dm_unregister_target(&bow_ckpt_target_type);
 	dm_unregister_target(&bow_target_type);
 	mempool_destroy(bow_range_pool);
 	kmem_cache_destroy(bow_range_cache);

@@ -3,7 +3,7 @@
  * bowio: the block workload generator of the benchmark and the VM tests,
  * run in the test VM.
  *
- *   bowio [-r|-d] [-e] [-R] [-b bytes] [-k step] [-q depth] [-s seed]
+ *   bowio [-r [-v]|-d] [-e] [-R] [-b bytes] [-k step] [-q depth] [-s seed]
  *         [-g gen] <dev> <offset> <length>
  *   bowio -t
  *
@@ -15,7 +15,9 @@
  * -k sends a request every <step> bytes instead (a step larger than the
  * block leaves gaps); -d discards each block (BLKDISCARD, one at a time)
  * instead of writing it.  -e goes on past a failed request and prints a
- * fourth number, the requests that failed.  -t prints the monotonic clock
+ * fourth number, the requests that failed.  -v checks that each block
+ * read holds what a write of generation -g put there, and prints one more
+ * number, the blocks that did not.  -t prints the monotonic clock
  * in nanoseconds (busybox date has no %N).
  *
  * With -q at least the number of requests, every request goes to the
@@ -47,7 +49,7 @@
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: bowio [-r|-d] [-e] [-R] [-b bytes] [-k step] [-q depth] [-s seed] [-g gen] <dev> <offset> <length>\n"
+		"usage: bowio [-r [-v]|-d] [-e] [-R] [-b bytes] [-k step] [-q depth] [-s seed] [-g gen] <dev> <offset> <length>\n"
 		"       bowio -t\n");
 	exit(2);
 }
@@ -93,18 +95,19 @@ int main(int argc, char **argv)
 {
 	uint64_t block_bytes = 4096, step = 0, depth = 1, seed = 1, gen = 1;
 	uint64_t offset, length, nr, next = 0, done = 0, failed = 0, start, *order;
+	uint64_t wrong = 0;
 	static struct iocb iocb[MAX_DEPTH];
 	struct iocb *iocbp[MAX_DEPTH];
 	struct io_event events[MAX_DEPTH];
 	bool is_read = false, is_discard = false, random_order = false;
-	bool go_on = false;
+	bool go_on = false, verify = false;
 	aio_context_t ctx = 0;
-	unsigned char *buf;
+	unsigned char *buf, *expect = NULL;
 	const char *dev;
 	int opt, fd;
 	uint64_t i;
 
-	while ((opt = getopt(argc, argv, "rdeRb:k:q:s:g:t")) != -1) {
+	while ((opt = getopt(argc, argv, "rdeRvb:k:q:s:g:t")) != -1) {
 		switch (opt) {
 		case 't':
 			printf("%" PRIu64 "\n", now_ns());
@@ -112,6 +115,7 @@ int main(int argc, char **argv)
 		case 'r': is_read = true; break;
 		case 'd': is_discard = true; break;
 		case 'e': go_on = true; break;
+		case 'v': verify = true; break;
 		case 'k': step = parse_u64(optarg); break;
 		case 'R': random_order = true; break;
 		case 'b': block_bytes = parse_u64(optarg); break;
@@ -130,13 +134,16 @@ int main(int argc, char **argv)
 	if (!step)
 		step = block_bytes;
 	if (offset % block_bytes || length % step || !length ||
-	    step < block_bytes || (is_read && is_discard))
+	    step < block_bytes || (is_read && is_discard) ||
+	    (verify && !is_read))
 		usage();
 	nr = length / step;
 
 	order = malloc(nr * sizeof(*order));
 	buf = aligned_alloc(4096, depth * block_bytes);
-	if (!order || !buf)
+	if (verify)
+		expect = malloc(block_bytes);
+	if (!order || !buf || (verify && !expect))
 		die("out of memory", dev);
 	for (i = 0; i < nr; i++)
 		order[i] = i;
@@ -200,6 +207,12 @@ int main(int argc, char **argv)
 				if (!go_on)
 					die(is_read ? "read" : "write", dev);
 				failed++;
+			} else if (verify) {
+				fill(expect, block_bytes,
+				     cb->aio_offset / block_bytes, gen);
+				if (memcmp(buf + (cb - iocb) * block_bytes,
+					   expect, block_bytes))
+					wrong++;
 			}
 			cb->aio_data = 0;
 			done++;
@@ -209,6 +222,8 @@ int main(int argc, char **argv)
 	       now_ns() - start);
 	if (go_on)
 		printf(" %" PRIu64, failed);
+	if (verify)
+		printf(" %" PRIu64, wrong);
 	printf("\n");
 	return 0;
 }

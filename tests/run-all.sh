@@ -3,7 +3,7 @@
 # BOW_TESTS="lint unit raw ext4" picks a subset; a VM suite with -arm64
 # after its name runs on Debian's arm64 kernel (BOW_VM_ARCH=arm64).
 top=$(cd "$(dirname "$0")/.." && pwd)
-tests=${BOW_TESTS:-"lint unit ranges cross fuzz raw raw-arm64 ioerr ext4 resume rollback changed stress crash powercut packages lifecycle"}
+tests=${BOW_TESTS:-"lint unit ranges cross fuzz raw raw-arm64 ioerr ext4 resume rollback changed checkpoint stress crash powercut packages lifecycle"}
 log=$top/build/test-results.txt
 mkdir -p "$top/build"
 : > "$log"

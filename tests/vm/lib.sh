@@ -159,6 +159,25 @@ vm_power_cut()
 	wait "$vm_pid" 2>/dev/null
 }
 
+# ext4_in_use <image>: the blocks its file system has in use (all but
+# those dumpe2fs lists free), on one line.
+ext4_in_use()
+{
+	dumpe2fs "$1" 2>/dev/null | python3 -c '
+import re, sys
+free, blocks = set(), 0
+for line in sys.stdin:
+    m = re.match(r"Block count:\s+(\d+)", line)
+    if m:
+        blocks = int(m.group(1))
+    m = re.match(r"\s+Free blocks: (.*)", line)
+    if m:
+        for part in filter(None, m.group(1).split(", ")):
+            a, _, b = part.partition("-")
+            free.update(range(int(a), int(b or a) + 1))
+print(" ".join(str(b) for b in range(blocks) if b not in free))'
+}
+
 # same_in_use <image> <checkpoint copy>: every block the file system of
 # the checkpoint copy has in use is byte-identical in <image> (e2image -ra
 # writes just those blocks).

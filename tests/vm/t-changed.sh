@@ -17,22 +17,8 @@ vm_run "$work/console.log" "$work/guest" "$work/raw.img" "$work/fs.img" \
 	"$work/fs.ckpt" "$work/listing"
 vm_results "$work/console.log"
 
-# Blocks in use: all but dumpe2fs's free ones.
-in_use()
-{
-	dumpe2fs "$1" 2>/dev/null | python3 -c '
-import re, sys
-free = set()
-for line in sys.stdin:
-    m = re.match(r"\s+Free blocks: (.*)", line)
-    if m:
-        for part in filter(None, m.group(1).split(", ")):
-            a, _, b = part.partition("-")
-            free.update(range(int(a), int(b or a) + 1))
-print(" ".join(str(b) for b in range(16384) if b not in free))'
-}
-in_use "$work/fs.ckpt" > "$work/used.ckpt"
-in_use "$work/fs.img" > "$work/used.now"
+ext4_in_use "$work/fs.ckpt" > "$work/used.ckpt"
+ext4_in_use "$work/fs.img" > "$work/used.now"
 out=$(python3 - "$work/fs.ckpt" "$work/fs.img" "$work/listing" \
 	"$work/used.ckpt" "$work/used.now" <<'PY'
 import sys

@@ -1,0 +1,178 @@
+# bow-checkpoint: the checkpoint as a read-only device.  Disks (see
+# t-checkpoint.sh):
+#   vdb  ext4 under dm-bow, written to while the checkpoint is read
+#   vdc  the reference copy, taken through dm-bow at the checkpoint
+#   vdd  the checkpoint device, copied while the workload runs and moves
+#        backups
+#   vde  the checkpoint device, copied after dm-bow ran out of space
+#   vdf  64 MiB of random bytes, overwritten while the checkpoint is read
+. ./guest-lib.sh
+B=4096
+sz=$(blockdev --getsz /dev/vdb)
+
+# table_refused <table> <expected ti->error> [--readonly]
+table_refused()
+{
+	if dmsetup create --noudevsync $3 bad --table "$1" 2>/dev/null; then
+		not_ok "table '$1' is refused"
+		dmsetup remove --noudevsync bad
+		return
+	fi
+	expect_eq "table '$1' is refused" "$2" \
+		"$(dmesg | grep ': bow-checkpoint: \|: bow: ' | tail -n 1 | sed 's/.*: bow[a-z-]*: //; s/ (-E[A-Z]*)$//')"
+}
+ckpt_table="0 $sz bow-checkpoint /dev/vdb"
+
+table_refused "$ckpt_table" "No bow device on it" --readonly
+mkdir -p /mnt/b
+bow_create b /dev/vdb 1 block_size:$B
+table_refused "$ckpt_table" "No checkpoint: the bow device is not in state 1" --readonly
+mount /dev/mapper/b /mnt/b
+fstrim /mnt/b
+fsfreeze -f /mnt/b
+check "checkpoint" dmsetup message b 0 checkpoint
+dd if=/dev/mapper/b of=/dev/vdc bs=1M iflag=direct oflag=direct
+fsfreeze -u /mnt/b
+table_refused "$ckpt_table" "Read-only table expected (dmsetup --readonly)"
+table_refused "0 $((sz - 8)) bow-checkpoint /dev/vdb" "Length is not the bow device's" --readonly
+check "bow-checkpoint created, read-only" \
+	dmsetup create --noudevsync --readonly ck --table "$ckpt_table"
+dmsetup mknodes ck
+ck=/dev/mapper/ck
+expect_eq "its status" "ok" "$(dmsetup status ck | cut -d' ' -f4-)"
+expect_eq "a write to it fails" 1 \
+	"$(dd if=/dev/zero of=$ck bs=$B count=1 oflag=direct 2>/dev/null; echo $?)"
+
+# Backups to the lowest free space, where ext4 allocates: the workload
+# writes over them, and they move while the checkpoint is read.
+echo 1 > /sys/module/dm_bow/parameters/debug_alloc_lowest
+workload()
+{
+	_g=0
+	while [ ! -e /tmp/stop ]; do
+		_g=$((_g + 1))
+		mkdir -p /mnt/b/w$_g
+		for i in 1 2 3 4 5 6 7 8; do
+			dd if=/dev/urandom of=/mnt/b/w$_g/f$i bs=4K count=$((i * 3)) 2>/dev/null
+		done
+		for i in $(seq $((_g * 5)) $((_g * 5 + 4))); do
+			[ -e /mnt/b/files/f$i ] &&
+				dd if=/dev/urandom of=/mnt/b/files/f$i bs=1K count=3 conv=notrunc 2>/dev/null
+			rm -f /mnt/b/files/f$((i + 100))
+		done
+		rm -rf /mnt/b/w$((_g - 2))
+		sync
+	done
+}
+rm -f /tmp/stop
+workload &
+wl=$!
+sleep 2
+check "while written to: e2fsck -fn of the checkpoint device is clean" quiet e2fsck -fn $ck
+check "while written to: copied" dd if=$ck of=/dev/vdd bs=1M iflag=direct oflag=direct
+check "while written to: e2fsck -fn again" quiet e2fsck -fn $ck
+touch /tmp/stop
+wait $wl
+echo 0 > /sys/module/dm_bow/parameters/debug_alloc_lowest
+echo "# after the workload: $(dmsetup status b)"
+check "the workload moved backups" [ "$(bow_status b 8)" -gt 0 ]
+
+# A write over the newest backup (frozen: the file system's free blocks
+# are free): the checkpoint device reads the moved copy.
+fsfreeze -f /mnt/b
+line=$(bow-restore -n -v -f /dev/vdb | awk '/entry/ && $6 != 0 { print $6, $8; exit }')
+src=${line% *} dest=${line#* }
+before=$(sum $ck "$src" 8)
+moved=$(bow_status b 8)
+dd if=/dev/urandom of=/dev/mapper/b bs=$B seek=$((dest / 8)) count=1 conv=notrunc oflag=direct
+fsfreeze -u /mnt/b
+expect_eq "a write over the backup of sector $src moves it" $((moved + B)) "$(bow_status b 8)"
+expect_eq "... and the checkpoint device reads the same bytes there" "$before" "$(sum $ck "$src" 8)"
+expect_eq "... the reference copy's" "$(sum /dev/vdc "$src" 8)" "$before"
+
+# Out of space: a file as large as the file system's free space, then
+# every file of the checkpoint rewritten in place, which needs backups
+# dm-bow has no room for; writes are refused, the checkpoint reads on.
+dd if=/dev/urandom of=/mnt/b/fill bs=1M 2>/dev/null
+for f in /mnt/b/files/*; do
+	dd if=/dev/urandom of="$f" bs=4K count=8 conv=notrunc 2>/dev/null
+done
+sync 2>/dev/null
+echo "# out of space: $(dmsetup status b)"
+check "dm-bow refused writes for want of space" [ "$(bow_status b 7)" -gt 0 ]
+check "out of space: copied" dd if=$ck of=/dev/vde bs=1M iflag=direct oflag=direct
+check "out of space: e2fsck -fn of the checkpoint device is clean" quiet e2fsck -fn $ck
+
+# The dm-bow device is held: not removed, not rolled back.
+umount /mnt/b
+expect_eq "the dm-bow device is not removed under it" 1 \
+	"$(dmsetup remove --noudevsync b > /dev/null 2>&1; echo $?)"
+expect_eq "nor rolled back" 1 "$(dmsetup message b 0 rollback > /dev/null 2>&1; echo $?)"
+expect_eq "... the kernel says why" "cannot roll back: the device is open (1 openers): unmount it first" \
+	"$(dmesg | grep ': bow: ' | tail -n 1 | sed 's/.*: bow: [^:]*: //')"
+
+# A commit: the checkpoint is gone, and its device says so.
+check "commit" dmsetup message b 0 commit
+expect_eq "after the commit, reads fail" 1 \
+	"$(dd if=$ck of=/dev/null bs=$B count=1 iflag=direct 2>/dev/null; echo $?)"
+expect_eq "... and its status says gone" "gone" "$(dmsetup status ck | cut -d' ' -f4-)"
+check "remove the checkpoint device" dmsetup remove --noudevsync ck
+check "then the dm-bow device" dmsetup remove --noudevsync b
+
+# Raw, racing: the first 24 MiB written with generation 1 (the rest free),
+# then, under
+# a checkpoint, overwritten with generation 2 at queue depth 32, in a
+# random order (each write waits for its backup, then is sent), while
+# the checkpoint device reads the same blocks at queue depth 32 over and
+# over, checking each block it reads: generation 1, every one.
+bowio -q 32 -g 1 /dev/vdf 0 $((24 << 20)) > /dev/null
+bow_create r /dev/vdf 1 block_size:$B
+blkdiscard -o $((24 << 20)) /dev/mapper/r
+check "raw: checkpoint" dmsetup message r 0 checkpoint
+dmsetup create --noudevsync --readonly rck --table "0 $(blockdev --getsz /dev/vdf) bow-checkpoint /dev/vdf"
+dmsetup mknodes rck
+bowio -q 32 -R -s 7 -g 2 /dev/mapper/r 0 $((16 << 20)) > /dev/null &
+w=$!
+passes=0 wrong=0
+while kill -0 $w 2> /dev/null; do
+	out=$(bowio -r -v -q 32 -R -s $passes -g 1 /dev/mapper/rck 0 $((16 << 20)))
+	wrong=$((wrong + ${out##* }))
+	passes=$((passes + 1))
+done
+wait $w
+echo "# raw: $passes passes over the 16 MiB during the writes; $(dmsetup status r)"
+check "raw: reads raced the writes" [ "$passes" -gt 1 ]
+expect_eq "raw: every block the checkpoint device read while overwritten: generation 1" \
+	0 "$wrong"
+expect_eq "raw: the device itself: all generation 2" "0" \
+	"$(bowio -r -v -q 32 -g 2 /dev/mapper/r 0 $((16 << 20)) | cut -d' ' -f4)"
+expect_eq "raw: the checkpoint device after: all generation 1" "0" \
+	"$(bowio -r -v -q 32 -g 1 /dev/mapper/rck 0 $((16 << 20)) | cut -d' ' -f4)"
+
+# The window itself, held open: a read of the checkpoint device looks at
+# the index, then waits a second before it is sent (debug_ckpt_read_delay);
+# meanwhile the block is overwritten for the first time (block 5000, in
+# use at the checkpoint), then its backup is written over (it moves).
+# Each write must wait for that read.
+echo 1000 > /sys/module/dm_bow/parameters/debug_ckpt_read_delay
+bowio -r -v -g 1 /dev/mapper/rck $((5000 * B)) $B > /tmp/read1 &
+rd=$!
+sleep 0.5
+bowio -g 3 /dev/mapper/r $((5000 * B)) $B > /dev/null
+wait $rd
+expect_eq "window: a first overwrite waits for the read that looked before it" \
+	"1 0" "$(cut -d' ' -f1,4 /tmp/read1)"
+line=$(bow-restore -n -v -f /dev/vdf | awk '/entry/ && $6 == 5000 * 8 { print $8; exit }')
+bowio -r -v -g 1 /dev/mapper/rck $((5000 * B)) $B > /tmp/read2 &
+rd=$!
+sleep 0.5
+moved=$(bow_status r 8)
+dd if=/dev/urandom of=/dev/mapper/r bs=$B seek=$((line / 8)) count=1 conv=notrunc oflag=direct
+wait $rd
+echo 0 > /sys/module/dm_bow/parameters/debug_ckpt_read_delay
+expect_eq "window: a write over the backup it reads (at sector $line) moves it, and waits for the read" \
+	"$((moved + B)) 1 0" "$(bow_status r 8) $(cut -d' ' -f1,4 /tmp/read2)"
+expect_eq "window: after, the checkpoint device reads generation 1 there" "0" \
+	"$(bowio -r -v -g 1 /dev/mapper/rck $((5000 * B)) $B | cut -d' ' -f4)"
+dmsetup remove --noudevsync rck
+dmsetup remove --noudevsync r
