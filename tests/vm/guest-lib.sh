@@ -43,6 +43,22 @@ bow_status()
 	dmsetup status "$1" | awk -v f="$2" '{ print $(3 + f) }'
 }
 
+# ext4_start <name> <device> <copy or "">: dm-bow over the ext4 on
+# <device> as /dev/mapper/<name>, mounted at /mnt/<name>, trimmed and
+# checkpointed with the file system frozen; the checkpoint copied through
+# dm-bow to <copy> (the reference the host compares with).
+ext4_start()
+{
+	mkdir -p /mnt/$1
+	check "$1: create" bow_create $1 $2 1 block_size:4096
+	check "$1: mount" mount /dev/mapper/$1 /mnt/$1
+	check "$1: fstrim" fstrim /mnt/$1
+	fsfreeze -f /mnt/$1
+	check "$1: checkpoint" dmsetup message $1 0 checkpoint
+	[ -n "$3" ] && dd if=/dev/mapper/$1 of=$3 bs=1M iflag=direct oflag=direct
+	fsfreeze -u /mnt/$1
+}
+
 # log_sector0 <device>: the sector0 field of the log header in block 0 of
 # <device> (the raw device under dm-bow): where the live block 0 is.
 log_sector0()

@@ -138,14 +138,7 @@ expect_eq "raw: in state 2, changed is refused" 1 "$(dmsetup message c 0 changed
 dmsetup remove --noudevsync c
 
 # --- ext4: the listing while files are written, removed and rewritten.
-mkdir -p /mnt/e
-bow_create e /dev/vdc 1 block_size:$B
-mount /dev/mapper/e /mnt/e
-fstrim /mnt/e
-fsfreeze -f /mnt/e
-check "ext4: checkpoint" dmsetup message e 0 checkpoint
-dd if=/dev/mapper/e of=/dev/vdd bs=1M iflag=direct oflag=direct
-fsfreeze -u /mnt/e
+ext4_start e /dev/vdc /dev/vdd
 rm /mnt/e/files/f1*
 for i in $(seq 1 60); do
 	dd if=/dev/urandom of=/mnt/e/new$i bs=4K count=$((i % 9 + 1)) 2>/dev/null

@@ -13,20 +13,6 @@
 # writes over them, and they move.
 echo 1 > /sys/module/dm_bow/parameters/debug_alloc_lowest
 
-# start <name> <dev> <copy or "">: create, mount, trim, checkpoint with
-# the file system frozen, copy the checkpoint.
-start()
-{
-	mkdir -p /mnt/$1
-	check "$1: create" bow_create $1 $2 1 block_size:4096
-	check "$1: mount" mount /dev/mapper/$1 /mnt/$1
-	check "$1: fstrim" fstrim /mnt/$1
-	fsfreeze -f /mnt/$1
-	check "$1: checkpoint" dmsetup message $1 0 checkpoint
-	[ -n "$3" ] && dd if=/dev/mapper/$1 of=$3 bs=1M iflag=direct oflag=direct
-	fsfreeze -u /mnt/$1
-}
-
 # workload <name> <boot>: remove 40 files of the checkpoint and the
 # files of the boot before (space freed since the checkpoint, to be used
 # again), write 120 new files, rewrite 30 in place; in boot 2 also a file
@@ -92,7 +78,7 @@ write_over_backup()
 # written over and move, and so does the free-space map.
 boots()
 {
-	start $1 $2 "$3"
+	ext4_start $1 $2 "$3"
 	_map=$(log_freemap $2)
 	workload $1 1
 	reboot $1 $2

@@ -106,14 +106,7 @@ while [ "$k" -le "${writes:-0}" ]; do
 done
 
 # --- ext4: refused while the device is open, then rolled back.
-mkdir -p /mnt/r
-bow_create r /dev/vdd 1 block_size:$B
-mount /dev/mapper/r /mnt/r
-fstrim /mnt/r
-fsfreeze -f /mnt/r
-check "ext4: checkpoint" dmsetup message r 0 checkpoint
-dd if=/dev/mapper/r of=/dev/vde bs=1M iflag=direct oflag=direct
-fsfreeze -u /mnt/r
+ext4_start r /dev/vdd /dev/vde
 (cd /mnt/r && find . -type f | sort | xargs md5sum) > /tmp/ckpt.sums
 rm /mnt/r/files/f1*
 for i in $(seq 1 40); do
