@@ -6,8 +6,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/vm/lib.sh"
 
 vm_workdir rollback "$top/tests/vm/guest/rollback.sh"
-head -c $((8 << 20)) /dev/urandom > "$work/small.img"
-truncate -s 8M "$work/scratch.img"
+head -c $((4 << 20)) /dev/urandom > "$work/small.img"
+truncate -s 4M "$work/scratch.img"
 mkdir -p "$work/tree/files"
 make_files "$work/tree/files" 200 24 1024
 truncate -s 32M "$work/fs.img"

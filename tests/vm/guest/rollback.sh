@@ -1,6 +1,6 @@
 # Rollback in the kernel (message rollback).  Disks (see t-rollback.sh):
-#   vdb  8 MiB of random bytes: a small log is made on it
-#   vdc  8 MiB scratch: each rollback runs on a copy of that log
+#   vdb  4 MiB of random bytes: a small log is made on it
+#   vdc  4 MiB scratch: each rollback runs on a copy of that log
 #   vdd  ext4, rolled back in the kernel after a workload
 #   vde  its checkpoint copy
 #   vdf  vdd as it was before the rollback, for bow-restore on the host
@@ -13,7 +13,7 @@ wblk() { dd if=/dev/urandom of=/dev/mapper/$1 bs=$B seek=$2 count=$3 conv=notrun
 sumall() { dd if="$1" bs=1M iflag=direct | md5sum | cut -d' ' -f1; }
 # kept <device>: the md5 of the blocks in use at the checkpoint of the
 # small log: all but 64 to 575, discarded before it.
-kept() { echo "$(sum "$1" 0 512) $(sum "$1" $((576 * 8)) $((1472 * 8)))"; }
+kept() { echo "$(sum "$1" 0 512) $(sum "$1" $((576 * 8)) $((448 * 8)))"; }
 # last_bow_line: the newest dm-bow line of the kernel log, without prefix.
 last_bow_line() { dmesg | grep ': bow: ' | tail -n 1 | sed 's/.*: bow: [^:]*: //'; }
 # message <name> <message>: dmsetup message; its exit status and, on
