@@ -2393,13 +2393,19 @@ static int bow_resume_entry(struct bow_resume *rs, u32 header_size,
 	return 0;
 }
 
+/* Blocks the copy buffer holds: how much of a backup one read brings. */
+static u64 bow_copy_buf_blocks(const struct bow_dev *bd)
+{
+	return (BOW_COPY_UNITS * BOW_COPY_UNIT) >>
+	       (bd->block_shift + SECTOR_SHIFT);
+}
+
 /* The checksum of @e's backup, read as the replay would read it. */
 static int bow_resume_verify(struct bow_resume *rs,
 			     const struct bow_resume_entry *e)
 {
 	struct bow_dev *bd = rs->bd;
-	u64 per_buf = (BOW_COPY_UNITS * BOW_COPY_UNIT) >>
-		      (bd->block_shift + SECTOR_SHIFT);
+	u64 per_buf = bow_copy_buf_blocks(bd);
 	u32 crc = (u32)e->source;
 	u64 b;
 	int r;
@@ -2544,6 +2550,43 @@ static int bow_resume_validate(struct bow_resume *rs)
 			return 0;
 		expect = sequence - 1;
 	}
+}
+
+/*
+ * Walk and check the log on the device, for a resume, a rollback or a
+ * bow-checkpoint index (@what starts what the kernel log says of a log
+ * that does not validate; @no_data leaves the backups unread).  Then
+ * rs->entries holds every entry, newest first, and the simulated device
+ * is gone: what reads through @rs read the device as it is.  Whatever
+ * the outcome, bow_log_walk_end() frees the rest.
+ */
+static int bow_log_walk(struct bow_resume *rs, struct bow_dev *bd,
+			const char *what, bool no_data)
+{
+	int r;
+
+	*rs = (struct bow_resume){
+		.bd = bd,
+		.what = what,
+		.no_data = no_data,
+		.dev_blocks = bd->nr_sectors >> bd->block_shift,
+		.budget = bd->nr_sectors >> bd->block_shift,
+		.map = RB_ROOT,
+		.read = RB_ROOT,
+	};
+	rs->block = vmalloc(bd->block_size);
+	if (!rs->block)
+		return -ENOMEM;
+	r = bow_resume_validate(rs);
+	bow_vext_destroy(&rs->map);
+	bow_vext_destroy(&rs->read);
+	return r;
+}
+
+static void bow_log_walk_end(struct bow_resume *rs)
+{
+	kvfree(rs->entries);
+	vfree(rs->block);
 }
 
 /*
@@ -2738,31 +2781,18 @@ static int bow_resume_rebuild(struct bow_resume *rs)
  */
 static int bow_resume_log(struct bow_dev *bd, struct dm_target *ti)
 {
-	struct bow_resume rs = {
-		.bd = bd,
-		.what = "cannot resume",
-		.dev_blocks = bd->nr_sectors >> bd->block_shift,
-		.budget = bd->nr_sectors >> bd->block_shift,
-		.map = RB_ROOT,
-		.read = RB_ROOT,
-	};
 	const struct bow_log_header *h = bd->log;
+	struct bow_resume rs;
 	int r;
 
-	rs.block = vmalloc(bd->block_size);
-	if (!rs.block) {
-		ti->error = "Cannot allocate log block";
-		return -ENOMEM;
-	}
-	r = bow_resume_validate(&rs);
-	bow_vext_destroy(&rs.map);
-	bow_vext_destroy(&rs.read);
+	r = bow_log_walk(&rs, bd, "cannot resume", false);
 	if (!r)
 		r = bow_resume_freemap(&rs);
 	if (!r)
 		r = bow_resume_rebuild(&rs);
 	if (r) {
-		ti->error = r == -ENOMEM ? "Cannot allocate memory to resume" :
+		ti->error = !rs.block ? "Cannot allocate log block" :
+			    r == -ENOMEM ? "Cannot allocate memory to resume" :
 			    r == -EINVAL ? "Log does not validate" :
 			    "Cannot read the log";
 		goto out;
@@ -2778,8 +2808,7 @@ static int bow_resume_log(struct bow_dev *bd, struct dm_target *ti)
 	DMINFO("%pg: resumed: %u log blocks, %llu entries, %u free ranges",
 	       bd->bdev, rs.nr_logs, rs.nr_entries, bd->freemap_ranges);
 out:
-	kvfree(rs.entries);
-	vfree(rs.block);
+	bow_log_walk_end(&rs);
 	return r;
 }
 
@@ -2817,8 +2846,7 @@ static int bow_rollback_entry(struct bow_resume *rs,
 {
 	struct bow_dev *bd = rs->bd;
 	unsigned int shift = bd->block_shift;
-	u64 per_buf = (BOW_COPY_UNITS * BOW_COPY_UNIT) >>
-		      (shift + SECTOR_SHIFT);
+	u64 per_buf = bow_copy_buf_blocks(bd);
 	u64 b, n;
 	int r;
 
@@ -2883,26 +2911,14 @@ static int bow_rollback_block0(struct bow_dev *bd, unsigned int *writes)
  */
 static int bow_rollback(struct bow_dev *bd)
 {
-	struct bow_resume rs = {
-		.bd = bd,
-		.what = "cannot roll back",
-		.dev_blocks = bd->nr_sectors >> bd->block_shift,
-		.budget = bd->nr_sectors >> bd->block_shift,
-		.map = RB_ROOT,
-		.read = RB_ROOT,
-	};
 	const struct bow_resume_entry *block0;
 	unsigned int writes = 0;
+	struct bow_resume rs;
 	u64 i;
 	int r;
 
-	rs.block = vmalloc(bd->block_size);
-	if (!rs.block)
-		return -ENOMEM;
-	r = bow_resume_validate(&rs);
 	/* From here on the replay reads the device as it is written. */
-	bow_vext_destroy(&rs.map);
-	bow_vext_destroy(&rs.read);
+	r = bow_log_walk(&rs, bd, "cannot roll back", false);
 	if (r)
 		goto out;
 	spin_lock(&bd->lock);
@@ -2930,8 +2946,7 @@ static int bow_rollback(struct bow_dev *bd)
 	       bd->bdev, rs.nr_entries, writes);
 	bow_drop_checkpoint(bd);
 out:
-	kvfree(rs.entries);
-	vfree(rs.block);
+	bow_log_walk_end(&rs);
 	return r;
 }
 
@@ -3670,29 +3685,16 @@ static void bow_ckpt_sync(struct bow_dev *bd)
  */
 static int bow_ckpt_build(struct bow_dev *bd)
 {
-	struct bow_resume rs = {
-		.bd = bd,
-		.what = "cannot map the checkpoint",
-		.no_data = true,
-		.dev_blocks = bd->nr_sectors >> bd->block_shift,
-		.budget = bd->nr_sectors >> bd->block_shift,
-		.map = RB_ROOT,
-		.read = RB_ROOT,
-	};
+	struct bow_resume rs = {};
 	unsigned int noio;
 	u64 i;
 	int r;
 
-	rs.block = vmalloc(bd->block_size);
-	if (!rs.block)
-		return -ENOMEM;
 	/* dm-bow's bios are held: reclaim must not write through it. */
 	noio = memalloc_noio_save();
 	r = bd->log_dirty ? bow_log_commit(bd) : 0;
 	if (!r)
-		r = bow_resume_validate(&rs);
-	bow_vext_destroy(&rs.map);
-	bow_vext_destroy(&rs.read);
+		r = bow_log_walk(&rs, bd, "cannot map the checkpoint", true);
 	for (i = 0; !r && i < rs.nr_entries; i++)
 		if (rs.entries[i].source)
 			r = bow_vext_assign(&bd->ckpt_index,
@@ -3706,8 +3708,7 @@ static int bow_ckpt_build(struct bow_dev *bd)
 	memalloc_noio_restore(noio);
 	if (r)
 		bow_vext_destroy(&bd->ckpt_index);
-	kvfree(rs.entries);
-	vfree(rs.block);
+	bow_log_walk_end(&rs);
 	return r;
 }
 
