@@ -59,6 +59,14 @@ ext4_start()
 	fsfreeze -u /mnt/$1
 }
 
+# newest_backup <device or image>: "<source> <dest>", in sectors, of the
+# newest log entry that backs up data (an entry 0 backs up block 0 or a
+# log block).  -f: dm-bow may hold the device; bow-restore only reads.
+newest_backup()
+{
+	bow-restore -n -v -f "$1" | awk '/entry/ && $6 != 0 { print $6, $8; exit }'
+}
+
 # log_sector0 <device>: the sector0 field of the log header in block 0 of
 # <device> (the raw device under dm-bow): where the live block 0 is.
 log_sector0()

@@ -75,7 +75,7 @@ check "the workload moved backups" [ "$(bow_status b 8)" -gt 0 ]
 # A write over the newest backup (frozen: the file system's free blocks
 # are free): the checkpoint device reads the moved copy.
 fsfreeze -f /mnt/b
-line=$(bow-restore -n -v -f /dev/vdb | awk '/entry/ && $6 != 0 { print $6, $8; exit }')
+line=$(newest_backup /dev/vdb)
 src=${line% *} dest=${line#* }
 before=$(sum $ck "$src" 8)
 moved=$(bow_status b 8)

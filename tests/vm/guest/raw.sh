@@ -220,7 +220,7 @@ expect_eq "block 0 read through bow is unchanged by the move" "$b0now" "$(sum $b
 
 # Overwriting a block that holds a backup moves the backup first.
 dd if=$dev of=/tmp/now.img bs=1M iflag=direct 2>/dev/null
-dest=$(bow-restore -n -v /tmp/now.img | awk '/entry/ && $6 != 0 { print $8; exit }')
+dest=$(newest_backup /tmp/now.img | cut -d' ' -f2)
 n=$(bow_status bow 4)
 wblk $((dest / 8)) 1
 expect_eq "overwrite of a backup logs a move" $((n + 1)) "$(bow_status bow 4)"
@@ -352,7 +352,7 @@ for what in "700:a backed-up block" "1500:a block free at the checkpoint, writte
 	expect_eq "resume: ... with nothing logged, nothing refused" "$n 0" "$(bow_status bow 4) $(bow_status bow 7)"
 done
 dd if=$dev of=/tmp/now.img bs=1M iflag=direct 2>/dev/null
-dest=$(bow-restore -n -v /tmp/now.img | awk '/entry/ && $6 != 0 { print $8; exit }')
+dest=$(newest_backup /tmp/now.img | cut -d' ' -f2)
 rm -f /tmp/now.img
 live=$(log_sector0 $dev)
 refused=0

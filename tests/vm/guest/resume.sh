@@ -61,7 +61,7 @@ reboot()
 write_over_backup()
 {
 	fsfreeze -f /mnt/$1
-	_dest=$(bow-restore -n -v -f $2 | awk '/entry/ && $6 != 0 { print $8; exit }')
+	_dest=$(newest_backup $2 | cut -d' ' -f2)
 	_entries=$(bow_status $1 4)
 	_moved=$(bow_status $1 8)
 	dd if=/dev/urandom of=/dev/mapper/$1 bs=4096 seek=$((_dest / 8)) count=1 \

@@ -41,7 +41,7 @@ wblk s 700 2
 wblk s 11 1
 wblk s 1000 20
 /sbin/blkdiscard -z -o $((800 * B)) -l $((4 * B)) /dev/mapper/s
-dest=$(bow-restore -n -v -f $small | awk '/entry/ && $6 != 0 { print $8; exit }')
+dest=$(newest_backup $small | cut -d' ' -f2)
 wblk s $((dest / 8)) 1
 # Entries: block 0, 25 one-block writes (dd writes a block at a time),
 # the write zeroes, the move: more than the first sector of block 0
