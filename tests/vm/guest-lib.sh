@@ -28,6 +28,32 @@ bow_create()
 		--table "0 $_sectors bow $_dev $*" && dmsetup mknodes "$_name"
 }
 
+# wait_until <what> <command...>: poll the command until it succeeds, up
+# to a minute.  A test that must send something while another bio is
+# held (dm-delay, a debug delay) waits for the hold to be seen, not for a
+# fixed time that a loaded host may overrun.
+wait_until()
+{
+	_what=$1
+	shift
+	_i=0
+	until "$@"; do
+		_i=$((_i + 1))
+		if [ $_i -gt 600 ]; then
+			not_ok "$_what within a minute"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# reads_delayed <name>: dm-delay holds a read now in the dm device <name>
+# (its status: reads and writes held, on the delay target's line).
+reads_delayed()
+{
+	[ "$(dmsetup status "$1" | awk '$3 == "delay" { print $4 }')" -gt 0 ]
+}
+
 # bow_sys <name>: the bow sysfs directory of a dm device.
 bow_sys()
 {

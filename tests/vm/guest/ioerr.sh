@@ -197,7 +197,7 @@ check "block 5's reads held 2 s, then failed (dm-delay over error)" \
 	[ "$(dmsetup table lower3 | grep -c ' delay ')" = 1 ]
 dd if=/dev/urandom of=/tmp/w2044 bs=$B count=1
 (wblk 5 $race; echo "$wrote" > /tmp/w5) &
-sleep 0.5
+wait_until "the copy's read held" reads_delayed lower3
 dd if=/tmp/w2044 of=$race bs=$B seek=2044 count=1 conv=notrunc oflag=direct
 expect_eq "a write into a failing copy's destination succeeds" 0 $?
 wait
@@ -227,7 +227,7 @@ dmsetup resume lower3
 check "reads held 2 s, writes not (dm-delay)" \
 	[ "$(dmsetup table lower3 | grep -c ' delay ')" = 1 ]
 (wblk $((live / S8)) $race; echo "$wrote" > /tmp/wlive) &
-sleep 0.5
+wait_until "the copy's read held" reads_delayed lower3
 expect_eq "a read of block 0 during its move returns block 0" "$b0" "$(block0)"
 wait
 lower_table lower3 /dev/vde

@@ -586,7 +586,7 @@ rm -f /tmp/sc.img
 truncate -s 8M /tmp/lk.img
 lk_lo=$(/sbin/losetup -f --show /tmp/lk.img)
 flock -x "$lk_lo" sleep 8 &
-sleep 1
+while flock -n "$lk_lo" true; do sleep 0.1; done
 bow-restore -n "$lk_lo" > /tmp/out 2>&1
 expect_eq "a device locked by another program is refused" "3 1" \
 	"$? $(grep -c 'cannot lock the device' /tmp/out)"
