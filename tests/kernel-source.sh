@@ -4,8 +4,12 @@
 # range map test).  Prints the tree's path.
 top=$(cd "$(dirname "$0")/.." && pwd)
 src=$top/build/linux-source-6.1
+# One builder at a time (suites run side by side: tests/run-all.sh);
+# the others wait, then find it done.
+mkdir -p "$top/build"
+exec 9> "$top/build/.lock"
+flock 9
 if [ ! -e "$src/.unpacked" ]; then
-	mkdir -p "$top/build"
 	tar -C "$top/build" -xf /usr/src/linux-source-6.1.tar.xz \
 		linux-source-6.1/scripts linux-source-6.1/tools/include \
 		linux-source-6.1/tools/arch/x86/include \

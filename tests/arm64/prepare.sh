@@ -21,6 +21,11 @@ key=$(cat "$0" "$top"/bow-restore/Makefile "$top"/bow-restore/*.[ch] \
 	"$top"/bow-restore/lib/*.[ch] "$top/dm-bow-format.h" "$top/userspace.mk" |
 	md5sum | cut -c1-8)
 out=$cache/$kver-$key
+# One builder at a time (suites run side by side: tests/run-all.sh);
+# the others wait, then find it done.
+mkdir -p "$cache"
+exec 9> "$cache/.lock"
+flock 9
 if [ -e "$out/done" ]; then
 	echo "$out"
 	exit 0

@@ -25,6 +25,11 @@ cache=${BOW_CROSS_CACHE:-/var/cache/dm-bow/cross}
 ver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
 key=$(md5sum < "$0" | cut -c1-8)
 out=$cache/$ver-$arch-$key
+# One builder at a time (suites run side by side: tests/run-all.sh);
+# the others wait, then find it done.
+mkdir -p "$cache"
+exec 9> "$cache/.lock"
+flock 9
 if [ -e "$out/done" ]; then
 	echo "$out/linux-source-6.1"
 	exit 0

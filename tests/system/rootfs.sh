@@ -10,9 +10,13 @@ args="--variant=minbase --include=$packages bookworm"
 cache=${BOW_CACHE:-/var/cache/dm-bow}/rootfs
 key=$(printf '%s\n' "mmdebstrap $args" | sha256sum | cut -c1-16)
 tar=$cache/bookworm-$key.tar
+# One builder at a time (suites run side by side: tests/run-all.sh);
+# the others wait, then find it done.
+mkdir -p "$cache"
+exec 9> "$cache/.lock"
+flock 9
 
 if [ ! -s "$tar" ]; then
-	mkdir -p "$cache"
 	echo "rootfs: building $tar (mmdebstrap, several minutes)" >&2
 	# mmdebstrap picks the format by the name: it must end in .tar.
 	part=$cache/partial-$key.tar

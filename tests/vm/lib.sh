@@ -65,9 +65,12 @@ vm_initramfs()
 	   [ "$top/tests/vm/init" -nt "$vm_dir/initramfs.cpio.gz" ] ||
 	   [ "$top/tests/vm/mkinitramfs.sh" -nt "$vm_dir/initramfs.cpio.gz" ] ||
 	   [ "$top/tests/bowio.c" -nt "$vm_dir/initramfs.cpio.gz" ]; then
-		BOW_KO=$vm_ko "$top/tests/vm/mkinitramfs.sh" "$kver" \
-			"$vm_dir/initramfs.cpio.gz.tmp"
-		mv "$vm_dir/initramfs.cpio.gz.tmp" "$vm_dir/initramfs.cpio.gz"
+		# Suites side by side may both build it: each under a
+		# name of its own, then renamed over (QEMU keeps what it
+		# opened).
+		_tmp=$(mktemp "$vm_dir/initramfs.XXXXXX")
+		BOW_KO=$vm_ko "$top/tests/vm/mkinitramfs.sh" "$kver" "$_tmp"
+		mv "$_tmp" "$vm_dir/initramfs.cpio.gz"
 	fi
 }
 
@@ -84,10 +87,12 @@ vm_run()
 	guest=$2
 	shift 2
 	vm_initramfs
-	tar cf "$vm_dir/control.tar" -C "$guest" . \
+	# The control disk beside the console log: one a run, as suites
+	# run side by side.
+	tar cf "$log.control.tar" -C "$guest" . \
 		-C "$top/tests/vm" guest-lib.sh -C "$top/tests" lib.sh
 	n=0
-	disks="-blockdev driver=file,filename=$vm_dir/control.tar,node-name=d0,read-only=on"
+	disks="-blockdev driver=file,filename=$log.control.tar,node-name=d0,read-only=on"
 	disks="$disks -device virtio-blk-pci,drive=d0"
 	for disk in "$@"; do
 		n=$((n + 1))

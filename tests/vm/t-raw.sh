@@ -31,7 +31,8 @@ vm_run "$work/console.log" "$work/guest" "$work/data.img" "$work/ckpt.img" \
 vm_results "$work/console.log"
 
 if [ -z "${BOW_VM_ARCH:-}" ]; then
-	cp "$work/data.img" "$x86log.img"
+	# Whole or not at all: raw-arm64 may copy it next.
+	cp "$work/data.img" "$x86log.img.tmp" && mv "$x86log.img.tmp" "$x86log.img"
 	cp "$work/ckpt.img" "$x86log.ckpt"
 fi
 
