@@ -3106,11 +3106,6 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 		if (r)
 			goto bad;
 	}
-
-	/* Added to sysfs at the first resume: the disk is not there yet. */
-	kobject_init(&bd->kobj, &bow_ktype);
-	bd->refs = 1;
-	list_add(&bd->list, &bow_devs);
 	return bd;
 
 bad:
@@ -3131,9 +3126,13 @@ static void bow_dev_put(struct bow_dev *bd)
 	bow_dev_free(bd);
 }
 
-/* Called with bow_devs_lock held. */
-static struct bow_dev *bow_dev_get(struct dm_target *ti, struct dm_dev *dev,
-				   unsigned int block_size, bool resume)
+/*
+ * The bow_dev a loaded table of @ti's mapped device uses, with a reference
+ * taken; NULL if there is none; an error if it does not match @ti or
+ * another bow target uses @dev.  Called with bow_devs_lock held.
+ */
+static struct bow_dev *bow_dev_find(struct dm_target *ti, struct dm_dev *dev,
+				    unsigned int block_size)
 {
 	struct mapped_device *md = dm_table_get_md(ti->table);
 	struct bow_dev *bd;
@@ -3152,7 +3151,45 @@ static struct bow_dev *bow_dev_get(struct dm_target *ti, struct dm_dev *dev,
 		bd->refs++;
 		return bd;
 	}
-	return bow_dev_create(ti, dev, block_size, resume);
+	return NULL;
+}
+
+/*
+ * The bow_dev for @ti: the one a loaded table uses, or a new one.  A new
+ * one reads block 0, and on resume validates the whole log, without
+ * bow_devs_lock: a long log must not hold up every other bow constructor
+ * and destructor.  Whether another constructor added one for the same
+ * device meanwhile is then checked again under the lock.
+ */
+static struct bow_dev *bow_dev_get(struct dm_target *ti, struct dm_dev *dev,
+				   unsigned int block_size, bool resume)
+{
+	struct bow_dev *bd, *created;
+
+	mutex_lock(&bow_devs_lock);
+	bd = bow_dev_find(ti, dev, block_size);
+	mutex_unlock(&bow_devs_lock);
+	if (bd)
+		return bd;
+
+	created = bow_dev_create(ti, dev, block_size, resume);
+	if (IS_ERR(created))
+		return created;
+
+	mutex_lock(&bow_devs_lock);
+	bd = bow_dev_find(ti, dev, block_size);
+	if (!bd) {
+		/* Added to sysfs at the first resume: no disk yet. */
+		kobject_init(&created->kobj, &bow_ktype);
+		created->refs = 1;
+		list_add(&created->list, &bow_devs);
+		bd = created;
+		created = NULL;
+	}
+	mutex_unlock(&bow_devs_lock);
+	if (created)
+		bow_dev_free(created);
+	return bd;
 }
 
 /* ---------------------------------------------------------------------
@@ -3260,9 +3297,7 @@ static int bow_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad_put;
 	}
 
-	mutex_lock(&bow_devs_lock);
 	bt->bd = bow_dev_get(ti, bt->dev, block_size, bt->features.resume);
-	mutex_unlock(&bow_devs_lock);
 	if (IS_ERR(bt->bd)) {
 		r = PTR_ERR(bt->bd);
 		goto bad_put;

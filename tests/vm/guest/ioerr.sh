@@ -283,6 +283,28 @@ expect_eq "interrupted commit: then no checkpoint, exit 0" "0 1" \
 	"$? $(grep -c 'no checkpoint found' /tmp/out)"
 /sbin/losetup -d "$ic_lo"
 
+# A constructor reading slowly holds up no other: block 0 of "slow" is
+# read through dm-delay (reads held 5 s), and "quick" is created while
+# that read is held.  (Constructors read block 0, and with resume the
+# whole log, under the module-wide lock before: quick waited for slow.)
+truncate -s 8M /tmp/slow.img /tmp/quick.img
+slow_lo=$(/sbin/losetup -f --show /tmp/slow.img)
+quick_lo=$(/sbin/losetup -f --show /tmp/quick.img)
+dmsetup create --noudevsync slowlower --table \
+	"0 $(blockdev --getsz "$slow_lo") delay $slow_lo 0 5000 $slow_lo 0 0"
+dmsetup mknodes slowlower
+bow_create slow /dev/mapper/slowlower 1 block_size:4096 &
+slow_pid=$!
+wait_until "slow: its read of block 0 held" reads_delayed slowlower
+bow_create quick "$quick_lo" 1 block_size:4096
+expect_eq "quick is created while slow's read of block 0 is still held" \
+	"0 yes" "$? $(reads_delayed slowlower && echo yes)"
+wait $slow_pid
+expect_eq "... then slow is created" 0 $?
+dmsetup remove --noudevsync quick slow slowlower
+/sbin/losetup -d "$slow_lo" "$quick_lo"
+rm -f /tmp/slow.img /tmp/quick.img
+
 # Power off, vdb and vde in state 1, the devices as they are.
 dmsetup remove --noudevsync bow commit race
 dmsetup remove --noudevsync lower lower2 lower3
