@@ -6,6 +6,7 @@
 #   make deb        Debian packages in build/deb, checked by lintian
 #   make demo       install what is missing, build, show the story in a VM
 #   make check      install what is missing, build, run every test
+#   make check-long  make check, with the lifecycle's repeats on 6.12
 #   make fuzz       fuzz bow-restore (FUZZ_SECONDS, default 600)
 #   make check-debug  the VM tests on a KASAN/lockdep/kmemleak kernel
 #   make bench      dm-bow against dm-linear and dm-snapshot (build/bench)
@@ -17,7 +18,7 @@ KVER ?= $(shell tests/vm/kernel-version)
 KDIR ?= /lib/modules/$(KVER)/build
 
 .PHONY: all module test-module tool install dkms-source deb version clean demo check deps lint fuzz \
-	check-debug bench
+	check-long check-debug bench
 
 all: module tool
 
@@ -78,6 +79,10 @@ demo: deps
 check: deps
 	$(MAKE) all test-module
 	tests/run-all.sh
+
+check-long: deps
+	$(MAKE) all test-module
+	BOW_LONG=1 tests/run-all.sh
 
 check-debug: deps
 	$(MAKE) all

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Fuzz bow-restore with libFuzzer under ASan and UBSan, two targets for
-# FUZZ_SECONDS each (default 60), side by side.  fuzz-restore takes
+# FUZZ_SECONDS each (default 30), side by side.  fuzz-restore takes
 # whole images: its corpus starts from tests/fuzz/corpus (images written
 # by the test model and by the real target in the VM tests) and grows in
 # build/fuzz/corpus.
@@ -33,7 +33,7 @@ for f in "$top"/tests/fuzz/chain-regressions/*; do
 		quiet "$out/fuzz-chain" "$f"
 done
 
-seconds=${FUZZ_SECONDS:-60}
+seconds=${FUZZ_SECONDS:-30}
 cd "$out" || exit 1
 
 # fuzz <target> <what it fuzzes> <max input bytes> <corpus dirs...>
