@@ -7,8 +7,10 @@
 # Suites run BOW_JOBS at a time (default 2, one a core): most are one
 # process or one VM that keeps one core busy.  The lifecycle suite runs
 # two VMs itself, so it runs alone, after the others.  raw-arm64 restores
-# the image raw leaves, so it starts once raw has ended.  Caches shared
-# by suites are built under a lock (tests/lib.sh: with_lock).
+# the image raw leaves, so it starts once raw has ended.  The caches that
+# suites share (tests/kernel-source.sh, tests/cross/prepare.sh,
+# tests/arm64/prepare.sh, tests/system/rootfs.sh) are each built under a
+# lock of their own.
 top=$(cd "$(dirname "$0")/.." && pwd)
 tests=${BOW_TESTS:-"unit powercut raw raw-arm64 ext4 stress fuzz crash rollback resume ranges checkpoint changed cross lint packages ioerr lifecycle"}
 jobs=${BOW_JOBS:-2}

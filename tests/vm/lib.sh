@@ -69,8 +69,11 @@ vm_initramfs()
 		# name of its own, then renamed over (QEMU keeps what it
 		# opened).
 		_tmp=$(mktemp "$vm_dir/initramfs.XXXXXX")
-		BOW_KO=$vm_ko "$top/tests/vm/mkinitramfs.sh" "$kver" "$_tmp"
-		mv "$_tmp" "$vm_dir/initramfs.cpio.gz"
+		if BOW_KO=$vm_ko "$top/tests/vm/mkinitramfs.sh" "$kver" "$_tmp"; then
+			mv "$_tmp" "$vm_dir/initramfs.cpio.gz"
+		else
+			rm -f "$_tmp"
+		fi
 	fi
 }
 
