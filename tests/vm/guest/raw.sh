@@ -586,7 +586,12 @@ rm -f /tmp/sc.img
 truncate -s 8M /tmp/lk.img
 lk_lo=$(/sbin/losetup -f --show /tmp/lk.img)
 flock -x "$lk_lo" sleep 8 &
-while flock -n "$lk_lo" true; do sleep 0.1; done
+# locked <device>: another program holds its lock.
+locked()
+{
+	! flock -n "$1" true
+}
+wait_until "the device locked by another program" locked "$lk_lo"
 bow-restore -n "$lk_lo" > /tmp/out 2>&1
 expect_eq "a device locked by another program is refused" "3 1" \
 	"$? $(grep -c 'cannot lock the device' /tmp/out)"
