@@ -77,18 +77,23 @@ next_suite()
 worker()
 {
 	while t=$(next_suite) && [ -n "$t" ]; do
-		if [ "$t" = raw-arm64 ] && [ "$(grep -nx raw "$run/queue" |
-		    cut -d: -f1)" -lt "$(grep -nx raw-arm64 "$run/queue" |
-		    cut -d: -f1)" ] 2>/dev/null; then
+		if [ "$t" = raw-arm64 ] && [ -n "$raw_first" ]; then
 			while [ ! -e "$run/raw.done" ]; do sleep 1; done
 		fi
 		run_suite "$t"
 	done
 }
 
+# The queue; raw_first: raw is queued before raw-arm64, which waits for it.
 : > "$run/queue"
+raw_seen= raw_first=
 for t in $tests; do
-	[ "$t" = lifecycle ] || echo "$t" >> "$run/queue"
+	case $t in
+	lifecycle) continue ;;
+	raw) raw_seen=1 ;;
+	raw-arm64) raw_first=$raw_seen ;;
+	esac
+	echo "$t" >> "$run/queue"
 done
 i=0
 while [ $i -lt "$jobs" ]; do
