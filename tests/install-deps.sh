@@ -52,7 +52,12 @@ if [ -n "$missing" ] || [ -n "$update" ] || [ -n "$headers612" ]; then
 		exit 1
 	fi
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
+	# A mirror caught mid-sync fails one index (seen: bookworm-security
+	# armhf); apt keeps the others.  Go on: a package still missing
+	# makes the install below fail, naming it.
+	if ! apt-get update -qq; then
+		echo "install-deps: apt-get update failed for some index; going on with what it has" >&2
+	fi
 	if [ -n "$headers612" ]; then
 		h=$(apt-cache search --names-only \
 			'^linux-headers-6\.12\.[0-9]+\+deb12-amd64$' |

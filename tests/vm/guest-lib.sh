@@ -51,7 +51,46 @@ wait_until()
 # (its status: reads and writes held, on the delay target's line).
 reads_delayed()
 {
-	[ "$(dmsetup status "$1" | awk '$3 == "delay" { print $4 }')" -gt 0 ]
+	[ "$(dmsetup status "$1" | awk '$3 == "delay" { n += $4 } END { print n + 0 }')" -gt 0 ]
+}
+
+# writes_delayed <name>: dm-delay holds a write now in <name>.
+writes_delayed()
+{
+	[ "$(dmsetup status "$1" | awk '$3 == "delay" { n += $5 } END { print n + 0 }')" -gt 0 ]
+}
+
+# lower_create <name> <disk>: a dm-linear device over all of <disk>.
+lower_create()
+{
+	dmsetup create --noudevsync "$1" \
+		--table "0 $(blockdev --getsz "$2") linear $2 0" &&
+		dmsetup mknodes "$1"
+}
+
+# lower_table <name> <disk> [<first sector> <sectors>]: the lower device
+# passes all through to <disk>, or fails every I/O to that range.
+lower_table()
+{
+	_n=$(blockdev --getsz "$2")
+	_t="0 $_n linear $2 0"
+	if [ $# -eq 4 ]; then
+		_end=$(($3 + $4))
+		_t="$3 $4 error"
+		[ "$3" -gt 0 ] && _t="0 $3 linear $2 0
+$_t"
+		[ $_end -lt "$_n" ] && _t="$_t
+$_end $((_n - _end)) linear $2 $_end"
+	fi
+	lower_load "$1" "$_t"
+}
+
+# lower_load <name> <table>: swap the table of <name> for <table>.
+lower_load()
+{
+	dmsetup suspend "$1"
+	echo "$2" | dmsetup load "$1" || not_ok "$1 table: $2"
+	dmsetup resume "$1"
 }
 
 # bow_sys <name>: the bow sysfs directory of a dm device.

@@ -14,33 +14,6 @@ B=4096
 S8=$((B / 512))
 bow=/dev/mapper/bow
 
-# lower_create <name> <disk>: a dm-linear device over all of <disk>.
-lower_create()
-{
-	dmsetup create --noudevsync "$1" \
-		--table "0 $(blockdev --getsz "$2") linear $2 0" &&
-		dmsetup mknodes "$1"
-}
-
-# lower_table <name> <disk> [<first sector> <sectors>]: the lower device
-# passes all through to <disk>, or fails every I/O to that range.
-lower_table()
-{
-	_n=$(blockdev --getsz "$2")
-	_t="0 $_n linear $2 0"
-	if [ $# -eq 4 ]; then
-		_end=$(($3 + $4))
-		_t="$3 $4 error"
-		[ "$3" -gt 0 ] && _t="0 $3 linear $2 0
-$_t"
-		[ $_end -lt "$_n" ] && _t="$_t
-$_end $((_n - _end)) linear $2 $_end"
-	fi
-	dmsetup suspend "$1"
-	echo "$_t" | dmsetup load "$1" || not_ok "$1 table: $_t"
-	dmsetup resume "$1"
-}
-
 # wblk <block> [device]: one block of random bytes through dm-bow
 # (default $bow), direct; the exit status and dd's message (empty on
 # success) in $wrote.
