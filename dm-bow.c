@@ -784,10 +784,12 @@ static sector_t bow_bio_end(struct bio *bio, sector_t sector)
  * So the discard, in one hold of the lock, frees them and starts a new
  * epoch, and the worker (the only one that allocates) waits for the
  * writes of the old one.  Blocks become WRITTEN only in bow_route(),
- * which counts the write in the same hold of the lock; a write the
- * worker sends later (bow_write_finish()) makes its blocks CHANGED,
- * which no discard frees.  A write counted as the epoch changes is
- * counted again in the new one: it was routed after the discard.
+ * which counts the write in the same hold of the lock.  A slow write,
+ * which the worker sends only after a commit (bow_write_finish()), is
+ * counted in no epoch while it waits: bow_prepare_write() makes its
+ * blocks CHANGED, WRITTEN ones too, which no discard frees.  A write
+ * counted as the epoch changes is counted again in the new one: it was
+ * routed after the discard.
  */
 static void bow_epoch_enter(struct bow_dev *bd, struct bow_bio *pb)
 {
@@ -1380,6 +1382,18 @@ static void bow_drain_copies(struct bow_dev *bd)
 		bow_wait_events(bd);
 }
 
+/*
+ * Wait until every copy planned so far is logged and no commit is in
+ * flight: the writes a commit protects are sent when it ends, those to
+ * block 0 to the live block 0 of that moment.
+ */
+static void bow_drain_commits(struct bow_dev *bd)
+{
+	while (!list_empty(&bd->copying) ||
+	       bd->commit_stage != BOW_COMMIT_NONE)
+		bow_wait_events(bd);
+}
+
 /* Units of the copy buffer for @len sectors, BOW_COPY_SECTORS at most. */
 static unsigned int bow_copy_units(sector_t len)
 {
@@ -1599,6 +1613,12 @@ static int bow_move_freemap(struct bow_dev *bd)
  * read or write sent to the old place ends before the copy: the write
  * that moves it must overtake neither.  Only the worker sends writes to
  * block 0, and it is busy here.
+ *
+ * A commit in flight writes a header that names the old place, and
+ * sends the block-0 writes it protects when it ends: they must go to
+ * the old place, before the copy, since the header naming the new one
+ * is durable only with a later commit.  So no commit may be in flight.
+ * The copy below uses the copy buffer too: no copy may be either.
  */
 static int bow_move_sector0(struct bow_dev *bd)
 {
@@ -1606,8 +1626,7 @@ static int bow_move_sector0(struct bow_dev *bd)
 	sector_t old = bd->sector0_live, new, len;
 	int r;
 
-	/* The copy below uses the copy buffer: wait until it is free. */
-	bow_drain_copies(bd);
+	bow_drain_commits(bd);
 	r = bow_alloc(bd, bd->block_sectors, BOW_SECTOR0_LIVE, &new, &len);
 	if (r)
 		return r;
@@ -1646,10 +1665,14 @@ static int bow_prepare_write(struct bow_dev *bd, struct bio *bio,
 
 	/*
 	 * Free space under the write is not needed: never back up into it.
-	 * CHANGED, not WRITTEN: the write is sent later, so a discard must
-	 * not make these blocks free meanwhile (see bow_epoch_enter()).
+	 * Its blocks free at the checkpoint, free or written since, become
+	 * CHANGED, not WRITTEN: the write is sent later, not counted in an
+	 * epoch meanwhile, so a discard must not make them free space for a
+	 * backup that the write would then destroy (see bow_epoch_enter()).
 	 */
-	bow_convert_locked(bd, start, end, BOW_TYPE(BOW_FREE), BOW_CHANGED);
+	bow_convert_locked(bd, start, end,
+			   BOW_TYPE(BOW_FREE) | BOW_TYPE(BOW_WRITTEN),
+			   BOW_CHANGED);
 	while (!r && pos < end) {
 		struct bow_range *range;
 		enum bow_range_type type;
@@ -1663,7 +1686,6 @@ static int bow_prepare_write(struct bow_dev *bd, struct bio *bio,
 
 		switch (type) {
 		case BOW_CHANGED:
-		case BOW_WRITTEN:
 		case BOW_BACKING:
 			break;
 		case BOW_FREE:
