@@ -294,6 +294,17 @@ module_param(debug_ckpt_read_delay, uint, 0644);
 MODULE_PARM_DESC(debug_ckpt_read_delay, "Tests only: delay bow-checkpoint reads (ms)");
 #endif
 
+/*
+ * Allocations of a state change: test builds check that they cannot
+ * reclaim by I/O (see bow_transition_begin()).
+ */
+static void bow_assert_noio(void)
+{
+#ifdef DM_BOW_TESTING
+	WARN_ON_ONCE(!(current->flags & PF_MEMALLOC_NOIO));
+#endif
+}
+
 static struct bow_range *bow_range_slab_alloc(gfp_t gfp)
 {
 	static atomic_t count = ATOMIC_INIT(0);
@@ -594,7 +605,7 @@ static int bow_write_block0(struct bow_dev *bd, void *buf)
 
 static void bow_log_failed(struct bow_dev *bd, int r)
 {
-	DMERR("log write failed (%d): further writes fail", r);
+	DMERR_LIMIT("log write failed (%d): further writes fail", r);
 	spin_lock(&bd->lock);
 	bd->failed = true;
 	spin_unlock(&bd->lock);
@@ -1496,6 +1507,7 @@ static int bow_freemap_take(struct bow_dev *bd)
 	 */
 	for (n = rb_first(&bd->map.free); n; n = rb_next(n))
 		nr++;
+	bow_assert_noio();
 	map = kvmalloc_array(max(nr, 1u), sizeof(*map), GFP_KERNEL);
 	if (!map)
 		return -ENOMEM;
@@ -1964,10 +1976,15 @@ static int bow_commit(struct bow_dev *bd)
 
 /*
  * A state change runs with new bios held, the worker's finished and none
- * in flight; the caller holds state_mutex.
+ * in flight; the caller holds state_mutex.  Until bow_transition_end(),
+ * which takes what this returns, no allocation may reclaim by I/O: it
+ * could wait for writeback through this device (a mounted file system
+ * not frozen, a swap file on it), whose bios are held.
  */
-static void bow_transition_begin(struct bow_dev *bd)
+static unsigned int bow_transition_begin(struct bow_dev *bd)
 {
+	unsigned int noio = memalloc_noio_save();
+
 	spin_lock(&bd->lock);
 	bd->transition = true;
 	spin_unlock(&bd->lock);
@@ -1979,11 +1996,15 @@ static void bow_transition_begin(struct bow_dev *bd)
 	/* bow-checkpoint reads fail from now on; these ended before. */
 	wait_event(bd->inflight_wait, !atomic_read(&bd->ckpt_reads[0]) &&
 		   !atomic_read(&bd->ckpt_reads[1]));
+	return noio;
 }
 
-/* Enter @new_state unless the change failed (@r), and let bios go. */
+/*
+ * Enter @new_state unless the change failed (@r), and let bios go; @noio
+ * is what bow_transition_begin() returned.
+ */
 static void bow_transition_end(struct bow_dev *bd, int r,
-			       enum bow_state new_state)
+			       enum bow_state new_state, unsigned int noio)
 {
 	struct bio_list held;
 
@@ -1999,20 +2020,22 @@ static void bow_transition_end(struct bow_dev *bd, int r,
 	bio_list_merge(&bd->deferred, &held);
 	spin_unlock(&bd->lock);
 	queue_work(bd->wq, &bd->work);
+	memalloc_noio_restore(noio);
 }
 
 static int bow_set_state(struct bow_dev *bd, unsigned int new_state)
 {
+	unsigned int noio;
 	int r = -EINVAL;
 
 	mutex_lock(&bd->state_mutex);
 	/* After a rollback that did not end, only another rollback. */
 	if (new_state == bd->state + 1 && new_state <= BOW_STATE_COMMITTED &&
 	    !bd->rollback_begun) {
-		bow_transition_begin(bd);
+		noio = bow_transition_begin(bd);
 		r = new_state == BOW_STATE_CHECKPOINT ? bow_checkpoint(bd) :
 							bow_commit(bd);
-		bow_transition_end(bd, r, new_state);
+		bow_transition_end(bd, r, new_state, noio);
 	}
 	mutex_unlock(&bd->state_mutex);
 	return r;
@@ -2149,7 +2172,7 @@ struct bow_resume_entry {
 struct bow_resume {
 	struct bow_dev *bd;
 	const char *what;	/* "cannot resume", "cannot roll back" */
-	bool no_data;		/* walk the chain, read no backup */
+	unsigned int flags;	/* BOW_WALK_* */
 	u64 dev_blocks;
 	u64 budget;		/* blocks the chain may still back up */
 	struct rb_root map;	/* the simulated device: where its bytes are */
@@ -2163,6 +2186,10 @@ struct bow_resume {
 	u32 freemap_blocks;
 	u64 backed_up;		/* blocks, all entries */
 };
+
+/* Flags of bow_log_walk(). */
+#define BOW_WALK_NO_DATA	BIT(0)	/* walk the chain, read no backup */
+#define BOW_WALK_RESTORING	BIT(1)	/* block 0 may hold a restore begun */
 
 #define BOW_RESUME_GFP	(GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL)
 
@@ -2333,7 +2360,10 @@ static int bow_resume_header(struct bow_resume *rs, bool first, u32 expect,
 	struct bow_dev *bd = rs->bd;
 	u64 sector0 = le64_to_cpu(h->sector0);
 
-	if (le32_to_cpu(h->magic) != BOW_MAGIC)
+	/* A rollback finishes one begun before: block 0 is marked so. */
+	if (le32_to_cpu(h->magic) != BOW_MAGIC &&
+	    !(first && (rs->flags & BOW_WALK_RESTORING) &&
+	      le32_to_cpu(h->magic) == BOW_VOLD_PARTIAL_MAGIC))
 		return bow_resume_bad(rs, "log block sequence %u has magic 0x%08x, expected 0x%08x",
 				      expect, le32_to_cpu(h->magic), BOW_MAGIC);
 	*sequence = le32_to_cpu(h->sequence);
@@ -2559,7 +2589,7 @@ static int bow_resume_validate(struct bow_resume *rs)
 			struct bow_resume_entry e;
 
 			r = bow_resume_entry(rs, header_size, sequence, i, &e);
-			if (!r && !rs->no_data)
+			if (!r && !(rs->flags & BOW_WALK_NO_DATA))
 				r = bow_resume_verify(rs, &e);
 			if (!r)
 				r = bow_resume_simulate(rs, &e);
@@ -2577,20 +2607,20 @@ static int bow_resume_validate(struct bow_resume *rs)
 /*
  * Walk and check the log on the device, for a resume, a rollback or a
  * bow-checkpoint index (@what starts what the kernel log says of a log
- * that does not validate; @no_data leaves the backups unread).  Then
+ * that does not validate; @flags, BOW_WALK_*).  Then
  * rs->entries holds every entry, newest first, and the simulated device
  * is gone: what reads through @rs read the device as it is.  Whatever
  * the outcome, bow_log_walk_end() frees the rest.
  */
 static int bow_log_walk(struct bow_resume *rs, struct bow_dev *bd,
-			const char *what, bool no_data)
+			const char *what, unsigned int flags)
 {
 	int r;
 
 	*rs = (struct bow_resume){
 		.bd = bd,
 		.what = what,
-		.no_data = no_data,
+		.flags = flags,
 		.dev_blocks = bd->nr_sectors >> bd->block_shift,
 		.budget = bd->nr_sectors >> bd->block_shift,
 		.map = RB_ROOT,
@@ -2807,7 +2837,7 @@ static int bow_resume_log(struct bow_dev *bd, struct dm_target *ti)
 	struct bow_resume rs;
 	int r;
 
-	r = bow_log_walk(&rs, bd, "cannot resume", false);
+	r = bow_log_walk(&rs, bd, "cannot resume", 0);
 	if (!r)
 		r = bow_resume_freemap(&rs);
 	if (!r)
@@ -2838,10 +2868,14 @@ out:
  * Rollback in the kernel: bow-restore's replay, on the live device.
  *
  * The log is read back from the device and checked as a resume checks it
- * (bow_resume_validate(): the rules bow-restore checks by), then every
- * entry is replayed, newest first, each checked against its checksum
- * before it is written, and block 0 is put back last, as bow-restore puts
- * it back: until that write, block 0 holds a log whose replay gives the
+ * (bow_resume_validate(): the rules bow-restore checks by).  Then block 0
+ * is marked as a restore begun, with the magic Android's vold marks its
+ * own with (BOW_VOLD_PARTIAL_MAGIC): from then on no target resumes the
+ * device, which is neither the checkpoint nor what was written since,
+ * and bow-restore or another rollback finishes it.  Then every entry is
+ * replayed, newest first, each checked against its checksum before it is
+ * written, and block 0 is put back last, as bow-restore puts it back:
+ * until that write, block 0 holds a marked log whose replay gives the
  * same bytes, so a power cut at any point leaves a device that
  * bow-restore, or another rollback, finishes.
  */
@@ -2893,8 +2927,9 @@ static int bow_rollback_entry(struct bow_resume *rs,
  * be a log: so first unit 0 alone becomes a log block of its own, the
  * newest header counting only its entry 0, with no extension (the other
  * entries are replayed and durable by then, and a replay needs nothing an
- * extended header holds); then every unit but the first is written, then
- * the first.  bow-restore writes the same sectors in the same order.
+ * extended header holds), still marked as a restore begun; then every
+ * unit but the first is written, then the first.  bow-restore writes the
+ * same sectors in the same order.
  */
 static int bow_rollback_block0(struct bow_dev *bd, unsigned int *writes)
 {
@@ -2909,6 +2944,7 @@ static int bow_rollback_block0(struct bow_dev *bd, unsigned int *writes)
 					  bd->block_sectors, bd->copy_buf);
 	memset(compact, 0, bd->log_unit);
 	memcpy(compact, bow_log_header(bd), BOW_HEADER_SIZE);
+	compact->magic = cpu_to_le32(BOW_VOLD_PARTIAL_MAGIC);
 	compact->count = cpu_to_le32(1);
 	compact->header_size = cpu_to_le16(BOW_HEADER_SIZE);
 	memcpy((void *)compact + BOW_HEADER_SIZE, bow_log_entry(bd, 0),
@@ -2940,12 +2976,16 @@ static int bow_rollback(struct bow_dev *bd)
 	int r;
 
 	/* From here on the replay reads the device as it is written. */
-	r = bow_log_walk(&rs, bd, "cannot roll back", false);
+	r = bow_log_walk(&rs, bd, "cannot roll back", BOW_WALK_RESTORING);
 	if (r)
 		goto out;
 	spin_lock(&bd->lock);
 	bd->rollback_begun = true;
 	spin_unlock(&bd->lock);
+	/* bd->log is block 0 as the walk read it: mark it, durably. */
+	bow_log_header(bd)->magic = cpu_to_le32(BOW_VOLD_PARTIAL_MAGIC);
+	r = bow_rollback_write(bd, &writes, bow_durable(), 0,
+			       bd->log_unit >> SECTOR_SHIFT, bd->log);
 	/*
 	 * Entry 0 of each log block backs up the block 0 before it: the
 	 * chain, walked in memory.  The last, of log block 0, is the file
@@ -2979,7 +3019,7 @@ out:
  */
 static int bow_rollback_request(struct bow_dev *bd)
 {
-	unsigned int openers;
+	unsigned int openers, noio;
 	int r = -EINVAL;
 
 	mutex_lock(&bd->state_mutex);
@@ -2988,7 +3028,7 @@ static int bow_rollback_request(struct bow_dev *bd)
 		      bd->bdev, bd->state);
 		goto out;
 	}
-	bow_transition_begin(bd);
+	noio = bow_transition_begin(bd);
 	openers = disk_openers(dm_disk(bd->md));
 	if (openers) {
 		DMERR("%pg: cannot roll back: the device is open (%u openers): unmount it first",
@@ -2997,7 +3037,7 @@ static int bow_rollback_request(struct bow_dev *bd)
 	} else {
 		r = bow_rollback(bd);
 	}
-	bow_transition_end(bd, r, BOW_STATE_COMMITTED);
+	bow_transition_end(bd, r, BOW_STATE_COMMITTED, noio);
 out:
 	mutex_unlock(&bd->state_mutex);
 	return r;
@@ -3030,8 +3070,14 @@ static void bow_dev_free(struct bow_dev *bd)
 	kfree(bd);
 }
 
-/* True if block 0 holds a log: the device needs bow-restore or a commit. */
-static int bow_has_log(struct bow_dev *bd, bool *has_log)
+/* What block 0 of the device holds, by its magic. */
+enum bow_block0 {
+	BOW_BLOCK0_DATA,	/* the file system's: no checkpoint */
+	BOW_BLOCK0_LOG,		/* a live log: bow-restore, or resume */
+	BOW_BLOCK0_RESTORING,	/* a restore begun: only one finishes it */
+};
+
+static int bow_read_block0(struct bow_dev *bd, enum bow_block0 *block0)
 {
 	struct bow_log_header *h = bd->copy_buf;
 	int r;
@@ -3039,7 +3085,16 @@ static int bow_has_log(struct bow_dev *bd, bool *has_log)
 	r = bow_io(bd, REQ_OP_READ, 0, bd->block_sectors, bd->copy_buf);
 	if (r)
 		return r;
-	*has_log = le32_to_cpu(h->magic) == BOW_MAGIC;
+	switch (le32_to_cpu(h->magic)) {
+	case BOW_MAGIC:
+		*block0 = BOW_BLOCK0_LOG;
+		break;
+	case BOW_VOLD_PARTIAL_MAGIC:
+		*block0 = BOW_BLOCK0_RESTORING;
+		break;
+	default:
+		*block0 = BOW_BLOCK0_DATA;
+	}
 	return 0;
 }
 
@@ -3048,8 +3103,8 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 				      unsigned int block_size, bool resume)
 {
 	struct mapped_device *md = dm_table_get_md(ti->table);
+	enum bow_block0 block0;
 	struct bow_dev *bd;
-	bool has_log;
 	int r;
 
 	bd = kzalloc(sizeof(*bd), GFP_KERNEL);
@@ -3113,17 +3168,26 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 		ti->error = "Cannot allocate range map";
 		goto bad;
 	}
-	r = bow_has_log(bd, &has_log);
+	r = bow_read_block0(bd, &block0);
 	if (r) {
 		ti->error = "Cannot read block 0";
 		goto bad;
 	}
-	if (has_log && !resume) {
+	/*
+	 * Half restored (by a rollback, bow-restore or Android's vold): the
+	 * device is neither the checkpoint nor what was written since.
+	 */
+	if (block0 == BOW_BLOCK0_RESTORING) {
+		ti->error = "Device holds an unfinished restore: run bow-restore";
+		r = -EBUSY;
+		goto bad;
+	}
+	if (block0 == BOW_BLOCK0_LOG && !resume) {
 		ti->error = "Device holds a live bow log: run bow-restore";
 		r = -EBUSY;
 		goto bad;
 	}
-	if (has_log) {
+	if (block0 == BOW_BLOCK0_LOG) {
 		r = bow_resume_log(bd, ti);
 		if (r)
 			goto bad;
@@ -3181,7 +3245,9 @@ static struct bow_dev *bow_dev_find(struct dm_target *ti, struct dm_dev *dev,
  * one reads block 0, and on resume validates the whole log, without
  * bow_devs_lock: a long log must not hold up every other bow constructor
  * and destructor.  Whether another constructor added one for the same
- * device meanwhile is then checked again under the lock.
+ * device meanwhile is then checked again under the lock, whether ours
+ * failed or not: the winner may have taken a checkpoint that ours read
+ * as a live log.
  */
 static struct bow_dev *bow_dev_get(struct dm_target *ti, struct dm_dev *dev,
 				   unsigned int block_size, bool resume)
@@ -3195,12 +3261,10 @@ static struct bow_dev *bow_dev_get(struct dm_target *ti, struct dm_dev *dev,
 		return bd;
 
 	created = bow_dev_create(ti, dev, block_size, resume);
-	if (IS_ERR(created))
-		return created;
 
 	mutex_lock(&bow_devs_lock);
 	bd = bow_dev_find(ti, dev, block_size);
-	if (!bd) {
+	if (!bd && !IS_ERR(created)) {
 		/* Added to sysfs at the first resume: no disk yet. */
 		kobject_init(&created->kobj, &bow_ktype);
 		created->refs = 1;
@@ -3209,7 +3273,9 @@ static struct bow_dev *bow_dev_get(struct dm_target *ti, struct dm_dev *dev,
 		created = NULL;
 	}
 	mutex_unlock(&bow_devs_lock);
-	if (created)
+	if (!bd)
+		return created;
+	if (!IS_ERR_OR_NULL(created))
 		bow_dev_free(created);
 	return bd;
 }
@@ -3495,7 +3561,10 @@ static void bow_status(struct dm_target *ti, status_type_t type,
 			DMEMIT(" resume");
 		break;
 	case STATUSTYPE_IMA:
-		*result = '\0';
+		DMEMIT_TARGET_NAME_VERSION(ti->type);
+		DMEMIT(",device_name=%s,block_size=%u,low_water=%llu,resume=%c;",
+		       bt->dev->name, bt->features.block_size,
+		       bt->features.low_water, bt->features.resume ? 'y' : 'n');
 		break;
 	}
 }
@@ -3648,7 +3717,7 @@ static void bow_io_hints(struct dm_target *ti, struct queue_limits *limits)
  */
 static struct target_type bow_target_type = {
 	.name = "bow",
-	.version = {1, 0, 0},
+	.version = {1, 1, 0},
 	.features = DM_TARGET_IMMUTABLE | DM_TARGET_PASSES_CRYPTO,
 	.module = THIS_MODULE,
 	.ctr = bow_ctr,
@@ -3703,8 +3772,8 @@ static void bow_ckpt_add(struct bow_dev *bd, sector_t source, sector_t dest,
 	} else if (!e || bow_vext_overlaps(&bd->ckpt_index, start, len)) {
 		/* No source is backed up twice: a broken index, never used. */
 		if (!bd->ckpt_broken)
-			DMERR("%pg: bow-checkpoint: cannot index sector %llu: reads fail",
-			      bd->bdev, (u64)source);
+			DMERR_LIMIT("%pg: bow-checkpoint: cannot index sector %llu: reads fail",
+				    bd->bdev, (u64)source);
 		bd->ckpt_broken = true;
 	} else {
 		e->start = start;
@@ -3743,15 +3812,13 @@ static void bow_ckpt_sync(struct bow_dev *bd)
 static int bow_ckpt_build(struct bow_dev *bd)
 {
 	struct bow_resume rs = {};
-	unsigned int noio;
 	u64 i;
 	int r;
 
-	/* dm-bow's bios are held: reclaim must not write through it. */
-	noio = memalloc_noio_save();
 	r = bd->log_dirty ? bow_log_commit(bd) : 0;
 	if (!r)
-		r = bow_log_walk(&rs, bd, "cannot map the checkpoint", true);
+		r = bow_log_walk(&rs, bd, "cannot map the checkpoint",
+				 BOW_WALK_NO_DATA);
 	for (i = 0; !r && i < rs.nr_entries; i++)
 		if (rs.entries[i].source)
 			r = bow_vext_assign(&bd->ckpt_index,
@@ -3762,7 +3829,6 @@ static int bow_ckpt_build(struct bow_dev *bd)
 	if (!r)
 		r = bow_vext_assign(&bd->ckpt_index, 0, 1,
 				    rs.entries[rs.nr_entries - 1].dest);
-	memalloc_noio_restore(noio);
 	if (r)
 		bow_vext_destroy(&bd->ckpt_index);
 	bow_log_walk_end(&rs);
@@ -3870,6 +3936,12 @@ static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		r = -EINVAL;
 		goto bad_bd;
 	}
+	/* One block a bio: each block is read from a place of its own. */
+	r = dm_set_target_max_io_len(ti, bd->block_sectors);
+	if (r) {
+		ti->error = "Cannot set the bio size";
+		goto bad_bd;
+	}
 	r = bow_ckpt_hold(ck, disk_devt(dm_disk(bd->md)));
 	if (r) {
 		ti->error = "Cannot hold the bow device";
@@ -3889,16 +3961,19 @@ static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	else
 		r = 0;
 	if (!r && !bd->ckpt_users) {
-		bow_transition_begin(bd);
+		unsigned int noio = bow_transition_begin(bd);
+
 		r = bow_ckpt_build(bd);
 		if (r) {
-			ti->error = "Cannot read the log";
+			ti->error = r == -ENOMEM ? "Cannot allocate the checkpoint index" :
+				    r == -EINVAL ? "Log does not validate" :
+				    "Cannot read the log";
 		} else {
 			spin_lock(&bd->lock);
 			bd->ckpt_users = 1;
 			spin_unlock(&bd->lock);
 		}
-		bow_transition_end(bd, r, bd->state);
+		bow_transition_end(bd, r, bd->state, noio);
 	} else if (!r) {
 		spin_lock(&bd->lock);
 		bd->ckpt_users++;
@@ -3911,10 +3986,6 @@ static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ti->private = ck;
 	ti->per_io_data_size = sizeof(struct bow_ckpt_bio);
 	ti->num_flush_bios = 1;
-	/* One block a bio: each block is read from a place of its own. */
-	r = dm_set_target_max_io_len(ti, bd->block_sectors);
-	if (r)
-		goto bad_bow;
 	return 0;
 
 bad_bow:
@@ -4047,7 +4118,8 @@ static void bow_ckpt_status(struct dm_target *ti, status_type_t type,
 		DMEMIT("%s", ck->lower->name);
 		break;
 	case STATUSTYPE_IMA:
-		*result = '\0';
+		DMEMIT_TARGET_NAME_VERSION(ti->type);
+		DMEMIT(",device_name=%s;", ck->lower->name);
 		break;
 	}
 }

@@ -26,6 +26,21 @@ message()
 	echo "$_rc${_err:+ ${_err##*: }}"
 }
 param=/sys/module/dm_bow/parameters/debug_rollback_stop
+# magic <device>: the first four bytes of block 0, in hex: 424f5700 a
+# live log ("BOW"), 574f4200 a restore begun ("WOB", vold's mark).
+magic() { dd if="$1" bs=512 count=1 iflag=direct | head -c 4 | od -An -tx1 | tr -d ' \n'; }
+# refused <feature args...>: a bow table over $work with them is refused;
+# the error it gives (ti->error).
+refused()
+{
+	if dmsetup create --noudevsync w2 --table \
+		"0 $(blockdev --getsz $work) bow $work $*" 2>/dev/null; then
+		dmsetup remove --noudevsync w2
+		echo "accepted"
+		return
+	fi
+	dmesg | grep ': bow: ' | tail -n 1 | sed 's/.*: bow: //; s/ (-E[A-Z]*)$//'
+}
 
 # --- A small log: a block-0 write, first overwrites, a rewrite, write
 # zeroes, a write over a backup (it moves).  Blocks 64 to 575 are free.
@@ -100,10 +115,42 @@ while [ "$k" -le "${writes:-0}" ]; do
 	expect_eq "stop $k: ... with bow-restore's bytes" "$ref" "$(sumall $work)"
 	dmsetup remove --noudevsync w
 	dd if=/tmp/cut.img of=$work bs=1M oflag=direct
+	# Its first write marks block 0: from then on nothing resumes it.
+	if [ "$k" -eq 1 ]; then
+		expect_eq "stop 1: nothing written, block 0 still the live log" \
+			424f5700 "$(magic $work)"
+	else
+		expect_eq "stop $k: block 0 marked as a restore begun" \
+			574f4200 "$(magic $work)"
+		expect_eq "stop $k: resume is refused" \
+			"Device holds an unfinished restore: run bow-restore" \
+			"$(refused 2 block_size:$B resume)"
+		expect_eq "stop $k: ... and so is a new table, the device untouched" \
+			"Device holds an unfinished restore: run bow-restore $(md5sum < /tmp/cut.img | cut -d' ' -f1)" \
+			"$(refused 1 block_size:$B) $(sumall $work)"
+	fi
 	check "stop $k: bow-restore finishes it too" quiet bow-restore $work
 	expect_eq "stop $k: ... to the same bytes" "$ref" "$(sumall $work)"
 	k=$((k + 1))
 done
+
+# A device Android's vold began to restore (its mark in block 0, the log
+# untouched otherwise) is refused, resumed or not, and bow-restore
+# finishes the restore.
+dd if=/tmp/base.img of=$work bs=1M oflag=direct
+dd if=$work of=/tmp/sector0 bs=512 count=1 iflag=direct
+printf 'WOB\000' | dd of=/tmp/sector0 conv=notrunc
+dd if=/tmp/sector0 of=$work bs=512 count=1 conv=notrunc oflag=direct
+expect_eq "vold's restore begun: block 0 marked" 574f4200 "$(magic $work)"
+before=$(sumall $work)
+expect_eq "vold's restore begun: a table is refused" \
+	"Device holds an unfinished restore: run bow-restore" "$(refused 1 block_size:$B)"
+expect_eq "vold's restore begun: resume is refused" \
+	"Device holds an unfinished restore: run bow-restore" \
+	"$(refused 2 block_size:$B resume)"
+expect_eq "vold's restore begun: the device untouched" "$before" "$(sumall $work)"
+check "vold's restore begun: bow-restore finishes it" quiet bow-restore $work
+expect_eq "vold's restore begun: ... to the same bytes" "$ref" "$(sumall $work)"
 
 # --- ext4: refused while the device is open, then rolled back.
 ext4_start r /dev/vdd /dev/vde
