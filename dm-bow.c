@@ -213,6 +213,14 @@ struct bow_dev {
 	u32 freemap_ranges;
 	sector_t *freemap_chain;
 	u32 freemap_blocks;		/* 0: no map on disk */
+	/*
+	 * The chains of maps moved since the last commit, BACKING until a
+	 * commit prepared after the move (freemap_old_committing) is
+	 * durable, then free again (bow_freemap_old_release()).
+	 */
+	sector_t *freemap_old;
+	u32 freemap_old_blocks;
+	bool freemap_old_committing;
 	u64 checkpoint_id;
 
 	struct work_struct event_work;	/* raises the low-water event */
@@ -634,6 +642,8 @@ static void bow_log_failed(struct bow_dev *bd, int r)
  */
 static void bow_commit_prepare(struct bow_dev *bd)
 {
+	/* Its header no longer points at the chains of moved maps. */
+	bd->freemap_old_committing = bd->freemap_old_blocks;
 	memcpy(bd->commit_buf, bd->log, bd->block_size);
 	bd->commit_count = le32_to_cpu(bow_log_header(bd)->count);
 	bd->log_dirty = false;
@@ -702,6 +712,8 @@ static int bow_commit_write(struct bow_dev *bd, enum bow_commit_stage stage,
 	return -EINVAL;
 }
 
+static void bow_freemap_old_release(struct bow_dev *bd);
+
 /* The write of @stage ended well: what block 0 holds now. */
 static void bow_commit_written(struct bow_dev *bd, enum bow_commit_stage stage)
 {
@@ -715,6 +727,8 @@ static void bow_commit_written(struct bow_dev *bd, enum bow_commit_stage stage)
 		spin_lock(&bd->lock);
 		bd->log_commits++;
 		spin_unlock(&bd->lock);
+		if (bd->freemap_old_committing)
+			bow_freemap_old_release(bd);
 	}
 }
 
@@ -1487,10 +1501,14 @@ static void bow_freemap_free(struct bow_dev *bd)
 {
 	kvfree(bd->freemap);
 	kvfree(bd->freemap_chain);
+	kvfree(bd->freemap_old);
 	bd->freemap = NULL;
 	bd->freemap_chain = NULL;
+	bd->freemap_old = NULL;
 	bd->freemap_ranges = 0;
 	bd->freemap_blocks = 0;
+	bd->freemap_old_blocks = 0;
+	bd->freemap_old_committing = false;
 }
 
 /* Record the free ranges now, at the checkpoint, before any is taken. */
@@ -1594,15 +1612,19 @@ static int bow_freemap_write(struct bow_dev *bd)
  * the write waits for the commit that makes that durable.  Without space
  * for it the header says there is no map: a resume after a reboot then
  * frees nothing, but this write goes on.  The old chain's blocks stay
- * BACKING: the log on disk points at them until that commit.
+ * BACKING: the log on disk points at them until that commit, after which
+ * bow_freemap_old_release() frees those no write is waiting to write.
+ * No commit may be in flight meanwhile: it could end having written a
+ * header that still points at the old chain.
  */
 static int bow_move_freemap(struct bow_dev *bd)
 {
-	sector_t *old = bd->freemap_chain;
+	sector_t *old = bd->freemap_chain, *stale;
 	u32 old_blocks = bd->freemap_blocks;
+	unsigned int noio;
 	int r;
 
-	bow_drain_copies(bd);
+	bow_drain_commits(bd);
 	r = bow_freemap_write(bd);
 	if (r) {
 		DMWARN("%pg: no space to move the free-space map (%d): dropped",
@@ -1611,10 +1633,64 @@ static int bow_move_freemap(struct bow_dev *bd)
 		bd->freemap_blocks = 0;
 	}
 	bow_freemap_chain_convert(bd, old, old_blocks, BOW_BACKING);
+	/* Kept with the chains of moves not yet committed, if there are. */
+	noio = memalloc_noio_save();
+	stale = kvmalloc_array(bd->freemap_old_blocks + old_blocks,
+			       sizeof(*stale), GFP_KERNEL);
+	memalloc_noio_restore(noio);
+	if (stale) {
+		memcpy(stale, bd->freemap_old,
+		       bd->freemap_old_blocks * sizeof(*stale));
+		memcpy(stale + bd->freemap_old_blocks, old,
+		       old_blocks * sizeof(*stale));
+		kvfree(bd->freemap_old);
+		bd->freemap_old = stale;
+		bd->freemap_old_blocks += old_blocks;
+	}
+	/* Else they stay BACKING: free space lost until the commit. */
 	kvfree(old);
 	bow_log_set_ext(bd);
 	bd->log_dirty = true;
 	return 0;
+}
+
+/* True if a write of @bios writes to the block at @sector. */
+static bool bow_bios_write(struct bow_dev *bd, struct bio_list *bios,
+			   sector_t sector)
+{
+	sector_t start, end;
+	struct bio *bio;
+
+	bio_list_for_each(bio, bios) {
+		bow_bio_blocks(bd, bio, &start, &end);
+		if (start <= sector && sector < end)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A commit whose header no longer points at the chains of moved maps is
+ * durable: their blocks are free again, those that a write waiting for a
+ * commit is to write excepted (its end makes them CHANGED, see
+ * bow_write_finish()): a backup there would be written over.
+ */
+static void bow_freemap_old_release(struct bow_dev *bd)
+{
+	u32 i;
+
+	for (i = 0; i < bd->freemap_old_blocks; i++) {
+		sector_t b = bd->freemap_old[i];
+
+		if (!bow_bios_write(bd, &bd->waiting, b) &&
+		    !bow_bios_write(bd, &bd->committing, b))
+			bow_convert_locked(bd, b, b + bd->block_sectors,
+					   BOW_TYPE(BOW_BACKING), BOW_FREE);
+	}
+	kvfree(bd->freemap_old);
+	bd->freemap_old = NULL;
+	bd->freemap_old_blocks = 0;
+	bd->freemap_old_committing = false;
 }
 
 /*

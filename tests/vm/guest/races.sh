@@ -1,7 +1,7 @@
 # Races that lose acknowledged data if the target orders them wrong, each
 # opened wide with dm-delay under dm-bow so that it happens every run.
 # Disks: /dev/vdb (16 MiB of random bytes) and /dev/vdc, its checkpoint
-# copy; /dev/vdd (8 MiB of random bytes).
+# copy; /dev/vdd and /dev/vde (8 MiB of random bytes each).
 . ./guest-lib.sh
 B=4096
 S8=$((B / 512))
@@ -125,3 +125,31 @@ expect_eq "block 0 race: after the cut, rolled forward, block 0 is W0" \
 	"$(md5 /tmp/w0)" "$(block "$cut" 0)"
 /sbin/losetup -d "$cut"
 dmsetup remove --noudevsync b0 lower
+
+# 3. A write over one block of a free-space map of two: the map moves,
+# and once the commit that points at the new chain is durable the old
+# chain's other block is free space again, and not listed as changed.
+# 300 one-block free ranges (blocks 1000, 1002, ... 1598) and blocks
+# 1700-2047 make a map of two blocks ((4096 - 32) / 16 = 254 ranges a
+# block).
+fm=/dev/mapper/fm
+lower_create lower /dev/vde
+bow_create fm /dev/mapper/lower 1 block_size:4096
+bowio -d -k $((2 * B)) $fm $((1000 * B)) $((600 * B)) > /dev/null
+blkdiscard -o $((1700 * B)) -l $((348 * B)) $fm
+echo 1 > "$(bow_sys fm)/state"
+map=$(log_freemap /dev/vde)
+map2=$(dd if=/dev/vde bs=512 skip="$map" count=1 iflag=direct |
+	od -An -tu8 -j24 -N8 | tr -d ' ')
+check "map move: the free-space map is two blocks ($map, $map2)" \
+	[ "$map2" -gt 0 ]
+free0=$(bow_status fm 2)
+dd if=/dev/urandom of=$fm bs=$B seek=$((map / S8)) count=1 oflag=direct \
+	conv=notrunc
+check "map move: a write over its first block moves it" \
+	[ "$(log_freemap /dev/vde)" != "$map" ]
+expect_eq "map move: free space: two blocks for the new map, the old one's second back" \
+	$((free0 - B)) "$(bow_status fm 2)"
+expect_eq "map move: changed lists the block written, not the old map's other" \
+	"$map $S8 end" "$(dmsetup message fm 0 changed | tr '\n' ' ' | sed 's/ $//')"
+dmsetup remove --noudevsync fm lower
