@@ -53,10 +53,18 @@ if [ -n "$missing" ] || [ -n "$update" ] || [ -n "$headers612" ]; then
 	fi
 	export DEBIAN_FRONTEND=noninteractive
 	# A mirror caught mid-sync fails one index (seen: bookworm-security
-	# armhf); apt keeps the others.  Go on: a package still missing
-	# makes the install below fail, naming it.
+	# armhf), and apt then keeps none of that repository's new lists,
+	# those of the other architectures included.  So update again one
+	# architecture at a time, and go on with what that brings: a
+	# package still missing makes the install below fail, naming it.
 	if ! apt-get update -qq; then
-		echo "install-deps: apt-get update failed for some index; going on with what it has" >&2
+		echo "install-deps: apt-get update failed for some index; again one architecture at a time" >&2
+		for a in $(dpkg --print-foreign-architectures); do
+			apt-get update -qq -o APT::Get::List-Cleanup=0 \
+				-o APT::Architectures::="$(dpkg --print-architecture)" \
+				-o APT::Architectures::="$a" ||
+				echo "install-deps: apt-get update failed for $a; going on" >&2
+		done
 	fi
 	if [ -n "$headers612" ]; then
 		h=$(apt-cache search --names-only \

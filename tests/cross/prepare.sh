@@ -38,8 +38,20 @@ fi
 abi=$("$top/tests/vm/kernel-version" | sed 's/-[a-z0-9]*$//')
 rm -rf "$out"
 mkdir -p "$out/deb"
-(cd "$out/deb" && apt-get download -qq \
-	"linux-headers-$abi-$flavour:$arch" 2>/dev/null)
+# Where apt cannot have that ABI's headers for this architecture (an
+# index of the mirror broken mid-sync, seen for bookworm-security armhf),
+# the newest it can have: their .config and exports differ from the
+# kernel's under test by the fixes between the two ABIs.
+if ! (cd "$out/deb" && apt-get download -qq \
+	"linux-headers-$abi-$flavour:$arch" 2>/dev/null); then
+	newest=$(apt-cache search --names-only \
+		"^linux-headers-6\.1\.0-[0-9]+-$flavour\$" 2>/dev/null |
+		cut -d' ' -f1 | sort -V | tail -n 1)
+	echo "prepare.sh: no linux-headers-$abi-$flavour:$arch to be had; using ${newest:-none}" >&2
+	abi=${newest#linux-headers-}
+	abi=${abi%-"$flavour"}
+	(cd "$out/deb" && apt-get download -qq "$newest:$arch" 2>/dev/null)
+fi
 dpkg-deb -x "$out"/deb/*.deb "$out/headers"
 hdr=$out/headers/usr/src/linux-headers-$abi-$flavour
 tar -C "$out" -xf /usr/src/linux-source-6.1.tar.xz
