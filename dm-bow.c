@@ -203,6 +203,12 @@ struct bow_dev {
 	 * the I/O path.
 	 */
 	struct mutex state_mutex;
+	/*
+	 * The live table is suspended (presuspend to resume), under
+	 * state_mutex: a state change, whose I/O a suspended device must not
+	 * see, is refused then, and a suspend waits for one under way.
+	 */
+	bool suspended;
 
 	/*
 	 * The free-space map at the checkpoint, as written on disk (state 1,
@@ -283,12 +289,15 @@ static mempool_t *bow_range_pool;
  * write, as a power cut would.  debug_ckpt_read_delay holds each read of
  * a bow-checkpoint device that many milliseconds between its look at the
  * index and its submission, the window in which a write may not land.
+ * debug_resume_mem_kb replaces the memory limit of a walk of the log
+ * (bow_resume_charge()), so that a small crafted log reaches it.
  */
 static bool debug_skip_flush;
 static bool debug_alloc_lowest;
 static unsigned int debug_fail_alloc;
 static unsigned int debug_rollback_stop;
 static unsigned int debug_ckpt_read_delay;
+static unsigned int debug_resume_mem_kb;
 #ifdef DM_BOW_TESTING
 module_param(debug_skip_flush, bool, 0644);
 MODULE_PARM_DESC(debug_skip_flush, "Tests only: break crash consistency");
@@ -300,6 +309,8 @@ module_param(debug_rollback_stop, uint, 0644);
 MODULE_PARM_DESC(debug_rollback_stop, "Tests only: stop a rollback before its Nth write");
 module_param(debug_ckpt_read_delay, uint, 0644);
 MODULE_PARM_DESC(debug_ckpt_read_delay, "Tests only: delay bow-checkpoint reads (ms)");
+module_param(debug_resume_mem_kb, uint, 0644);
+MODULE_PARM_DESC(debug_resume_mem_kb, "Tests only: memory limit of a log walk (KiB)");
 #endif
 
 /*
@@ -2105,9 +2116,13 @@ static int bow_set_state(struct bow_dev *bd, unsigned int new_state)
 	int r = -EINVAL;
 
 	mutex_lock(&bd->state_mutex);
+	if (bd->suspended) {
+		DMERR("%pg: cannot go to state %u: the device is suspended",
+		      bd->bdev, new_state);
+		r = -EBUSY;
 	/* After a rollback that did not end, only another rollback. */
-	if (new_state == bd->state + 1 && new_state <= BOW_STATE_COMMITTED &&
-	    !bd->rollback_begun) {
+	} else if (new_state == bd->state + 1 &&
+		   new_state <= BOW_STATE_COMMITTED && !bd->rollback_begun) {
 		noio = bow_transition_begin(bd);
 		r = new_state == BOW_STATE_CHECKPOINT ? bow_checkpoint(bd) :
 							bow_commit(bd);
@@ -2261,6 +2276,10 @@ struct bow_resume {
 	u64 freemap;		/* the extension's: first block of the map */
 	u32 freemap_blocks;
 	u64 backed_up;		/* blocks, all entries */
+	u64 vext_nodes;		/* in map and read: see bow_resume_charge() */
+	u64 map_ranges;		/* of the free-space map, read so far */
+	u64 map_cap;		/* bd->freemap's room, in ranges */
+	u64 mem_max;		/* bytes: see bow_resume_charge() */
 };
 
 /* Flags of bow_log_walk(). */
@@ -2278,6 +2297,49 @@ struct bow_resume {
 		      ##__VA_ARGS__);					\
 		-EINVAL;						\
 	})
+
+/*
+ * The memory a disk decides.  A log and a free-space map are bounded by
+ * the device's size alone: a crafted or damaged one (one-block ranges
+ * over a large device, entries whose backups need not even be read)
+ * would ask the constructor, at boot, for more than the machine has.
+ * What a walk holds (the entries, the simulated device's extents, the
+ * map) and what the range map, or bow-checkpoint's index, will take for
+ * them (two nodes a range or a chain block, four an entry, two extents
+ * of the index an entry) stay under
+ * an eighth of RAM: past it the walk is refused, before it takes the
+ * memory, and the device is restored offline (bow-restore does not read
+ * the map).  @extra: bytes about to be allocated beside what is held.
+ */
+#define BOW_RESUME_RAM_SHIFT	3
+
+static int bow_resume_charge(struct bow_resume *rs, u64 extra)
+{
+	u64 nodes = 4 * rs->nr_entries + 2 * rs->map_ranges +
+		    2 * (u64)rs->freemap_blocks + 2;
+	u64 need = extra +
+		   rs->cap_entries * sizeof(struct bow_resume_entry) +
+		   (rs->vext_nodes + 2 * rs->nr_entries) *
+		   sizeof(struct bow_vext) +
+		   rs->map_cap * sizeof(struct bow_freemap_range) +
+		   nodes * sizeof(struct bow_range);
+
+	if (need <= rs->mem_max)
+		return 0;
+	bow_resume_bad(rs,
+		       "%llu entries and %llu free ranges read so far need more than %llu KiB, the limit (an eighth of RAM): restore the device offline",
+		       rs->nr_entries, rs->map_ranges, rs->mem_max >> 10);
+	return -E2BIG;
+}
+
+static u64 bow_resume_mem_max(void)
+{
+	u64 kib = READ_ONCE(debug_resume_mem_kb);
+
+	if (kib)
+		return kib << 10;
+	return ((u64)totalram_pages() << PAGE_SHIFT) >> BOW_RESUME_RAM_SHIFT;
+}
 
 static bool bow_vext_less(struct rb_node *a, const struct rb_node *b)
 {
@@ -2334,8 +2396,12 @@ static bool bow_vext_overlaps(struct rb_root *root, u64 start, u64 len)
 	return e && e->start < start + len;
 }
 
-/* Make blocks [start, start + len) show [phys, phys + len). */
-static int bow_vext_assign(struct rb_root *root, u64 start, u64 len, u64 phys)
+/*
+ * Make blocks [start, start + len) show [phys, phys + len); *@nodes
+ * counts the extents of @root.
+ */
+static int bow_vext_assign(struct rb_root *root, u64 start, u64 len, u64 phys,
+			   u64 *nodes)
 {
 	struct bow_vext *e = bow_vext_find(root, start), *prev, *new;
 	u64 end = start + len;
@@ -2343,14 +2409,17 @@ static int bow_vext_assign(struct rb_root *root, u64 start, u64 len, u64 phys)
 	new = kmalloc(sizeof(*new), BOW_RESUME_GFP);
 	if (!new)
 		return -ENOMEM;
+	(*nodes)++;
 	/* One extent across the whole range: its tail becomes @new's. */
 	if (e && e->start < start && e->start + e->len > end) {
 		struct bow_vext *tail = kmalloc(sizeof(*tail), BOW_RESUME_GFP);
 
 		if (!tail) {
 			kfree(new);
+			(*nodes)--;
 			return -ENOMEM;
 		}
+		(*nodes)++;
 		tail->start = end;
 		tail->len = e->start + e->len - end;
 		tail->phys = e->phys + (end - e->start);
@@ -2371,6 +2440,7 @@ static int bow_vext_assign(struct rb_root *root, u64 start, u64 len, u64 phys)
 		} else {
 			rb_erase(&e->node, root);
 			kfree(e);
+			(*nodes)--;
 		}
 		e = next;
 	}
@@ -2386,6 +2456,7 @@ static int bow_vext_assign(struct rb_root *root, u64 start, u64 len, u64 phys)
 		prev->len += len;
 		rb_erase(&new->node, root);
 		kfree(new);
+		(*nodes)--;
 	}
 	return 0;
 }
@@ -2572,11 +2643,15 @@ static int bow_resume_simulate(struct bow_resume *rs,
 		return bow_resume_bad(rs,
 				      "log block sequence %u entry %u: its source overlaps the dest of an entry replayed before it",
 				      e->sequence, e->index);
-	r = bow_vext_assign(&rs->read, e->dest, e->blocks, e->dest);
+	r = bow_vext_assign(&rs->read, e->dest, e->blocks, e->dest,
+			    &rs->vext_nodes);
 	for (b = 0; !r && b < e->blocks; b += run) {
 		phys = bow_vext_lookup(&rs->map, e->dest + b, &run);
 		run = min(run, e->blocks - b);
-		r = bow_vext_assign(&rs->map, e->source + b, run, phys);
+		r = bow_vext_assign(&rs->map, e->source + b, run, phys,
+				    &rs->vext_nodes);
+		if (!r)
+			r = bow_resume_charge(rs, 0);
 	}
 	return r;
 }
@@ -2587,7 +2662,10 @@ static int bow_resume_add(struct bow_resume *rs,
 	if (rs->nr_entries == rs->cap_entries) {
 		u64 cap = rs->cap_entries ? rs->cap_entries * 2 : 256;
 		struct bow_resume_entry *n;
+		int r = bow_resume_charge(rs, cap * sizeof(*n));
 
+		if (r)
+			return r;
 		n = kvmalloc_array(cap, sizeof(*n), BOW_RESUME_GFP);
 		if (!n)
 			return -ENOMEM;
@@ -2701,6 +2779,7 @@ static int bow_log_walk(struct bow_resume *rs, struct bow_dev *bd,
 		.budget = bd->nr_sectors >> bd->block_shift,
 		.map = RB_ROOT,
 		.read = RB_ROOT,
+		.mem_max = bow_resume_mem_max(),
 	};
 	rs->block = vmalloc(bd->block_size);
 	if (!rs->block)
@@ -2718,6 +2797,39 @@ static void bow_log_walk_end(struct bow_resume *rs)
 }
 
 /*
+ * Room in bd->freemap for @count more ranges.  It grows as the map's
+ * blocks are checked, so a map that says it is long but is not takes
+ * nothing; the ranges are disjoint whole blocks past block 0, so fewer
+ * than the device's blocks, and the charge keeps them far fewer.
+ */
+static int bow_resume_map_room(struct bow_resume *rs, u32 count)
+{
+	struct bow_dev *bd = rs->bd;
+	struct bow_freemap_range *n;
+	u64 cap;
+	int r;
+
+	if (rs->map_ranges + count <= rs->map_cap)
+		return 0;
+	if (rs->map_ranges + count > U32_MAX)
+		return bow_resume_bad(rs, "free-space map: more than %u ranges",
+				      U32_MAX);
+	cap = max(rs->map_cap * 2, rs->map_ranges + count);
+	r = bow_resume_charge(rs, cap * sizeof(*n));
+	if (r)
+		return r;
+	n = kvmalloc_array(cap, sizeof(*n), BOW_RESUME_GFP);
+	if (!n)
+		return -ENOMEM;
+	if (bd->freemap)
+		memcpy(n, bd->freemap, rs->map_ranges * sizeof(*n));
+	kvfree(bd->freemap);
+	bd->freemap = n;
+	rs->map_cap = cap;
+	return 0;
+}
+
+/*
  * Read and check the free-space map the header extension points at:
  * every block's magic, checksum, checkpoint id and place in the chain,
  * and every range whole blocks of the device, never block 0, in
@@ -2730,19 +2842,19 @@ static int bow_resume_freemap(struct bow_resume *rs)
 	const struct bow_freemap_range *range = (const void *)(h + 1);
 	u32 cap = bow_freemap_capacity(bd->block_size), i, j, count, crc;
 	sector_t sector = rs->freemap, prev_end = bd->block_sectors;
-	u64 nr = 0;
 	int r;
 
 	if (!rs->freemap_blocks)
 		return 0;
+	/* A block of the device each, at most: the charge bounds it. */
+	r = bow_resume_charge(rs, (u64)rs->freemap_blocks *
+				  sizeof(*bd->freemap_chain));
+	if (r)
+		return r;
 	bd->freemap_chain = kvmalloc_array(rs->freemap_blocks,
 					   sizeof(*bd->freemap_chain),
 					   BOW_RESUME_GFP);
-	/* Ranges of whole blocks, apart, past block 0: fewer than blocks. */
-	bd->freemap = kvmalloc_array(min_t(u64, (u64)rs->freemap_blocks * cap,
-					   rs->dev_blocks),
-				     sizeof(*bd->freemap), BOW_RESUME_GFP);
-	if (!bd->freemap_chain || !bd->freemap)
+	if (!bd->freemap_chain)
 		return -ENOMEM;
 	for (i = 0; i < rs->freemap_blocks; i++) {
 		if (!sector || sector & (bd->block_sectors - 1) ||
@@ -2769,6 +2881,9 @@ static int bow_resume_freemap(struct bow_resume *rs)
 					      "free-space map block %u at sector %llu: not block %u of %u of this checkpoint's map, or count %u",
 					      i, (u64)sector, i,
 					      rs->freemap_blocks, count);
+		r = bow_resume_map_room(rs, count);
+		if (r)
+			return r;
 		for (j = 0; j < count; j++) {
 			u64 start = le64_to_cpu(range[j].sector);
 			u64 len = le64_to_cpu(range[j].sectors);
@@ -2780,12 +2895,12 @@ static int bow_resume_freemap(struct bow_resume *rs)
 						      "free-space map block %u range %u: sectors %llu+%llu are not whole blocks of the device but block 0, after the range before",
 						      i, j, start, len);
 			prev_end = start + len;
-			bd->freemap[nr++] = range[j];
+			bd->freemap[rs->map_ranges++] = range[j];
 		}
 		bd->freemap_chain[i] = sector;
 		sector = le64_to_cpu(h->next);
 	}
-	bd->freemap_ranges = nr;
+	bd->freemap_ranges = rs->map_ranges;
 	bd->freemap_blocks = rs->freemap_blocks;
 	return 0;
 }
@@ -2817,7 +2932,7 @@ static int bow_prealloc_ctr(struct bow_prealloc *pa)
 
 	for (i = 0; i < ARRAY_SIZE(pa->node); i++) {
 		if (!pa->node[i])
-			pa->node[i] = bow_range_slab_alloc(GFP_KERNEL);
+			pa->node[i] = bow_range_slab_alloc(BOW_RESUME_GFP);
 		if (!pa->node[i])
 			return -ENOMEM;
 	}
@@ -2921,6 +3036,7 @@ static int bow_resume_log(struct bow_dev *bd, struct dm_target *ti)
 	if (r) {
 		ti->error = !rs.block ? "Cannot allocate log block" :
 			    r == -ENOMEM ? "Cannot allocate memory to resume" :
+			    r == -E2BIG ? "Log too large to resume in memory" :
 			    r == -EINVAL ? "Log does not validate" :
 			    "Cannot read the log";
 		goto out;
@@ -3053,6 +3169,8 @@ static int bow_rollback(struct bow_dev *bd)
 
 	/* From here on the replay reads the device as it is written. */
 	r = bow_log_walk(&rs, bd, "cannot roll back", BOW_WALK_RESTORING);
+	if (r == -E2BIG)	/* the memory limit: ENOMEM to the caller */
+		r = -ENOMEM;
 	if (r)
 		goto out;
 	spin_lock(&bd->lock);
@@ -3099,6 +3217,12 @@ static int bow_rollback_request(struct bow_dev *bd)
 	int r = -EINVAL;
 
 	mutex_lock(&bd->state_mutex);
+	if (bd->suspended) {
+		DMERR("%pg: cannot roll back: the device is suspended",
+		      bd->bdev);
+		r = -EBUSY;
+		goto out;
+	}
 	if (bd->state != BOW_STATE_CHECKPOINT) {
 		DMERR("%pg: cannot roll back in state %u: no checkpoint",
 		      bd->bdev, bd->state);
@@ -3521,12 +3645,35 @@ static int bow_preresume(struct dm_target *ti)
 	return r;
 }
 
+/*
+ * The device is about to be suspended: no state change from now until it
+ * resumes, and one under way (a rollback may take minutes) ends first.
+ */
+static void bow_presuspend(struct dm_target *ti)
+{
+	struct bow_target *bt = ti->private;
+
+	mutex_lock(&bt->bd->state_mutex);
+	bt->bd->suspended = true;
+	mutex_unlock(&bt->bd->state_mutex);
+}
+
+static void bow_presuspend_undo(struct dm_target *ti)
+{
+	struct bow_target *bt = ti->private;
+
+	mutex_lock(&bt->bd->state_mutex);
+	bt->bd->suspended = false;
+	mutex_unlock(&bt->bd->state_mutex);
+}
+
 /* This table is live now: its low_water applies, its events are seen. */
 static void bow_resume(struct dm_target *ti)
 {
 	struct bow_target *bt = ti->private;
 	struct bow_dev *bd = bt->bd;
 
+	bow_presuspend_undo(ti);
 	spin_lock(&bd->lock);
 	bd->live_ti = ti;
 	bd->low_water = bt->features.low_water;
@@ -3800,6 +3947,8 @@ static struct target_type bow_target_type = {
 	.dtr = bow_dtr,
 	.map = bow_map,
 	.end_io = bow_end_io,
+	.presuspend = bow_presuspend,
+	.presuspend_undo = bow_presuspend_undo,
 	.preresume = bow_preresume,
 	.resume = bow_resume,
 	.status = bow_status,
@@ -3888,7 +4037,7 @@ static void bow_ckpt_sync(struct bow_dev *bd)
 static int bow_ckpt_build(struct bow_dev *bd)
 {
 	struct bow_resume rs = {};
-	u64 i;
+	u64 i, nodes = 0;	/* the index's, charged by the walk */
 	int r;
 
 	r = bd->log_dirty ? bow_log_commit(bd) : 0;
@@ -3900,11 +4049,11 @@ static int bow_ckpt_build(struct bow_dev *bd)
 			r = bow_vext_assign(&bd->ckpt_index,
 					    rs.entries[i].source,
 					    rs.entries[i].blocks,
-					    rs.entries[i].dest);
+					    rs.entries[i].dest, &nodes);
 	/* Newest first: the last is entry 0 of log block 0, block 0's. */
 	if (!r)
 		r = bow_vext_assign(&bd->ckpt_index, 0, 1,
-				    rs.entries[rs.nr_entries - 1].dest);
+				    rs.entries[rs.nr_entries - 1].dest, &nodes);
 	if (r)
 		bow_vext_destroy(&bd->ckpt_index);
 	bow_log_walk_end(&rs);
@@ -4028,6 +4177,8 @@ static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	r = -EINVAL;
 	if (bd->state != BOW_STATE_CHECKPOINT || bd->rollback_begun)
 		ti->error = "No checkpoint: the bow device is not in state 1";
+	else if (bd->suspended && !bd->ckpt_users)
+		ti->error = "The bow device is suspended";
 	else if (bd->failed)
 		ti->error = "The bow device failed a log write";
 	else if (!bd->freemap_blocks)
@@ -4042,6 +4193,7 @@ static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		r = bow_ckpt_build(bd);
 		if (r) {
 			ti->error = r == -ENOMEM ? "Cannot allocate the checkpoint index" :
+				    r == -E2BIG ? "Log too large to index in memory" :
 				    r == -EINVAL ? "Log does not validate" :
 				    "Cannot read the log";
 		} else {

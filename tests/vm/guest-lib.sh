@@ -28,6 +28,36 @@ bow_create()
 		--table "0 $_sectors bow $_dev $*" && dmsetup mknodes "$_name"
 }
 
+# table_error <table> [dmsetup options...]: create a device named bad
+# with that table; if it is refused, print the error the target gave
+# (ti->error), else remove it and print "accepted".
+table_error()
+{
+	_table=$1
+	shift
+	if dmsetup create --noudevsync "$@" bad --table "$_table" 2>/dev/null; then
+		dmsetup remove --noudevsync bad
+		echo accepted
+		return
+	fi
+	dmesg | grep ': bow-checkpoint: \|: bow: ' | tail -n 1 |
+		sed 's/.*: bow[a-z-]*: //; s/ (-E[A-Z0-9]*)$//'
+}
+
+# last_bow_line: the newest dm-bow line of the kernel log, without its
+# prefix and device name.
+last_bow_line() { dmesg | grep ': bow: ' | tail -n 1 | sed 's/.*: bow: [^:]*: //'; }
+
+# message <name> <message>: dmsetup message; its exit status and, on
+# failure, its error.
+message()
+{
+	_err=$(dmsetup message "$1" 0 "$2" 2>&1)
+	_rc=$?
+	_err=$(echo "$_err" | head -n 1)
+	echo "$_rc${_err:+ ${_err##*: }}"
+}
+
 # wait_until <what> <command...>: poll the command until it succeeds, up
 # to a minute.  A test that must send something while another bio is
 # held (dm-delay, a debug delay) waits for the hold to be seen, not for a

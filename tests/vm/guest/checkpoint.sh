@@ -13,13 +13,8 @@ sz=$(blockdev --getsz /dev/vdb)
 # table_refused <table> <expected ti->error> [--readonly]
 table_refused()
 {
-	if dmsetup create --noudevsync $3 bad --table "$1" 2>/dev/null; then
-		not_ok "table '$1' is refused"
-		dmsetup remove --noudevsync bad
-		return
-	fi
-	expect_eq "table '$1' is refused" "$2" \
-		"$(dmesg | grep ': bow-checkpoint: \|: bow: ' | tail -n 1 | sed 's/.*: bow[a-z-]*: //; s/ (-E[A-Z]*)$//')"
+	# shellcheck disable=SC2086
+	expect_eq "table '$1' is refused" "$2" "$(table_error "$1" $3)"
 }
 ckpt_table="0 $sz bow-checkpoint /dev/vdb"
 

@@ -14,33 +14,13 @@ sumall() { dd if="$1" bs=1M iflag=direct | md5sum | cut -d' ' -f1; }
 # kept <device>: the md5 of the blocks in use at the checkpoint of the
 # small log: all but 64 to 575, discarded before it.
 kept() { echo "$(sum "$1" 0 512) $(sum "$1" $((576 * 8)) $((448 * 8)))"; }
-# last_bow_line: the newest dm-bow line of the kernel log, without prefix.
-last_bow_line() { dmesg | grep ': bow: ' | tail -n 1 | sed 's/.*: bow: [^:]*: //'; }
-# message <name> <message>: dmsetup message; its exit status and, on
-# failure, its error.
-message()
-{
-	_err=$(dmsetup message "$1" 0 "$2" 2>&1)
-	_rc=$?
-	_err=$(echo "$_err" | head -n 1)
-	echo "$_rc${_err:+ ${_err##*: }}"
-}
 param=/sys/module/dm_bow/parameters/debug_rollback_stop
 # magic <device>: the first four bytes of block 0, in hex: 424f5700 a
 # live log ("BOW"), 574f4200 a restore begun ("WOB", vold's mark).
 magic() { dd if="$1" bs=512 count=1 iflag=direct | head -c 4 | od -An -tx1 | tr -d ' \n'; }
 # refused <feature args...>: a bow table over $work with them is refused;
 # the error it gives (ti->error).
-refused()
-{
-	if dmsetup create --noudevsync w2 --table \
-		"0 $(blockdev --getsz $work) bow $work $*" 2>/dev/null; then
-		dmsetup remove --noudevsync w2
-		echo "accepted"
-		return
-	fi
-	dmesg | grep ': bow: ' | tail -n 1 | sed 's/.*: bow: //; s/ (-E[A-Z]*)$//'
-}
+refused() { table_error "0 $(blockdev --getsz $work) bow $work $*"; }
 
 # --- A small log: a block-0 write, first overwrites, a rewrite, write
 # zeroes, a write over a backup (it moves).  Blocks 64 to 575 are free.
