@@ -12,7 +12,7 @@
 # tests/arm64/prepare.sh, tests/system/rootfs.sh) are each built under a
 # lock of their own.
 top=$(cd "$(dirname "$0")/.." && pwd)
-tests=${BOW_TESTS:-"unit powercut raw raw-arm64 ext4 stress fuzz crash rollback resume ranges checkpoint changed races cross lint packages ioerr lifecycle"}
+tests=${BOW_TESTS:-"unit powercut raw raw-arm64 ext4 stress fuzz crash rollback resume ranges checkpoint changed races crafted suspended cross lint packages ioerr lifecycle"}
 jobs=${BOW_JOBS:-2}
 log=$top/build/test-results.txt
 run=$top/build/test-run
