@@ -115,7 +115,13 @@ enum bow_commit_stage {
  */
 struct bow_dev {
 	struct list_head list;		/* on bow_devs, under bow_devs_lock */
-	unsigned int refs;		/* tables using it, under bow_devs_lock */
+	/*
+	 * Under bow_devs_lock: refs counts the tables using it, dm-bow's and
+	 * bow-checkpoint's, tables dm-bow's alone.  md is NULL once tables
+	 * is 0: the mapped device may be gone (a view does not pin it).
+	 */
+	unsigned int refs;
+	unsigned int tables;
 	dev_t lower_dev;
 	struct mapped_device *md;
 	struct block_device *bdev;	/* held open by every referencing table */
@@ -291,6 +297,9 @@ static mempool_t *bow_range_pool;
  * index and its submission, the window in which a write may not land.
  * debug_resume_mem_kb replaces the memory limit of a walk of the log
  * (bow_resume_charge()), so that a small crafted log reaches it.
+ * debug_ckpt_ctr_delay holds a bow-checkpoint constructor that many
+ * milliseconds between its look-up of the dm-bow device and its open of
+ * it, the window in which the device may go.
  */
 static bool debug_skip_flush;
 static bool debug_alloc_lowest;
@@ -298,6 +307,7 @@ static unsigned int debug_fail_alloc;
 static unsigned int debug_rollback_stop;
 static unsigned int debug_ckpt_read_delay;
 static unsigned int debug_resume_mem_kb;
+static unsigned int debug_ckpt_ctr_delay;
 #ifdef DM_BOW_TESTING
 module_param(debug_skip_flush, bool, 0644);
 MODULE_PARM_DESC(debug_skip_flush, "Tests only: break crash consistency");
@@ -311,6 +321,8 @@ module_param(debug_ckpt_read_delay, uint, 0644);
 MODULE_PARM_DESC(debug_ckpt_read_delay, "Tests only: delay bow-checkpoint reads (ms)");
 module_param(debug_resume_mem_kb, uint, 0644);
 MODULE_PARM_DESC(debug_resume_mem_kb, "Tests only: memory limit of a log walk (KiB)");
+module_param(debug_ckpt_ctr_delay, uint, 0644);
+MODULE_PARM_DESC(debug_ckpt_ctr_delay, "Tests only: delay bow-checkpoint's hold (ms)");
 #endif
 
 /*
@@ -3435,6 +3447,7 @@ static struct bow_dev *bow_dev_find(struct dm_target *ti, struct dm_dev *dev,
 			return ERR_PTR(-EINVAL);
 		}
 		bd->refs++;
+		bd->tables++;
 		return bd;
 	}
 	return NULL;
@@ -3468,6 +3481,7 @@ static struct bow_dev *bow_dev_get(struct dm_target *ti, struct dm_dev *dev,
 		/* Added to sysfs at the first resume: no disk yet. */
 		kobject_init(&created->kobj, &bow_ktype);
 		created->refs = 1;
+		created->tables = 1;
 		list_add(&created->list, &bow_devs);
 		bd = created;
 		created = NULL;
@@ -3619,7 +3633,14 @@ static void bow_dtr(struct dm_target *ti)
 	flush_work(&bd->event_work);
 
 	mutex_lock(&bow_devs_lock);
-	bow_dev_put(bt->bd);
+	if (!--bd->tables) {
+		/* Views may keep bd: nothing of the mapped device stays. */
+		bd->md = NULL;
+		if (bd->kobj_added)
+			kobject_del(&bd->kobj);
+		bd->kobj_added = false;
+	}
+	bow_dev_put(bd);
 	mutex_unlock(&bow_devs_lock);
 	dm_put_device(ti, bt->dev);
 	kfree(bt);
@@ -4125,6 +4146,7 @@ static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
 	struct bow_ckpt *ck;
 	struct bow_dev *bd;
+	dev_t bow;
 	int r;
 
 	if (argc != 1) {
@@ -4147,8 +4169,13 @@ static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 	mutex_lock(&bow_devs_lock);
 	bd = bow_dev_of_lower(ck->lower->bdev->bd_dev);
-	if (bd)
+	if (bd && bd->md) {
 		bd->refs++;
+		/* Alive while a dm-bow table is: we hold bow_devs_lock. */
+		bow = disk_devt(dm_disk(bd->md));
+	} else {
+		bd = NULL;
+	}
 	mutex_unlock(&bow_devs_lock);
 	if (!bd) {
 		ti->error = "No bow device on it";
@@ -4167,10 +4194,24 @@ static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Cannot set the bio size";
 		goto bad_bd;
 	}
-	r = bow_ckpt_hold(ck, disk_devt(dm_disk(bd->md)));
+	if (READ_ONCE(debug_ckpt_ctr_delay))
+		msleep(READ_ONCE(debug_ckpt_ctr_delay));
+	r = bow_ckpt_hold(ck, bow);
 	if (r) {
 		ti->error = "Cannot hold the bow device";
 		goto bad_bd;
+	}
+	/*
+	 * Held open, the mapped device stays; but it may have gone before,
+	 * and another taken its number: then bd has no table any more.
+	 */
+	mutex_lock(&bow_devs_lock);
+	if (!bd->md || disk_devt(dm_disk(bd->md)) != bow)
+		r = -ENODEV;
+	mutex_unlock(&bow_devs_lock);
+	if (r) {
+		ti->error = "No bow device on it";
+		goto bad_bow;
 	}
 
 	mutex_lock(&bd->state_mutex);
