@@ -3820,7 +3820,8 @@ static void bow_status(struct dm_target *ti, status_type_t type,
  * order; then "next <sector>", where the next call goes on, when the
  * reply is full, or "end".  Read from the range map under the lock: the
  * write path does nothing for it but note a write of block 0.  A reply
- * stops at the first gap after BOW_CHANGED_WALK ranges of the map, so
+ * stops at the first gap after BOW_CHANGED_WALK ranges of the map, and
+ * drops the lock every BOW_CHANGED_WALK ranges of one merged run, so
  * that the lock is held for a bounded time.
  */
 #define BOW_CHANGED_WALK	4096
@@ -3837,7 +3838,7 @@ static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 		       unsigned int maxlen)
 {
 	sector_t bs = bd->block_sectors, from = 0, start = 0, end = 0, next;
-	unsigned int sz = 0, walked = 0;
+	unsigned int sz = 0, walked = 0, merged = 0;
 	unsigned long long n;
 	struct bow_range *r;
 	bool more = false;
@@ -3851,11 +3852,8 @@ static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 	if (maxlen < 2 * BOW_CHANGED_TAIL)
 		return -ENOSPC;
 	spin_lock(&bd->lock);
-	if (bd->state != BOW_STATE_CHECKPOINT || bd->rollback_begun) {
-		spin_unlock(&bd->lock);
-		DMERR("%pg: changed: no checkpoint", bd->bdev);
-		return -EINVAL;
-	}
+	if (bd->state != BOW_STATE_CHECKPOINT || bd->rollback_begun)
+		goto gone;
 	/* Block 0 lives elsewhere; its range in the map is the log's. */
 	if (!from && bd->sector0_written)
 		end = bs;
@@ -3866,6 +3864,22 @@ static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 
 		if (written && end && r_start == end) {
 			end = bow_range_end(r);
+			if (++merged % BOW_CHANGED_WALK)
+				continue;
+			/*
+			 * A long run of written ranges (never cut between
+			 * replies): let the writers in, then go on from the
+			 * range that holds the run's last sector now.
+			 */
+			spin_unlock(&bd->lock);
+			cond_resched();
+			spin_lock(&bd->lock);
+			if (bd->state != BOW_STATE_CHECKPOINT ||
+			    bd->rollback_begun)
+				goto gone;
+			r = bow_range_find(&bd->map, end - 1);
+			if (bow_range_written(r->type))
+				end = bow_range_end(r);
 			continue;
 		}
 		/* The range before, if any, ends here. */
@@ -3896,6 +3910,11 @@ static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 	else
 		DMEMIT("end\n");
 	return 1;
+
+gone:
+	spin_unlock(&bd->lock);
+	DMERR("%pg: changed: no checkpoint", bd->bdev);
+	return -EINVAL;
 }
 
 static int bow_message(struct dm_target *ti, unsigned int argc, char **argv,
@@ -4294,6 +4313,9 @@ static void bow_ckpt_dtr(struct dm_target *ti)
 	kfree(ck);
 }
 
+/* Hops of a move chain bow_ckpt_map() follows in one hold of bd->lock. */
+#define BOW_CKPT_HOPS_LOCKED	64
+
 static int bow_ckpt_map(struct dm_target *ti, struct bio *bio)
 {
 	struct bow_ckpt *ck = ti->private;
@@ -4321,17 +4343,35 @@ static int bow_ckpt_map(struct dm_target *ti, struct bio *bio)
 	} else {
 		u64 hops, run, next;
 
-		/* Follow the moves of its backup: no chain is longer. */
+		/*
+		 * Follow the moves of its backup: no chain is longer than
+		 * the log.  A long chain lets writers take the lock between
+		 * hops: a move added meanwhile only makes it longer, and the
+		 * last look-up and the count in the epoch are one hold.
+		 */
 		where = b;
-		for (hops = 0; hops <= bd->log_entries; hops++) {
+		for (hops = 0;; hops++) {
 			next = bow_vext_lookup(&bd->ckpt_index, where, &run);
 			if (next == where)
 				break;
+			if (hops == bd->log_entries) {
+				r = -EIO;
+				break;
+			}
 			where = next;
+			if ((hops + 1) % BOW_CKPT_HOPS_LOCKED)
+				continue;
+			spin_unlock(&bd->lock);
+			cond_resched();
+			spin_lock(&bd->lock);
+			if (bd->state != BOW_STATE_CHECKPOINT ||
+			    bd->transition || bd->rollback_begun ||
+			    bd->ckpt_broken) {
+				r = -EIO;
+				break;
+			}
 		}
-		if (hops > bd->log_entries) {
-			r = -EIO;
-		} else {
+		if (!r) {
 			pb->epoch = bd->ckpt_epoch;
 			atomic_inc(&bd->ckpt_reads[pb->epoch]);
 		}

@@ -137,6 +137,36 @@ check "raw: commit" dmsetup message c 0 commit
 expect_eq "raw: in state 2, changed is refused" 1 "$(dmsetup message c 0 changed > /dev/null 2>&1; echo $?)"
 dmsetup remove --noudevsync c
 
+# --- One run of 10240 written ranges of two types, alternating: blocks
+# 1 to 10240 written after a checkpoint at which every even one was free
+# (WRITTEN) and every odd one in use (CHANGED, backed up to 20480 and
+# up).  The run is never cut: one line, in one reply, while the reply
+# lets writers in every 4096 ranges; with four writers rewriting the
+# run meanwhile (rewrites change no type), every listing is that line.
+bow_create c /dev/vdb 1 block_size:$B
+bowio -d -b $B -k $((2 * B)) -q 32 $c $((2 * B)) $((10240 * B)) > /dev/null
+blkdiscard -o $((20480 * B)) -l $((12288 * B)) $c
+check "run: checkpoint" dmsetup message c 0 checkpoint
+bowio -b $B -q 32 $c $B $((10240 * B)) > /dev/null
+expect_eq "run: 5120 backups (and entry 0 of each log block), none moved" "$((5120 + $(bow_status c 5))) 0" "$(bow_status c 4) $(bow_status c 8)"
+expect_eq "run: one line, one reply" "8 81920 end" \
+	"$(dmsetup message c 0 changed | tr '\n' ' ' | sed 's/ $//')"
+pids=
+for g in 2 3 4 5; do
+	(for i in 1 2 3; do bowio -R -s $g$i -g $g -b $B -q 8 $c $B $((10240 * B)) > /dev/null; done) &
+	pids="$pids $!"
+done
+bad=0
+n=0
+while kill -0 $pids 2>/dev/null; do
+	[ "$(dmsetup message c 0 changed | tr '\n' ' ')" = "8 81920 end " ] || bad=$((bad + 1))
+	n=$((n + 1))
+done
+wait
+expect_eq "run: $n listings while four writers rewrote the run, each the one line" 0 $bad
+check "run: more than one listing raced the writers" [ $n -gt 1 ]
+dmsetup remove --noudevsync c
+
 # --- ext4: the listing while files are written, removed and rewritten.
 ext4_start e /dev/vdc /dev/vdd
 rm /mnt/e/files/f1*
