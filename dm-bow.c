@@ -4341,6 +4341,7 @@ static int bow_ckpt_map(struct dm_target *ti, struct bio *bio)
 					   bd->block_sectors)) {
 		r = 1;
 	} else {
+		unsigned int held = 0;
 		u64 hops, run, next;
 
 		/*
@@ -4359,8 +4360,9 @@ static int bow_ckpt_map(struct dm_target *ti, struct bio *bio)
 				break;
 			}
 			where = next;
-			if ((hops + 1) % BOW_CKPT_HOPS_LOCKED)
+			if (++held < BOW_CKPT_HOPS_LOCKED)
 				continue;
+			held = 0;
 			spin_unlock(&bd->lock);
 			cond_resched();
 			spin_lock(&bd->lock);

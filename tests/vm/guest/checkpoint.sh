@@ -172,6 +172,39 @@ expect_eq "window: after, the checkpoint device reads generation 1 there" "0" \
 dmsetup remove --noudevsync rck
 dmsetup remove --noudevsync r
 
+# A backup moved again and again: a read through the view follows the
+# whole chain of moves (letting the lock go every 64 hops).  Backups go
+# to the lowest free block (debug_alloc_lowest), so the checkpoint's own
+# blocks and block 100's backup take 1024 and up, and 600 writes one at a
+# time over 1024 to 1623 move whatever is under them to the next free
+# block up, block 100's backup every few writes.
+truncate -s 8M /tmp/h.img
+h_lo=$(/sbin/losetup -f --show /tmp/h.img)
+dd if=/dev/urandom of="$h_lo" bs=1M count=8 oflag=direct
+in_use=$(sum "$h_lo" 0 8192)
+echo 1 > /sys/module/dm_bow/parameters/debug_alloc_lowest
+bow_create h "$h_lo" 1 block_size:$B
+blkdiscard -o $((1024 * B)) -l $((1024 * B)) /dev/mapper/h
+dmsetup message h 0 checkpoint
+ref=$(sum "$h_lo" 800 8)
+bowio -b $B -q 1 /dev/mapper/h $((100 * B)) $B > /dev/null
+bowio -b $B -q 1 /dev/mapper/h $((1024 * B)) $((600 * B)) > /dev/null
+echo 0 > /sys/module/dm_bow/parameters/debug_alloc_lowest
+# The chain: block 100's entry, then the move of its dest, and so on.
+hops=$(bow-restore -n -v -f "$h_lo" | awk '/ entry / { to[$6] = $8 }
+	END { s = 800; n = 0; while (s in to) { s = to[s]; n++ } print n }')
+check "moves: block 100's backup moved more than 64 times ($((hops - 1)))" [ "$hops" -gt 65 ]
+check "moves: a view over it" dmsetup create --noudevsync --readonly hck \
+	--table "0 $(blockdev --getsz "$h_lo") bow-checkpoint $h_lo"
+dmsetup mknodes hck
+expect_eq "moves: the view reads block 100 as at the checkpoint" "$ref" \
+	"$(sum /dev/mapper/hck 800 8)"
+expect_eq "moves: ... and blocks 0 to 1023, in use at the checkpoint, all as then" \
+	"$in_use" "$(sum /dev/mapper/hck 0 8192)"
+dmsetup remove --noudevsync hck h
+/sbin/losetup -d "$h_lo"
+rm -f /tmp/h.img
+
 # A view does not pin the mapped device, only the bow device's state:
 # a view's constructor held between its look-up of the dm-bow device and
 # its open of it (debug_ckpt_ctr_delay) while the last other view goes,
