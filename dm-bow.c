@@ -299,7 +299,9 @@ static mempool_t *bow_range_pool;
  * (bow_resume_charge()), so that a small crafted log reaches it.
  * debug_ckpt_ctr_delay holds a bow-checkpoint constructor that many
  * milliseconds between its look-up of the dm-bow device and its open of
- * it, the window in which the device may go.
+ * it, the window in which the device may go.  debug_ctr_read_delay holds
+ * a dm-bow constructor that creates the device's state that long before
+ * it reads block 0, while another constructor of the device may win.
  */
 static bool debug_skip_flush;
 static bool debug_alloc_lowest;
@@ -308,6 +310,7 @@ static unsigned int debug_rollback_stop;
 static unsigned int debug_ckpt_read_delay;
 static unsigned int debug_resume_mem_kb;
 static unsigned int debug_ckpt_ctr_delay;
+static unsigned int debug_ctr_read_delay;
 #ifdef DM_BOW_TESTING
 module_param(debug_skip_flush, bool, 0644);
 MODULE_PARM_DESC(debug_skip_flush, "Tests only: break crash consistency");
@@ -323,6 +326,8 @@ module_param(debug_resume_mem_kb, uint, 0644);
 MODULE_PARM_DESC(debug_resume_mem_kb, "Tests only: memory limit of a log walk (KiB)");
 module_param(debug_ckpt_ctr_delay, uint, 0644);
 MODULE_PARM_DESC(debug_ckpt_ctr_delay, "Tests only: delay bow-checkpoint's hold (ms)");
+module_param(debug_ctr_read_delay, uint, 0644);
+MODULE_PARM_DESC(debug_ctr_read_delay, "Tests only: delay a constructor's read of block 0 (ms)");
 #endif
 
 /*
@@ -3380,6 +3385,8 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 		ti->error = "Cannot allocate range map";
 		goto bad;
 	}
+	if (READ_ONCE(debug_ctr_read_delay))
+		msleep(READ_ONCE(debug_ctr_read_delay));
 	r = bow_read_block0(bd, &block0);
 	if (r) {
 		ti->error = "Cannot read block 0";

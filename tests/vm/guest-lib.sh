@@ -58,6 +58,9 @@ message()
 	echo "$_rc${_err:+ ${_err##*: }}"
 }
 
+# in_msleep <pid>: a thread of <pid> sleeps in msleep() (a debug delay).
+in_msleep() { grep -q '^msleep$' /proc/$1/task/*/wchan 2>/dev/null; }
+
 # wait_until <what> <command...>: poll the command until it succeeds, up
 # to a minute.  A test that must send something while another bio is
 # held (dm-delay, a debug delay) waits for the hold to be seen, not for a

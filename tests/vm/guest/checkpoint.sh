@@ -144,15 +144,10 @@ expect_eq "raw: the checkpoint device after: all generation 1" "0" \
 # meanwhile the block is overwritten for the first time (block 5000, in
 # use at the checkpoint), then its backup is written over (it moves).
 # Each write must wait for that read.
-# read_held <pid>: a thread of <pid> sleeps in the delay.
-read_held()
-{
-	grep -q '^msleep$' /proc/$1/task/*/wchan 2>/dev/null
-}
 echo 1000 > /sys/module/dm_bow/parameters/debug_ckpt_read_delay
 bowio -r -v -g 1 /dev/mapper/rck $((5000 * B)) $B > /tmp/read1 &
 rd=$!
-wait_until "window: the read held" read_held $rd
+wait_until "window: the read held" in_msleep $rd
 bowio -g 3 /dev/mapper/r $((5000 * B)) $B > /dev/null
 wait $rd
 expect_eq "window: a first overwrite waits for the read that looked before it" \
@@ -160,7 +155,7 @@ expect_eq "window: a first overwrite waits for the read that looked before it" \
 line=$(bow-restore -n -v -f /dev/vdf | awk '/entry/ && $6 == 5000 * 8 { print $8; exit }')
 bowio -r -v -g 1 /dev/mapper/rck $((5000 * B)) $B > /tmp/read2 &
 rd=$!
-wait_until "window: the read held" read_held $rd
+wait_until "window: the read held" in_msleep $rd
 moved=$(bow_status r 8)
 dd if=/dev/urandom of=/dev/mapper/r bs=$B seek=$((line / 8)) count=1 conv=notrunc oflag=direct
 wait $rd
@@ -231,7 +226,7 @@ check "gone: the dm-bow device's removal deferred (a view holds it open)" \
 echo 2000 > /sys/module/dm_bow/parameters/debug_ckpt_ctr_delay
 dmsetup create --noudevsync --readonly v2 --table "$v_table" 2>/dev/null &
 ctr=$!
-wait_until "gone: the second view's constructor held" read_held $ctr
+wait_until "gone: the second view's constructor held" in_msleep $ctr
 check "gone: the first view removed, and with it the dm-bow device" \
 	dmsetup remove --noudevsync v1
 wait $ctr

@@ -278,6 +278,37 @@ dmsetup remove --noudevsync quick slow slowlower
 /sbin/losetup -d "$slow_lo" "$quick_lo"
 rm -f /tmp/slow.img /tmp/quick.img
 
+# Two constructors of one device (issue 25 item 10 says the second can
+# read the first's checkpoint as a live log and fail): the create of
+# "two" is held before its constructor reads block 0
+# (debug_ctr_read_delay) while a second table of the same device is
+# loaded.  Device-mapper runs one table load of a device at a time
+# (table_load() holds the device's type lock across the constructors):
+# the load waits for the held constructor, then shares its state; the
+# checkpoint taken then is the device's, whichever table is live.
+truncate -s 8M /tmp/two.img
+two_lo=$(/sbin/losetup -f --show /tmp/two.img)
+two_table="0 $(blockdev --getsz "$two_lo") bow $two_lo 1 block_size:4096"
+echo 3000 > /sys/module/dm_bow/parameters/debug_ctr_read_delay
+dmsetup create --noudevsync two --table "$two_table" 2>/dev/null &
+two_pid=$!
+wait_until "two: the create's constructor held" in_msleep $two_pid
+echo 0 > /sys/module/dm_bow/parameters/debug_ctr_read_delay
+check "two: a second table of the device loaded" \
+	dmsetup load --noudevsync two --table "$two_table"
+ctr_done() { ! in_msleep "$1"; }
+check "two: ... once the held constructor was done" ctr_done $two_pid
+check "two: ... and resumed" dmsetup resume --noudevsync two
+dmsetup mknodes two
+blkdiscard -o $((1 << 20)) -l $((1 << 20)) /dev/mapper/two
+check "two: checkpoint" dmsetup message two 0 checkpoint
+check "two: the held create succeeds" wait $two_pid
+expect_eq "two: ... state 1 after its table replaced the other" "1 1" \
+	"$(cat "$(bow_sys two)/state") $(bow_status two 5)"
+dmsetup remove --noudevsync two
+/sbin/losetup -d "$two_lo"
+rm -f /tmp/two.img
+
 # Power off, vdb and vde in state 1, the devices as they are.
 dmsetup remove --noudevsync bow commit race
 dmsetup remove --noudevsync lower lower2 lower3
