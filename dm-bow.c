@@ -330,6 +330,15 @@ module_param(debug_ctr_read_delay, uint, 0644);
 MODULE_PARM_DESC(debug_ctr_read_delay, "Tests only: delay a constructor's read of block 0 (ms)");
 #endif
 
+/* A test build's hold of an open window (the debug_*_delay parameters). */
+static void bow_debug_delay(const unsigned int *ms)
+{
+	unsigned int delay = READ_ONCE(*ms);
+
+	if (delay)
+		msleep(delay);
+}
+
 /*
  * Allocations of a state change: test builds check that they cannot
  * reclaim by I/O (see bow_transition_begin()).
@@ -3385,8 +3394,7 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 		ti->error = "Cannot allocate range map";
 		goto bad;
 	}
-	if (READ_ONCE(debug_ctr_read_delay))
-		msleep(READ_ONCE(debug_ctr_read_delay));
+	bow_debug_delay(&debug_ctr_read_delay);
 	r = bow_read_block0(bd, &block0);
 	if (r) {
 		ti->error = "Cannot read block 0";
@@ -3424,8 +3432,7 @@ static void bow_dev_put(struct bow_dev *bd)
 	if (--bd->refs)
 		return;
 	list_del(&bd->list);
-	if (bd->kobj_added)
-		kobject_del(&bd->kobj);
+	/* The last dm-bow table's destructor took it out of sysfs. */
 	kobject_put(&bd->kobj);
 	wait_for_completion(&bd->kobj_released);
 	bow_dev_free(bd);
@@ -3677,22 +3684,25 @@ static int bow_preresume(struct dm_target *ti)
  * The device is about to be suspended: no state change from now until it
  * resumes, and one under way (a rollback may take minutes) ends first.
  */
+static void bow_set_suspended(struct bow_dev *bd, bool suspended)
+{
+	mutex_lock(&bd->state_mutex);
+	bd->suspended = suspended;
+	mutex_unlock(&bd->state_mutex);
+}
+
 static void bow_presuspend(struct dm_target *ti)
 {
 	struct bow_target *bt = ti->private;
 
-	mutex_lock(&bt->bd->state_mutex);
-	bt->bd->suspended = true;
-	mutex_unlock(&bt->bd->state_mutex);
+	bow_set_suspended(bt->bd, true);
 }
 
 static void bow_presuspend_undo(struct dm_target *ti)
 {
 	struct bow_target *bt = ti->private;
 
-	mutex_lock(&bt->bd->state_mutex);
-	bt->bd->suspended = false;
-	mutex_unlock(&bt->bd->state_mutex);
+	bow_set_suspended(bt->bd, false);
 }
 
 /* This table is live now: its low_water applies, its events are seen. */
@@ -3701,7 +3711,7 @@ static void bow_resume(struct dm_target *ti)
 	struct bow_target *bt = ti->private;
 	struct bow_dev *bd = bt->bd;
 
-	bow_presuspend_undo(ti);
+	bow_set_suspended(bd, false);
 	spin_lock(&bd->lock);
 	bd->live_ti = ti;
 	bd->low_water = bt->features.low_water;
@@ -3835,6 +3845,12 @@ static void bow_status(struct dm_target *ti, status_type_t type,
 #define BOW_CHANGED_LINE	42	/* "<20 digits> <20 digits>\n" */
 #define BOW_CHANGED_TAIL	32	/* room for "next <20 digits>\n" */
 
+/* State 1, no rollback begun: under bd->lock or bd->state_mutex. */
+static bool bow_ckpt_live(const struct bow_dev *bd)
+{
+	return bd->state == BOW_STATE_CHECKPOINT && !bd->rollback_begun;
+}
+
 static bool bow_range_written(enum bow_range_type type)
 {
 	return BOW_TYPE(type) & (BOW_TYPE(BOW_CHANGED) | BOW_TYPE(BOW_WRITTEN) |
@@ -3859,7 +3875,7 @@ static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 	if (maxlen < 2 * BOW_CHANGED_TAIL)
 		return -ENOSPC;
 	spin_lock(&bd->lock);
-	if (bd->state != BOW_STATE_CHECKPOINT || bd->rollback_begun)
+	if (!bow_ckpt_live(bd))
 		goto gone;
 	/* Block 0 lives elsewhere; its range in the map is the log's. */
 	if (!from && bd->sector0_written)
@@ -3881,8 +3897,7 @@ static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 			spin_unlock(&bd->lock);
 			cond_resched();
 			spin_lock(&bd->lock);
-			if (bd->state != BOW_STATE_CHECKPOINT ||
-			    bd->rollback_begun)
+			if (!bow_ckpt_live(bd))
 				goto gone;
 			r = bow_range_find(&bd->map, end - 1);
 			if (bow_range_written(r->type))
@@ -4220,8 +4235,7 @@ static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Cannot set the bio size";
 		goto bad_bd;
 	}
-	if (READ_ONCE(debug_ckpt_ctr_delay))
-		msleep(READ_ONCE(debug_ckpt_ctr_delay));
+	bow_debug_delay(&debug_ckpt_ctr_delay);
 	r = bow_ckpt_hold(ck, bow);
 	if (r) {
 		ti->error = "Cannot hold the bow device";
@@ -4242,7 +4256,7 @@ static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 
 	mutex_lock(&bd->state_mutex);
 	r = -EINVAL;
-	if (bd->state != BOW_STATE_CHECKPOINT || bd->rollback_begun)
+	if (!bow_ckpt_live(bd))
 		ti->error = "No checkpoint: the bow device is not in state 1";
 	else if (bd->suspended && !bd->ckpt_users)
 		ti->error = "The bow device is suspended";
@@ -4323,6 +4337,12 @@ static void bow_ckpt_dtr(struct dm_target *ti)
 /* Hops of a move chain bow_ckpt_map() follows in one hold of bd->lock. */
 #define BOW_CKPT_HOPS_LOCKED	64
 
+/* The view's reads may go on: under bd->lock. */
+static bool bow_ckpt_readable(const struct bow_dev *bd)
+{
+	return bow_ckpt_live(bd) && !bd->transition && !bd->ckpt_broken;
+}
+
 static int bow_ckpt_map(struct dm_target *ti, struct bio *bio)
 {
 	struct bow_ckpt *ck = ti->private;
@@ -4341,8 +4361,7 @@ static int bow_ckpt_map(struct dm_target *ti, struct bio *bio)
 	if (bio_op(bio) != REQ_OP_READ)
 		return DM_MAPIO_KILL;
 	spin_lock(&bd->lock);
-	if (bd->state != BOW_STATE_CHECKPOINT || bd->transition ||
-	    bd->rollback_begun || bd->ckpt_broken) {
+	if (!bow_ckpt_readable(bd)) {
 		r = -EIO;
 	} else if (b && bow_freemap_holds(bd, b << bd->block_shift,
 					   bd->block_sectors)) {
@@ -4373,9 +4392,7 @@ static int bow_ckpt_map(struct dm_target *ti, struct bio *bio)
 			spin_unlock(&bd->lock);
 			cond_resched();
 			spin_lock(&bd->lock);
-			if (bd->state != BOW_STATE_CHECKPOINT ||
-			    bd->transition || bd->rollback_begun ||
-			    bd->ckpt_broken) {
+			if (!bow_ckpt_readable(bd)) {
 				r = -EIO;
 				break;
 			}
@@ -4394,8 +4411,7 @@ static int bow_ckpt_map(struct dm_target *ti, struct bio *bio)
 		bio_endio(bio);
 		return DM_MAPIO_SUBMITTED;
 	}
-	if (READ_ONCE(debug_ckpt_read_delay))
-		msleep(READ_ONCE(debug_ckpt_read_delay));
+	bow_debug_delay(&debug_ckpt_read_delay);
 	bio_set_dev(bio, ck->lower->bdev);
 	bio->bi_iter.bi_sector = (where << bd->block_shift) +
 				 (sector & (bd->block_sectors - 1));
@@ -4427,8 +4443,7 @@ static void bow_ckpt_status(struct dm_target *ti, status_type_t type,
 	switch (type) {
 	case STATUSTYPE_INFO:
 		spin_lock(&bd->lock);
-		readable = bd->state == BOW_STATE_CHECKPOINT &&
-			   !bd->rollback_begun && !bd->ckpt_broken;
+		readable = bow_ckpt_live(bd) && !bd->ckpt_broken;
 		spin_unlock(&bd->lock);
 		DMEMIT("%s", readable ? "ok" : "gone");
 		break;
