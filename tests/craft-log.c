@@ -64,7 +64,7 @@ int main(int argc, char **argv)
 	image = argv[1];
 	stride = strtoull(argv[2], NULL, 0);
 	entries = strtoull(argv[3], NULL, 0);
-	fd = open(image, O_RDWR);
+	fd = open(image, O_WRONLY);
 	if (fd < 0 || fstat(fd, &st)) {
 		fprintf(stderr, "craft-log: %s: %s\n", image, strerror(errno));
 		return 1;
@@ -88,11 +88,18 @@ int main(int argc, char **argv)
 	chain = calloc(maps, sizeof(*chain));
 	if (!log_at || !chain)
 		return 1;
-	/* log_at[s]: where log block s is; block 0 for the newest. */
+	/*
+	 * log_at[s]: where log block s is; block 0 for the newest.  Free
+	 * blocks in order: the file system's block 0 (FREE(0)), the older
+	 * log blocks, the backups, the live block 0, the map's chain.
+	 */
 	log_at[logs - 1] = 0;
-	next = 1;	/* FREE(0): the file system's block 0 */
+	next = 1;
 	for (s = 0; s + 1 < logs; s++)
 		log_at[s] = FREE(next++);
+	live = FREE(next + entries);
+	for (s = 0; s < maps; s++)
+		chain[s] = FREE(next + entries + 1 + s);
 	e = 0;
 	for (s = 0; s < logs; s++) {
 		struct bow_log_header *h = (void *)buf;
@@ -118,26 +125,10 @@ int main(int argc, char **argv)
 		h->block_size = htole32(BS);
 		h->count = htole32(n);
 		h->sequence = htole32((uint32_t)s);
+		h->sector0 = htole64(live * SECTORS);
 		x->magic = htole32(BOW_EXT_MAGIC);
 		x->version = htole32(BOW_EXT_VERSION);
 		x->checkpoint_id = htole64(CHECKPOINT_ID);
-		/* sector0 and the map: set below, once their blocks are known. */
-		put_block(log_at[s], buf);
-	}
-	live = FREE(next++);
-	for (s = 0; s < maps; s++)
-		chain[s] = FREE(next++);
-	/* Every log block names the live block 0 and the map. */
-	for (s = 0; s < logs; s++) {
-		struct bow_log_header *h = (void *)buf;
-		struct bow_log_ext *x = (void *)(buf + BOW_HEADER_SIZE);
-
-		if (pread(fd, buf, BS, (off_t)(log_at[s] * BS)) != BS) {
-			fprintf(stderr, "craft-log: %s: read of block %" PRIu64 " failed\n",
-				image, log_at[s]);
-			return 1;
-		}
-		h->sector0 = htole64(live * SECTORS);
 		x->freemap = htole64(chain[0] * SECTORS);
 		x->freemap_blocks = htole32((uint32_t)maps);
 		put_block(log_at[s], buf);

@@ -58,6 +58,10 @@ message()
 	echo "$_rc${_err:+ ${_err##*: }}"
 }
 
+# sectors_written <disk>: sectors written to it (vdb, not /dev/vdb), from
+# its stat: the exact I/O count a test compares before and after.
+sectors_written() { awk '{ print $7 }' /sys/block/$1/stat; }
+
 # in_msleep <pid>: a thread of <pid> sleeps in msleep() (a debug delay).
 in_msleep() { grep -q '^msleep$' /proc/$1/task/*/wchan 2>/dev/null; }
 

@@ -7,8 +7,6 @@
 . ./guest-lib.sh
 B=4096
 param=/sys/module/dm_bow/parameters/debug_resume_mem_kb
-# writes <disk>: sectors written to it, from its stat.
-writes() { awk '{ print $7 }' /sys/block/$1/stat; }
 # limit: what the kernel allows a walk of the log, in KiB: an eighth of
 # RAM (MemTotal is totalram_pages, in KiB).
 limit=$(($(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) / 8))
@@ -18,7 +16,7 @@ said() { dmesg | grep ": bow: [^:]*: $1: " | tail -n 1 | sed "s/.*: bow: [^:]*: 
 
 # 1. The map that asks for more than the machine has: refused by the
 # limit before it takes the memory, with nothing written.
-w=$(writes vdb)
+w=$(sectors_written vdb)
 expect_eq "vdb: resume of the 64 GiB map is refused" \
 	"Log too large to resume in memory" \
 	"$(table_error "0 $(blockdev --getsz /dev/vdb) bow /dev/vdb 2 block_size:$B resume")"
@@ -29,14 +27,14 @@ expect_eq "vdb: the kernel log gives the limit, an eighth of RAM" \
 ranges=$(echo "$line" | sed -n 's/.*and \([0-9]*\) free.*/\1/p')
 check "vdb: ... refused part way through the map ($ranges of 8388607 ranges read)" \
 	[ "$ranges" -gt 0 -a "$ranges" -lt 8388607 ]
-expect_eq "vdb: nothing written" "$w" "$(writes vdb)"
+expect_eq "vdb: nothing written" "$w" "$(sectors_written vdb)"
 expect_eq "vdb: nothing of it held after the refusal" "" "$(dmsetup ls | grep -v '^No devices')"
 
 # 2. A log whose entries pass a smaller limit (the test parameter): the
 # walk stops before the entries' array passes it.  Each limit is
 # refused at the resume, at a rollback and at a bow-checkpoint index.
 tbl="0 $(blockdev --getsz /dev/vdc) bow /dev/vdc 2 block_size:$B resume"
-w=$(writes vdc)
+w=$(sectors_written vdc)
 echo 256 > $param
 expect_eq "vdc: with a 256 KiB limit, resume is refused" \
 	"Log too large to resume in memory" "$(table_error "$tbl")"
@@ -48,7 +46,7 @@ check "vdc: with the limit of RAM, the same log resumes" \
 	dmsetup create --noudevsync vdc --table "$tbl"
 expect_eq "vdc: ... all of it" "resumed: 18 log blocks, 3018 entries, 8191 free ranges" \
 	"$(last_bow_line)"
-expect_eq "vdc: ... and wrote nothing" "$w" "$(writes vdc)"
+expect_eq "vdc: ... and wrote nothing" "$w" "$(sectors_written vdc)"
 echo 256 > $param
 expect_eq "vdc: a bow-checkpoint index over the limit is refused" \
 	"Log too large to index in memory" \
@@ -59,7 +57,7 @@ expect_eq "vdc: ... says why" \
 	"cannot roll back: N entries and 0 free ranges read so far need more than 256 KiB, the limit (an eighth of RAM): restore the device offline" \
 	"$(said "cannot roll back" | sed 's/: [0-9]* entries/: N entries/')"
 expect_eq "vdc: ... and leaves the checkpoint: state 1, nothing written" "1 $w" \
-	"$(cat "$(bow_sys vdc)/state") $(writes vdc)"
+	"$(cat "$(bow_sys vdc)/state") $(sectors_written vdc)"
 echo 0 > $param
 check "vdc: under the limit of RAM, bow-checkpoint indexes it" \
 	dmsetup create --noudevsync --readonly ck \

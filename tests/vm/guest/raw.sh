@@ -14,7 +14,7 @@ wsec() { dd if=/dev/urandom of=$bow bs=512 seek=$1 count=$2 conv=notrunc oflag=d
 sumall() { dd if="$1" bs=1M iflag=direct | md5sum | cut -d' ' -f1; }
 # Sectors vdb has written: a sub-block test asserts that its bio reached
 # dm-bow as the bio it claims (a buffered fallback writes whole pages).
-written() { awk '{ print $7 }' /sys/block/vdb/stat; }
+written() { sectors_written vdb; }
 # events <name>: the device-mapper event counter of a device.
 events() { dmsetup info -c --noheadings -o events "$1"; }
 

@@ -5,8 +5,6 @@
 # same requests pass.  Disk: /dev/vdb, 8 MiB of random bytes.
 . ./guest-lib.sh
 B=4096
-# writes: sectors written to vdb, from its stat.
-writes() { awk '{ print $7 }' /sys/block/vdb/stat; }
 
 bow_create bow /dev/vdb 1 block_size:$B
 S=$(bow_sys bow)
@@ -18,12 +16,12 @@ refused_while_suspended()
 {
 	_label=$1 _state=$2 _said=$3
 	shift 3
-	_w=$(writes)
+	_w=$(sectors_written vdb)
 	check "$_label: suspend" dmsetup suspend bow
 	expect_eq "$_label: refused with EBUSY" "1 Device or resource busy" "$("$@")"
 	expect_eq "$_label: ... says why" "$_said" "$(last_bow_line)"
 	expect_eq "$_label: ... state $_state, nothing written" "$_state $_w" \
-		"$(cat "$S/state") $(writes)"
+		"$(cat "$S/state") $(sectors_written vdb)"
 	check "$_label: resume" dmsetup resume bow
 }
 # sysfs <state>: write it to the state file; the exit status and error.
@@ -47,10 +45,10 @@ refused_while_suspended "commit message" 1 \
 refused_while_suspended "sysfs 2" 1 \
 	"cannot go to state 2: the device is suspended" sysfs 2
 check "suspend for a bow-checkpoint table" dmsetup suspend bow
-w=$(writes)
+w=$(sectors_written vdb)
 expect_eq "a bow-checkpoint table is refused while it is suspended" \
 	"The bow device is suspended" "$(table_error "$ckpt_table" --readonly)"
-expect_eq "... nothing written" "$w" "$(writes)"
+expect_eq "... nothing written" "$w" "$(sectors_written vdb)"
 check "resume" dmsetup resume bow
 expect_eq "resumed: a bow-checkpoint table is accepted" accepted \
 	"$(table_error "$ckpt_table" --readonly)"
