@@ -44,6 +44,7 @@ enum {
 	EXIT_USAGE = 2,		/* bad command line, bowtab line or name */
 	EXIT_SYSTEM = 3,	/* I/O, device-mapper or state file error */
 	EXIT_REFUSED = 4,	/* refused: see the message (nothing done) */
+	EXIT_NOT_RESTORABLE = 5,	/* abort, rollback: nothing to restore */
 };
 
 #define LOCK_DIR "/run/bowctl"
@@ -66,6 +67,7 @@ struct dev {
 	struct bowtab_entry e;
 	struct bow_state st;
 	int state_read;		/* BOW_STATE_OK, _MISSING or _DAMAGED */
+	bool unsafe;		/* state directory refused: never written */
 	int lock_fd;
 	char prefix[BOWTAB_NAME_MAX + 16];	/* "bowctl: <name>: " */
 	char state_dir[PATH_MAX * 2];	/* e.state_dir under root_dir */
@@ -155,11 +157,14 @@ static int state_fs_mounted(struct dev *d)
 
 /*
  * Find @name in bowtab, lock its state (one bowctl at a time changes it)
- * and read it.  Returns an exit status.
+ * and read it.  A state directory others could write to is refused
+ * (bow_state_dir_check()); with @untrusted_ok (boot-setup, which must
+ * still restore and map the device) its state is read as damaged.
+ * Returns an exit status.
  */
-static int dev_open(struct dev *d, const char *name)
+static int dev_open(struct dev *d, const char *name, bool untrusted_ok)
 {
-	char path[PATH_MAX + 80];
+	char path[PATH_MAX + 80], why[PATH_MAX + 100];
 
 	memset(d, 0, sizeof(*d));
 	d->lock_fd = -1;
@@ -179,6 +184,17 @@ static int dev_open(struct dev *d, const char *name)
 	if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX)) {
 		say(d, "cannot lock %s: %s\n", path, strerror(errno));
 		return EXIT_SYSTEM;
+	}
+	if (bow_state_dir_check(d->state_dir, why, sizeof(why))) {
+		say(d, "unsafe state directory: %s\n", why);
+		if (!untrusted_ok)
+			return EXIT_REFUSED;
+		d->unsafe = true;
+		d->state_read = BOW_STATE_DAMAGED;
+		d->st.lifecycle = BOW_LC_FAILED;
+		bow_state_event(&d->st, "damaged", "unsafe state directory: %s",
+				why);
+		return EXIT_DONE;
 	}
 	d->state_read = bow_state_read(d->state_dir, name, &d->st,
 				       d->prefix, stderr);
@@ -203,6 +219,10 @@ static int reboot_now(struct dev *d)
 
 static int save(struct dev *d)
 {
+	if (d->unsafe) {
+		say(d, "not writing the state: its directory is unsafe\n");
+		return EXIT_SYSTEM;
+	}
 	if (mkdir(d->state_dir, 0755) && errno != EEXIST) {
 		say(d, "cannot create the state directory %s: %s\n",
 		    d->state_dir, strerror(errno));
@@ -226,9 +246,40 @@ static int info(struct dev *d, struct bow_dm_info *di)
 /* bowctl start of a device updated in place (bowtab resume). */
 static int start_live(struct dev *d, unsigned int retries);
 
+/*
+ * Why nothing can be restored any more, for abort and rollback with no
+ * live checkpoint: the update's data was committed (or never had a
+ * checkpoint).  Returns EXIT_NOT_RESTORABLE after saying so, or EXIT_DONE
+ * when that is not the case.  An update tool must hear it: its own
+ * rollback would put the old system on the new data.
+ */
+static int not_restorable(struct dev *d, const struct bow_dm_info *di)
+{
+	if (di->mapping == BOW_MAP_BOW && di->state == 2 &&
+	    d->st.lifecycle != BOW_LC_ROLLED_BACK) {
+		say(d, "nothing to restore: the update's data was committed "
+		    "already (dm-bow is in state 2)\n");
+		return EXIT_NOT_RESTORABLE;
+	}
+	if (d->st.lifecycle == BOW_LC_COMMITTED) {
+		say(d, "nothing to restore: the update's data was committed "
+		    "already (%s at %" PRId64 ": %s)\n", d->st.event,
+		    d->st.time, d->st.reason);
+		return EXIT_NOT_RESTORABLE;
+	}
+	if (d->st.lifecycle == BOW_LC_FAILED) {
+		say(d, "nothing to restore: %s (%s at %" PRId64 ")\n",
+		    d->st.reason, d->st.event, d->st.time);
+		return EXIT_NOT_RESTORABLE;
+	}
+	return EXIT_DONE;
+}
+
 static int cmd_start(struct dev *d, unsigned int retries)
 {
 	char why[PATH_MAX * 2 + 80];
+	struct bow_dm_info di;
+	int r;
 
 	if (state_dir_protected(d, why, sizeof(why))) {
 		say(d, "refusing to arm: %s; a rollback would undo the state "
@@ -237,6 +288,17 @@ static int cmd_start(struct dev *d, unsigned int retries)
 	}
 	if (d->e.resume)
 		return start_live(d, retries ? retries : d->e.retries);
+	/*
+	 * This boot's checkpoint is not decided yet: its commit (or its
+	 * restore) must not take the next update's arming with it.
+	 */
+	if ((r = info(d, &di)))
+		return r;
+	if (di.mapping == BOW_MAP_BOW && di.state == 1) {
+		say(d, "a checkpoint is live (%s): bowctl commit or abort it "
+		    "before arming the next update\n", d->st.reason);
+		return EXIT_REFUSED;
+	}
 	d->st.lifecycle = BOW_LC_ARMED;
 	d->st.retries = retries ? retries : d->e.retries;
 	d->st.attempts = d->st.retries;
@@ -246,8 +308,13 @@ static int cmd_start(struct dev *d, unsigned int retries)
 	return save(d);
 }
 
-/* Commit a live checkpoint (for @why); disarm. */
-static int commit(struct dev *d, const char *event, const char *why)
+/*
+ * Commit a live checkpoint (for @why).  With @disarm (bowctl commit: an
+ * update tool that changed its mind before any boot), an arming with no
+ * checkpoint live yet is cancelled; the boot's own commit never does.
+ */
+static int commit(struct dev *d, const char *event, const char *why,
+		  bool disarm)
 {
 	struct bow_dm_info di;
 	int r = info(d, &di);
@@ -257,6 +324,20 @@ static int commit(struct dev *d, const char *event, const char *why)
 	if (di.mapping == BOW_MAP_BOW && di.state == 2 &&
 	    d->st.lifecycle == BOW_LC_COMMITTED)
 		return EXIT_DONE;	/* committed already: keep its reason */
+	/* Decided: the next boot restores (an abort, on_full=abort). */
+	if (di.mapping == BOW_MAP_BOW && di.state == 1 &&
+	    (!strcmp(d->st.event, "abort") ||
+	     !strcmp(d->st.event, "low-space"))) {
+		say(d, "not committing: an abort is pending (%s); the next "
+		    "boot restores the checkpoint\n", d->st.reason);
+		return EXIT_REFUSED;
+	}
+	/* dm-bow's state 2 after a rollback is no commit. */
+	if (d->st.lifecycle == BOW_LC_ROLLED_BACK) {
+		say(d, "nothing to commit: the checkpoint was rolled back "
+		    "(%s)\n", d->st.reason);
+		return EXIT_REFUSED;
+	}
 	if (di.mapping == BOW_MAP_BOW && di.state == 1 &&
 	    bow_dm_message(d->e.name, "commit")) {
 		say(d, "dm-bow refused the commit\n");
@@ -267,11 +348,12 @@ static int commit(struct dev *d, const char *event, const char *why)
 	 * power cut between them leaves a lifecycle "checkpoint" with no
 	 * log, which boot-setup reads as committed.
 	 */
-	d->st.attempts = 0;
 	if (di.mapping == BOW_MAP_BOW && di.state >= 1) {
+		d->st.attempts = 0;
 		d->st.lifecycle = BOW_LC_COMMITTED;
 		bow_state_event(&d->st, event, "%s", why);
-	} else if (d->st.lifecycle == BOW_LC_ARMED) {
+	} else if (d->st.lifecycle == BOW_LC_ARMED && disarm) {
+		d->st.attempts = 0;
 		d->st.lifecycle = BOW_LC_IDLE;
 		bow_state_event(&d->st, event, "%s; no checkpoint was live: "
 				"disarmed", why);
@@ -288,15 +370,22 @@ static int cmd_abort(struct dev *d, bool reboot)
 
 	if (r)
 		return r;
-	d->st.attempts = 0;
 	if (di.mapping == BOW_MAP_BOW && di.state == 1) {
+		d->st.attempts = 0;
 		d->st.lifecycle = BOW_LC_CHECKPOINT;
 		bow_state_event(&d->st, "abort", "bowctl abort");
-	} else {
-		if (d->st.lifecycle == BOW_LC_ARMED)
-			d->st.lifecycle = BOW_LC_IDLE;
+	} else if (d->st.lifecycle == BOW_LC_ARMED) {
+		/* No boot has tried the update: it never began. */
+		d->st.attempts = 0;
+		d->st.lifecycle = BOW_LC_IDLE;
 		bow_state_event(&d->st, "abort", "bowctl abort: no checkpoint "
 				"was live; disarmed");
+	} else if ((r = not_restorable(d, &di))) {
+		return r;
+	} else {
+		say(d, "nothing to abort: %s\n",
+		    bow_lifecycle_name(d->st.lifecycle));
+		return EXIT_DONE;
 	}
 	r = save(d);
 	return !r && reboot ? reboot_now(d) : r;
@@ -802,8 +891,12 @@ static int cmd_boot_setup(struct dev *d)
 					d->st.retries);
 		}
 	} else if (armed(&d->st)) {
-		d->st.lifecycle = BOW_LC_ROLLED_BACK;
-		bow_state_event(&d->st, "rolled-back", "no boot attempt left");
+		/* Nothing was restored: the last attempt took no checkpoint. */
+		d->st.lifecycle = BOW_LC_FAILED;
+		bow_state_event(&d->st, "no-checkpoint", "no boot attempt left, "
+				"and the last one took no checkpoint (see its "
+				"bow-checkpoint@%s): nothing was restored",
+				d->e.name);
 	}
 	/* Where UUID= pointed, for a boot that cannot see it (find_lower). */
 	if (!strncmp(d->e.lower, "UUID=", 5))
@@ -862,10 +955,11 @@ static bool mount_point(uint32_t major, uint32_t minor, char *mp, size_t len)
  * writes back what is dirty and leaves it clean on the device (its
  * journal empty), so that a rollback gives a file system that needs no
  * recovery.  One that cannot be frozen is checkpointed as it is, as after
- * a power cut: its journal makes it whole at the next mount.
+ * a power cut: its journal makes it whole at the next mount.  On failure
+ * @why says what failed.
  */
 static int checkpoint_mounted(struct dev *d, const struct bow_dm_info *di,
-			      bool freeze)
+			      bool freeze, char *why, size_t len)
 {
 	struct fstrim_range range = { .len = UINT64_MAX };
 	char mp[PATH_MAX];
@@ -873,14 +967,14 @@ static int checkpoint_mounted(struct dev *d, const struct bow_dm_info *di,
 	int fd, r = EXIT_DONE;
 
 	if (!mount_point(di->major, di->minor, mp, sizeof(mp))) {
-		say(d, "/dev/mapper/%s is not mounted: no free space to "
-		    "borrow, no checkpoint\n", d->e.name);
+		snprintf(why, len, "/dev/mapper/%s is not mounted: no free "
+			 "space to borrow", d->e.name);
 		return EXIT_SYSTEM;
 	}
 	fd = open(mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || ioctl(fd, FITRIM, &range)) {
-		say(d, "FITRIM on %s failed: %s; no checkpoint\n", mp,
-		    strerror(errno));
+		snprintf(why, len, "FITRIM on %s failed: %s", mp,
+			 strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return EXIT_SYSTEM;
@@ -891,19 +985,33 @@ static int checkpoint_mounted(struct dev *d, const struct bow_dm_info *di,
 		say(d, "cannot freeze the file system (%s): checkpointing it "
 		    "unfrozen\n", strerror(errno));
 	if (bow_dm_message(d->e.name, "checkpoint")) {
-		say(d, "dm-bow refused the checkpoint\n");
+		snprintf(why, len, "dm-bow refused the checkpoint (the kernel "
+			 "log says why)");
 		r = EXIT_SYSTEM;
 	}
+	/* The checkpoint is taken: a file system left frozen is no reason. */
 	if (frozen && ioctl(fd, FITHAW, 0)) {
 		say(d, "cannot thaw %s: %s\n", mp, strerror(errno));
-		r = EXIT_SYSTEM;
+		if (!r) {
+			snprintf(why, len, "cannot thaw %s: %s", mp,
+				 strerror(errno));
+			r = EXIT_SYSTEM;
+		}
 	}
 	close(fd);
 	return r;
 }
 
+/*
+ * After the mount: take the checkpoint boot-setup armed dm-bow for.  One
+ * that fails is recorded as failed, and fails the unit, which
+ * boot-complete.target requires (bow-generator): this boot runs
+ * unprotected, and it must neither be committed nor counted as a boot
+ * that a restore undoes.
+ */
 static int cmd_boot_checkpoint(struct dev *d)
 {
+	char why[PATH_MAX + 100];
 	struct bow_dm_info di;
 	int r;
 
@@ -911,11 +1019,20 @@ static int cmd_boot_checkpoint(struct dev *d)
 		return r;
 	if (di.mapping != BOW_MAP_BOW || di.state == 2)
 		return EXIT_DONE;	/* this boot does not checkpoint */
-	if (di.state == 0) {
-		if ((r = checkpoint_mounted(d, &di, false)) ||
-		    (r = info(d, &di)))
-			return r;
+	if (di.state == 0 &&
+	    checkpoint_mounted(d, &di, false, why, sizeof(why))) {
+		bow_state_event(&d->st, "checkpoint-failed", "%s: boot attempt "
+				"%u of %u runs unprotected and is not "
+				"committed", why,
+				d->st.retries - d->st.attempts, d->st.retries);
+		d->st.lifecycle = BOW_LC_FAILED;
+		d->st.attempts = 0;
+		say(d, "no checkpoint: %s\n", d->st.reason);
+		save(d);
+		return EXIT_SYSTEM;
 	}
+	if (di.state == 0 && (r = info(d, &di)))
+		return r;
 	/* Resumed (bowtab resume): boot-setup trimmed it before the mount. */
 	d->st.lifecycle = BOW_LC_CHECKPOINT;
 	bow_state_event(&d->st, "checkpoint", "boot attempt %u of %u%s; %"
@@ -939,7 +1056,7 @@ static int low_space(struct dev *d, uint64_t free_bytes)
 		strncat(why, ": committed (on_full=commit)",
 			sizeof(why) - strlen(why) - 1);
 		say(d, "%s\n", why);
-		return commit(d, "low-space", why);
+		return commit(d, "low-space", why, false);
 	}
 	d->st.attempts = 0;
 	bow_state_event(&d->st, "low-space", "%s: rebooting to restore the "
@@ -968,7 +1085,8 @@ static int cmd_boot_watch(struct dev *d)
 			 * Decide under the lock, on a fresh state and device:
 			 * a commit or abort may have come meanwhile.
 			 */
-			if ((r = dev_open(d, name)) || (r = info(d, &di)))
+			if ((r = dev_open(d, name, false)) ||
+			    (r = info(d, &di)))
 				return r;
 			if (di.mapping != BOW_MAP_BOW || di.state != 1 ||
 			    !strcmp(d->st.event, "abort"))
@@ -986,8 +1104,23 @@ static int cmd_boot_watch(struct dev *d)
 	}
 }
 
+/*
+ * After a healthy boot (bow-commit@, commit=boot-complete): commit the
+ * checkpoint this boot took or resumed, and nothing else.  An arming for
+ * the next boot, or a checkpoint some other boot left, is not this
+ * boot's to decide.
+ */
 static int cmd_boot_commit(struct dev *d)
 {
+	struct bow_dm_info di;
+	char boot[40];
+	int r;
+
+	if (d->e.commit == BOWTAB_COMMIT_MANUAL) {
+		say(d, "not committing: the update tool commits "
+		    "(commit=manual)\n");
+		return EXIT_DONE;
+	}
 	if (!strcmp(d->st.event, "abort") || !strcmp(d->st.event, "low-space")) {
 		say(d, "not committing: %s\n", d->st.reason);
 		return EXIT_DONE;
@@ -1002,7 +1135,18 @@ static int cmd_boot_commit(struct dev *d)
 		say(d, "not committing: no boot has tried the update yet\n");
 		return EXIT_DONE;
 	}
-	return commit(d, "commit", "the boot completed");
+	if ((r = info(d, &di)))
+		return r;
+	read_boot_id(boot, sizeof(boot));
+	if (di.mapping != BOW_MAP_BOW || di.state != 1 ||
+	    d->st.lifecycle != BOW_LC_CHECKPOINT ||
+	    strcmp(d->st.boot_id, boot)) {
+		printf("%snothing to commit: this boot took no checkpoint "
+		       "(%s)\n", d->prefix,
+		       bow_lifecycle_name(d->st.lifecycle));
+		return EXIT_DONE;
+	}
+	return commit(d, "commit", "the boot completed", false);
 }
 
 /* ---- in-place updates: the checkpoint taken while running */
@@ -1044,6 +1188,7 @@ static void start_watcher(struct dev *d)
 static int start_live(struct dev *d, unsigned int retries)
 {
 	char lower[PATH_MAX], params[PATH_MAX + 100], boot[40];
+	char why[PATH_MAX + 100];
 	struct bow_dm_info di;
 	const char *target;
 	uint64_t size, sectors;
@@ -1095,7 +1240,11 @@ static int start_live(struct dev *d, unsigned int retries)
 		if ((r = info(d, &di)))
 			return r;
 	}
-	if ((r = checkpoint_mounted(d, &di, true)) || (r = info(d, &di)))
+	if ((r = checkpoint_mounted(d, &di, true, why, sizeof(why)))) {
+		say(d, "no checkpoint: %s\n", why);
+		return r;
+	}
+	if ((r = info(d, &di)))
 		return r;
 	d->st.lifecycle = BOW_LC_CHECKPOINT;
 	bow_state_event(&d->st, "checkpoint", "taken while running, for %u "
@@ -1129,6 +1278,8 @@ static int cmd_rollback(struct dev *d)
 	if ((r = info(d, &di)))
 		return r;
 	if (di.mapping != BOW_MAP_BOW || di.state != 1) {
+		if ((r = not_restorable(d, &di)))
+			return r;
 		say(d, "no live checkpoint to roll back\n");
 		return EXIT_REFUSED;
 	}
@@ -1176,18 +1327,56 @@ static int cmd_rollback(struct dev *d)
 
 /* ---- status */
 
+/*
+ * The length of the UTF-8 sequence at @s, or 0 if it is not a valid one
+ * (overlong, a surrogate, past U+10FFFF, cut short).
+ */
+static size_t utf8_len(const unsigned char *s)
+{
+	uint32_t c;
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, c = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, c = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, c = s[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+	    (n == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/* A JSON string: valid UTF-8 whatever @s holds (U+FFFD for a bad byte). */
 static void json_string(const char *s)
 {
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
 
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
+	putchar('"');
+	while (*p) {
+		n = utf8_len(p);
+		if (!n) {
+			fputs("\\ufffd", stdout);
+			p++;
+		} else if (*p == '"' || *p == '\\') {
+			printf("\\%c", *p++);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			printf("\\u%04x", *p++);
+		} else {
+			fwrite(p, 1, n, stdout);
+			p += n;
+		}
 	}
 	putchar('"');
 }
@@ -1204,12 +1393,29 @@ struct status_walk {
 	int r;
 };
 
+/* A bad bowtab line: in the JSON, an entry that says so. */
+static void status_bad_line(const char *name, unsigned int line,
+			    const char *message, void *arg)
+{
+	struct status_walk *w = arg;
+
+	if (!w->json || (w->only && strcmp(w->only, name)))
+		return;
+	printf("%s\n    {\"name\": ", w->count++ ? "," : "");
+	json_string(name);
+	printf(", \"bowtab_line\": %u, \"error\": ", line);
+	json_string(message);
+	putchar('}');
+}
+
 static void status_one(const struct bowtab_entry *e, void *arg)
 {
 	struct status_walk *w = arg;
 	struct bow_dm_info di = { 0 };
+	char why[PATH_MAX + 100];
 	struct dev d;
 	const char *state_file;
+	bool health = bowtab_health_check(root_dir);
 
 	if (w->only && strcmp(w->only, e->name))
 		return;
@@ -1221,6 +1427,11 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 		/* Unknown until it is mounted: someone must look. */
 		d.st.lifecycle = BOW_LC_FAILED;
 		state_file = "unmounted";
+		w->r = EXIT_SYSTEM;
+	} else if (bow_state_dir_check(d.state_dir, why, sizeof(why))) {
+		say(&d, "unsafe state directory: %s\n", why);
+		d.st.lifecycle = BOW_LC_FAILED;
+		state_file = "unsafe";
 		w->r = EXIT_SYSTEM;
 	} else {
 		d.state_read = bow_state_read(d.state_dir, e->name, &d.st,
@@ -1245,6 +1456,12 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 			       " backed up%s", di.state, di.free_bytes,
 			       di.backup_bytes, di.failed ? ", FAILED" : "");
 		printf("\n  lower: %s\n", e->lower);
+		if (e->commit == BOWTAB_COMMIT_MANUAL)
+			printf("  commit: by the update tool (commit=manual)\n");
+		else
+			printf("  commit: after a healthy boot%s\n", health ?
+			       "" : "; WARNING: no health check guards it "
+			       "(nothing is required by boot-complete.target)");
 		if (d.st.event[0])
 			printf("  last event: %s at %" PRId64 ": %s\n",
 			       d.st.event, d.st.time, d.st.reason);
@@ -1257,9 +1474,12 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 	printf(", \"lower\": ");
 	json_string(e->lower);
 	printf(", \"lifecycle\": \"%s\", \"attempts_left\": %u, "
-	       "\"retries\": %u,\n     \"mapping\": \"%s\", ",
+	       "\"retries\": %u,\n     \"commit\": \"%s\", "
+	       "\"health_check\": %s, \"mapping\": \"%s\", ",
 	       bow_lifecycle_name(d.st.lifecycle), d.st.attempts,
-	       d.st.retries, mapping_names[di.mapping]);
+	       d.st.retries, e->commit == BOWTAB_COMMIT_MANUAL ? "manual" :
+	       "boot-complete", e->commit == BOWTAB_COMMIT_MANUAL ? "null" :
+	       health ? "true" : "false", mapping_names[di.mapping]);
 	if (di.mapping == BOW_MAP_BOW)
 		printf("\"dm_state\": %u, \"free_bytes\": %" PRIu64
 		       ", \"backup_bytes\": %" PRIu64 ", \"failed\": %s,\n",
@@ -1287,7 +1507,8 @@ static int cmd_status(const char *only, bool json)
 
 	if (json)
 		printf("{\"version\": 1, \"devices\": [");
-	nbad = bowtab_each(bowtab_path, stderr, status_one, &w);
+	nbad = bowtab_each(bowtab_path, stderr, status_one, status_bad_line,
+			   &w);
 	if (json)
 		printf("%s]}\n", w.count ? "\n  " : "");
 	if (only && !w.count) {
@@ -1325,7 +1546,8 @@ static void initramfs_one(const struct bowtab_entry *e, void *arg)
  */
 static int cmd_initramfs_devices(void)
 {
-	int nbad = bowtab_each(bowtab_path, stderr, initramfs_one, NULL);
+	int nbad = bowtab_each(bowtab_path, stderr, initramfs_one, NULL,
+			       NULL);
 
 	return nbad < 0 ? EXIT_SYSTEM : nbad ? EXIT_USAGE : EXIT_DONE;
 }
@@ -1362,7 +1584,9 @@ static void usage(FILE *f)
 	      "Exit status: 0 done or nothing to do, 2 usage or bowtab "
 	      "error,\n"
 	      "3 system error (I/O, device-mapper, state file), 4 "
-	      "refused.\n", f);
+	      "refused,\n"
+	      "5 nothing to restore (abort, rollback: the data was "
+	      "committed).\n", f);
 }
 
 static unsigned int opt_retries;
@@ -1370,7 +1594,7 @@ static bool opt_reboot;
 
 static int cmd_user_commit(struct dev *d)
 {
-	return commit(d, "commit", "bowctl commit");
+	return commit(d, "commit", "bowctl commit", true);
 }
 
 static int cmd_user_start(struct dev *d)
@@ -1407,7 +1631,7 @@ static int run(unsigned int i, const char *name)
 	struct dev d;
 	int r;
 
-	r = dev_open(&d, name);
+	r = dev_open(&d, name, commands[i].run == cmd_boot_setup);
 	if (!r)
 		r = commands[i].run(&d);
 	dev_close(&d);

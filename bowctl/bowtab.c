@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <dirent.h>
 #include <mntent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,9 +82,12 @@ static int parse_option(const char *file, unsigned int lineno, char *opt,
 		return bad(err, file, lineno, "option", opt,
 			   "<key>=<value>");
 	if (!strcmp(opt, "state")) {
-		if (val[0] != '/' || strlen(val) >= sizeof(e->state_dir))
+		/* It goes into unit files, where these are syntax. */
+		if (val[0] != '/' || strlen(val) >= sizeof(e->state_dir) ||
+		    strpbrk(val, "%\\\"'"))
 			return bad(err, file, lineno, "state", val,
-				   "an absolute directory path");
+				   "an absolute directory path, without %, "
+				   "\\, \" or '");
 		strcpy(e->state_dir, val);
 	} else if (!strcmp(opt, "retries")) {
 		if (!parse_size(val, &v) || strpbrk(val, "KMGT") || !v ||
@@ -123,10 +127,18 @@ static int parse_option(const char *file, unsigned int lineno, char *opt,
 		else
 			return bad(err, file, lineno, "on_invalid", val,
 				   "roll-forward or fail");
+	} else if (!strcmp(opt, "commit")) {
+		if (!strcmp(val, "boot-complete"))
+			e->commit = BOWTAB_COMMIT_BOOT_COMPLETE;
+		else if (!strcmp(val, "manual"))
+			e->commit = BOWTAB_COMMIT_MANUAL;
+		else
+			return bad(err, file, lineno, "commit", val,
+				   "boot-complete or manual");
 	} else {
 		return bad(err, file, lineno, "option", opt,
 			   "state, retries, block_size, low_water, min_free, "
-			   "on_full, on_invalid, initramfs or resume");
+			   "on_full, on_invalid, commit, initramfs or resume");
 	}
 	return 0;
 }
@@ -189,15 +201,56 @@ int bowtab_parse_line(const char *file, unsigned int lineno, char *line,
 	return 1;
 }
 
+/* The names of the lines read so far, for bowtab_each(). */
+struct seen_names {
+	char (*names)[BOWTAB_NAME_MAX];
+	unsigned int *lines;
+	size_t nr, cap;
+};
+
+/*
+ * The line @name was first seen on, or 0 (and it is noted now as seen on
+ * @line).  Names too long to be valid are never noted: their lines are bad.
+ */
+static unsigned int seen_before(struct seen_names *s, const char *name,
+				unsigned int line)
+{
+	for (size_t i = 0; i < s->nr; i++)
+		if (!strcmp(s->names[i], name))
+			return s->lines[i];
+	if (strlen(name) >= BOWTAB_NAME_MAX)
+		return 0;
+	if (s->nr == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		void *n = realloc(s->names, cap * sizeof(*s->names));
+
+		if (!n)
+			return 0;	/* unchecked, not refused */
+		s->names = n;
+		n = realloc(s->lines, cap * sizeof(*s->lines));
+		if (!n)
+			return 0;
+		s->lines = n;
+		s->cap = cap;
+	}
+	strcpy(s->names[s->nr], name);
+	s->lines[s->nr++] = line;
+	return 0;
+}
+
 int bowtab_each(const char *file, FILE *err,
 		void (*fn)(const struct bowtab_entry *e, void *arg),
+		void (*bad_line)(const char *name, unsigned int line,
+				 const char *message, void *arg),
 		void *arg)
 {
 	FILE *f = fopen(file, "re");
+	struct seen_names seen = { 0 };
 	struct bowtab_entry e;
-	unsigned int lineno = 0;
-	char *line = NULL;
-	size_t cap = 0;
+	unsigned int lineno = 0, first;
+	char *line = NULL, *msg = NULL, name[BOWTAB_NAME_MAX + 1];
+	size_t cap = 0, msg_len = 0;
+	FILE *m;
 	int nbad = 0, r;
 
 	if (!f && errno == ENOENT)
@@ -207,12 +260,42 @@ int bowtab_each(const char *file, FILE *err,
 		return -1;
 	}
 	while (getline(&line, &cap, f) > 0) {
-		r = bowtab_parse_line(file, ++lineno, line, &e, err);
-		if (r < 0)
+		/* Its first field, for @bad_line: parsing cuts the line. */
+		snprintf(name, sizeof(name), "%.*s",
+			 (int)strcspn(line + strspn(line, WS), WS),
+			 line + strspn(line, WS));
+		m = open_memstream(&msg, &msg_len);
+		lineno++;
+		/* The first line of a name counts, even a bad one. */
+		first = name[0] && name[0] != '#' ?
+			seen_before(&seen, name, lineno) : 0;
+		if (first) {
+			fprintf(m ? m : err, "%s:%u: name '%s' is on line %u "
+				"already: this line is left alone\n", file,
+				lineno, name, first);
+			r = -1;
+		} else {
+			r = bowtab_parse_line(file, lineno, line, &e,
+					      m ? m : err);
+		}
+		if (m)
+			fclose(m);
+		if (r < 0) {
 			nbad++;
-		else if (r > 0)
+			if (msg) {
+				fputs(msg, err);
+				msg[strcspn(msg, "\n")] = 0;
+			}
+			if (bad_line)
+				bad_line(name, lineno, msg ? msg : "", arg);
+		} else if (r > 0) {
 			fn(&e, arg);
+		}
+		free(msg);
+		msg = NULL;
 	}
+	free(seen.names);
+	free(seen.lines);
 	free(line);
 	fclose(f);
 	return nbad;
@@ -222,7 +305,7 @@ int bowtab_find(const char *file, const char *name, struct bowtab_entry *e,
 		FILE *err)
 {
 	FILE *f = fopen(file, "re");
-	unsigned int lineno = 0;
+	unsigned int lineno = 0, first = 0;
 	size_t cap = 0, len = strlen(name);
 	char *line = NULL, *start;
 	int found = 0;
@@ -231,13 +314,20 @@ int bowtab_find(const char *file, const char *name, struct bowtab_entry *e,
 		fprintf(err, "%s: cannot read: %s\n", file, strerror(errno));
 		return -1;
 	}
-	while (!found && getline(&line, &cap, f) > 0) {
+	while (getline(&line, &cap, f) > 0) {
 		lineno++;
-		/* Only the named device's line is judged here. */
+		/* Only the named device's lines are judged here. */
 		start = line + strspn(line, WS);
 		if (strncmp(start, name, len) || !start[len] ||
 		    !strchr(WS, start[len]))
 			continue;
+		if (found) {
+			fprintf(err, "%s:%u: name '%s' is on line %u already: "
+				"this line is left alone\n", file, lineno,
+				name, first);
+			continue;
+		}
+		first = lineno;
 		found = bowtab_parse_line(file, lineno, line, e, err) > 0 ?
 			1 : -1;
 	}
@@ -336,4 +426,30 @@ bool bowtab_state_on_device(const struct bowtab_entry *e, const char *fstab,
 		mp[--n] = 0;
 	bowtab_fstab_holder(fstab, e->state_dir, holder, sizeof(holder));
 	return !strcmp(mp, holder);
+}
+
+bool bowtab_health_check(const char *root)
+{
+	/* systemd's unit directories, as systemd-analyze unit-paths. */
+	static const char *const dirs[] = {
+		"/etc/systemd/system", "/run/systemd/system",
+		"/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
+		"/lib/systemd/system",
+	};
+	char path[PATH_MAX];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	for (size_t i = 0; !found && i < sizeof(dirs) / sizeof(*dirs); i++) {
+		snprintf(path, sizeof(path), "%s%s/boot-complete.target.requires",
+			 root, dirs[i]);
+		d = opendir(path);
+		while (d && !found && (de = readdir(d)))
+			found = de->d_name[0] != '.' &&
+				strncmp(de->d_name, "bow-", 4);
+		if (d)
+			closedir(d);
+	}
+	return found;
 }

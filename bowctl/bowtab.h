@@ -27,6 +27,12 @@ enum bowtab_on_invalid {
 	BOWTAB_ON_INVALID_FAIL,		/* leave it untouched, fail the mount */
 };
 
+/* Who commits a checkpoint (commit=). */
+enum bowtab_commit {
+	BOWTAB_COMMIT_BOOT_COMPLETE,	/* bow-commit@, after a healthy boot */
+	BOWTAB_COMMIT_MANUAL,		/* the update tool, with bowctl commit */
+};
+
 struct bowtab_entry {
 	char name[BOWTAB_NAME_MAX];
 	char lower[PATH_MAX];		/* as written: PARTLABEL=, ... or path */
@@ -37,6 +43,7 @@ struct bowtab_entry {
 	uint64_t min_free;		/* bytes */
 	enum bowtab_on_full on_full;
 	enum bowtab_on_invalid on_invalid;
+	enum bowtab_commit commit;
 	bool initramfs;			/* set up before the root switch */
 	bool resume;			/* in-place updates: bowctl(8) */
 	unsigned int line;		/* where it was read */
@@ -51,20 +58,26 @@ int bowtab_parse_line(const char *file, unsigned int lineno, char *line,
 		      struct bowtab_entry *e, FILE *err);
 
 /*
- * Find the entry named @name in @file.  Returns 0 with @e filled in, or
- * -1 after a message on @err: no such file, no such entry, or the line
- * is bad (then nothing is done for that device).
+ * Find the entry named @name in @file: its first line, as bowtab_each()
+ * takes it.  Returns 0 with @e filled in, or -1 after a message on @err:
+ * no such file, no such entry, or the line is bad (then nothing is done
+ * for that device).  A later line of the same name is said on @err.
  */
 int bowtab_find(const char *file, const char *name, struct bowtab_entry *e,
 		FILE *err);
 
 /*
  * Call @fn for every entry of @file, in order, going on past bad lines
- * (said on @err).  Returns the number of bad lines, or -1 if the file
- * cannot be read (a missing file has no entries: 0).
+ * (said on @err, and given to @bad if it is not NULL: the line's first
+ * field, which may be empty or no valid name, and the message without
+ * its newline).  A name already used on an earlier line makes a bad
+ * line: the first one counts.  Returns the number of bad lines, or -1 if
+ * the file cannot be read (a missing file has no entries: 0).
  */
 int bowtab_each(const char *file, FILE *err,
 		void (*fn)(const struct bowtab_entry *e, void *arg),
+		void (*bad)(const char *name, unsigned int line,
+			    const char *message, void *arg),
 		void *arg);
 
 /*
@@ -98,5 +111,14 @@ void bowtab_fstab_holder(const char *fstab, const char *path, char *mp,
  */
 bool bowtab_state_on_device(const struct bowtab_entry *e, const char *fstab,
 			    char *mp, size_t len);
+
+/*
+ * Whether a health check guards boot-complete.target on the system under
+ * @root ("" for this one): a unit that target requires, other than
+ * dm-bow's own (a link in boot-complete.target.requires/ of a systemd
+ * unit directory: what [Install] RequiredBy=boot-complete.target makes).
+ * Without one, the target is reached right after sysinit.target.
+ */
+bool bowtab_health_check(const char *root);
 
 #endif /* BOWTAB_H */

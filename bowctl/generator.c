@@ -4,7 +4,8 @@
  * each /etc/bowtab line into the dependencies of the lifecycle's template
  * units, so that a file system in /etc/fstab on /dev/mapper/<name> is
  * restored and mapped before its mount, checkpointed after it and before
- * local-fs.target, and committed after boot-complete.target.
+ * local-fs.target, and (commit=boot-complete) committed after a healthy
+ * boot: boot-complete.target, systemd-bless-boot and default.target.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -25,19 +26,27 @@ static const char *outdir;
 static const char *fstab = "/etc/fstab";
 static FILE *log_file;
 static int failed;
+/* Whether a unit is required by boot-complete.target (bowtab.h). */
+static bool health_check;
 
-/* Generators have no terminal: say it in the kernel log, which the journal keeps. */
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
+/*
+ * Generators have no terminal: say it in the kernel log, which the
+ * journal keeps, at syslog @level (3 an error, 4 a warning).
+ */
+static void say_at(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void say_at(int level, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	fprintf(log_file, "<3>bow-generator: ");
+	fprintf(log_file, "<%d>bow-generator: ", level);
 	vfprintf(log_file, fmt, ap);
 	fflush(log_file);
 	va_end(ap);
 }
+
+#define say(...) say_at(3, __VA_ARGS__)
 
 /* systemd's path escaping (systemd-escape --path), for unit names. */
 static void escape_path(const char *path, char *out, size_t len)
@@ -181,9 +190,24 @@ static void generate(const struct bowtab_entry *e, void *arg)
 			 e->name);
 		link_unit("local-fs.target.wants", unit,
 			  "bow-checkpoint@.service");
+		/*
+		 * A checkpoint that failed is a failed boot: no commit, and
+		 * the bootloader does not mark the entry good.
+		 */
+		link_unit("boot-complete.target.requires", unit,
+			  "bow-checkpoint@.service");
 	}
 
-	/* After a healthy boot (boot-complete.target): the commit. */
+	/* The update tool commits (bowctl commit): no unit does. */
+	if (e->commit == BOWTAB_COMMIT_MANUAL)
+		return;
+	if (!health_check)
+		say_at(4, "%s line %u: no health check guards the commit of "
+		       "%s: no unit is required by boot-complete.target, so "
+		       "it is committed once default.target is reached "
+		       "(bowctl(8), HEALTH CHECKS)\n", BOWTAB_PATH, e->line,
+		       e->name);
+	/* After a healthy boot: the commit (its unit says when). */
 	snprintf(unit, sizeof(unit), "bow-commit@%s.service", e->name);
 	link_unit("basic.target.wants", unit, "bow-commit@.service");
 }
@@ -211,11 +235,14 @@ int main(int argc, char **argv)
 		log_file = fopen("/dev/kmsg", "we");
 	if (!log_file)
 		log_file = stderr;
+	/* BOW_GENERATOR_ROOT: for tests, a system under a directory. */
+	health_check = bowtab_health_check(getenv("BOW_GENERATOR_ROOT") ?
+					   getenv("BOW_GENERATOR_ROOT") : "");
 	/* bowtab's messages, one kernel log record a line. */
 	err = open_memstream(&buf, &len);
 	if (!err)
 		return 1;
-	nbad = bowtab_each(file, err, generate, NULL);
+	nbad = bowtab_each(file, err, generate, NULL, NULL);
 	fclose(err);
 	for (char *line = buf, *next; line && *line; line = next) {
 		next = strchr(line, '\n');

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,7 +157,7 @@ int bow_state_read(const char *dir, const char *name, struct bow_state *s,
 
 	memset(s, 0, sizeof(*s));
 	state_path(path, sizeof(path), dir, name, "");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT)
 		return BOW_STATE_MISSING;
 	if (fd < 0)
@@ -209,10 +210,39 @@ int bow_state_read(const char *dir, const char *name, struct bow_state *s,
 	return BOW_STATE_OK;
 }
 
+/*
+ * Whether the directory @fd (@path) may hold state: owned by root (or
+ * by who runs bowctl) and writable by nobody else.  Says why not in @why.
+ */
+static bool dir_unsafe(int fd, const char *path, char *why, size_t len)
+{
+	struct stat st;
+
+	if (fstat(fd, &st)) {
+		snprintf(why, len, "%s: cannot stat: %s", path,
+			 strerror(errno));
+		return true;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		snprintf(why, len, "%s is owned by uid %u, not root: refusing "
+			 "to keep state there", path, (unsigned int)st.st_uid);
+		return true;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(why, len, "%s is writable by group or others (mode "
+			 "%04o): refusing to keep state there", path,
+			 (unsigned int)(st.st_mode & 07777));
+		return true;
+	}
+	return false;
+}
+
 int bow_state_write(const char *dir, const char *name,
 		    const struct bow_state *s, const char *prefix, FILE *err)
 {
 	char path[PATH_MAX + 80], tmp[PATH_MAX + 80], buf[STATE_MAX];
+	char why[PATH_MAX + 100];
+	const char *base;
 	int fd, dfd, len;
 
 	len = snprintf(buf, sizeof(buf),
@@ -235,10 +265,32 @@ int bow_state_write(const char *dir, const char *name,
 
 	state_path(path, sizeof(path), dir, name, "");
 	state_path(tmp, sizeof(tmp), dir, name, ".tmp");
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/*
+	 * Through the directory, checked as opened: no name in it is
+	 * followed, and a file left by an earlier run is replaced, never
+	 * written through.
+	 */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		fprintf(err, "%s%s: cannot open: %s\n", prefix, dir,
+			strerror(errno));
+		return -1;
+	}
+	if (dir_unsafe(dfd, dir, why, sizeof(why))) {
+		fprintf(err, "%s%s\n", prefix, why);
+		close(dfd);
+		return -1;
+	}
+	base = strrchr(tmp, '/') + 1;
+	fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EEXIST && !unlinkat(dfd, base, 0))
+		fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL |
+			    O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		fprintf(err, "%s%s: cannot create: %s\n", prefix, tmp,
 			strerror(errno));
+		close(dfd);
 		return -1;
 	}
 	errno = 0;
@@ -246,25 +298,83 @@ int bow_state_write(const char *dir, const char *name,
 		fprintf(err, "%s%s: cannot write: %s\n", prefix, tmp,
 			errno ? strerror(errno) : "short write");
 		close(fd);
-		unlink(tmp);
+		unlinkat(dfd, base, 0);
+		close(dfd);
 		return -1;
 	}
 	close(fd);
-	if (rename(tmp, path)) {
+	if (renameat(dfd, base, dfd, strrchr(path, '/') + 1)) {
 		fprintf(err, "%s%s: cannot rename to %s: %s\n", prefix, tmp,
 			path, strerror(errno));
-		unlink(tmp);
+		unlinkat(dfd, base, 0);
+		close(dfd);
 		return -1;
 	}
 	/* The rename itself must reach the disk before we act on it. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd)) {
+	if (fsync(dfd)) {
 		fprintf(err, "%s%s: cannot sync the directory: %s\n", prefix,
 			dir, strerror(errno));
-		if (dfd >= 0)
-			close(dfd);
+		close(dfd);
 		return -1;
 	}
 	close(dfd);
 	return 0;
+}
+
+int bow_state_dir_check(const char *dir, char *why, size_t len)
+{
+	char path[PATH_MAX], real[PATH_MAX], *slash;
+	bool self = true;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s", dir);
+	/* The deepest directory that exists: where it is, or will be made. */
+	while (stat(path, &st)) {
+		if (errno != ENOENT) {
+			snprintf(why, len, "%s: cannot stat: %s", path,
+				 strerror(errno));
+			return -1;
+		}
+		slash = strrchr(path, '/');
+		if (!slash || slash == path)
+			snprintf(path, sizeof(path), "/");
+		else
+			*slash = 0;
+		self = false;
+	}
+	if (!realpath(path, real)) {
+		snprintf(why, len, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/*
+	 * It and every directory above: owned by root, writable by nobody
+	 * else, above it only if sticky (as /tmp), where others cannot
+	 * rename what is not theirs.
+	 */
+	for (;;) {
+		if (stat(real, &st) || !S_ISDIR(st.st_mode)) {
+			snprintf(why, len, "%s: not a directory", real);
+			return -1;
+		}
+		if (st.st_uid != 0 && st.st_uid != geteuid()) {
+			snprintf(why, len, "%s is owned by uid %u, not root",
+				 real, (unsigned int)st.st_uid);
+			return -1;
+		}
+		if ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
+		    (self || !(st.st_mode & S_ISVTX))) {
+			snprintf(why, len, "%s is writable by group or others "
+				 "(mode %04o)", real,
+				 (unsigned int)(st.st_mode & 07777));
+			return -1;
+		}
+		self = false;
+		if (!strcmp(real, "/"))
+			return 0;
+		slash = strrchr(real, '/');
+		if (slash == real)
+			slash[1] = 0;
+		else
+			*slash = 0;
+	}
 }

@@ -49,10 +49,22 @@ int bow_state_read(const char *dir, const char *name, struct bow_state *s,
 
 /*
  * Replace @dir/@name.state with @s: a temporary file, fsync, rename,
- * fsync of the directory.  Returns 0, or -1 after a message on @err.
+ * fsync of the directory, all through the directory opened once; no
+ * symbolic link in it is followed.  Refuses a directory that
+ * bow_state_dir_check() would.  Returns 0, or -1 after a message on @err.
  */
 int bow_state_write(const char *dir, const char *name,
 		    const struct bow_state *s, const char *prefix, FILE *err);
+
+/*
+ * Whether @dir may hold state files: it (or, while it does not exist,
+ * the directory it will be made in) and every directory above it owned
+ * by root (or by who runs bowctl), and writable by nobody else, above it
+ * only if sticky.  Whoever can write there can forge a state (an abort,
+ * a lower device) or have root write through a link.  Returns 0, or -1
+ * with the reason in @why.
+ */
+int bow_state_dir_check(const char *dir, char *why, size_t len);
 
 /* Record an event now, with a reason (printf format). */
 void bow_state_event(struct bow_state *s, const char *event,

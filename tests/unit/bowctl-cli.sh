@@ -47,18 +47,28 @@ cat > "$tmp/fstab" <<'EOT'
 /dev/vda / ext4 rw 0 1
 /dev/mapper/data /srv/data ext4 defaults 0 2
 EOT
-mkdir -p "$tmp/gen"
-BOWTAB=$tmp/bowtab SYSTEMD_FSTAB=$tmp/fstab SYSTEMD_LOG_TARGET=console \
-	"$top/bowctl/bow-generator" "$tmp/gen" "$tmp/gen" "$tmp/gen" \
-	2> "$tmp/gen.err"
+mkdir -p "$tmp/gen" "$tmp/nosys"
+# gen <system root>: run the generator into $tmp/gen, its messages in
+# $tmp/gen.err; the system's units (for its health checks) under the root.
+gen()
+{
+	mkdir -p "$tmp/gen"
+	BOWTAB=$tmp/bowtab SYSTEMD_FSTAB=$tmp/fstab SYSTEMD_LOG_TARGET=console \
+		BOW_GENERATOR_ROOT=$1 "$top/bowctl/bow-generator" "$tmp/gen" \
+		"$tmp/gen" "$tmp/gen" 2> "$tmp/gen.err"
+}
+gen "$tmp/nosys"
 expect_eq "generator: exits 0 past a bad line" 0 $?
-expect_eq "generator: names the bad line's file, line and field, and the unmounted device" \
-"<3>bow-generator: /etc/bowtab line 4: no /etc/fstab line mounts /dev/mapper/spare: it is set up, but nothing checkpoints it
+expect_eq "generator: names the bad line's file, line and field, the unmounted device, and the commits no health check guards" \
+"<4>bow-generator: /etc/bowtab line 2: no health check guards the commit of data: no unit is required by boot-complete.target, so it is committed once default.target is reached (bowctl(8), HEALTH CHECKS)
+<3>bow-generator: /etc/bowtab line 4: no /etc/fstab line mounts /dev/mapper/spare: it is set up, but nothing checkpoints it
+<4>bow-generator: /etc/bowtab line 4: no health check guards the commit of spare: no unit is required by boot-complete.target, so it is committed once default.target is reached (bowctl(8), HEALTH CHECKS)
 <3>bow-generator: $tmp/bowtab:3: bad min_free 'lots': expected a size in bytes (K, M, G, T: 1024s); this device is left alone" \
 	"$(cat "$tmp/gen.err")"
-expect_eq "generator: the units it links" \
+expect_eq "generator: the units it links (a failed checkpoint fails boot-complete.target)" \
 "./basic.target.wants/bow-commit@data.service -> /usr/lib/systemd/system/bow-commit@.service
 ./basic.target.wants/bow-commit@spare.service -> /usr/lib/systemd/system/bow-commit@.service
+./boot-complete.target.requires/bow-checkpoint@data.service -> /usr/lib/systemd/system/bow-checkpoint@.service
 ./dev-mapper-data.device.requires/bow-setup@data.service -> /usr/lib/systemd/system/bow-setup@.service
 ./dev-mapper-spare.device.requires/bow-setup@spare.service -> /usr/lib/systemd/system/bow-setup@.service
 ./local-fs.target.wants/bow-checkpoint@data.service -> /usr/lib/systemd/system/bow-checkpoint@.service" \
@@ -77,15 +87,32 @@ Requires=srv-data.mount
 After=srv-data.mount
 RequiresMountsFor=/var/lib/bow" \
 	"$(cat "$tmp/gen/bow-checkpoint@data.service.d/50-bowtab.conf")"
+# A health check (an application's unit that boot-complete.target
+# requires) silences the warning; commit=manual links no commit at all.
+mkdir -p "$tmp/sys/etc/systemd/system/boot-complete.target.requires"
+ln -s /etc/systemd/system/app-health.service \
+	"$tmp/sys/etc/systemd/system/boot-complete.target.requires/app-health.service"
+rm -rf "$tmp/gen"
+gen "$tmp/sys"
+expect_eq "generator: a health check: nothing said about it" 0 \
+	"$(grep -c 'health check' "$tmp/gen.err")"
+printf 'data PARTLABEL=user-data state=/var/lib/bow,commit=manual\n' > "$tmp/bowtab"
+rm -rf "$tmp/gen"
+gen "$tmp/nosys"
+expect_eq "generator: commit=manual: no commit unit, no health warning" \
+"0 
+./boot-complete.target.requires/bow-checkpoint@data.service
+./dev-mapper-data.device.requires/bow-setup@data.service
+./local-fs.target.wants/bow-checkpoint@data.service" \
+	"$? $(cat "$tmp/gen.err")
+$(cd "$tmp/gen" && find . -type l | sort)"
 # The root file system's device: after the mount of /, and without the
 # initramfs option it could never be set up before that mount.
 printf 'root /dev/vda state=/meta/bow,resume\n' > "$tmp/bowtab"
 printf '/dev/mapper/root / ext4 rw 0 1\nLABEL=meta /meta ext4 rw 0 2\n' > "$tmp/fstab"
 rm -rf "$tmp/gen"
 mkdir -p "$tmp/gen"
-BOWTAB=$tmp/bowtab SYSTEMD_FSTAB=$tmp/fstab SYSTEMD_LOG_TARGET=console \
-	"$top/bowctl/bow-generator" "$tmp/gen" "$tmp/gen" "$tmp/gen" \
-	2> "$tmp/gen.err"
+gen "$tmp/sys"
 expect_eq "generator: a root device without initramfs is said" \
 	"0 <3>bow-generator: /etc/bowtab line 1: /dev/mapper/root is the root file system: without the option initramfs it is never set up before its mount" \
 	"$? $(cat "$tmp/gen.err")"
@@ -97,9 +124,7 @@ After=-.mount
 RequiresMountsFor=/meta/bow" \
 	"$(cat "$tmp/gen/bow-checkpoint@root.service.d/50-bowtab.conf")"
 printf 'root /dev/vda state=/meta/bow,resume,initramfs\n' > "$tmp/bowtab"
-BOWTAB=$tmp/bowtab SYSTEMD_FSTAB=$tmp/fstab SYSTEMD_LOG_TARGET=console \
-	"$top/bowctl/bow-generator" "$tmp/gen" "$tmp/gen" "$tmp/gen" \
-	2> "$tmp/gen.err"
+gen "$tmp/sys"
 expect_eq "generator: ... and with it, nothing to say" "0 " "$? $(cat "$tmp/gen.err")"
 
 # bowctl: arming and disarming, with the state in a scratch directory.
@@ -142,6 +167,127 @@ expect_eq "rollback with no live checkpoint: refused, the state untouched" \
 b status "hostdev$$" > "$tmp/out"
 expect_eq "status for people" "hostdev$$: idle, 0 of 3 boot attempts left" \
 	"$(head -n 1 "$tmp/out")"
+
+# state_edit <file> <python: body = ...>: rewrite a state file, CRC kept.
+state_edit()
+{
+	python3 - "$1" "$2" <<'EOT'
+import sys, zlib
+p = sys.argv[1]
+body = open(p, "rb").read()
+body = body[:body.rindex(b"crc32 ")]
+exec(sys.argv[2])
+crc = zlib.crc32(body, 0xffffffff) ^ 0xffffffff
+open(p, "wb").write(body + b"crc32 %08x\n" % crc)
+EOT
+}
+
+# life <what>: the device's lifecycle, then the last event and reason.
+life()
+{
+	b status --json | python3 -c 'import json, sys
+d = json.load(sys.stdin)["devices"][0]
+e = d["last_event"] or {}
+print(d["lifecycle"], d["attempts_left"], e.get("event"), "|", e.get("reason"))'
+}
+# The boot's commit (bow-commit@) never touches an arming: it commits only
+# a checkpoint this boot took (none here: no device-mapper).
+b start "hostdev$$" --retries 2
+b boot-commit "hostdev$$" > "$tmp/out" 2> "$tmp/err"
+expect_eq "boot-commit of an armed device: nothing to commit, still armed" \
+	"0 bowctl: hostdev$$: nothing to commit: this boot took no checkpoint (armed) armed 2 start | armed for 2 boot attempts" \
+	"$? $(cat "$tmp/out" "$tmp/err") $(life)"
+# After a commit, an abort or a rollback cannot give the old data back:
+# an error of its own (5), the state untouched; the same after a
+# checkpoint that failed.
+state_edit "$tmp/state/hostdev$$.state" 'body = body.replace(b"lifecycle armed", b"lifecycle committed").replace(b"event start", b"event commit").replace(b"reason armed for 2 boot attempts", b"reason the boot completed")'
+cp "$tmp/state/hostdev$$.state" "$tmp/before.state"
+for verb in abort rollback "abort --reboot"; do
+	# shellcheck disable=SC2086
+	b $verb "hostdev$$" > "$tmp/out" 2> "$tmp/err"
+	expect_eq "$verb after a commit: status 5, says the data was committed, state untouched" \
+		"5 0 bowctl: hostdev$$: nothing to restore: the update's data was committed already (commit at T: the boot completed)" \
+		"$? $(cmp -s "$tmp/before.state" "$tmp/state/hostdev$$.state"; echo $?) $(cat "$tmp/out" "$tmp/err" | sed 's/ at [0-9]*/ at T/')"
+done
+state_edit "$tmp/state/hostdev$$.state" 'body = body.replace(b"lifecycle committed", b"lifecycle failed").replace(b"event commit", b"event checkpoint-failed").replace(b"reason the boot completed", b"reason FITRIM on /x failed: boot attempt 1 of 2 runs unprotected and is not committed")'
+b abort "hostdev$$" > "$tmp/out" 2> "$tmp/err"
+expect_eq "abort after a failed checkpoint: status 5, says why" \
+	"5 bowctl: hostdev$$: nothing to restore: FITRIM on /x failed: boot attempt 1 of 2 runs unprotected and is not committed (checkpoint-failed at T)" \
+	"$? $(cat "$tmp/out" "$tmp/err" | sed 's/ at [0-9]*/ at T/')"
+# A commit after a rollback is no commit.
+state_edit "$tmp/state/hostdev$$.state" 'body = body.replace(b"lifecycle failed", b"lifecycle rolled-back").replace(b"event checkpoint-failed", b"event rolled-back")'
+cp "$tmp/state/hostdev$$.state" "$tmp/before.state"
+b commit "hostdev$$" > "$tmp/out" 2> "$tmp/err"
+expect_eq "commit after a rollback: refused, the state untouched" \
+	"4 0 bowctl: hostdev$$: nothing to commit: the checkpoint was rolled back" \
+	"$? $(cmp -s "$tmp/before.state" "$tmp/state/hostdev$$.state"; echo $?) $(cat "$tmp/out" "$tmp/err" | cut -d' ' -f1-10)"
+b abort "hostdev$$" > "$tmp/out" 2> "$tmp/err"
+expect_eq "abort after a rollback: nothing to abort, the state untouched" \
+	"0 0 bowctl: hostdev$$: nothing to abort: rolled-back" \
+	"$? $(cmp -s "$tmp/before.state" "$tmp/state/hostdev$$.state"; echo $?) $(cat "$tmp/out" "$tmp/err")"
+rm "$tmp/state/hostdev$$.state"
+
+# status: who commits, and whether a health check guards it.
+echo "hostdev$$ /dev/disk/by-partlabel/none$$ state=$tmp/state,retries=3" > "$tmp/bowtab"
+echo "man$$ /dev/disk/by-partlabel/none$$ state=$tmp/state,commit=manual" >> "$tmp/bowtab"
+expect_eq "status --json: commit and health_check" \
+	"boot-complete False manual None" \
+	"$(b --root "$tmp/nosys" --bowtab "$tmp/bowtab" --fstab "$tmp/fstab" status --json | python3 -c 'import json, sys
+print(" ".join("%s %s" % (d["commit"], d["health_check"]) for d in json.load(sys.stdin)["devices"]))')"
+expect_eq "status: says who commits, and warns when no health check guards it" \
+	"  commit: after a healthy boot; WARNING: no health check guards it (nothing is required by boot-complete.target)
+  commit: by the update tool (commit=manual)" \
+	"$(b --root "$tmp/nosys" --bowtab "$tmp/bowtab" --fstab "$tmp/fstab" status | grep '^  commit: ')"
+expect_eq "status: no warning with a health check" \
+	"  commit: after a healthy boot" \
+	"$(b --root "$tmp/sys" --bowtab "$tmp/bowtab" --fstab "$tmp/fstab" status "hostdev$$" | grep '^  commit: ')"
+# A bad line, a name used twice, bytes that are no UTF-8: every line has
+# its entry, and the JSON is valid UTF-8.
+printf "bad$$ /dev/vdx state=/s,retries=0\nman$$ /dev/vdy state=/t\nraw$$ /dev/\377\303x state=%s\n" "$tmp/state" >> "$tmp/bowtab"
+b status --json > "$tmp/st" 2> "$tmp/err"
+expect_eq "status --json: an entry for each line, bad ones with their error" \
+	"2 hostdev$$:idle man$$:idle bad$$:bowtab_line=3 man$$:bowtab_line=4 raw$$:idle /dev/\ufffd\ufffdx" \
+	"$? $(python3 -c 'import json, sys
+ds = json.load(open(sys.argv[1], encoding="utf-8"))["devices"]
+print(" ".join("%s:%s" % (d["name"], d.get("lifecycle") or "bowtab_line=%d" % d["bowtab_line"]) for d in ds),
+      ascii(ds[-1]["lower"]).strip("'"'"'"))' "$tmp/st")"
+expect_eq "status --json: the errors, as on stderr" \
+	"$tmp/bowtab:3: bad retries '0': expected a number of boot attempts, 1 to 100; this device is left alone|$tmp/bowtab:4: name 'man$$' is on line 2 already: this line is left alone" \
+	"$(python3 -c 'import json, sys
+print("|".join(d["error"] for d in json.load(open(sys.argv[1]))["devices"] if "error" in d))' "$tmp/st")"
+expect_eq "status: the same errors on stderr" \
+	"$tmp/bowtab:3: bad retries '0': expected a number of boot attempts, 1 to 100; this device is left alone
+$tmp/bowtab:4: name 'man$$' is on line 2 already: this line is left alone" \
+	"$(cat "$tmp/err")"
+echo "hostdev$$ /dev/disk/by-partlabel/none$$ state=$tmp/state,retries=3" > "$tmp/bowtab"
+
+# A state directory others can write to: they could forge a state (an
+# abort, a lower device) or have root write through a link.
+mkdir -p "$tmp/open"
+chmod 0777 "$tmp/open"
+echo "open$$ /dev/disk/by-partlabel/none$$ state=$tmp/open/bow" > "$tmp/obowtab"
+"$bowctl" --bowtab "$tmp/obowtab" --fstab "$tmp/fstab" start "open$$" > "$tmp/out" 2> "$tmp/err"
+expect_eq "start with a state directory in one all can write to: refused, nothing written" \
+	"4 bowctl: open$$: unsafe state directory: $tmp/open is writable by group or others (mode 0777) 0" \
+	"$? $(cat "$tmp/out" "$tmp/err") $(ls -A "$tmp/open" | wc -l)"
+expect_eq "status --json: the state file is unsafe" "3 unsafe failed" \
+	"$("$bowctl" --bowtab "$tmp/obowtab" --fstab "$tmp/fstab" status --json 2> /dev/null > "$tmp/st"; echo $?) $(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))["devices"][0]
+print(d["state_file"], d["lifecycle"])' "$tmp/st")"
+chmod 0755 "$tmp/open"
+ln -s "$tmp/victim" "$tmp/open/bow"
+echo keep > "$tmp/victim"
+"$bowctl" --bowtab "$tmp/obowtab" --fstab "$tmp/fstab" start "open$$" > "$tmp/out" 2> "$tmp/err"
+expect_eq "start through a link to a file: refused, the file kept" \
+	"4 bowctl: open$$: unsafe state directory: $tmp/victim: not a directory keep" \
+	"$? $(cat "$tmp/err") $(cat "$tmp/victim")"
+rm -f "$tmp/open/bow"
+mkdir "$tmp/open/bow"
+ln -s "$tmp/victim" "$tmp/open/bow/open$$.state.tmp"
+"$bowctl" --bowtab "$tmp/obowtab" --fstab "$tmp/fstab" start "open$$" > "$tmp/out" 2> "$tmp/err"
+expect_eq "start with a link at the state's temporary file: armed, the link not followed" \
+	"0 keep armed" "$? $(cat "$tmp/victim") $("$bowctl" --bowtab "$tmp/obowtab" --fstab "$tmp/fstab" status --json | python3 -c 'import json, sys
+print(json.load(sys.stdin)["devices"][0]["lifecycle"])')"
 
 # The state directory on the protected file system: refused.
 echo "/dev/mapper/hostdev$$ $tmp/state ext4 defaults 0 2" > "$tmp/fstab"
@@ -226,20 +372,6 @@ for args in "--root rel initramfs-devices" "initramfs-devices srv"; do
 	expect_eq "usage error: bowctl $args" 2 $?
 done
 
-# state_edit <file> <python: body = ...>: rewrite a state file, CRC kept.
-state_edit()
-{
-	python3 - "$1" "$2" <<'EOT'
-import sys, zlib
-p = sys.argv[1]
-body = open(p, "rb").read()
-body = body[:body.rindex(b"crc32 ")]
-exec(sys.argv[2])
-crc = zlib.crc32(body, 0xffffffff) ^ 0xffffffff
-open(p, "wb").write(body + b"crc32 %08x\n" % crc)
-EOT
-}
-
 # A power cut after a restore's last write and before the state file
 # records it (bowctl-test --test-cut-after-restore): the log is gone, as
 # after a commit, and the next boot must still call it a rollback.  The
@@ -280,6 +412,16 @@ bowctl: cut$$: cannot create /dev/mapper/cut$$ (linear $loop 0)" \
 "$bowctl" --bowtab "$tmp/bowtab" --fstab "$tmp/fstab" --root "$tmp" boot-setup \
 	"cut$$" 2>&1 | grep -c 'setting up after the root switch' > "$tmp/out"
 expect_eq "... not under --root (the initramfs itself)" 0 "$(cat "$tmp/out")"
+
+# The last attempt took no checkpoint (its bow-checkpoint@ failed before
+# recording, or never ran): nothing is restored, and status must not say
+# it was rolled back.
+b start "cut$$"
+state_edit "$tmp/cs/cut$$.state" 'body = body.replace(b"attempts 1", b"attempts 0")'
+b boot-setup "cut$$" > /dev/null 2>&1
+expect_eq "no attempt left and no checkpoint was taken: failed, not rolled back" \
+	"3 failed 0 no-checkpoint | no boot attempt left, and the last one took no checkpoint (see its bow-checkpoint@cut$$): nothing was restored" \
+	"$? $(life)"
 
 # A device updated in place (bowtab resume), without device-mapper here:
 # bowctl start refuses (it checkpoints under the mounted file system);

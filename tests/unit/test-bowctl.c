@@ -84,8 +84,17 @@ static void test_bowtab(void)
 		e.min_free == 32ULL << 20 &&
 		e.on_full == BOWTAB_ON_FULL_ABORT &&
 		e.on_invalid == BOWTAB_ON_INVALID_FAIL &&
+		e.commit == BOWTAB_COMMIT_BOOT_COMPLETE &&
 		!e.initramfs && e.line == 7 && !msg[0],
 		"bowtab: every option is read");
+	r = parse("data /dev/vdb state=/s,commit=manual", &e, msg,
+		  sizeof(msg));
+	verdict(r == 1 && e.commit == BOWTAB_COMMIT_MANUAL && !msg[0],
+		"bowtab: commit=manual");
+	r = parse("data /dev/vdb state=/s,commit=boot-complete", &e, msg,
+		  sizeof(msg));
+	verdict(r == 1 && e.commit == BOWTAB_COMMIT_BOOT_COMPLETE && !msg[0],
+		"bowtab: commit=boot-complete");
 	r = parse("var /dev/vdc initramfs,state=/bow", &e, msg, sizeof(msg));
 	verdict(r == 1 && e.initramfs && !strcmp(e.state_dir, "/bow") &&
 		!e.resume && !msg[0],
@@ -120,7 +129,14 @@ static void test_bowtab(void)
 		   "state=<directory> (required); this device is left "
 		   "alone\n");
 	expect_bad("data /dev/vdb state=var/lib", "bowtab:7: bad state "
-		   "'var/lib': expected an absolute directory path; this "
+		   "'var/lib': expected an absolute directory path, without "
+		   "%, \\, \" or '; this device is left alone\n");
+	/* A systemd specifier in a unit the generator writes. */
+	expect_bad("data /dev/vdb state=/meta/x%n", "bowtab:7: bad state "
+		   "'/meta/x%n': expected an absolute directory path, without "
+		   "%, \\, \" or '; this device is left alone\n");
+	expect_bad("data /dev/vdb state=/s,commit=later", "bowtab:7: bad "
+		   "commit 'later': expected boot-complete or manual; this "
 		   "device is left alone\n");
 	expect_bad("data /dev/vdb state=/s,retries=0", "bowtab:7: bad "
 		   "retries '0': expected a number of boot attempts, 1 to 100; "
@@ -152,19 +168,19 @@ static void test_bowtab(void)
 		   "is left alone\n");
 	expect_bad("data /dev/vdb state=/s,retry=2", "bowtab:7: bad option "
 		   "'retry': expected state, retries, block_size, low_water, "
-		   "min_free, on_full, on_invalid, initramfs or resume; this "
-		   "device is left alone\n");
+		   "min_free, on_full, on_invalid, commit, initramfs or resume; "
+		   "this device is left alone\n");
 	expect_bad("data /dev/vdb state=/s,nofail", "bowtab:7: bad option "
 		   "'nofail': expected <key>=<value>; this device is left "
 		   "alone\n");
 	expect_bad("data /dev/vdb state=/s,initramfs=1", "bowtab:7: bad "
 		   "option 'initramfs': expected state, retries, block_size, "
-		   "low_water, min_free, on_full, on_invalid, initramfs or "
-		   "resume; this device is left alone\n");
+		   "low_water, min_free, on_full, on_invalid, commit, "
+		   "initramfs or resume; this device is left alone\n");
 	expect_bad("data /dev/vdb state=/s,resume=yes", "bowtab:7: bad "
 		   "option 'resume': expected state, retries, block_size, "
-		   "low_water, min_free, on_full, on_invalid, initramfs or "
-		   "resume; this device is left alone\n");
+		   "low_water, min_free, on_full, on_invalid, commit, "
+		   "initramfs or resume; this device is left alone\n");
 	expect_bad("data /dev/vdb state=/s, retries=2", "bowtab:7: bad field "
 		   "'retries=2': expected nothing after the options (they are "
 		   "separated by commas, without spaces); this device is left "
@@ -183,9 +199,40 @@ static void test_bowtab(void)
 	verdict(!strcmp(path, "/dev/vdb"), "bowtab: a path stays a path");
 }
 
+/* @root@dir/@name, a symbolic link to the unit @name, directories made. */
+static void make_link(const char *root, const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	size_t n = strlen(root);
+
+	snprintf(path, sizeof(path), "%s%s", root, dir);
+	for (char *p = path + n; p; p = strchr(p + 1, '/')) {
+		*p = 0;
+		mkdir(path, 0755);
+		*p = '/';
+	}
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s%s/%s", root, dir, name);
+	if (symlink(name, path))
+		abort();
+}
+
+/* bowtab_each()'s callbacks: what they were given, a line each. */
+static void each_good(const struct bowtab_entry *e, void *arg)
+{
+	fprintf(arg, "good %s %u\n", e->name, e->line);
+}
+
+static void each_bad(const char *name, unsigned int line,
+		     const char *message, void *arg)
+{
+	fprintf(arg, "bad '%s' %u: %s\n", name, line, message);
+}
+
 static void test_bowtab_file(const char *dir)
 {
 	char file[PATH_MAX], fstab[PATH_MAX], mp[PATH_MAX], *msg = NULL;
+	char path[PATH_MAX + 64];
 	struct bowtab_entry e;
 	size_t len = 0;
 	FILE *f, *err;
@@ -211,6 +258,67 @@ static void test_bowtab_file(const char *dir)
 	verdict(r == -1 && strstr(msg, "/bowtab: no entry for none\n"),
 		"bowtab: find says there is no such entry");
 	free(msg);
+
+	/*
+	 * A name on two lines: the first counts, for every reader, and the
+	 * second is a bad line; so is one after a bad line of that name.
+	 */
+	f = fopen(file, "w");
+	fputs("data /dev/vdb state=/s,retries=2\nother /dev/vdc state=/s\n"
+	      "data /dev/vdd state=/t\nbad /dev/vde state=/s,retries=-1\n"
+	      "bad /dev/vde state=/s\n", f);
+	fclose(f);
+	{
+		char *out = NULL, *errs = NULL, want[PATH_MAX * 3 + 400];
+		size_t out_len = 0, errs_len = 0;
+		FILE *o = open_memstream(&out, &out_len);
+		FILE *er = open_memstream(&errs, &errs_len);
+
+		r = bowtab_each(file, er, each_good, each_bad, o);
+		fclose(o);
+		fclose(er);
+		snprintf(want, sizeof(want), "good data 1\ngood other 2\n"
+			 "bad 'data' 3: %s:3: name 'data' is on line 1 "
+			 "already: this line is left alone\n"
+			 "bad 'bad' 4: %s:4: bad retries '-1': expected a "
+			 "number of boot attempts, 1 to 100; this device is "
+			 "left alone\nbad 'bad' 5: %s:5: name 'bad' is on "
+			 "line 4 already: this line is left alone\n", file,
+			 file, file);
+		verdict(r == 3 && !strcmp(out, want),
+			"bowtab: a name on a second line: the first counts, "
+			"the second is bad%s%s", r == 3 && !strcmp(out, want) ?
+			"" : " -- got: ", r == 3 && !strcmp(out, want) ? "" :
+			out);
+		verdict(errs && strstr(errs, "bowtab:3: name 'data' is on line "
+			"1 already") && strstr(errs, "bowtab:4: bad retries"),
+			"bowtab: ... and each says why on the error stream");
+		free(out);
+		free(errs);
+		errs = NULL;
+		er = open_memstream(&errs, &errs_len);
+		r = bowtab_find(file, "data", &e, er);
+		fclose(er);
+		verdict(!r && e.line == 1 && !strcmp(e.lower, "/dev/vdb") &&
+			errs && !strcmp(strrchr(errs, '/') + 1, "bowtab:3: "
+			"name 'data' is on line 1 already: this line is left "
+			"alone\n"),
+			"bowtab: find takes the first line of a name and says "
+			"the second is left alone");
+		free(errs);
+	}
+	/* Health checks: units boot-complete.target requires, not ours. */
+	snprintf(path, sizeof(path), "%s/sys", dir);
+	verdict(!bowtab_health_check(path),
+		"health check: none on a system without units");
+	make_link(path, "/etc/systemd/system/boot-complete.target.requires",
+		  "bow-checkpoint@data.service");
+	verdict(!bowtab_health_check(path),
+		"health check: dm-bow's own checkpoint is none");
+	make_link(path, "/usr/lib/systemd/system/boot-complete.target.requires",
+		  "app-health.service");
+	verdict(bowtab_health_check(path),
+		"health check: a unit with RequiredBy=boot-complete.target");
 
 	snprintf(fstab, sizeof(fstab), "%s/fstab", dir);
 	f = fopen(fstab, "w");
@@ -345,6 +453,67 @@ static void test_state(const char *dir)
 	verdict(r == BOW_STATE_DAMAGED && strstr(msg, "no version line"),
 		"state: a file without its version is damaged");
 	unlink(path);
+
+	/*
+	 * A link where the temporary file goes (left there by anyone): the
+	 * state replaces it, root never writes through it.
+	 */
+	char victim[PATH_MAX], tmp[PATH_MAX + 16], sub[PATH_MAX + 16];
+	struct stat st;
+
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	write_file(victim, "keep\n", 5);
+	snprintf(tmp, sizeof(tmp), "%s/data.state.tmp", dir);
+	if (symlink(victim, tmp))
+		abort();
+	r = bow_state_write(dir, "data", &s, "t: ", stderr);
+	fd = open(victim, O_RDONLY);
+	len = (size_t)read(fd, buf, sizeof(buf));
+	close(fd);
+	verdict(!r && len == 5 && !memcmp(buf, "keep\n", 5) &&
+		!lstat(path, &st) && S_ISREG(st.st_mode) &&
+		read_state(dir, &t, msg, sizeof(msg)) == BOW_STATE_OK &&
+		access(tmp, F_OK),
+		"state: a link left at the temporary file is not followed");
+	unlink(path);
+	if (symlink(victim, path))
+		abort();
+	verdict(read_state(dir, &t, msg, sizeof(msg)) == BOW_STATE_DAMAGED &&
+		strstr(msg, "cannot open"),
+		"state: a link as the state file is not read");
+	unlink(path);
+
+	/* Directories others can write to (or could rename) are refused. */
+	snprintf(sub, sizeof(sub), "%s/open", dir);
+	mkdir(sub, 0755);
+	chmod(sub, 0777);
+	verdict(bow_state_dir_check(sub, msg, sizeof(msg)) == -1 &&
+		strstr(msg, "/open is writable by group or others (mode "
+		       "0777)"),
+		"state: a directory all can write to is refused: %s", msg);
+	verdict(bow_state_write(sub, "data", &s, "t: ", stderr) == -1,
+		"state: ... and never written in");
+	snprintf(sub, sizeof(sub), "%s/open/bow", dir);
+	verdict(bow_state_dir_check(sub, msg, sizeof(msg)) == -1,
+		"state: so is one to be made in it");
+	snprintf(sub, sizeof(sub), "%s/open", dir);
+	chmod(sub, 01777);
+	snprintf(sub, sizeof(sub), "%s/open/bow", dir);
+	verdict(!bow_state_dir_check(sub, msg, sizeof(msg)),
+		"state: one to be made in a sticky directory (as /tmp) is not");
+	mkdir(sub, 0755);
+	verdict(!bow_state_dir_check(sub, msg, sizeof(msg)),
+		"state: ... nor, made, one of root's own in it");
+	chmod(sub, 01777);
+	verdict(bow_state_dir_check(sub, msg, sizeof(msg)) == -1,
+		"state: but a sticky state directory itself is");
+	chmod(sub, 0755);
+	if (getuid() == 0) {
+		chown(sub, 1, 1);
+		verdict(bow_state_dir_check(sub, msg, sizeof(msg)) == -1 &&
+			strstr(msg, "/open/bow is owned by uid 1"),
+			"state: one owned by another user is refused: %s", msg);
+	}
 }
 
 int main(void)
