@@ -255,16 +255,17 @@ static int start_live(struct dev *d, unsigned int retries);
  */
 static int not_restorable(struct dev *d, const struct bow_dm_info *di)
 {
-	if (di->mapping == BOW_MAP_BOW && di->state == 2 &&
-	    d->st.lifecycle != BOW_LC_ROLLED_BACK) {
-		say(d, "nothing to restore: the update's data was committed "
-		    "already (dm-bow is in state 2)\n");
-		return EXIT_NOT_RESTORABLE;
-	}
 	if (d->st.lifecycle == BOW_LC_COMMITTED) {
 		say(d, "nothing to restore: the update's data was committed "
 		    "already (%s at %" PRId64 ": %s)\n", d->st.event,
 		    d->st.time, d->st.reason);
+		return EXIT_NOT_RESTORABLE;
+	}
+	/* Committed, and the state file not yet told (a power cut). */
+	if (di->mapping == BOW_MAP_BOW && di->state == 2 &&
+	    d->st.lifecycle != BOW_LC_ROLLED_BACK) {
+		say(d, "nothing to restore: the update's data was committed "
+		    "already (dm-bow is in state 2)\n");
 		return EXIT_NOT_RESTORABLE;
 	}
 	if (d->st.lifecycle == BOW_LC_FAILED) {

@@ -20,6 +20,6 @@ warn=$("$top/tests/build-module.sh" "$src" "$mod" BOW_TESTING=y | grep -E 'warni
 expect_eq "dm-bow.ko builds for the debug kernel with no warning" "" "$warn"
 BOW_VM_KERNEL=$src/arch/x86/boot/bzImage BOW_VM_MODROOT=$out/root \
 	BOW_VM_KO=$mod/dm-bow.ko BOW_VM_KVER=$kver BOW_VM_TIMEOUT=3600 \
-	BOW_VM_APPEND="kmemleak=on" \
+	BOW_VM_APPEND="kmemleak=on no5lvl" \
 	BOW_TESTS=${BOW_TESTS:-"raw ioerr ext4 rollback changed checkpoint stress crash powercut"} \
 	"$top/tests/run-all.sh"

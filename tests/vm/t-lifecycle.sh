@@ -182,6 +182,21 @@ sc_good()
 	k=$1
 	kv=$2
 	sc_new good-$kv "$k" "state=/var/lib/bow,min_free=1M"
+	# On the other kernels, a system without a health check: nothing is
+	# required by boot-complete.target, which is then reached right after
+	# sysinit.target, and the migration is a plain service that
+	# multi-user.target wants (not ordered before boot-complete.target):
+	# the commit must still wait for default.target, after it.
+	health=true
+	if [ "$k" != "$first_kernel" ]; then
+		health=false
+		debugfs -w -R "rm /etc/systemd/system/boot-complete.target.requires/bowtest-health.service" \
+			"$sc_root" > /dev/null 2>&1
+		root_put "$sc_root" /etc/systemd/system/bowtest-migrate.service \
+			"$(grep -v '^Before=boot-complete.target$' \
+				"$top/tests/system/guest/bowtest-migrate.service")
+"
+	fi
 	# Before the real arming, what an update tool that changes its mind
 	# does: abort, or commit, before any boot.
 	sc_boot "bowctl start data --retries 3 && bowctl abort data && bowctl status data
@@ -196,7 +211,41 @@ data: idle, 0 of 1 boot attempts left
 			grep -E '^data: |last event' | sed 's/ at [0-9]*:/:/')"
 	expect_status "armed" 'd["lifecycle"], d["attempts_left"], d["mapping"]' \
 		"armed 2 linear"
-	sc_boot
+	expect_status "a health check guards the commit: $health" \
+		'str(d["health_check"]).lower()' "$health"
+	expect_eq "$sc: boot 1: the generator warns in the journal without one" \
+		"$([ $health = true ] && echo 0 || echo 1)" \
+		"$(root_get "$sc_root" /var/lib/bowtest/journal | grep -c 'bow-generator: /etc/bowtab line 1: no health check guards the commit of data: ')"
+	# The update's boot: an update tool arming the next update while
+	# this one's checkpoint is live is refused (its commit would cancel
+	# the arming).  At the end, with the data committed: an abort or a
+	# rollback is an error of its own.  And when the commit ran (Debian's
+	# default.target is graphical.target).
+	root_put "$sc_root" /etc/bowtest/migrate "$migrate
+rc=0; bowctl start data 2> /var/lib/bowtest/start-live.err || rc=\$?
+echo \$rc > /var/lib/bowtest/start-live.rc"
+	sc_boot "bowctl abort data; echo \"abort: \$?\"
+bowctl rollback data; echo \"rollback: \$?\"
+default=\$(systemctl show -p ActiveEnterTimestampMonotonic --value default.target)
+commit=\$(systemctl show -p ExecMainStartTimestampMonotonic --value bow-commit@data.service)
+[ \"\$commit\" -gt \"\$default\" ] && echo 'order: the commit after default.target'
+systemctl show -p After --value bow-commit@data.service | xargs -n 1 > /tmp/after
+for u in boot-complete.target systemd-bless-boot.service \$(systemctl get-default); do
+	grep -qx \"\$u\" /tmp/after && echo \"after: \$u\"
+done"
+	expect_eq "$sc: boot 2: bowctl start while the checkpoint is live: refused, status 4" \
+		"4 bowctl: data: a checkpoint is live (boot attempt 1 of 2; N bytes free): bowctl commit or abort it before arming the next update" \
+		"$(root_get "$sc_root" /var/lib/bowtest/start-live.rc) $(root_get "$sc_root" /var/lib/bowtest/start-live.err | sed 's/; [0-9]* bytes/; N bytes/')"
+	expect_eq "$sc: boot 2: abort and rollback after the commit: status 5, saying so; the commit after default.target and the bootloader's verdict" \
+		"bowctl: data: nothing to restore: the update's data was committed already (commit at T: the boot completed)
+abort: 5
+bowctl: data: nothing to restore: the update's data was committed already (commit at T: the boot completed)
+rollback: 5
+order: the commit after default.target
+after: boot-complete.target
+after: systemd-bless-boot.service
+after: graphical.target" \
+		"$(root_get "$sc_root" /var/lib/bowtest/actions.out | grep -v '^+' | sed 's/ at [0-9]*:/ at T:/')"
 	st_m=$sys_dir/$sc.migrate.json
 	root_get "$sc_root" /var/lib/bowtest/status-migrate.json > "$st_m"
 	expect_eq "$sc: boot 2: checkpoint live during the migration" \
@@ -317,6 +366,70 @@ sc_abort()
 	expect_status "restored: rolled back" \
 		'd["lifecycle"], d["attempts_left"], d["last_event"]["reason"]' \
 		"rolled-back 0 restored the checkpoint: bowctl abort"
+	expect_data pre
+}
+
+# commit=manual, for an update tool that commits with its own verdict
+# (Mender after its server answers, RAUC's mark-good): a healthy boot
+# commits nothing; the tool's abort at its end restores the data at the
+# next boot, where a commit is refused and an abort has nothing to do.
+sc_manual()
+{
+	k=$1
+	sc_new manual "$k" "state=/var/lib/bow,min_free=1M,commit=manual"
+	sc_arm_host 1
+	sc_boot "bowctl status --json > /var/lib/bowtest/status-before.json
+bowctl abort data; echo \"abort: \$?\""
+	root_get "$sc_root" /var/lib/bowtest/status-before.json > "$sys_dir/$sc.before.json"
+	expect_eq "$sc: boot 1: at its end, nothing committed: the checkpoint still live" \
+		"checkpoint 1 manual checkpoint" \
+		"$(json_get "$sys_dir/$sc.before.json" 'd["lifecycle"], d["dm_state"], d["commit"], d["last_event"]["event"]')"
+	expect_unit bow-commit@data "inactive success"
+	expect_eq "$sc: boot 1: the update tool's abort" "abort: 0" \
+		"$(root_get "$sc_root" /var/lib/bowtest/actions.out | grep '^abort: ')"
+	sc_boot "bowctl abort data; echo \"abort: \$?\"
+bowctl commit data; echo \"commit: \$?\""
+	expect_status "restored: rolled back" \
+		'd["lifecycle"], d["mapping"], d["last_event"]["event"], d["last_event"]["reason"]' \
+		"rolled-back linear restored restored the checkpoint: bowctl abort"
+	expect_eq "$sc: boot 2: then abort has nothing to do, and commit is refused" \
+		"bowctl: data: nothing to abort: rolled-back
+abort: 0
+bowctl: data: nothing to commit: the checkpoint was rolled back (restored the checkpoint: bowctl abort)
+commit: 4" \
+		"$(root_get "$sc_root" /var/lib/bowtest/actions.out | grep -v '^+')"
+	expect_data pre
+}
+
+# A checkpoint that fails (FITRIM refused: the file system is mounted
+# noload, where ext4 says EROFS): recorded as failed, the unit failed
+# and with it boot-complete.target (nothing committed, no bootloader
+# mark); an abort says nothing can be restored; the next boot does not
+# claim a rollback.
+sc_ckptfail()
+{
+	k=$1
+	sc_new ckptfail "$k" "state=/var/lib/bow,min_free=1M"
+	root_put "$sc_root" /etc/fstab "/dev/vda / ext4 rw,errors=remount-ro 0 1
+/dev/mapper/data /data ext4 ro,noload 0 2
+"
+	sc_arm_host 1
+	sc_boot "systemctl show -p ActiveState --value boot-complete.target
+bowctl abort data; echo \"abort: \$?\""
+	expect_status "the checkpoint failed, recorded" \
+		'd["lifecycle"], d["attempts_left"], d["mapping"], d["dm_state"], d["last_event"]["event"], d["last_event"]["reason"]' \
+		"failed 0 bow 0 checkpoint-failed FITRIM on /data failed: Read-only file system: boot attempt 1 of 1 runs unprotected and is not committed"
+	expect_unit bow-checkpoint@data "failed exit-code"
+	expect_unit bow-commit@data "inactive success"
+	expect_eq "$sc: boot 1: boot-complete.target not reached; abort: nothing to restore, status 5" \
+		"inactive
+bowctl: data: nothing to restore: FITRIM on /data failed: Read-only file system: boot attempt 1 of 1 runs unprotected and is not committed (checkpoint-failed at T)
+abort: 5" \
+		"$(root_get "$sc_root" /var/lib/bowtest/actions.out | grep -v '^+' | sed 's/ at [0-9]*)/ at T)/')"
+	sc_boot
+	expect_status "the next boot: still failed, no rollback claimed, pass-through" \
+		'd["lifecycle"], d["mapping"], d["last_event"]["event"]' \
+		"failed linear checkpoint-failed"
 	expect_data pre
 }
 
@@ -885,7 +998,7 @@ lane_updates()
 lane_others()
 {
 	k=$first_kernel
-	for s in powercut lowcommit lowabort abort rollback config initramfs; do
+	for s in powercut lowcommit lowabort abort manual ckptfail rollback config initramfs; do
 		want $s && sc_$s "$k"
 	done
 	want initramfs_meta && sc_initramfs_meta "$k" "$(short_version "$k")"
