@@ -202,7 +202,8 @@ rm -f /tmp/h.img
 
 # A view does not pin the mapped device, only the bow device's state:
 # a view's constructor held between its look-up of the dm-bow device and
-# its open of it (debug_ckpt_ctr_delay) while the last other view goes,
+# its open of it (debug_ckpt_ctr_delay, 10 s: the removal is slow under
+# KASAN) while the last other view goes,
 # and with it the dm-bow device, whose removal was deferred while that
 # view held it open.  The held constructor must find it gone (with
 # KASAN: no use of the freed mapped device).  Then the same without the
@@ -223,12 +224,17 @@ v_start()
 check "gone: dm-bow device and a view" v_start
 check "gone: the dm-bow device's removal deferred (a view holds it open)" \
 	dmsetup remove --noudevsync --deferred v
-echo 2000 > /sys/module/dm_bow/parameters/debug_ckpt_ctr_delay
+echo 10000 > /sys/module/dm_bow/parameters/debug_ckpt_ctr_delay
 dmsetup create --noudevsync --readonly v2 --table "$v_table" 2>/dev/null &
 ctr=$!
 wait_until "gone: the second view's constructor held" in_msleep $ctr
 check "gone: the first view removed, and with it the dm-bow device" \
 	dmsetup remove --noudevsync v1
+# The deferred removal runs from a workqueue: wait until the mapped
+# device is gone, while the constructor still sleeps.
+wait_until "gone: the dm-bow device went" sh -c '! dmsetup info v >/dev/null 2>&1'
+check "gone: ... while the second view's constructor is still held" \
+	in_msleep $ctr
 wait $ctr
 expect_eq "gone: the held constructor fails" 1 $?
 echo 0 > /sys/module/dm_bow/parameters/debug_ckpt_ctr_delay
