@@ -246,6 +246,12 @@ static int info(struct dev *d, struct bow_dm_info *di)
 /* bowctl start of a device updated in place (bowtab resume). */
 static int start_live(struct dev *d, unsigned int retries);
 
+/* Whether an abort was decided (bowctl abort, on_full=abort): no commit. */
+static bool abort_pending(const struct bow_state *st)
+{
+	return !strcmp(st->event, "abort") || !strcmp(st->event, "low-space");
+}
+
 /*
  * Why nothing can be restored any more, for abort and rollback with no
  * live checkpoint: the update's data was committed (or never had a
@@ -327,8 +333,7 @@ static int commit(struct dev *d, const char *event, const char *why,
 		return EXIT_DONE;	/* committed already: keep its reason */
 	/* Decided: the next boot restores (an abort, on_full=abort). */
 	if (di.mapping == BOW_MAP_BOW && di.state == 1 &&
-	    (!strcmp(d->st.event, "abort") ||
-	     !strcmp(d->st.event, "low-space"))) {
+	    abort_pending(&d->st)) {
 		say(d, "not committing: an abort is pending (%s); the next "
 		    "boot restores the checkpoint\n", d->st.reason);
 		return EXIT_REFUSED;
@@ -1032,6 +1037,7 @@ static int cmd_boot_checkpoint(struct dev *d)
 		save(d);
 		return EXIT_SYSTEM;
 	}
+	/* Taken now: read back its free space; resumed: as it is. */
 	if (di.state == 0 && (r = info(d, &di)))
 		return r;
 	/* Resumed (bowtab resume): boot-setup trimmed it before the mount. */
@@ -1122,7 +1128,7 @@ static int cmd_boot_commit(struct dev *d)
 		    "(commit=manual)\n");
 		return EXIT_DONE;
 	}
-	if (!strcmp(d->st.event, "abort") || !strcmp(d->st.event, "low-space")) {
+	if (abort_pending(&d->st)) {
 		say(d, "not committing: %s\n", d->st.reason);
 		return EXIT_DONE;
 	}
@@ -1389,6 +1395,7 @@ static const char *const mapping_names[] = {
 
 struct status_walk {
 	bool json;
+	bool health;	/* bowtab_health_check() of the system, read once */
 	int count;
 	const char *only;
 	int r;
@@ -1416,7 +1423,6 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 	char why[PATH_MAX + 100];
 	struct dev d;
 	const char *state_file;
-	bool health = bowtab_health_check(root_dir);
 
 	if (w->only && strcmp(w->only, e->name))
 		return;
@@ -1460,7 +1466,7 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 		if (e->commit == BOWTAB_COMMIT_MANUAL)
 			printf("  commit: by the update tool (commit=manual)\n");
 		else
-			printf("  commit: after a healthy boot%s\n", health ?
+			printf("  commit: after a healthy boot%s\n", w->health ?
 			       "" : "; WARNING: no health check guards it "
 			       "(nothing is required by boot-complete.target)");
 		if (d.st.event[0])
@@ -1480,7 +1486,7 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 	       bow_lifecycle_name(d.st.lifecycle), d.st.attempts,
 	       d.st.retries, e->commit == BOWTAB_COMMIT_MANUAL ? "manual" :
 	       "boot-complete", e->commit == BOWTAB_COMMIT_MANUAL ? "null" :
-	       health ? "true" : "false", mapping_names[di.mapping]);
+	       w->health ? "true" : "false", mapping_names[di.mapping]);
 	if (di.mapping == BOW_MAP_BOW)
 		printf("\"dm_state\": %u, \"free_bytes\": %" PRIu64
 		       ", \"backup_bytes\": %" PRIu64 ", \"failed\": %s,\n",
@@ -1503,7 +1509,10 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 
 static int cmd_status(const char *only, bool json)
 {
-	struct status_walk w = { .json = json, .only = only };
+	struct status_walk w = {
+		.json = json, .only = only,
+		.health = bowtab_health_check(root_dir),
+	};
 	int nbad;
 
 	if (json)

@@ -6,8 +6,8 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <dirent.h>
+#include <inttypes.h>
 #include <mntent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +201,14 @@ int bowtab_parse_line(const char *file, unsigned int lineno, char *line,
 	return 1;
 }
 
+/* Line @lineno of @file names @name again, first named on line @first. */
+static void say_duplicate(FILE *err, const char *file, unsigned int lineno,
+			  const char *name, unsigned int first)
+{
+	fprintf(err, "%s:%u: name '%s' is on line %u already: this line is "
+		"left alone\n", file, lineno, name, first);
+}
+
 /* The names of the lines read so far, for bowtab_each(). */
 struct seen_names {
 	char (*names)[BOWTAB_NAME_MAX];
@@ -270,9 +278,7 @@ int bowtab_each(const char *file, FILE *err,
 		first = name[0] && name[0] != '#' ?
 			seen_before(&seen, name, lineno) : 0;
 		if (first) {
-			fprintf(m ? m : err, "%s:%u: name '%s' is on line %u "
-				"already: this line is left alone\n", file,
-				lineno, name, first);
+			say_duplicate(m ? m : err, file, lineno, name, first);
 			r = -1;
 		} else {
 			r = bowtab_parse_line(file, lineno, line, &e,
@@ -322,9 +328,7 @@ int bowtab_find(const char *file, const char *name, struct bowtab_entry *e,
 		    !strchr(WS, start[len]))
 			continue;
 		if (found) {
-			fprintf(err, "%s:%u: name '%s' is on line %u already: "
-				"this line is left alone\n", file, lineno,
-				name, first);
+			say_duplicate(err, file, lineno, name, first);
 			continue;
 		}
 		first = lineno;

@@ -68,7 +68,7 @@ int bowtab_find(const char *file, const char *name, struct bowtab_entry *e,
 
 /*
  * Call @fn for every entry of @file, in order, going on past bad lines
- * (said on @err, and given to @bad if it is not NULL: the line's first
+ * (said on @err, and given to @bad_line if not NULL: the line's first
  * field, which may be empty or no valid name, and the message without
  * its newline).  A name already used on an earlier line makes a bad
  * line: the first one counts.  Returns the number of bad lines, or -1 if
@@ -76,8 +76,8 @@ int bowtab_find(const char *file, const char *name, struct bowtab_entry *e,
  */
 int bowtab_each(const char *file, FILE *err,
 		void (*fn)(const struct bowtab_entry *e, void *arg),
-		void (*bad)(const char *name, unsigned int line,
-			    const char *message, void *arg),
+		void (*bad_line)(const char *name, unsigned int line,
+				 const char *message, void *arg),
 		void *arg);
 
 /*

@@ -211,27 +211,23 @@ int bow_state_read(const char *dir, const char *name, struct bow_state *s,
 }
 
 /*
- * Whether the directory @fd (@path) may hold state: owned by root (or
- * by who runs bowctl) and writable by nobody else.  Says why not in @why.
+ * Whether the directory @st (@path) may not be trusted with state: not
+ * owned by root (or by who runs bowctl), or writable by others, unless
+ * @sticky_ok and sticky (as /tmp, where others cannot rename what is not
+ * theirs).  Says why in @why.
  */
-static bool dir_unsafe(int fd, const char *path, char *why, size_t len)
+static bool dir_unsafe(const struct stat *st, const char *path,
+		       bool sticky_ok, char *why, size_t len)
 {
-	struct stat st;
-
-	if (fstat(fd, &st)) {
-		snprintf(why, len, "%s: cannot stat: %s", path,
-			 strerror(errno));
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		snprintf(why, len, "%s is owned by uid %u, not root", path,
+			 (unsigned int)st->st_uid);
 		return true;
 	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		snprintf(why, len, "%s is owned by uid %u, not root: refusing "
-			 "to keep state there", path, (unsigned int)st.st_uid);
-		return true;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) &&
+	    !(sticky_ok && (st->st_mode & S_ISVTX))) {
 		snprintf(why, len, "%s is writable by group or others (mode "
-			 "%04o): refusing to keep state there", path,
-			 (unsigned int)(st.st_mode & 07777));
+			 "%04o)", path, (unsigned int)(st->st_mode & 07777));
 		return true;
 	}
 	return false;
@@ -243,6 +239,7 @@ int bow_state_write(const char *dir, const char *name,
 	char path[PATH_MAX + 80], tmp[PATH_MAX + 80], buf[STATE_MAX];
 	char why[PATH_MAX + 100];
 	const char *base;
+	struct stat st;
 	int fd, dfd, len;
 
 	len = snprintf(buf, sizeof(buf),
@@ -276,8 +273,15 @@ int bow_state_write(const char *dir, const char *name,
 			strerror(errno));
 		return -1;
 	}
-	if (dir_unsafe(dfd, dir, why, sizeof(why))) {
-		fprintf(err, "%s%s\n", prefix, why);
+	if (fstat(dfd, &st)) {
+		fprintf(err, "%s%s: cannot stat: %s\n", prefix, dir,
+			strerror(errno));
+		close(dfd);
+		return -1;
+	}
+	if (dir_unsafe(&st, dir, false, why, sizeof(why))) {
+		fprintf(err, "%s%s: refusing to keep state there\n", prefix,
+			why);
 		close(dfd);
 		return -1;
 	}
@@ -346,28 +350,14 @@ int bow_state_dir_check(const char *dir, char *why, size_t len)
 		snprintf(why, len, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	/*
-	 * It and every directory above: owned by root, writable by nobody
-	 * else, above it only if sticky (as /tmp), where others cannot
-	 * rename what is not theirs.
-	 */
+	/* It and every directory above; those above may be sticky. */
 	for (;;) {
 		if (stat(real, &st) || !S_ISDIR(st.st_mode)) {
 			snprintf(why, len, "%s: not a directory", real);
 			return -1;
 		}
-		if (st.st_uid != 0 && st.st_uid != geteuid()) {
-			snprintf(why, len, "%s is owned by uid %u, not root",
-				 real, (unsigned int)st.st_uid);
+		if (dir_unsafe(&st, real, !self, why, len))
 			return -1;
-		}
-		if ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
-		    (self || !(st.st_mode & S_ISVTX))) {
-			snprintf(why, len, "%s is writable by group or others "
-				 "(mode %04o)", real,
-				 (unsigned int)(st.st_mode & 07777));
-			return -1;
-		}
 		self = false;
 		if (!strcmp(real, "/"))
 			return 0;
