@@ -232,6 +232,57 @@ static int save(struct dev *d)
 			       stderr) ? EXIT_SYSTEM : EXIT_DONE;
 }
 
+/*
+ * What this boot must not keep quiet about, in /run (there from the
+ * initramfs on, gone at the next boot): a boot that was to be
+ * checkpointed and is not, or an outcome the state file could not
+ * record.  bow-checkpoint@ fails on it (boot-complete.target requires
+ * it: no commit, no bootloader blessing) and status shows it.
+ */
+static void boot_warning_path(const char *name, char *path, size_t len)
+{
+	snprintf(path, len, LOCK_DIR "/%s.warning", name);
+}
+
+static void boot_warning(struct dev *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void boot_warning(struct dev *d, const char *fmt, ...)
+{
+	char path[PATH_MAX], text[600];
+	va_list ap;
+	int fd;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	say(d, "%s\n", text);
+	boot_warning_path(d->e.name, path, sizeof(path));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0644);
+	if (fd < 0 || dprintf(fd, "%s\n", text) < 0)
+		say(d, "cannot write %s: %s\n", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/* This boot's warning for @name, in @text (empty if none). */
+static void boot_warning_read(const char *name, char *text, size_t len)
+{
+	char path[PATH_MAX];
+	int fd;
+	ssize_t n = 0;
+
+	boot_warning_path(name, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0)
+		n = read(fd, text, len - 1);
+	if (fd >= 0)
+		close(fd);
+	text[n > 0 ? n : 0] = 0;
+	text[strcspn(text, "\n")] = 0;
+}
+
 static int info(struct dev *d, struct bow_dm_info *di)
 {
 	if (bow_dm_info(d->e.name, di)) {
@@ -344,15 +395,33 @@ static int commit(struct dev *d, const char *event, const char *why,
 		    "(%s)\n", d->st.reason);
 		return EXIT_REFUSED;
 	}
-	if (di.mapping == BOW_MAP_BOW && di.state == 1 &&
-	    bow_dm_message(d->e.name, "commit")) {
-		say(d, "dm-bow refused the commit\n");
-		return EXIT_SYSTEM;
+	if (di.mapping == BOW_MAP_BOW && di.state == 1) {
+		struct bow_state prev = d->st;
+
+		/*
+		 * Recorded before the device commits: with no log, only this
+		 * record tells a commit from a restore that the state file
+		 * could not record (cmd_boot_setup()).  A commit that cannot
+		 * be recorded is not made.
+		 */
+		bow_state_event(&d->st, "committing", "%s", why);
+		if (save(d)) {
+			say(d, "not committing: the state file cannot record "
+			    "the commit\n");
+			d->st = prev;
+			return EXIT_SYSTEM;
+		}
+		if (bow_dm_message(d->e.name, "commit")) {
+			say(d, "dm-bow refused the commit\n");
+			d->st = prev;
+			save(d);
+			return EXIT_SYSTEM;
+		}
 	}
 	/*
 	 * The commit is on the device before it is in the state file: a
-	 * power cut between them leaves a lifecycle "checkpoint" with no
-	 * log, which boot-setup reads as committed.
+	 * power cut between them leaves "committing" with no log, which
+	 * boot-setup reads as committed.
 	 */
 	if (di.mapping == BOW_MAP_BOW && di.state >= 1) {
 		d->st.attempts = 0;
@@ -731,8 +800,12 @@ static int resume_checkpoint(struct dev *d, const char *lower,
 	bow_state_event(&d->st, "attempt", "boot attempt %u of %u, the "
 			"checkpoint resumed", d->st.retries - d->st.attempts,
 			d->st.retries);
-	if ((r = save(d)))
-		return r;
+	/* An attempt that cannot be counted could be tried for ever. */
+	if (save(d)) {
+		snprintf(why, len, "the state file cannot count this boot's "
+			 "attempt");
+		return EXIT_DONE;
+	}
 	if (create_mapping(d, lower, size, MAP_BOW_RESUME)) {
 		snprintf(why, len, "dm-bow refused to resume it (the kernel "
 			 "log says why)");
@@ -863,7 +936,8 @@ static int cmd_boot_setup(struct dev *d)
 				left ? "the boot did not commit; trying again" :
 				"the boot did not commit and no attempt is "
 				"left");
-	} else if (did || before == BOW_LC_CHECKPOINT) {
+	} else if (did || (before == BOW_LC_CHECKPOINT &&
+			   !strcmp(prev.event, "committing"))) {
 		/*
 		 * No log: a commit finished now, or before a power cut let
 		 * the state file say so.
@@ -873,6 +947,20 @@ static int cmd_boot_setup(struct dev *d)
 		bow_state_event(&d->st, "commit", "the checkpoint was "
 				"committed (%s)", did ? "finished at this boot" :
 				"before a restart, not yet recorded");
+	} else if (before == BOW_LC_CHECKPOINT) {
+		/*
+		 * No log, and no commit recorded before it (commit()): a
+		 * restore whose records could not be written, or a log
+		 * removed by hand.  Never read as a commit.
+		 */
+		d->st.lifecycle = BOW_LC_FAILED;
+		d->st.attempts = 0;
+		bow_state_event(&d->st, "log-gone", "the checkpoint's log is "
+				"gone and no commit was recorded (a restore "
+				"the state file could not record?): whether "
+				"the data is the checkpoint's or the update's "
+				"is not known");
+		say(d, "%s\n", d->st.reason);
 	}
 	if (armed(&d->st) && d->e.resume) {
 		/* Armed, no log: bowctl start stopped before its checkpoint. */
@@ -882,7 +970,8 @@ static int cmd_boot_setup(struct dev *d)
 				"finish: no checkpoint was taken");
 	} else if (armed(&d->st) && d->st.attempts) {
 		if (state_dir_protected(d, why, sizeof(why))) {
-			say(d, "not checkpointing: %s\n", why);
+			boot_warning(d, "not checkpointing: %s; this armed "
+				     "boot runs unprotected", why);
 		} else {
 			checkpoint = true;
 			/* Count each boot once, however often this runs. */
@@ -907,14 +996,27 @@ static int cmd_boot_setup(struct dev *d)
 	/* Where UUID= pointed, for a boot that cannot see it (find_lower). */
 	if (!strncmp(d->e.lower, "UUID=", 5))
 		stable_name(lower, d->st.lower, sizeof(d->st.lower));
-	if (d->state_read != BOW_STATE_MISSING || armed(&prev) || did) {
-		r = save(d);
-		if (r && checkpoint)
-			return r;	/* an attempt must be counted */
+	if ((d->state_read != BOW_STATE_MISSING || armed(&prev) || did) &&
+	    save(d)) {
+		/*
+		 * A restore needs no state file: it is done, and the device
+		 * is mapped all the same.  A checkpoint does: an attempt
+		 * that cannot be counted is never taken.
+		 */
+		if (checkpoint)
+			boot_warning(d, "not checkpointing: the state file "
+				     "cannot count this boot's attempt; this "
+				     "armed boot runs unprotected");
+		else if (did)
+			boot_warning(d, "the state file cannot record what "
+				     "this boot did (%s): it still says %s",
+				     did, bow_lifecycle_name(prev.lifecycle));
+		checkpoint = false;
 	}
-	if (did || checkpoint)
-		printf("%s%s%s\n", d->prefix, d->st.event, checkpoint ?
-		       ": dm-bow set up" : "");
+	if (checkpoint)
+		printf("%s%s: dm-bow set up\n", d->prefix, d->st.event);
+	else if (did)
+		printf("%s%s\n", d->prefix, did);
 	return create_mapping(d, lower, size,
 			      checkpoint ? MAP_BOW : MAP_LINEAR);
 }
@@ -1013,7 +1115,8 @@ static int checkpoint_mounted(struct dev *d, const struct bow_dm_info *di,
  * that fails is recorded as failed, and fails the unit, which
  * boot-complete.target requires (bow-generator): this boot runs
  * unprotected, and it must neither be committed nor counted as a boot
- * that a restore undoes.
+ * that a restore undoes.  So does a boot-setup that left a warning
+ * (boot_warning()): an armed boot it could not checkpoint.
  */
 static int cmd_boot_checkpoint(struct dev *d)
 {
@@ -1021,6 +1124,11 @@ static int cmd_boot_checkpoint(struct dev *d)
 	struct bow_dm_info di;
 	int r;
 
+	boot_warning_read(d->e.name, why, sizeof(why));
+	if (why[0]) {
+		say(d, "%s\n", why);
+		return EXIT_SYSTEM;
+	}
 	if ((r = info(d, &di)))
 		return r;
 	if (di.mapping != BOW_MAP_BOW || di.state == 2)
@@ -1421,11 +1529,15 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 	struct status_walk *w = arg;
 	struct bow_dm_info di = { 0 };
 	char why[PATH_MAX + 100];
+	char warning[600];
 	struct dev d;
 	const char *state_file;
 
 	if (w->only && strcmp(w->only, e->name))
 		return;
+	boot_warning_read(e->name, warning, sizeof(warning));
+	if (warning[0])
+		w->r = EXIT_SYSTEM;
 	memset(&d, 0, sizeof(d));
 	d.e = *e;
 	snprintf(d.prefix, sizeof(d.prefix), "bowctl: %s: ", e->name);
@@ -1472,6 +1584,8 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 		if (d.st.event[0])
 			printf("  last event: %s at %" PRId64 ": %s\n",
 			       d.st.event, d.st.time, d.st.reason);
+		if (warning[0])
+			printf("  WARNING (this boot): %s\n", warning);
 		printf("  state file: %s/%s.state (%s)\n", d.state_dir,
 		       e->name, state_file);
 		return;
@@ -1495,7 +1609,12 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 	else
 		printf("\"dm_state\": null, \"free_bytes\": null, "
 		       "\"backup_bytes\": null, \"failed\": false,\n");
-	printf("     \"state_file\": \"%s\", \"last_event\": ", state_file);
+	printf("     \"state_file\": \"%s\", \"boot_warning\": ", state_file);
+	if (warning[0])
+		json_string(warning);
+	else
+		printf("null");
+	printf(", \"last_event\": ");
 	if (d.st.event[0]) {
 		printf("{\"event\": ");
 		json_string(d.st.event);

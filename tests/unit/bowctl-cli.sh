@@ -477,6 +477,94 @@ expect_eq "resume: armed without a log: disarmed" \
 	"3 idle 0 disarmed | bowctl start did not finish: no checkpoint was taken" \
 	"$? $(res_status)"
 
+# A state file system that cannot be written (full, read-only after an
+# error): a restore needs no state, so the log is restored and the device
+# mapped all the same; a checkpoint needs one (its attempt must be
+# counted), so none is taken, and the boot says so where bow-checkpoint@
+# (which boot-complete.target requires) and status see it.  A later boot
+# must not read the unrecorded restore as a commit.
+mkdir -p "$tmp/ro"
+mount -t tmpfs -o size=1m,mode=0755 bowtest "$tmp/ro"
+trap 'umount "$tmp/ro"; losetup -d "$loop"; rm -rf "$tmp"' EXIT
+warning=/run/bowctl/ro$$.warning
+rm -f "$warning"
+echo "ro$$ $loop state=$tmp/ro/st,retries=2" > "$tmp/bowtab"
+b start "ro$$"
+# A boot took attempt 1 of 2, checkpointed, and stopped.
+state_edit "$tmp/ro/st/ro$$.state" 'body = body.replace(b"lifecycle armed", b"lifecycle checkpoint").replace(b"attempts 2", b"attempts 1")'
+cp "$tmp/ro/st/ro$$.state" "$tmp/ro.state"
+cp "$tmp/cut.orig" "$tmp/cut.img"
+mount -o remount,ro "$tmp/ro"
+b boot-setup "ro$$" > "$tmp/out" 2> "$tmp/err"
+expect_eq "state read-only: restored, no checkpoint, mapped a pass-through (what it said)" \
+	"bowctl: ro$$: restored
+bowctl: ro$$: $tmp/ro/st/ro$$.state.tmp: cannot create: Read-only file system
+bowctl: ro$$: going on without a record of the restore
+bowctl: ro$$: $tmp/ro/st/ro$$.state.tmp: cannot create: Read-only file system
+bowctl: ro$$: not checkpointing: the state file cannot count this boot's attempt; this armed boot runs unprotected
+bowctl: ro$$: cannot create /dev/mapper/ro$$ (linear $loop 0)" \
+	"$(cat "$tmp/out" "$tmp/err" | grep '^bowctl: ')"
+check "state read-only: the device is back at the checkpoint" \
+	sh -c "'$top/bow-restore/bow-restore' -n '$loop' | grep -q 'no checkpoint'"
+b boot-checkpoint "ro$$" 2> "$tmp/err"
+expect_eq "state read-only: bow-checkpoint@ fails the boot's health, and says why" \
+	"3 bowctl: ro$$: not checkpointing: the state file cannot count this boot's attempt; this armed boot runs unprotected" \
+	"$? $(cat "$tmp/err")"
+b status --json > "$tmp/st"
+expect_eq "state read-only: status shows the boot's warning (status 3)" \
+	"3 checkpoint not checkpointing: the state file cannot count this boot's attempt; this armed boot runs unprotected" \
+	"$? $(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))["devices"][0]
+print(d["lifecycle"], d["boot_warning"])' "$tmp/st")"
+b status "ro$$" | grep '^  WARNING' > "$tmp/out"
+expect_eq "state read-only: ... for people too" \
+	"  WARNING (this boot): not checkpointing: the state file cannot count this boot's attempt; this armed boot runs unprotected" \
+	"$(cat "$tmp/out")"
+# The next boot, the state writable again: it still says "checkpoint",
+# and there is no log.  No commit was recorded before one: not committed.
+rm -f "$warning"
+mount -o remount,rw "$tmp/ro"
+b boot-setup "ro$$" > /dev/null 2> "$tmp/err"
+expect_eq "the next boot: a gone log with no commit recorded is no commit" \
+	"3 failed log-gone | the checkpoint's log is gone and no commit was recorded (a restore the state file could not record?): whether the data is the checkpoint's or the update's is not known" \
+	"$? $(b status --json | python3 -c 'import json, sys
+d = json.load(sys.stdin)["devices"][0]
+print(d["lifecycle"], d["last_event"]["event"], "|", d["last_event"]["reason"])')"
+b abort "ro$$" 2> "$tmp/err"
+expect_eq "... and an abort says nothing can be restored" 5 $?
+# A commit recorded before the device committed (bowctl commit writes
+# "committing" first), then a power cut: committed.
+cp "$tmp/ro.state" "$tmp/ro/st/ro$$.state"
+state_edit "$tmp/ro/st/ro$$.state" 'body = body.replace(b"event start", b"event committing")'
+b boot-setup "ro$$" > /dev/null 2>&1
+expect_eq "a commit recorded, then no log: committed" \
+	"committed commit | the checkpoint was committed (before a restart, not yet recorded)" \
+	"$(b status --json | python3 -c 'import json, sys
+d = json.load(sys.stdin)["devices"][0]
+print(d["lifecycle"], d["last_event"]["event"], "|", d["last_event"]["reason"])')"
+# A device updated in place, its checkpoint live, the state read-only:
+# an attempt that cannot be counted is not resumed; restored instead.
+echo "ro$$ $loop state=$tmp/ro/st,retries=2,resume" > "$tmp/bowtab"
+cp "$tmp/ro.state" "$tmp/ro/st/ro$$.state"
+state_edit "$tmp/ro/st/ro$$.state" 'body = body.replace(b"attempts 1", b"attempts 2")'
+cp "$tmp/cut.orig" "$tmp/cut.img"
+mount -o remount,ro "$tmp/ro"
+b boot-setup "ro$$" > "$tmp/out" 2> "$tmp/err"
+expect_eq "resume, state read-only: not resumed, restored, a pass-through (what it said)" \
+	"bowctl: ro$$: restored
+bowctl: ro$$: $tmp/ro/st/ro$$.state.tmp: cannot create: Read-only file system
+bowctl: ro$$: not resuming the checkpoint: the state file cannot count this boot's attempt; restoring it
+bowctl: ro$$: $tmp/ro/st/ro$$.state.tmp: cannot create: Read-only file system
+bowctl: ro$$: going on without a record of the restore
+bowctl: ro$$: $tmp/ro/st/ro$$.state.tmp: cannot create: Read-only file system
+bowctl: ro$$: the state file cannot record what this boot did (restored): it still says checkpoint
+bowctl: ro$$: cannot create /dev/mapper/ro$$ (linear $loop 0)" \
+	"$(cat "$tmp/out" "$tmp/err" | grep '^bowctl: ')"
+check "resume, state read-only: the device is back at the checkpoint" \
+	sh -c "'$top/bow-restore/bow-restore' -n '$loop' | grep -q 'no checkpoint'"
+rm -f "$warning"
+mount -o remount,rw "$tmp/ro"
+
 # The update tools' hooks: every bowtab device, each tool's convention.
 cat > "$tmp/bowtab" <<EOT
 one /dev/disk/by-partlabel/none1$$ state=$tmp/hs,retries=2
