@@ -158,8 +158,24 @@ static void generate(const struct bowtab_entry *e, void *arg)
 	snprintf(esc, sizeof(esc), "/dev/mapper/%s", e->name);
 	escape_path(esc, unit, sizeof(unit));
 	snprintf(dir, sizeof(dir), "%s.device.requires", unit);
+	snprintf(esc, sizeof(esc), "%s.device.d", unit);
 	snprintf(unit, sizeof(unit), "bow-setup@%s.service", e->name);
 	link_unit(dir, unit, "bow-setup@.service");
+	/*
+	 * /dev/mapper/<name> appears when bow-setup@ has restored the
+	 * device, which takes as long as the log: systemd's job timeout on
+	 * the device (DefaultTimeoutStartSec, or fstab's
+	 * x-systemd.device-timeout, whose drop-in sorts before this one)
+	 * would fail its mount while the restore still runs.  As
+	 * systemd-cryptsetup-generator does for a passphrase.
+	 */
+	f = create(esc, "90-bow-setup.conf");
+	if (f)
+		fprintf(f, "# From %s line %u; made by bow-generator\n"
+			"[Unit]\nJobTimeoutSec=infinity\n"
+			"JobRunningTimeoutSec=infinity\n", BOWTAB_PATH,
+			e->line);
+	finish(f);
 
 	/* After its mount, before local-fs.target: the checkpoint. */
 	if (!bowtab_fstab_mount_point(fstab, e->name, mp, sizeof(mp))) {

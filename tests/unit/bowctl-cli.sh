@@ -80,6 +80,18 @@ Requires=dev-disk-by\\x2dpartlabel-user\\x2ddata.device
 After=dev-disk-by\\x2dpartlabel-user\\x2ddata.device
 RequiresMountsFor=/var/lib/bow" \
 	"$(cat "$tmp/gen/bow-setup@data.service.d/50-bowtab.conf")"
+# /dev/mapper/data appears once its restore is done, however long that
+# takes: no job timeout on it (systemd's default would fail the mount
+# while the restore runs; fstab's x-systemd.device-timeout sorts before).
+expect_eq "generator: no job timeout on the device a restore makes" \
+"./dev-mapper-data.device.d/90-bow-setup.conf
+./dev-mapper-spare.device.d/90-bow-setup.conf
+# From /etc/bowtab line 2; made by bow-generator
+[Unit]
+JobTimeoutSec=infinity
+JobRunningTimeoutSec=infinity" \
+	"$(cd "$tmp/gen" && find . -path '*.device.d/*' | sort &&
+	   cat dev-mapper-data.device.d/90-bow-setup.conf)"
 expect_eq "generator: the checkpoint after the mount and the state directory" \
 "# From /etc/bowtab line 2; made by bow-generator
 [Unit]
