@@ -14,6 +14,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <linux/fs.h>
@@ -25,6 +26,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -333,6 +335,59 @@ static int not_restorable(struct dev *d, const struct bow_dm_info *di)
 	return EXIT_DONE;
 }
 
+/* nftw(): whether a file under it is dm-bow's module. */
+static int is_bow_module(const char *path, const struct stat *sb, int type,
+			 struct FTW *ftw)
+{
+	const char *base = path + ftw->base;
+
+	(void)sb;
+	return type == FTW_F && (!strncmp(base, "dm-bow.ko", 9) ||
+				 !strncmp(base, "dm_bow.ko", 9));
+}
+
+/*
+ * The installed kernels (/boot/vmlinuz-<release>) with no dm-bow module
+ * in /lib/modules/<release> (a file, or built in), listed in @list; the
+ * system is under $BOW_MODULES_ROOT (for tests) or --root.  A boot into
+ * one of them could not checkpoint.
+ */
+static void kernels_without_module(char *list, size_t len)
+{
+	const char *sys = getenv("BOW_MODULES_ROOT") ?
+			  getenv("BOW_MODULES_ROOT") : root_dir;
+	char path[PATH_MAX * 2], line[PATH_MAX];
+	struct dirent *de;
+	bool found;
+	FILE *f;
+	DIR *dir;
+
+	list[0] = 0;
+	snprintf(path, sizeof(path), "%s/boot", sys);
+	dir = opendir(path);
+	while (dir && (de = readdir(dir))) {
+		const char *rel = de->d_name + 8;
+
+		if (strncmp(de->d_name, "vmlinuz-", 8) || !*rel)
+			continue;
+		snprintf(path, sizeof(path), "%s/lib/modules/%s", sys, rel);
+		found = nftw(path, is_bow_module, 16, FTW_PHYS) == 1;
+		snprintf(path, sizeof(path), "%s/lib/modules/%s/"
+			 "modules.builtin", sys, rel);
+		f = fopen(path, "re");
+		while (!found && f && fgets(line, sizeof(line), f))
+			found = strstr(line, "/dm-bow.ko") ||
+				strstr(line, "/dm_bow.ko");
+		if (f)
+			fclose(f);
+		if (!found && strlen(list) + strlen(rel) + 2 < len)
+			snprintf(list + strlen(list), len - strlen(list),
+				 "%s%s", list[0] ? " " : "", rel);
+	}
+	if (dir)
+		closedir(dir);
+}
+
 static int cmd_start(struct dev *d, unsigned int retries)
 {
 	char why[PATH_MAX * 2 + 80];
@@ -342,6 +397,21 @@ static int cmd_start(struct dev *d, unsigned int retries)
 	if (state_dir_protected(d, why, sizeof(why))) {
 		say(d, "refusing to arm: %s; a rollback would undo the state "
 		    "that asks for it (bowtab line %u)\n", why, d->e.line);
+		return EXIT_REFUSED;
+	}
+	/*
+	 * An update tool must hear it now, while it can still install the
+	 * module: at the boot it would run unprotected.
+	 */
+	kernels_without_module(why, sizeof(why));
+	if (why[0]) {
+		bool many = strchr(why, ' ');
+
+		say(d, "refusing to arm: no dm-bow.ko for the installed "
+		    "kernel%s %s: a boot into %s could not checkpoint (install "
+		    "dm-bow-dkms and linux-headers for %s, or remove %s)\n",
+		    many ? "s" : "", why, many ? "one of them" : "it",
+		    many ? "each" : "it", many ? "them" : "it");
 		return EXIT_REFUSED;
 	}
 	if (d->e.resume)
@@ -771,6 +841,28 @@ static int trim_unmounted(struct dev *d, char *why, size_t len)
 }
 
 /*
+ * Why a dm-bow table did not load (@what: "took the table", "resumed
+ * it"), in @why: the kernel has no dm-bow target (its module is missing
+ * for this kernel: an update brought a kernel DKMS did not build for), or
+ * dm-bow refused it.  The two need different people.
+ */
+static void bow_table_failed(const char *what, char *why, size_t len)
+{
+	struct utsname u;
+
+	if (bow_dm_has_target("bow")) {
+		snprintf(why, len, "dm-bow refused to %s (the kernel log "
+			 "says why)", what);
+		return;
+	}
+	if (uname(&u))
+		snprintf(u.release, sizeof(u.release), "?");
+	snprintf(why, len, "this kernel (%s) has no dm-bow target: dm-bow.ko "
+		 "is missing for it (dm-bow-dkms and linux-headers-%s "
+		 "build it)", u.release, u.release);
+}
+
+/*
  * A device updated in place (bowtab resume), its checkpoint live and an
  * attempt left: count this boot's attempt and map dm-bow resuming the
  * log.  Returns EXIT_DONE with *@resumed set; or EXIT_DONE with
@@ -807,8 +899,7 @@ static int resume_checkpoint(struct dev *d, const char *lower,
 		return EXIT_DONE;
 	}
 	if (create_mapping(d, lower, size, MAP_BOW_RESUME)) {
-		snprintf(why, len, "dm-bow refused to resume it (the kernel "
-			 "log says why)");
+		bow_table_failed("resume it", why, len);
 		return EXIT_DONE;
 	}
 	if ((r = info(d, &di)))
@@ -838,7 +929,7 @@ static int resume_checkpoint(struct dev *d, const char *lower,
 static int cmd_boot_setup(struct dev *d)
 {
 	char lower[PATH_MAX], why[PATH_MAX * 2 + 80], boot[40];
-	char not_resumed[160] = "";
+	char not_resumed[400] = "";
 	enum bow_lifecycle before = d->st.lifecycle;
 	struct bow_state prev = d->st;
 	struct bow_dm_info di;
@@ -849,6 +940,23 @@ static int cmd_boot_setup(struct dev *d)
 
 	if ((r = info(d, &di)))
 		return r;
+	/*
+	 * Another target under the name: not bowctl's to replace, and its
+	 * file system would be mounted past dm-bow.  An armed boot on it
+	 * runs unprotected, and must say so.
+	 */
+	if (di.mapping == BOW_MAP_OTHER) {
+		if (armed(&d->st))
+			boot_warning(d, "/dev/mapper/%s exists and is no "
+				     "mapping of bowctl's (neither dm-bow nor "
+				     "a pass-through): not touching it; this "
+				     "armed boot runs unprotected", d->e.name);
+		else
+			say(d, "/dev/mapper/%s exists and is no mapping of "
+			    "bowctl's (neither dm-bow nor a pass-through): not "
+			    "touching it\n", d->e.name);
+		return EXIT_REFUSED;
+	}
 	if (di.mapping != BOW_MAP_NONE)
 		return EXIT_DONE;	/* set up already, this boot */
 	/* Marked for the initramfs, whose script did not set it up. */
@@ -1013,12 +1121,28 @@ static int cmd_boot_setup(struct dev *d)
 				     did, bow_lifecycle_name(prev.lifecycle));
 		checkpoint = false;
 	}
-	if (checkpoint)
+	if (checkpoint && create_mapping(d, lower, size, MAP_BOW)) {
+		/*
+		 * No log is live (restored above): a pass-through loses
+		 * nothing, and the device still boots.  The attempt stays
+		 * counted, the next boot tries again (DKMS may have built
+		 * the module meanwhile).
+		 */
+		bow_table_failed("take the table", why, sizeof(why));
+		bow_state_event(&d->st, "no-dm-bow", "%s: boot attempt %u of "
+				"%u runs unprotected", why,
+				d->st.retries - d->st.attempts, d->st.retries);
+		save(d);
+		boot_warning(d, "not checkpointing: %s; this armed boot runs "
+			     "unprotected, on a pass-through", why);
+		checkpoint = false;
+	} else if (checkpoint) {
 		printf("%s%s: dm-bow set up\n", d->prefix, d->st.event);
-	else if (did)
+		return EXIT_DONE;
+	}
+	if (did)
 		printf("%s%s\n", d->prefix, did);
-	return create_mapping(d, lower, size,
-			      checkpoint ? MAP_BOW : MAP_LINEAR);
+	return create_mapping(d, lower, size, MAP_LINEAR);
 }
 
 /* ---- boot: after the mount */

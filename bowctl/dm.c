@@ -170,3 +170,27 @@ int bow_dm_wait_event(const char *name, uint32_t event_nr)
 	dm_task_destroy(dmt);
 	return r;
 }
+
+int bow_dm_has_target(const char *type)
+{
+	struct dm_versions *t, *last;
+	struct dm_task *dmt;
+	int found = 0;
+
+	if (!dm_loaded())
+		return 0;
+	dmt = dm_task_create(DM_DEVICE_LIST_VERSIONS);
+	if (!dmt)
+		return 0;
+	if (dm_task_run(dmt) && (t = dm_task_get_versions(dmt))) {
+		/* A list linked by offsets; the last entry's is 0. */
+		do {
+			last = t;
+			if (!strcmp(t->name, type))
+				found = 1;
+			t = (struct dm_versions *)((char *)t + t->next);
+		} while (last != t);
+	}
+	dm_task_destroy(dmt);
+	return found;
+}

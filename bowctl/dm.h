@@ -53,4 +53,11 @@ int bow_dm_message(const char *name, const char *message);
 /* Wait until the device's event counter passes @event_nr. */
 int bow_dm_wait_event(const char *name, uint32_t event_nr);
 
+/*
+ * Whether the kernel has the target @type ("bow") registered: after a
+ * table of it failed to load (which made the kernel try to load its
+ * module), 0 means the module is missing.  0 without device-mapper too.
+ */
+int bow_dm_has_target(const char *type);
+
 #endif /* BOWCTL_DM_H */

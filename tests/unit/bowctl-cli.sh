@@ -36,6 +36,20 @@ expect_eq "make install: every unit runs the installed bowctl" \
 		grep -c '^ExecStart=/usr/sbin/bowctl boot-') $(cat \
 		"$tmp"/root/usr/lib/systemd/system/*.service | grep -c @SBINDIR@)"
 
+# The initramfs hook, run as mkinitramfs runs it, for a kernel with no
+# dm-bow.ko (its bowctl a stand-in naming one initramfs device): the
+# build fails and says why, so that installing such a kernel fails, not
+# booting it.
+sed "s|^bowctl=.*|bowctl=$tmp/fake-bowctl|" \
+	"$tmp/root/usr/share/initramfs-tools/hooks/dm-bow" > "$tmp/hook"
+printf '#!/bin/sh\necho "data /var local-bottom"\n' > "$tmp/fake-bowctl"
+chmod +x "$tmp/hook" "$tmp/fake-bowctl"
+mkdir -p "$tmp/initrd"
+DESTDIR=$tmp/initrd version=0.0.0-none verbose=n sh "$tmp/hook" 2> "$tmp/hook.err"
+expect_eq "initramfs hook: no dm-bow.ko for the kernel fails the build" \
+	"1 dm-bow: E: no dm-bow.ko for kernel 0.0.0-none, which /etc/bowtab needs in the initramfs (for: data): install dm-bow-dkms and linux-headers-0.0.0-none" \
+	"$? $(grep 'dm-bow' "$tmp/hook.err")"
+
 # The generator: a good line, a bad one, a device fstab does not mount.
 cat > "$tmp/bowtab" <<'EOT'
 # protected devices
@@ -139,6 +153,13 @@ printf 'root /dev/vda state=/meta/bow,resume,initramfs\n' > "$tmp/bowtab"
 gen "$tmp/sys"
 expect_eq "generator: ... and with it, nothing to say" "0 " "$? $(cat "$tmp/gen.err")"
 
+# The installed kernels bowctl start checks for dm-bow.ko: one, with it.
+export BOW_MODULES_ROOT="$tmp/modroot"
+mkdir -p "$BOW_MODULES_ROOT/boot" \
+	"$BOW_MODULES_ROOT/lib/modules/6.1.0-test/updates/dkms"
+: > "$BOW_MODULES_ROOT/boot/vmlinuz-6.1.0-test"
+: > "$BOW_MODULES_ROOT/lib/modules/6.1.0-test/updates/dkms/dm-bow.ko.xz"
+
 # bowctl: arming and disarming, with the state in a scratch directory.
 echo "hostdev$$ /dev/disk/by-partlabel/none$$ state=$tmp/state,retries=3" \
 	> "$tmp/bowtab"
@@ -179,6 +200,19 @@ expect_eq "rollback with no live checkpoint: refused, the state untouched" \
 b status "hostdev$$" > "$tmp/out"
 expect_eq "status for people" "hostdev$$: idle, 0 of 3 boot attempts left" \
 	"$(head -n 1 "$tmp/out")"
+
+# A kernel installed without the module (DKMS could not build it: no
+# headers): arming is refused while the update tool can still act.  One
+# built into the kernel counts.
+: > "$BOW_MODULES_ROOT/boot/vmlinuz-6.12.0-test"
+mkdir -p "$BOW_MODULES_ROOT/lib/modules/6.12.0-test/kernel"
+b start "hostdev$$" 2> "$tmp/err"
+expect_eq "start: a kernel without dm-bow.ko: refused, named" \
+	"4 bowctl: hostdev$$: refusing to arm: no dm-bow.ko for the installed kernel 6.12.0-test: a boot into it could not checkpoint (install dm-bow-dkms and linux-headers for it, or remove it)" \
+	"$? $(cat "$tmp/err")"
+echo "kernel/drivers/md/dm-bow.ko" > "$BOW_MODULES_ROOT/lib/modules/6.12.0-test/modules.builtin"
+b start "hostdev$$" && b abort "hostdev$$"
+expect_eq "start: ... built in, accepted" 0 $?
 
 # state_edit <file> <python: body = ...>: rewrite a state file, CRC kept.
 state_edit()
@@ -447,6 +481,8 @@ res_status()
 d = json.load(sys.stdin)["devices"][0]
 print(d["lifecycle"], d["attempts_left"], d["last_event"]["event"] if d["last_event"] else None, "|", d["last_event"]["reason"] if d["last_event"] else "")'
 }
+# Without device-mapper here, no target either: what bowctl says then.
+no_target="this kernel ($(uname -r)) has no dm-bow target: dm-bow.ko is missing for it (dm-bow-dkms and linux-headers-$(uname -r) build it)"
 echo "res$$ $loop state=$tmp/rs,retries=2,resume" > "$tmp/bowtab"
 rm -rf "$tmp/rs"
 b start "res$$" > "$tmp/out" 2> "$tmp/err"
@@ -466,12 +502,12 @@ expect_eq "resume: boot-commit in the boot of bowctl start (no attempt spent) do
 cp "$tmp/cut.orig" "$tmp/cut.img"
 b boot-setup "res$$" > "$tmp/out" 2> "$tmp/err"
 expect_eq "resume: dm-bow cannot resume: restored, no attempt left" \
-	"3 rolled-back 0 restored | restored the checkpoint: could not resume it: dm-bow refused to resume it (the kernel log says why)" \
+	"3 rolled-back 0 restored | restored the checkpoint: could not resume it: $no_target" \
 	"$? $(res_status)"
 expect_eq "resume: what boot-setup said (its output, then its errors)" \
 	"bowctl: res$$: restored
 bowctl: res$$: cannot create /dev/mapper/res$$ (bow $loop 3 block_size:4096 low_water:104857600 resume)
-bowctl: res$$: not resuming the checkpoint: dm-bow refused to resume it (the kernel log says why); restoring it
+bowctl: res$$: not resuming the checkpoint: $no_target; restoring it
 bowctl: res$$: cannot create /dev/mapper/res$$ (linear $loop 0)" \
 	"$(cat "$tmp/out" "$tmp/err" | grep '^bowctl: ')"
 check "resume: the device is back at the checkpoint" \
@@ -488,6 +524,27 @@ b boot-setup "res$$" > "$tmp/out" 2> "$tmp/err"
 expect_eq "resume: armed without a log: disarmed" \
 	"3 idle 0 disarmed | bowctl start did not finish: no checkpoint was taken" \
 	"$? $(res_status)"
+
+# An armed boot on a kernel without dm-bow (an update brought a kernel
+# that DKMS did not build for): no log is live, so the device is mapped
+# as a pass-through and still boots, the attempt counted; the state, the
+# boot's warning and bow-checkpoint@ say that it runs unprotected.
+echo "nt$$ $loop state=$tmp/nt,retries=2" > "$tmp/bowtab"
+mkdir -p "$tmp/nt"
+rm -f /run/bowctl/nt$$.warning
+b start "nt$$"
+b boot-setup "nt$$" > "$tmp/out" 2> "$tmp/err"
+expect_eq "no dm-bow target: a pass-through instead (what it said)" \
+	"bowctl: nt$$: cannot create /dev/mapper/nt$$ (bow $loop 2 block_size:4096 low_water:104857600)
+bowctl: nt$$: not checkpointing: $no_target; this armed boot runs unprotected, on a pass-through
+bowctl: nt$$: cannot create /dev/mapper/nt$$ (linear $loop 0)" \
+	"$(cat "$tmp/out" "$tmp/err" | grep '^bowctl: ')"
+expect_eq "no dm-bow target: recorded, the attempt counted, still armed" \
+	"armed 1 no-dm-bow | $no_target: boot attempt 1 of 2 runs unprotected" \
+	"$(res_status)"
+b boot-checkpoint "nt$$" > /dev/null 2>&1
+expect_eq "no dm-bow target: bow-checkpoint@ fails the boot's health" 3 $?
+rm -f /run/bowctl/nt$$.warning
 
 # A state file system that cannot be written (full, read-only after an
 # error): a restore needs no state, so the log is restored and the device
