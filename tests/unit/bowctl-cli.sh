@@ -562,9 +562,14 @@ b start "ro$$"
 # A boot took attempt 1 of 2, checkpointed, and stopped.
 state_edit "$tmp/ro/st/ro$$.state" 'body = body.replace(b"lifecycle armed", b"lifecycle checkpoint").replace(b"attempts 2", b"attempts 1")'
 cp "$tmp/ro/st/ro$$.state" "$tmp/ro.state"
-cp "$tmp/cut.orig" "$tmp/cut.img"
-mount -o remount,ro "$tmp/ro"
-b boot-setup "ro$$" > "$tmp/out" 2> "$tmp/err"
+# setup_ro: boot-setup over a live log, the state's file system read-only.
+setup_ro()
+{
+	cp "$tmp/cut.orig" "$tmp/cut.img"
+	mount -o remount,ro "$tmp/ro"
+	b boot-setup "ro$$" > "$tmp/out" 2> "$tmp/err"
+}
+setup_ro
 expect_eq "state read-only: restored, no checkpoint, mapped a pass-through (what it said)" \
 	"bowctl: ro$$: restored
 bowctl: ro$$: $tmp/ro/st/ro$$.state.tmp: cannot create: Read-only file system
@@ -616,9 +621,7 @@ print(d["lifecycle"], d["last_event"]["event"], "|", d["last_event"]["reason"])'
 echo "ro$$ $loop state=$tmp/ro/st,retries=2,resume" > "$tmp/bowtab"
 cp "$tmp/ro.state" "$tmp/ro/st/ro$$.state"
 state_edit "$tmp/ro/st/ro$$.state" 'body = body.replace(b"attempts 1", b"attempts 2")'
-cp "$tmp/cut.orig" "$tmp/cut.img"
-mount -o remount,ro "$tmp/ro"
-b boot-setup "ro$$" > "$tmp/out" 2> "$tmp/err"
+setup_ro
 expect_eq "resume, state read-only: not resumed, restored, a pass-through (what it said)" \
 	"bowctl: ro$$: restored
 bowctl: ro$$: $tmp/ro/st/ro$$.state.tmp: cannot create: Read-only file system
