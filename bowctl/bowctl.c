@@ -437,24 +437,127 @@ static int cmd_start(struct dev *d, unsigned int retries)
 }
 
 /*
- * Commit a live checkpoint (for @why).  With @disarm (bowctl commit: an
- * update tool that changed its mind before any boot), an arming with no
- * checkpoint live yet is cancelled; the boot's own commit never does.
+ * ---- groups: the devices one update changes (bowtab group=), committed
+ * and aborted together.  A commit records "committing" on every member
+ * before dm-bow commits any: a member whose own commit then fails (or a
+ * power cut) keeps that record over its live log, and its next boot
+ * finishes the commit (cmd_boot_setup()), so that no group ends half
+ * committed and half restored.
  */
-static int commit(struct dev *d, const char *event, const char *why,
-		  bool disarm)
-{
-	struct bow_dm_info di;
-	int r = info(d, &di);
 
-	if (r)
-		return r;
-	if (di.mapping == BOW_MAP_BOW && di.state == 2 &&
-	    d->st.lifecycle == BOW_LC_COMMITTED)
+struct group {
+	struct dev *dev;	/* the members, locked, in bowtab order */
+	unsigned int n;
+	const char *group;	/* while reading bowtab */
+	const char *self;	/* the member the command named */
+	bool incomplete;	/* a member could not be added */
+};
+
+static void group_add(const struct bowtab_entry *e, void *arg)
+{
+	struct group *g = arg;
+	struct dev *more;
+
+	if (strcmp(e->group, g->group))
+		return;
+	more = realloc(g->dev, (g->n + 1) * sizeof(*g->dev));
+	if (!more) {
+		g->incomplete = true;
+		return;
+	}
+	g->dev = more;
+	memset(&g->dev[g->n], 0, sizeof(g->dev[g->n]));
+	g->dev[g->n].e = *e;
+	g->dev[g->n].lock_fd = -1;
+	g->n++;
+}
+
+/*
+ * bowtab_each() for a device's group, after bowtab_find() found it: the
+ * bad lines were said then, not again.  Returns bowtab_each()'s result.
+ */
+static int quiet_bowtab_each(void (*fn)(const struct bowtab_entry *e,
+					void *arg), void *arg)
+{
+	FILE *quiet = fopen("/dev/null", "we");
+	int r;
+
+	if (!quiet)
+		return -1;
+	r = bowtab_each(bowtab_path, quiet, fn, NULL, arg);
+	fclose(quiet);
+	return r;
+}
+
+static void group_close(struct group *g)
+{
+	for (unsigned int i = 0; i < g->n; i++)
+		dev_close(&g->dev[i]);
+	free(g->dev);
+	g->dev = NULL;
+	g->n = 0;
+}
+
+/*
+ * Lock and read every member of @d's group, in bowtab order, so that two
+ * group commands never wait for each other in a circle: @d's own lock is
+ * let go first, and @d is read again as a member.  A member that cannot
+ * be opened (its state unsafe or unmounted) stops the command: the
+ * group is decided whole or not at all.  Returns an exit status.
+ */
+static int group_open(struct dev *d, struct group *g)
+{
+	char name[BOWTAB_NAME_MAX];
+	int r;
+
+	memset(g, 0, sizeof(*g));
+	g->group = d->e.group;
+	g->self = d->e.name;
+	r = quiet_bowtab_each(group_add, g);
+	if (r < 0 || g->incomplete || !g->n) {
+		say(d, "cannot read the group %s from %s\n", d->e.group,
+		    bowtab_path);
+		group_close(g);
+		return EXIT_SYSTEM;
+	}
+	dev_close(d);
+	for (unsigned int i = 0; i < g->n; i++) {
+		snprintf(name, sizeof(name), "%s", g->dev[i].e.name);
+		r = dev_open(&g->dev[i], name, false);
+		if (r) {
+			say(&g->dev[i], "the group %s is left as it was\n",
+			    g->dev[i].e.group);
+			group_close(g);
+			return r;
+		}
+	}
+	return EXIT_DONE;
+}
+
+/* What a commit does to a device. */
+enum commit_step {
+	COMMIT_NOTHING,
+	COMMIT_LIVE,		/* a live checkpoint: dm-bow commits it */
+	COMMIT_RECORD,		/* dm-bow committed, the state not told yet */
+	COMMIT_DISARM,		/* an arming no boot has taken: cancelled */
+};
+
+/*
+ * What committing @d (@di) means, in @step; with @disarm (bowctl commit:
+ * an update tool that changed its mind before any boot) an arming is
+ * cancelled.  Or a refusal, said: an abort is decided, or the checkpoint
+ * was rolled back.
+ */
+static int commit_step(struct dev *d, const struct bow_dm_info *di,
+		       bool disarm, enum commit_step *step)
+{
+	bool bow = di->mapping == BOW_MAP_BOW;
+
+	*step = COMMIT_NOTHING;
+	if (bow && di->state == 2 && d->st.lifecycle == BOW_LC_COMMITTED)
 		return EXIT_DONE;	/* committed already: keep its reason */
 	/* Decided: the next boot restores (an abort, on_full=abort). */
-	if (di.mapping == BOW_MAP_BOW && di.state == 1 &&
-	    abort_pending(&d->st)) {
+	if (bow && di->state == 1 && abort_pending(&d->st)) {
 		say(d, "not committing: an abort is pending (%s); the next "
 		    "boot restores the checkpoint\n", d->st.reason);
 		return EXIT_REFUSED;
@@ -465,39 +568,30 @@ static int commit(struct dev *d, const char *event, const char *why,
 		    "(%s)\n", d->st.reason);
 		return EXIT_REFUSED;
 	}
-	if (di.mapping == BOW_MAP_BOW && di.state == 1) {
-		struct bow_state prev = d->st;
+	if (bow && di->state == 1)
+		*step = COMMIT_LIVE;
+	else if (bow && di->state == 2)
+		*step = COMMIT_RECORD;
+	else if (d->st.lifecycle == BOW_LC_ARMED && disarm)
+		*step = COMMIT_DISARM;
+	return EXIT_DONE;
+}
 
-		/*
-		 * Recorded before the device commits: with no log, only this
-		 * record tells a commit from a restore that the state file
-		 * could not record (cmd_boot_setup()).  A commit that cannot
-		 * be recorded is not made.
-		 */
-		bow_state_event(&d->st, "committing", "%s", why);
-		if (save(d)) {
-			say(d, "not committing: the state file cannot record "
-			    "the commit\n");
-			d->st = prev;
-			return EXIT_SYSTEM;
-		}
-		if (bow_dm_message(d->e.name, "commit")) {
-			say(d, "dm-bow refused the commit\n");
-			d->st = prev;
-			save(d);
-			return EXIT_SYSTEM;
-		}
+/* Do @step to @d, its "committing" recorded already for a live one. */
+static int commit_apply(struct dev *d, enum commit_step step,
+			const char *event, const char *why)
+{
+	if (step == COMMIT_LIVE && bow_dm_message(d->e.name, "commit")) {
+		say(d, "dm-bow refused the commit; \"committing\" stays "
+		    "recorded over the live checkpoint, and its next boot "
+		    "finishes the commit\n");
+		return EXIT_SYSTEM;
 	}
-	/*
-	 * The commit is on the device before it is in the state file: a
-	 * power cut between them leaves "committing" with no log, which
-	 * boot-setup reads as committed.
-	 */
-	if (di.mapping == BOW_MAP_BOW && di.state >= 1) {
+	if (step == COMMIT_LIVE || step == COMMIT_RECORD) {
 		d->st.attempts = 0;
 		d->st.lifecycle = BOW_LC_COMMITTED;
 		bow_state_event(&d->st, event, "%s", why);
-	} else if (d->st.lifecycle == BOW_LC_ARMED && disarm) {
+	} else if (step == COMMIT_DISARM) {
 		d->st.attempts = 0;
 		d->st.lifecycle = BOW_LC_IDLE;
 		bow_state_event(&d->st, event, "%s; no checkpoint was live: "
@@ -508,31 +602,137 @@ static int commit(struct dev *d, const char *event, const char *why,
 	return save(d);
 }
 
+/*
+ * Commit @d's group (for @why; @disarm as commit_step()).  With @only
+ * (the boot's commit), a member is committed only if @only says so:
+ * another's checkpoint, or an arming, is not this boot's to decide.
+ */
+static int group_commit(struct dev *d, const char *event, const char *why,
+			bool disarm, bool (*only)(struct dev *m))
+{
+	char because[sizeof(d->st.reason)];
+	enum commit_step *step;
+	struct bow_state *prev;
+	struct group g;
+	int r, ret = EXIT_DONE;
+
+	if ((r = group_open(d, &g)))
+		return r;
+	step = calloc(g.n, sizeof(*step));
+	prev = calloc(g.n, sizeof(*prev));
+	if (!step || !prev) {
+		say(d, "out of memory\n");
+		ret = EXIT_SYSTEM;
+		goto out;
+	}
+	for (unsigned int i = 0; i < g.n && !ret; i++) {
+		struct dev *m = &g.dev[i];
+		struct bow_dm_info di;
+
+		prev[i] = m->st;
+		if (only && !only(m))
+			continue;
+		if (!(r = info(m, &di)))
+			r = commit_step(m, &di, disarm, &step[i]);
+		if (r && strcmp(m->e.name, g.self))
+			say(m, "so the group %s is not committed\n",
+			    m->e.group);
+		ret = r;
+	}
+	/* Every member's decision on record before any device changes. */
+	for (unsigned int i = 0; i < g.n && !ret; i++) {
+		if (step[i] != COMMIT_LIVE)
+			continue;
+		bow_state_event(&g.dev[i].st, "committing", "%s", why);
+		if (save(&g.dev[i])) {
+			say(&g.dev[i], "not committing the group %s: the "
+			    "state file cannot record the commit\n",
+			    g.dev[i].e.group);
+			ret = EXIT_SYSTEM;
+			for (unsigned int j = 0; j <= i; j++) {
+				g.dev[j].st = prev[j];
+				if (step[j] == COMMIT_LIVE && j < i)
+					save(&g.dev[j]);
+			}
+		}
+	}
+	if (!ret) {
+		for (unsigned int i = 0; i < g.n; i++) {
+			struct dev *m = &g.dev[i];
+
+			if (strcmp(m->e.name, g.self))
+				snprintf(because, sizeof(because), "%s (with "
+					 "its group %s)", why, m->e.group);
+			else
+				snprintf(because, sizeof(because), "%s", why);
+			r = commit_apply(m, step[i], event, because);
+			if (r && !ret)
+				ret = r;
+		}
+	}
+out:
+	free(step);
+	free(prev);
+	group_close(&g);
+	return ret;
+}
+
+/*
+ * Decide @d's group to be restored at the next boot (@event, @why: bowctl
+ * abort, on_full=abort): every live checkpoint marked, every arming no
+ * boot has taken cancelled.  A member that cannot be restored (committed
+ * already, its checkpoint failed) is said, and makes the status 5; if
+ * nothing could be, nothing is written.
+ */
+static int group_abort(struct dev *d, const char *event, const char *why)
+{
+	struct group g;
+	bool acted = false;
+	int r, ret = EXIT_DONE;
+
+	if ((r = group_open(d, &g)))
+		return r;
+	for (unsigned int i = 0; i < g.n; i++) {
+		struct dev *m = &g.dev[i];
+		struct bow_dm_info di;
+
+		if ((r = info(m, &di))) {
+			ret = r;
+			continue;
+		}
+		if (di.mapping == BOW_MAP_BOW && di.state == 1) {
+			m->st.attempts = 0;
+			m->st.lifecycle = BOW_LC_CHECKPOINT;
+			bow_state_event(&m->st, event, "%s", why);
+		} else if (m->st.lifecycle == BOW_LC_ARMED) {
+			/* No boot has tried the update: it never began. */
+			m->st.attempts = 0;
+			m->st.lifecycle = BOW_LC_IDLE;
+			bow_state_event(&m->st, event, "%s: no checkpoint was "
+					"live; disarmed", why);
+		} else {
+			if ((r = not_restorable(m, &di)) && !ret)
+				ret = r;
+			else if (!r && !strcmp(m->e.name, g.self))
+				say(m, "nothing to abort: %s\n",
+				    bow_lifecycle_name(m->st.lifecycle));
+			continue;
+		}
+		acted = true;
+		if ((r = save(m)))
+			ret = r;
+	}
+	if (acted && ret == EXIT_NOT_RESTORABLE)
+		say(d, "the group %s is partly committed: what could be is "
+		    "restored at the next boot\n", d->e.group);
+	group_close(&g);
+	return ret;
+}
+
 static int cmd_abort(struct dev *d, bool reboot)
 {
-	struct bow_dm_info di;
-	int r = info(d, &di);
+	int r = group_abort(d, "abort", "bowctl abort");
 
-	if (r)
-		return r;
-	if (di.mapping == BOW_MAP_BOW && di.state == 1) {
-		d->st.attempts = 0;
-		d->st.lifecycle = BOW_LC_CHECKPOINT;
-		bow_state_event(&d->st, "abort", "bowctl abort");
-	} else if (d->st.lifecycle == BOW_LC_ARMED) {
-		/* No boot has tried the update: it never began. */
-		d->st.attempts = 0;
-		d->st.lifecycle = BOW_LC_IDLE;
-		bow_state_event(&d->st, "abort", "bowctl abort: no checkpoint "
-				"was live; disarmed");
-	} else if ((r = not_restorable(d, &di))) {
-		return r;
-	} else {
-		say(d, "nothing to abort: %s\n",
-		    bow_lifecycle_name(d->st.lifecycle));
-		return EXIT_DONE;
-	}
-	r = save(d);
 	return !r && reboot ? reboot_now(d) : r;
 }
 
@@ -567,14 +767,20 @@ static int record_intent(void *arg, enum bow_status what)
 	return 0;
 }
 
-/* Restore a live log on @lower, as the bowtab line says.  Sets @did. */
+/*
+ * Restore a live log on @lower, as the bowtab line says; or, with
+ * @commit (a commit was decided and recorded, and did not reach the
+ * device), finish that commit: roll forward.  Sets @did.
+ */
 static int restore_lower(struct dev *d, const char *lower, uint64_t *size,
-			 const char **did)
+			 bool commit, const char **did)
 {
 	struct bow_restore_opts ro = {
 		.prefix = d->prefix,
-		.before_write = record_intent,
+		/* "committing" says what a roll forward does already. */
+		.before_write = commit ? NULL : record_intent,
 		.before_write_arg = d,
+		.roll_forward = commit,
 	};
 	struct bow_restore_summary sum;
 	int fd, status, r = EXIT_DONE;
@@ -594,6 +800,13 @@ static int restore_lower(struct dev *d, const char *lower, uint64_t *size,
 		break;
 	case BOW_COMMITTED:
 		*did = "commit-finished";
+		break;
+	case BOW_ROLLED_FORWARD:
+		if (commit) {
+			*did = "commit-finished";
+			break;
+		}
+		r = EXIT_SYSTEM;
 		break;
 	case BOW_INVALID:
 	case BOW_BAD_CHECKSUM:
@@ -934,7 +1147,7 @@ static int cmd_boot_setup(struct dev *d)
 	struct bow_state prev = d->st;
 	struct bow_dm_info di;
 	const char *did;
-	bool checkpoint = false;
+	bool checkpoint = false, finish_commit;
 	uint64_t size;
 	int r;
 
@@ -967,12 +1180,20 @@ static int cmd_boot_setup(struct dev *d)
 	if ((r = find_lower(d, lower)))
 		return r;
 	/*
+	 * A commit decided and recorded, which did not reach the device (a
+	 * power cut, a group member whose own commit failed): finished, not
+	 * restored (group_commit()).
+	 */
+	finish_commit = d->state_read == BOW_STATE_OK &&
+			d->st.lifecycle == BOW_LC_CHECKPOINT &&
+			!strcmp(d->st.event, "committing");
+	/*
 	 * Never a log a restore began on: until its end the log in block 0
 	 * still validates, over a device half rolled back.
 	 */
 	if (d->e.resume && d->state_read == BOW_STATE_OK &&
 	    d->st.lifecycle == BOW_LC_CHECKPOINT && d->st.attempts &&
-	    strcmp(d->st.event, "restoring") &&
+	    !finish_commit && strcmp(d->st.event, "restoring") &&
 	    strcmp(d->st.event, "rolling-forward")) {
 		bool resumed;
 
@@ -990,7 +1211,7 @@ static int cmd_boot_setup(struct dev *d)
 	 */
 	if (d->e.resume)
 		d->st.attempts = 0;
-	r = restore_lower(d, lower, &size, &did);
+	r = restore_lower(d, lower, &size, finish_commit, &did);
 	if (r == EXIT_REFUSED) {
 		d->st.lifecycle = BOW_LC_FAILED;
 		d->st.attempts = 0;
@@ -1295,13 +1516,12 @@ static int low_space(struct dev *d, uint64_t free_bytes)
 		strncat(why, ": committed (on_full=commit)",
 			sizeof(why) - strlen(why) - 1);
 		say(d, "%s\n", why);
-		return commit(d, "low-space", why, false);
+		return group_commit(d, "low-space", why, false, NULL);
 	}
-	d->st.attempts = 0;
-	bow_state_event(&d->st, "low-space", "%s: rebooting to restore the "
-			"checkpoint (on_full=abort)", why);
-	say(d, "%s\n", d->st.reason);
-	r = save(d);
+	strncat(why, ": rebooting to restore the checkpoint (on_full=abort)",
+		sizeof(why) - strlen(why) - 1);
+	say(d, "%s\n", why);
+	r = group_abort(d, "low-space", why);
 	return r ? r : reboot_now(d);
 }
 
@@ -1344,48 +1564,58 @@ static int cmd_boot_watch(struct dev *d)
 }
 
 /*
- * After a healthy boot (bow-commit@, commit=boot-complete): commit the
- * checkpoint this boot took or resumed, and nothing else.  An arming for
+ * Whether the boot's commit may commit @m: a checkpoint this boot took or
+ * resumed, with commit=boot-complete and no abort decided.  An arming for
  * the next boot, or a checkpoint some other boot left, is not this
- * boot's to decide.
+ * boot's to decide.  Says why not.
  */
-static int cmd_boot_commit(struct dev *d)
+static bool boot_commit_wanted(struct dev *m)
 {
 	struct bow_dm_info di;
 	char boot[40];
-	int r;
 
-	if (d->e.commit == BOWTAB_COMMIT_MANUAL) {
-		say(d, "not committing: the update tool commits "
+	if (m->e.commit == BOWTAB_COMMIT_MANUAL) {
+		say(m, "not committing: the update tool commits "
 		    "(commit=manual)\n");
-		return EXIT_DONE;
+		return false;
 	}
-	if (abort_pending(&d->st)) {
-		say(d, "not committing: %s\n", d->st.reason);
-		return EXIT_DONE;
+	if (abort_pending(&m->st)) {
+		say(m, "not committing: %s\n", m->st.reason);
+		return false;
 	}
 	/*
 	 * An in-place update checkpointed by bowctl start in this boot,
 	 * before boot-complete.target: every boot into it counts an attempt,
 	 * and none has yet.
 	 */
-	if (d->e.resume && d->st.lifecycle == BOW_LC_CHECKPOINT &&
-	    d->st.attempts == d->st.retries) {
-		say(d, "not committing: no boot has tried the update yet\n");
-		return EXIT_DONE;
+	if (m->e.resume && m->st.lifecycle == BOW_LC_CHECKPOINT &&
+	    m->st.attempts == m->st.retries) {
+		say(m, "not committing: no boot has tried the update yet\n");
+		return false;
 	}
-	if ((r = info(d, &di)))
-		return r;
 	read_boot_id(boot, sizeof(boot));
-	if (di.mapping != BOW_MAP_BOW || di.state != 1 ||
-	    d->st.lifecycle != BOW_LC_CHECKPOINT ||
-	    strcmp(d->st.boot_id, boot)) {
+	if (info(m, &di) || di.mapping != BOW_MAP_BOW || di.state != 1 ||
+	    m->st.lifecycle != BOW_LC_CHECKPOINT ||
+	    strcmp(m->st.boot_id, boot)) {
 		printf("%snothing to commit: this boot took no checkpoint "
-		       "(%s)\n", d->prefix,
-		       bow_lifecycle_name(d->st.lifecycle));
-		return EXIT_DONE;
+		       "(%s)\n", m->prefix,
+		       bow_lifecycle_name(m->st.lifecycle));
+		return false;
 	}
-	return commit(d, "commit", "the boot completed", false);
+	return true;
+}
+
+/*
+ * After a healthy boot (bow-commit@, commit=boot-complete): commit the
+ * checkpoints of its group that this boot took or resumed, and nothing
+ * else.
+ */
+static int cmd_boot_commit(struct dev *d)
+{
+	if (!boot_commit_wanted(d))
+		return EXIT_DONE;
+	return group_commit(d, "commit", "the boot completed", false,
+			    boot_commit_wanted);
 }
 
 /* ---- in-place updates: the checkpoint taken while running */
@@ -1499,6 +1729,25 @@ static int start_live(struct dev *d, unsigned int retries)
 
 /* ---- rolling back now, without a reboot */
 
+/* The other members of a group with a live checkpoint, for rollback. */
+struct live_others {
+	const struct bowtab_entry *self;
+	char names[200];
+};
+
+static void live_other(const struct bowtab_entry *e, void *arg)
+{
+	struct live_others *lo = arg;
+	struct bow_dm_info di;
+	size_t n = strlen(lo->names);
+
+	if (!strcmp(e->group, lo->self->group) &&
+	    strcmp(e->name, lo->self->name) && !bow_dm_info(e->name, &di) &&
+	    di.mapping == BOW_MAP_BOW && di.state == 1)
+		snprintf(lo->names + n, sizeof(lo->names) - n, "%s%s",
+			 n ? ", " : "", e->name);
+}
+
 /*
  * bowctl rollback: roll a live checkpoint back at once, in the kernel
  * (dm-bow's message rollback), unmounting its file system for it and
@@ -1508,6 +1757,7 @@ static int start_live(struct dev *d, unsigned int retries)
  */
 static int cmd_rollback(struct dev *d)
 {
+	struct live_others others = { .self = &d->e };
 	struct bow_state prev = d->st;
 	struct bow_dm_info di;
 	char mp[PATH_MAX];
@@ -1520,6 +1770,14 @@ static int cmd_rollback(struct dev *d)
 		if ((r = not_restorable(d, &di)))
 			return r;
 		say(d, "no live checkpoint to roll back\n");
+		return EXIT_REFUSED;
+	}
+	/* One device of an update rolled back alone would split it. */
+	if (quiet_bowtab_each(live_other, &others) < 0 || others.names[0]) {
+		say(d, "the group %s has other live checkpoints (%s): they "
+		    "are restored together at a reboot (bowctl abort "
+		    "--reboot)\n", d->e.group, others.names[0] ?
+		    others.names : "bowtab cannot be read");
 		return EXIT_REFUSED;
 	}
 	mounted = mount_point(di.major, di.minor, mp, sizeof(mp));
@@ -1698,7 +1956,7 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 			printf(", state %u, %" PRIu64 " bytes free, %" PRIu64
 			       " backed up%s", di.state, di.free_bytes,
 			       di.backup_bytes, di.failed ? ", FAILED" : "");
-		printf("\n  lower: %s\n", e->lower);
+		printf("\n  lower: %s\n  group: %s\n", e->lower, e->group);
 		if (e->commit == BOWTAB_COMMIT_MANUAL)
 			printf("  commit: by the update tool (commit=manual)\n");
 		else
@@ -1718,6 +1976,8 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 	json_string(e->name);
 	printf(", \"lower\": ");
 	json_string(e->lower);
+	printf(", \"group\": ");
+	json_string(e->group);
 	printf(", \"lifecycle\": \"%s\", \"attempts_left\": %u, "
 	       "\"retries\": %u,\n     \"commit\": \"%s\", "
 	       "\"health_check\": %s, \"mapping\": \"%s\", ",
@@ -1847,7 +2107,7 @@ static bool opt_reboot;
 
 static int cmd_user_commit(struct dev *d)
 {
-	return commit(d, "commit", "bowctl commit", true);
+	return group_commit(d, "commit", "bowctl commit", true, NULL);
 }
 
 static int cmd_user_start(struct dev *d)

@@ -127,6 +127,11 @@ static int parse_option(const char *file, unsigned int lineno, char *opt,
 		else
 			return bad(err, file, lineno, "on_invalid", val,
 				   "roll-forward or fail");
+	} else if (!strcmp(opt, "group")) {
+		if (!valid_name(val))
+			return bad(err, file, lineno, "group", val,
+				   "letters, digits, '_', '-', '.' (under 64)");
+		strcpy(e->group, val);
 	} else if (!strcmp(opt, "commit")) {
 		if (!strcmp(val, "boot-complete"))
 			e->commit = BOWTAB_COMMIT_BOOT_COMPLETE;
@@ -138,7 +143,8 @@ static int parse_option(const char *file, unsigned int lineno, char *opt,
 	} else {
 		return bad(err, file, lineno, "option", opt,
 			   "state, retries, block_size, low_water, min_free, "
-			   "on_full, on_invalid, commit, initramfs or resume");
+			   "on_full, on_invalid, commit, group, initramfs or "
+			   "resume");
 	}
 	return 0;
 }
@@ -186,6 +192,8 @@ int bowtab_parse_line(const char *file, unsigned int lineno, char *line,
 	if (!e->state_dir[0])
 		return bad(err, file, lineno, "options", opts ? opts : "",
 			   "state=<directory> (required)");
+	if (!e->group[0])
+		strcpy(e->group, BOWTAB_DEFAULT_GROUP);
 	/* The watcher waits for the table's event: it must come in time. */
 	low_water_set = e->low_water;
 	if (!low_water_set)

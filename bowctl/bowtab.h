@@ -33,6 +33,8 @@ enum bowtab_commit {
 	BOWTAB_COMMIT_MANUAL,		/* the update tool, with bowctl commit */
 };
 
+#define BOWTAB_DEFAULT_GROUP "all"
+
 struct bowtab_entry {
 	char name[BOWTAB_NAME_MAX];
 	char lower[PATH_MAX];		/* as written: PARTLABEL=, ... or path */
@@ -44,6 +46,12 @@ struct bowtab_entry {
 	enum bowtab_on_full on_full;
 	enum bowtab_on_invalid on_invalid;
 	enum bowtab_commit commit;
+	/*
+	 * The devices one update changes: committed and aborted together
+	 * (bowctl(8), GROUPS).  By default all of bowtab's, as the update
+	 * tools' hooks arm them all.
+	 */
+	char group[BOWTAB_NAME_MAX];
 	bool initramfs;			/* set up before the root switch */
 	bool resume;			/* in-place updates: bowctl(8) */
 	unsigned int line;		/* where it was read */

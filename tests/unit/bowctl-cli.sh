@@ -418,6 +418,52 @@ for args in "--root rel initramfs-devices" "initramfs-devices srv"; do
 	expect_eq "usage error: bowctl $args" 2 $?
 done
 
+# Groups: the devices one update changes are decided together.  By
+# default all of bowtab's are one group ("all"); group= splits them.
+# Without device-mapper here only armings are seen: a commit or abort
+# of one member cancels the others' too, and leaves other groups alone.
+cat > "$tmp/bowtab" <<EOT
+ga$$ /dev/disk/by-partlabel/none$$ state=$tmp/gs
+gb$$ /dev/disk/by-partlabel/none$$ state=$tmp/gs
+gc$$ /dev/disk/by-partlabel/none$$ state=$tmp/gs,group=apps
+EOT
+mkdir -p "$tmp/gs"
+# glife: each device's lifecycle, group and last reason, a line each.
+glife()
+{
+	b status --json | python3 -c 'import json, sys
+for d in json.load(sys.stdin)["devices"]:
+	print(d["name"][:2], d["group"], d["lifecycle"], "|", d["last_event"]["reason"])'
+}
+b start "ga$$" && b start "gb$$" && b start "gc$$" && b commit "gb$$"
+expect_eq "group: a commit of one member disarms the group, not another group" \
+	"0 ga all idle | bowctl commit (with its group all); no checkpoint was live: disarmed
+gb all idle | bowctl commit; no checkpoint was live: disarmed
+gc apps armed | armed for 1 boot attempt" "$? $(glife)"
+b start "ga$$" && b start "gb$$" && b abort "ga$$"
+expect_eq "group: an abort of one member disarms the group" \
+	"0 ga all idle | bowctl abort: no checkpoint was live; disarmed
+gb all idle | bowctl abort: no checkpoint was live; disarmed
+gc apps armed | armed for 1 boot attempt" "$? $(glife)"
+# A member whose state cannot be read safely stops the whole decision.
+b start "ga$$" && b start "gb$$"
+printf 'ga%s /dev/disk/by-partlabel/none%s state=%s/gs\ngb%s /dev/disk/by-partlabel/none%s state=%s/gu\n' \
+	$$ $$ "$tmp" $$ $$ "$tmp" > "$tmp/bowtab"
+mkdir -p "$tmp/gu" && chmod 777 "$tmp/gu"
+b commit "ga$$" 2> "$tmp/err"
+expect_eq "group: a member with an unsafe state directory: nothing decided" \
+	"4 bowctl: gb$$: unsafe state directory: $tmp/gu is writable by group or others (mode 0777)
+bowctl: gb$$: the group all is left as it was
+armed" \
+	"$? $(cat "$tmp/err")
+$(b status "ga$$" --json | python3 -c 'import json, sys
+print(json.load(sys.stdin)["devices"][0]["lifecycle"])')"
+printf 'bad%s /dev/vdz state=/x,group=a/b\n' $$ > "$tmp/bowtab"
+b status "bad$$" > /dev/null 2> "$tmp/err"
+expect_eq "group: a bad group name" \
+	"2 $tmp/bowtab:1: bad group 'a/b': expected letters, digits, '_', '-', '.' (under 64); this device is left alone" \
+	"$? $(head -n 1 "$tmp/err")"
+
 # A power cut after a restore's last write and before the state file
 # records it (bowctl-test --test-cut-after-restore): the log is gone, as
 # after a commit, and the next boot must still call it a rollback.  The
@@ -616,6 +662,25 @@ expect_eq "a commit recorded, then no log: committed" \
 	"$(b status --json | python3 -c 'import json, sys
 d = json.load(sys.stdin)["devices"][0]
 print(d["lifecycle"], d["last_event"]["event"], "|", d["last_event"]["reason"])')"
+# A commit recorded ("committing") over a log still live: a power cut
+# before dm-bow committed, or a group member whose own commit failed.
+# The decision was made: the next boot finishes the commit (rolls
+# forward, the new data kept), never restores.
+cp "$tmp/cut.orig" "$tmp/forward.img"
+"$top/bow-restore/bow-restore" --roll-forward "$tmp/forward.img" > /dev/null
+cp "$tmp/cut.orig" "$tmp/cut.img"
+cp "$tmp/ro.state" "$tmp/ro/st/ro$$.state"
+state_edit "$tmp/ro/st/ro$$.state" 'body = body.replace(b"event start", b"event committing")'
+b boot-setup "ro$$" > "$tmp/out" 2>&1
+expect_eq "a commit recorded over a live log: finished, not restored" \
+	"committed commit | the checkpoint was committed (finished at this boot)
+bowctl: ro$$: commit-finished" \
+	"$(b status --json | python3 -c 'import json, sys
+d = json.load(sys.stdin)["devices"][0]
+print(d["lifecycle"], d["last_event"]["event"], "|", d["last_event"]["reason"])')
+$(grep '^bowctl: ro' "$tmp/out" | grep -v 'cannot create')"
+check "... the device holds the new data (as bow-restore --roll-forward)" \
+	cmp -s "$tmp/cut.img" "$tmp/forward.img"
 # A device updated in place, its checkpoint live, the state read-only:
 # an attempt that cannot be counted is not resumed; restored instead.
 echo "ro$$ $loop state=$tmp/ro/st,retries=2,resume" > "$tmp/bowtab"

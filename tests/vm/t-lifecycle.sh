@@ -124,8 +124,8 @@ sc_kernel_clean()
 	fi
 }
 
-# sc_arm_host <retries> [<image> <directory>]: arm as "bowctl start data
-# --retries <n>" would, with the host's bowctl writing the state file
+# sc_arm_host <retries> [<image> <directory> [<name>]]: arm as "bowctl
+# start data --retries <n>" would (or <name>), with the host's bowctl writing the state file
 # into the root image's /var/lib/bow (or the image and directory given):
 # a boot saved; the good and bad updates arm in the guest.
 sc_arm_host()
@@ -133,15 +133,16 @@ sc_arm_host()
 	_sd=$sys_dir/$sc.state
 	_img=${2:-$sc_root}
 	_dir=${3:-/var/lib/bow}
+	_name=${4:-data}
 	rm -rf "$_sd"
-	echo "data PARTLABEL=data state=$_sd" > "$sys_dir/$sc.bowtab"
+	echo "$_name PARTLABEL=data state=$_sd" > "$sys_dir/$sc.bowtab"
 	# The guest's kernels are not the host's /boot: none to check.
 	BOW_MODULES_ROOT=$sys_dir/none \
 	"$top/bowctl/bowctl" --bowtab "$sys_dir/$sc.bowtab" --fstab /dev/null \
-		start data --retries "$1" || not_ok "$sc: the host's bowctl arms"
+		start "$_name" --retries "$1" || not_ok "$sc: the host's bowctl arms"
 	debugfs -w -R "mkdir $_dir" "$_img" > /dev/null 2>&1
-	debugfs -w -R "rm $_dir/data.state" "$_img" > /dev/null 2>&1
-	debugfs -w -R "write $_sd/data.state $_dir/data.state" \
+	debugfs -w -R "rm $_dir/$_name.state" "$_img" > /dev/null 2>&1
+	debugfs -w -R "write $_sd/$_name.state $_dir/$_name.state" \
 		"$_img" > /dev/null 2>&1
 }
 
@@ -1007,11 +1008,12 @@ sc_nomodule()
 	sc_new nomodule "$k" "state=/var/lib/bow,min_free=1M"
 	debugfs -w -R "rm /lib/modules/$k/updates/dkms/dm-bow.ko" "$sc_root" > /dev/null 2>&1
 	sc_arm_host 2
-	# And a name that another target holds (dm-zero here): boot-setup
-	# does not touch it, and an armed boot on it says it is unprotected.
+	# And a name that another target holds (dm-error, built into
+	# device-mapper): boot-setup does not touch it, and an armed boot on
+	# it says it is unprotected.
 	sc_boot "mkdir -p /var/lib/bowforeign
 echo 'foreign /dev/vdb1 state=/var/lib/bowforeign' > /run/bt
-dmsetup create foreign --table '0 8 zero'
+dmsetup create foreign --table '0 8 error'
 bowctl --bowtab /run/bt start foreign; echo \"start: \$?\"
 bowctl --bowtab /run/bt boot-setup foreign; echo \"setup: \$?\"
 cat /run/bowctl/foreign.warning
@@ -1022,7 +1024,7 @@ dmsetup remove foreign"
 bowctl: foreign: /dev/mapper/foreign exists and is no mapping of bowctl's (neither dm-bow nor a pass-through): not touching it; this armed boot runs unprotected
 setup: 4
 /dev/mapper/foreign exists and is no mapping of bowctl's (neither dm-bow nor a pass-through): not touching it; this armed boot runs unprotected
-0 8 zero" \
+0 8 error" \
 		"$(root_get "$sc_root" /var/lib/bowtest/actions.out | grep -v '^+')"
 	no_target="this kernel ($k) has no dm-bow target: dm-bow.ko is missing for it (dm-bow-dkms and linux-headers-$k build it)"
 	expect_status "no target: a pass-through, the attempt counted, still armed" \
@@ -1035,6 +1037,59 @@ setup: 4
 	expect_unit bow-checkpoint@data "failed exit-code"
 	expect_unit bow-commit@data "inactive success"
 	expect_data pre
+}
+
+# Two devices one update changes (one group: bowtab's default), data and
+# data2 (a third disk), both armed; the boot's health check fails, so
+# only the update tool commits: "bowctl commit data" commits both.  The
+# next boot restores nothing: data2 keeps what was written to it.  (A
+# commit of data alone left data2 live, and that boot restored it.)
+sc_group()
+{
+	k=$1
+	sc_new group "$k" "state=/var/lib/bow,min_free=1M"
+	root_put "$sc_root" /etc/bowtab "data PARTLABEL=data state=/var/lib/bow,min_free=1M
+data2 /dev/vdc1 state=/var/lib/bow,min_free=1M
+"
+	root_put "$sc_root" /etc/fstab "/dev/vda / ext4 rw,errors=remount-ro 0 1
+/dev/mapper/data /data ext4 defaults 0 2
+/dev/mapper/data2 /data2 ext4 defaults 0 2
+"
+	debugfs -w -R "mkdir /data2" "$sc_root" > /dev/null 2>&1
+	sys_disk3=$sys_dir/$sc.data2
+	rm -rf "$sys_disk3" "$sys_dir/$sc.data2.d"
+	mkdir -p "$sys_dir/$sc.data2.d"
+	head -c 200000 /dev/urandom > "$sys_dir/$sc.data2.d/old"
+	truncate -s 32M "$sys_disk3"
+	printf 'label: gpt\nstart=2048, name=data2\n' | sfdisk -q "$sys_disk3" > /dev/null
+	mke2fs -q -t ext4 -b 4096 -E offset=$data_offset -d "$sys_dir/$sc.data2.d" \
+		"$sys_disk3" $((30 * 256))
+	root_put "$sc_root" /etc/bowtest/health fail
+	sc_arm_host 1
+	sc_arm_host 1 "$sc_root" /var/lib/bow data2
+	sc_boot "echo written > /data2/new; sync
+bowctl commit data; echo \"commit: \$?\""
+	expect_eq "$sc: boot 1: one commit, both devices committed (the other with its group)" \
+		"commit: 0
+data committed 2 bowctl commit
+data2 committed 2 bowctl commit (with its group all)" \
+		"$(root_get "$sc_root" /var/lib/bowtest/actions.out | grep -v '^+')
+$(python3 -c 'import json, sys
+for d in json.load(open(sys.argv[1]))["devices"]:
+	print(d["name"], d["lifecycle"], d["dm_state"], d["last_event"]["reason"])' "$st")"
+	sc_boot
+	data_part "$sys_disk3" "$sys_disk3.part"
+	expect_eq "$sc: boot 2: nothing restored: data2 keeps what the update wrote" \
+		"written
+data committed linear
+data2 committed linear" \
+		"$(debugfs -R 'cat /new' "$sys_disk3.part" 2>/dev/null)
+$(python3 -c 'import json, sys
+for d in json.load(open(sys.argv[1]))["devices"]:
+	print(d["name"], d["lifecycle"], d["mapping"])' "$st")"
+	rm -f "$sys_disk3.part"
+	expect_data post
+	sys_disk3=
 }
 
 # Two lanes of scenarios at once, one a core, each VM with one CPU:
@@ -1065,7 +1120,7 @@ lane_updates()
 lane_others()
 {
 	k=$first_kernel
-	for s in powercut lowcommit lowabort abort manual rollback config initramfs nomodule; do
+	for s in powercut lowcommit lowabort abort manual rollback config initramfs nomodule group; do
 		want $s && sc_$s "$k"
 	done
 	want initramfs_meta && sc_initramfs_meta "$k" "$(short_version "$k")"
