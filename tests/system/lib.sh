@@ -173,7 +173,10 @@ sys_debian_initramfs()
 
 # The in-place update scenarios' root file system is itself on dm-bow
 # (root=/dev/mapper/root), its state on a disk of its own (LABEL=meta).
-sys_root_bowtab="root /dev/vda state=/meta/bow,initramfs,resume,retries=2,min_free=16M"
+# Its lower device comes late, as a logical volume would: a local-block
+# script of the test (bowtest-stack) makes /dev/mapper/stack, dm-linear
+# over /dev/vda, at its second run, while the initramfs waits for root.
+sys_root_bowtab="root /dev/mapper/stack state=/meta/bow,initramfs,resume,retries=2,min_free=16M"
 sys_root_fstab="/dev/mapper/root / ext4 rw,errors=remount-ro 0 1
 LABEL=meta /meta ext4 defaults 0 2"
 
@@ -188,9 +191,24 @@ sys_root_initramfs()
 	done
 	echo "$sys_root_bowtab" > "$1/etc/bowtab"
 	echo "$sys_root_fstab" > "$1/etc/fstab"
+	_s=$1/etc/initramfs-tools/scripts/local-block/bowtest-stack
+	mkdir -p "$(dirname "$_s")"
+	cat > "$_s" <<-'EOT'
+	#!/bin/sh
+	# The dm-bow test's late lower device (tests/system/lib.sh).
+	case ${1:-} in prereqs) exit 0 ;; esac
+	[ -e /dev/mapper/stack ] && exit 0
+	n=$(cat /run/bowtest-stack.runs 2>/dev/null || echo 0)
+	echo $((n + 1)) > /run/bowtest-stack.runs
+	[ "$n" -ge 1 ] || exit 0
+	dmsetup create stack --table "0 $(cat /sys/block/vda/size) linear /dev/vda 0"
+	echo "bowtest: /dev/mapper/stack made at local-block run $((n + 1))"
+	EOT
+	chmod 0755 "$_s"
 	_k=$(echo "${BOW_SYS_KERNELS:-$(sys_kernels)}" | head -n 1)
 	sys_mkinitramfs "$1" "$_k" "$sys_dir/initrd-debian-root-$_k.img" ||
 		return 1
+	rm -f "$_s"
 	for _f in bowtab fstab; do
 		mv "$1/etc/$_f.keep" "$1/etc/$_f"
 	done

@@ -25,6 +25,7 @@ expect_eq "make install: what it installs" \
 /usr/sbin/bow-restore
 /usr/sbin/bowctl
 /usr/share/initramfs-tools/hooks/dm-bow
+/usr/share/initramfs-tools/scripts/local-block/dm-bow
 /usr/share/initramfs-tools/scripts/local-bottom/dm-bow
 /usr/share/initramfs-tools/scripts/local-top/dm-bow
 /usr/share/man/man5/bowtab.5
