@@ -110,6 +110,10 @@ static void test_bowtab(void)
 		e.on_full == BOWTAB_ON_FULL_COMMIT &&
 		e.on_invalid == BOWTAB_ON_INVALID_ROLL_FORWARD, "bowtab: defaults: retries 1, min_free 100 MiB "
 		"(Android's), low_water = min_free, commit, roll forward");
+	verdict(!strcmp(e.group, "all"), "bowtab: the default group is all");
+	r = parse("d /dev/vdb state=/s,group=apps.1", &e, msg, sizeof(msg));
+	verdict(r == 1 && !strcmp(e.group, "apps.1") && !msg[0],
+		"bowtab: group=");
 	verdict(parse("# comment", &e, msg, sizeof(msg)) == 0 &&
 		parse(" \t\n", &e, msg, sizeof(msg)) == 0 && !msg[0],
 		"bowtab: comments and blank lines are no entries");
@@ -168,18 +172,18 @@ static void test_bowtab(void)
 		   "is left alone\n");
 	expect_bad("data /dev/vdb state=/s,retry=2", "bowtab:7: bad option "
 		   "'retry': expected state, retries, block_size, low_water, "
-		   "min_free, on_full, on_invalid, commit, initramfs or resume; "
-		   "this device is left alone\n");
+		   "min_free, on_full, on_invalid, commit, group, initramfs or "
+		   "resume; this device is left alone\n");
 	expect_bad("data /dev/vdb state=/s,nofail", "bowtab:7: bad option "
 		   "'nofail': expected <key>=<value>; this device is left "
 		   "alone\n");
 	expect_bad("data /dev/vdb state=/s,initramfs=1", "bowtab:7: bad "
 		   "option 'initramfs': expected state, retries, block_size, "
-		   "low_water, min_free, on_full, on_invalid, commit, "
+		   "low_water, min_free, on_full, on_invalid, commit, group, "
 		   "initramfs or resume; this device is left alone\n");
 	expect_bad("data /dev/vdb state=/s,resume=yes", "bowtab:7: bad "
 		   "option 'resume': expected state, retries, block_size, "
-		   "low_water, min_free, on_full, on_invalid, commit, "
+		   "low_water, min_free, on_full, on_invalid, commit, group, "
 		   "initramfs or resume; this device is left alone\n");
 	expect_bad("data /dev/vdb state=/s, retries=2", "bowtab:7: bad field "
 		   "'retries=2': expected nothing after the options (they are "
