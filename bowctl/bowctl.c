@@ -1054,7 +1054,7 @@ static int trim_unmounted(struct dev *d, char *why, size_t len)
 }
 
 /*
- * Why a dm-bow table did not load (@what: "took the table", "resumed
+ * Why a dm-bow table did not load (@what: "take the table", "resume
  * it"), in @why: the kernel has no dm-bow target (its module is missing
  * for this kernel: an update brought a kernel DKMS did not build for), or
  * dm-bow refused it.  The two need different people.
@@ -1265,8 +1265,7 @@ static int cmd_boot_setup(struct dev *d)
 				left ? "the boot did not commit; trying again" :
 				"the boot did not commit and no attempt is "
 				"left");
-	} else if (did || (before == BOW_LC_CHECKPOINT &&
-			   !strcmp(prev.event, "committing"))) {
+	} else if (did || finish_commit) {
 		/*
 		 * No log: a commit finished now, or before a power cut let
 		 * the state file say so.
@@ -1278,7 +1277,7 @@ static int cmd_boot_setup(struct dev *d)
 				"before a restart, not yet recorded");
 	} else if (before == BOW_LC_CHECKPOINT) {
 		/*
-		 * No log, and no commit recorded before it (commit()): a
+		 * No log, and no commit recorded before it (group_commit()): a
 		 * restore whose records could not be written, or a log
 		 * removed by hand.  Never read as a commit.
 		 */
