@@ -232,7 +232,8 @@ bowctl rollback data; echo \"rollback: \$?\"
 default=\$(systemctl show -p ActiveEnterTimestampMonotonic --value default.target)
 commit=\$(systemctl show -p ExecMainStartTimestampMonotonic --value bow-commit@data.service)
 [ \"\$commit\" -gt \"\$default\" ] && echo 'order: the commit after default.target'
-systemctl show -p After --value bow-commit@data.service | xargs -n 1 > /tmp/after
+systemctl show -p After --value bow-commit@data.service > /tmp/after.line
+xargs -n 1 < /tmp/after.line > /tmp/after
 for u in boot-complete.target systemd-bless-boot.service \$(systemctl get-default); do
 	grep -qx \"\$u\" /tmp/after && echo \"after: \$u\"
 done"
