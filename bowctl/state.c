@@ -119,6 +119,10 @@ static bool parse_field(char *key, char *val, struct bow_state *s,
 		return take_text(s->reason, sizeof(s->reason), val);
 	if (!strcmp(key, "boot"))
 		return take_text(s->boot_id, sizeof(s->boot_id), val);
+	if (!strcmp(key, "entry-from"))
+		return take_text(s->entry_from, sizeof(s->entry_from), val);
+	if (!strcmp(key, "entry-to"))
+		return take_text(s->entry_to, sizeof(s->entry_to), val);
 	if (!strcmp(key, "lower"))
 		return take_text(s->lower, sizeof(s->lower), val) &&
 		       val[0] == '/';
@@ -256,6 +260,12 @@ int bow_state_write(const char *dir, const char *name,
 	if (s->lower[0])
 		len += snprintf(buf + len, sizeof(buf) - (size_t)len,
 				"lower %s\n", s->lower);
+	if (s->entry_from[0])
+		len += snprintf(buf + len, sizeof(buf) - (size_t)len,
+				"entry-from %s\n", s->entry_from);
+	if (s->entry_to[0])
+		len += snprintf(buf + len, sizeof(buf) - (size_t)len,
+				"entry-to %s\n", s->entry_to);
 	len += snprintf(buf + len, sizeof(buf) - (size_t)len,
 			"crc32 %08" PRIx32 "\n",
 			bow_crc32(0, buf, (size_t)len));

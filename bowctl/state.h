@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bootloader.h"
+
 enum bow_lifecycle {
 	BOW_LC_IDLE,		/* nothing armed */
 	BOW_LC_ARMED,		/* the next boot checkpoints */
@@ -24,10 +26,13 @@ struct bow_state {
 	unsigned int attempts;	/* checkpointed boots left */
 	unsigned int retries;	/* what the arming gave */
 	char event[32];		/* the last thing done, e.g. "restored" */
-	char reason[256];	/* why, for people */
+	char reason[512];	/* why, for people */
 	int64_t time;		/* of the event, seconds since the epoch */
 	char boot_id[40];	/* the boot that counted the last attempt */
 	char lower[PATH_MAX];	/* the lower device last set up */
+	/* Boot loader entries (bootloader.h), "" where none is known: */
+	char entry_from[BOW_ENTRY_MAX];	/* booted when bowctl start armed */
+	char entry_to[BOW_ENTRY_MAX];	/* the update's */
 };
 
 /* Results of bow_state_read(). */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../../bow-restore/lib/restore.h"
+#include "../../bowctl/bootloader.h"
 #include "../../bowctl/bowtab.h"
 #include "../../bowctl/state.h"
 
@@ -400,6 +401,8 @@ static void test_state(const char *dir)
 	s.retries = 3;
 	strcpy(s.boot_id, "6c1e0b1e-6b0e-4b0e-9e0e-0e0e0e0e0e0e");
 	strcpy(s.lower, "/dev/vdb1");
+	strcpy(s.entry_from, "os-a.conf");
+	strcpy(s.entry_to, "os-b.conf");
 	bow_state_event(&s, "checkpoint", "boot attempt %d of %d;\nfree", 1,
 			3);
 	verdict(!strcmp(s.reason, "boot attempt 1 of 3; free"),
@@ -409,7 +412,9 @@ static void test_state(const char *dir)
 	verdict(!r && t.lifecycle == s.lifecycle && t.attempts == 2 &&
 		t.retries == 3 && t.time == s.time &&
 		!strcmp(t.event, s.event) && !strcmp(t.reason, s.reason) &&
-		!strcmp(t.boot_id, s.boot_id) && !strcmp(t.lower, s.lower),
+		!strcmp(t.boot_id, s.boot_id) && !strcmp(t.lower, s.lower) &&
+		!strcmp(t.entry_from, s.entry_from) &&
+		!strcmp(t.entry_to, s.entry_to),
 		"state: what is written is read back");
 	snprintf(path, sizeof(path), "%s/data.state.tmp", dir);
 	verdict(access(path, F_OK), "state: no temporary file is left");
@@ -520,6 +525,128 @@ static void test_state(const char *dir)
 	}
 }
 
+/* Write the Boot Loader Interface variable @name as the firmware does. */
+static void put_loader_var(const char *dir, const char *name, const char *v)
+{
+	char path[PATH_MAX], buf[1024] = { 7, 0, 0, 0 };
+	size_t n = 4;
+
+	for (const char *p = v; *p && n + 2 < sizeof(buf); p++) {
+		buf[n++] = *p;
+		buf[n++] = 0;
+	}
+	buf[n++] = 0;
+	buf[n++] = 0;
+	snprintf(path, sizeof(path), "%s/%s-4a67b082-0a4c-41cf-b6c7-"
+		 "440b29bb8c4f", dir, name);
+	write_file(path, buf, n);
+}
+
+static void put_script(const char *path, const char *cmd)
+{
+	char text[256];
+
+	snprintf(text, sizeof(text), "#!/bin/sh\n%s\n", cmd);
+	write_file(path, text, strlen(text));
+	chmod(path, 0755);
+}
+
+static void test_bootloader(const char *dir)
+{
+	static const struct {
+		const char *in, *out;
+	} ids[] = {
+		{ "debian-b+3.conf", "debian-b.conf" },
+		{ "Debian-B+2-1.conf", "debian-b.conf" },
+		{ "debian-b+0-3.conf", "debian-b.conf" },
+		{ "debian-b.conf", "debian-b.conf" },
+		{ "os+10-12.efi", "os.efi" },
+		{ "os+3", "os" },
+		{ "v+1.2.conf", "v+1.2.conf" },	/* not a counter */
+		{ "x+-1.conf", "x+-1.conf" },
+		{ "x+1-.conf", "x+1-.conf" },
+		{ "x+.conf", "x+.conf" },
+		{ "+1.conf", ".conf" },
+	};
+	static const struct {
+		const char *from, *to, *now;
+		enum bow_entry_verdict v;
+	} verdicts[] = {
+		{ "", "", "a.conf", BOW_ENTRY_UNKNOWN },
+		{ "a.conf", "", "", BOW_ENTRY_UNKNOWN },
+		{ "a.conf", "", "a.conf", BOW_ENTRY_SAME },
+		{ "a.conf", "a.conf", "a.conf", BOW_ENTRY_SAME },
+		{ "a.conf", "", "b.conf", BOW_ENTRY_UPDATE },
+		{ "a.conf", "b.conf", "b.conf", BOW_ENTRY_UPDATE },
+		{ "a.conf", "b.conf", "a.conf", BOW_ENTRY_FELL_BACK },
+		{ "a.conf", "b.conf", "c.conf", BOW_ENTRY_OTHER },
+	};
+	char id[BOW_ENTRY_MAX], why[64], path[PATH_MAX];
+	unsigned int good = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(ids) / sizeof(*ids); i++) {
+		snprintf(id, sizeof(id), "%s", ids[i].in);
+		bow_entry_normalize(id);
+		good += !strcmp(id, ids[i].out);
+		if (strcmp(id, ids[i].out))
+			printf("# %s: %s, expected %s\n", ids[i].in, id,
+			       ids[i].out);
+	}
+	verdict(good == i, "boot loader: %u of %zu entry ids normalized",
+		good, i);
+	good = 0;
+	for (i = 0; i < sizeof(verdicts) / sizeof(*verdicts); i++)
+		good += bow_entry_verdict(verdicts[i].from, verdicts[i].to,
+					  verdicts[i].now) == verdicts[i].v;
+	verdict(good == i, "boot loader: %u of %zu verdicts", good, i);
+
+	snprintf(path, sizeof(path), "%s/efivars", dir);
+	mkdir(path, 0755);
+	setenv("BOW_EFIVARS", path, 1);
+	verdict(!bow_boot_entry(id, sizeof(id)) && !bow_boot_counted(),
+		"boot loader: no variables, no entry, not counted");
+	put_loader_var(path, "LoaderEntrySelected", "Bowtest-B+1-1.conf");
+	put_loader_var(path, "LoaderBootCountPath",
+		       "\\loader\\entries\\bowtest-b+1-1.conf");
+	verdict(bow_boot_entry(id, sizeof(id)) &&
+		!strcmp(id, "bowtest-b.conf") && bow_boot_counted(),
+		"boot loader: the entry read, normalized, counted: %s", id);
+	put_loader_var(path, "LoaderEntrySelected", "caf\xc3\xa9.conf");
+	verdict(!bow_boot_entry(id, sizeof(id)),
+		"boot loader: a name not in printable ASCII is not known");
+	memset(why, 'x', sizeof(why) - 1);
+	why[sizeof(why) - 1] = 0;
+	put_loader_var(path, "LoaderEntrySelected", why);
+	verdict(bow_boot_entry(id, sizeof(id)) && strlen(id) == 63,
+		"boot loader: a 63-character name is read");
+	{
+		char big[BOW_ENTRY_MAX + 2];
+
+		memset(big, 'y', sizeof(big) - 1);
+		big[sizeof(big) - 1] = 0;
+		put_loader_var(path, "LoaderEntrySelected", big);
+		verdict(!bow_boot_entry(id, sizeof(id)),
+			"boot loader: a name over %d characters is not known",
+			BOW_ENTRY_MAX - 1);
+	}
+	setenv("BOW_BLESS_BOOT", "/bin/false", 1);
+	verdict(!bow_boot_blessed(why, sizeof(why)) &&
+		!strcmp(why, "no answer from /bin/false (exit status 1)"),
+		"boot loader: no answer from bless-boot is not good: %s", why);
+	snprintf(path, sizeof(path), "%s/bless", dir);
+	put_script(path, "echo good");
+	setenv("BOW_BLESS_BOOT", path, 1);
+	verdict(bow_boot_blessed(why, sizeof(why)) && !strcmp(why, "good"),
+		"boot loader: bless-boot's good is good");
+	put_script(path, "echo indeterminate");
+	verdict(!bow_boot_blessed(why, sizeof(why)) &&
+		!strcmp(why, "indeterminate"),
+		"boot loader: indeterminate is not good");
+	unsetenv("BOW_EFIVARS");
+	unsetenv("BOW_BLESS_BOOT");
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test-bowctl.XXXXXX";
@@ -530,6 +657,7 @@ int main(void)
 	test_bowtab();
 	test_bowtab_file(dir);
 	test_state(dir);
+	test_bootloader(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
 		return 1;
