@@ -32,6 +32,7 @@
 
 #include "../bow-restore/lib/restore.h"
 #include "../dm-bow-format.h"
+#include "bootloader.h"
 #include "bowtab.h"
 #include "dm.h"
 #include "state.h"
@@ -388,6 +389,9 @@ static void kernels_without_module(char *list, size_t len)
 		closedir(dir);
 }
 
+/* bowctl start --entry: the boot loader entry the update boots. */
+static const char *opt_entry;
+
 static int cmd_start(struct dev *d, unsigned int retries)
 {
 	char why[PATH_MAX * 2 + 80];
@@ -431,8 +435,21 @@ static int cmd_start(struct dev *d, unsigned int retries)
 	d->st.retries = retries ? retries : d->e.retries;
 	d->st.attempts = d->st.retries;
 	d->st.boot_id[0] = 0;
-	bow_state_event(&d->st, "start", "armed for %u boot attempt%s",
-			d->st.attempts, d->st.attempts == 1 ? "" : "s");
+	/*
+	 * Where the boot loader will come back to if the update fails
+	 * (cmd_boot_setup()), and the update's own entry where the tool
+	 * says (otherwise the first other entry an armed boot comes from).
+	 */
+	if (!bow_boot_entry(d->st.entry_from, sizeof(d->st.entry_from)))
+		d->st.entry_from[0] = 0;
+	snprintf(d->st.entry_to, sizeof(d->st.entry_to), "%s",
+		 opt_entry ? opt_entry : "");
+	bow_entry_normalize(d->st.entry_to);
+	bow_state_event(&d->st, "start", "armed for %u boot attempt%s%s%s%s%s",
+			d->st.attempts, d->st.attempts == 1 ? "" : "s",
+			d->st.entry_from[0] ? " from boot entry " : "",
+			d->st.entry_from, d->st.entry_to[0] ? " to " : "",
+			d->st.entry_to);
 	return save(d);
 }
 
@@ -1142,12 +1159,15 @@ static int resume_checkpoint(struct dev *d, const char *lower,
 static int cmd_boot_setup(struct dev *d)
 {
 	char lower[PATH_MAX], why[PATH_MAX * 2 + 80], boot[40];
-	char not_resumed[400] = "";
+	char not_resumed[400] = "", entry[BOW_ENTRY_MAX] = "";
+	char attempt[BOW_ENTRY_MAX + 120];
+	enum bow_entry_verdict where = BOW_ENTRY_UNKNOWN;
+	bool trying = false, fell_back;
 	enum bow_lifecycle before = d->st.lifecycle;
 	struct bow_state prev = d->st;
 	struct bow_dm_info di;
 	const char *did;
-	bool checkpoint = false, finish_commit;
+	bool checkpoint = false, finish_commit, trying_past = false;
 	uint64_t size;
 	int r;
 
@@ -1235,6 +1255,23 @@ static int cmd_boot_setup(struct dev *d)
 	else if (!did && !strcmp(prev.event, "rolling-forward"))
 		did = "rolled-forward";
 	read_boot_id(boot, sizeof(boot));
+	/*
+	 * Where the boot loader booted, against the update's entries: back
+	 * on the entry armed from after the update's, it fell back, and the
+	 * update is over; on the update's entry while the boot loader still
+	 * counts its tries (not marked good), each try is protected, past
+	 * retries too: the boot loader bounds them.
+	 */
+	if (armed(&prev) && !d->e.resume && d->state_read == BOW_STATE_OK &&
+	    bow_boot_entry(entry, sizeof(entry))) {
+		where = bow_entry_verdict(d->st.entry_from, d->st.entry_to,
+					  entry);
+		if (where == BOW_ENTRY_UPDATE && !d->st.entry_to[0])
+			snprintf(d->st.entry_to, sizeof(d->st.entry_to), "%s",
+				 entry);
+		trying = where == BOW_ENTRY_UPDATE && bow_boot_counted();
+	}
+	fell_back = where == BOW_ENTRY_FELL_BACK;
 	if (d->state_read == BOW_STATE_DAMAGED) {
 		/* Nobody can account for a checkpoint: do not take one. */
 		say(d, "not checkpointing this boot: the state file is "
@@ -1251,8 +1288,13 @@ static int cmd_boot_setup(struct dev *d)
 				"(on_invalid=roll-forward)", lower);
 	} else if (did && !strcmp(did, "restored")) {
 		/* Only bowctl start checkpoints a device updated in place. */
-		bool left = armed(&d->st) && d->st.attempts && !d->e.resume;
+		bool left = armed(&d->st) && (d->st.attempts || trying) &&
+			    !d->e.resume && !fell_back;
+		char back[BOW_ENTRY_MAX * 2 + 80];
 
+		snprintf(back, sizeof(back), "the boot loader went back to "
+			 "entry %s (%s did not become good)", entry,
+			 d->st.entry_to);
 		d->st.lifecycle = left ? BOW_LC_ARMED : BOW_LC_ROLLED_BACK;
 		d->st.attempts = left ? d->st.attempts : 0;
 		bow_state_event(&d->st, did, "restored the checkpoint: %s%s",
@@ -1260,7 +1302,8 @@ static int cmd_boot_setup(struct dev *d)
 				not_resumed[0] ? not_resumed :
 				!strcmp(prev.event, "abort") ||
 				!strcmp(prev.event, "low-space") ?
-				prev.reason : before == BOW_LC_ARMED &&
+				prev.reason : fell_back ? back :
+				before == BOW_LC_ARMED &&
 				d->e.resume ? "bowctl start did not finish" :
 				left ? "the boot did not commit; trying again" :
 				"the boot did not commit and no attempt is "
@@ -1296,7 +1339,15 @@ static int cmd_boot_setup(struct dev *d)
 		d->st.attempts = 0;
 		bow_state_event(&d->st, "disarmed", "bowctl start did not "
 				"finish: no checkpoint was taken");
-	} else if (armed(&d->st) && d->st.attempts) {
+	} else if (armed(&d->st) && fell_back) {
+		/* Back before a checkpoint of the update's boots was live. */
+		d->st.lifecycle = BOW_LC_IDLE;
+		d->st.attempts = 0;
+		bow_state_event(&d->st, "fell-back", "the boot loader went back "
+				"to entry %s before %s took a checkpoint: "
+				"nothing to restore; disarmed", entry,
+				d->st.entry_to);
+	} else if (armed(&d->st) && (d->st.attempts || trying)) {
 		if (state_dir_protected(d, why, sizeof(why))) {
 			boot_warning(d, "not checkpointing: %s; this armed "
 				     "boot runs unprotected", why);
@@ -1304,14 +1355,26 @@ static int cmd_boot_setup(struct dev *d)
 			checkpoint = true;
 			/* Count each boot once, however often this runs. */
 			if (strcmp(d->st.boot_id, boot)) {
-				d->st.attempts--;
+				if (d->st.attempts)
+					d->st.attempts--;
+				else
+					trying_past = true;
 				snprintf(d->st.boot_id, sizeof(d->st.boot_id),
 					 "%s", boot);
 			}
 			d->st.lifecycle = BOW_LC_ARMED;
-			bow_state_event(&d->st, "attempt", "boot attempt %u of "
-					"%u", d->st.retries - d->st.attempts,
-					d->st.retries);
+			if (trying_past)
+				snprintf(attempt, sizeof(attempt), "boot "
+					 "attempt past the %u retries (the "
+					 "boot loader still counts the tries "
+					 "of entry %s, not marked good)",
+					 d->st.retries, entry);
+			else
+				snprintf(attempt, sizeof(attempt), "boot "
+					 "attempt %u of %u",
+					 d->st.retries - d->st.attempts,
+					 d->st.retries);
+			bow_state_event(&d->st, "attempt", "%s", attempt);
 		}
 	} else if (armed(&d->st)) {
 		/* Nothing was restored: the last attempt took no checkpoint. */
@@ -1349,9 +1412,8 @@ static int cmd_boot_setup(struct dev *d)
 		 * the module meanwhile).
 		 */
 		bow_table_failed("take the table", why, sizeof(why));
-		bow_state_event(&d->st, "no-dm-bow", "%s: boot attempt %u of "
-				"%u runs unprotected", why,
-				d->st.retries - d->st.attempts, d->st.retries);
+		bow_state_event(&d->st, "no-dm-bow", "%s: %s runs "
+				"unprotected", why, attempt);
 		save(d);
 		boot_warning(d, "not checkpointing: %s; this armed boot runs "
 			     "unprotected, on a pass-through", why);
@@ -1464,7 +1526,7 @@ static int checkpoint_mounted(struct dev *d, const struct bow_dm_info *di,
  */
 static int cmd_boot_checkpoint(struct dev *d)
 {
-	char why[PATH_MAX + 100];
+	char why[PATH_MAX + 100], attempt[sizeof(d->st.reason)];
 	struct bow_dm_info di;
 	int r;
 
@@ -1477,12 +1539,17 @@ static int cmd_boot_checkpoint(struct dev *d)
 		return r;
 	if (di.mapping != BOW_MAP_BOW || di.state == 2)
 		return EXIT_DONE;	/* this boot does not checkpoint */
+	/* Which attempt, as boot-setup counted it (past retries, say). */
+	if (!d->e.resume && !strcmp(d->st.event, "attempt"))
+		snprintf(attempt, sizeof(attempt), "%s", d->st.reason);
+	else
+		snprintf(attempt, sizeof(attempt), "boot attempt %u of %u",
+			 d->st.retries - d->st.attempts, d->st.retries);
 	if (di.state == 0 &&
 	    checkpoint_mounted(d, &di, false, why, sizeof(why))) {
-		bow_state_event(&d->st, "checkpoint-failed", "%s: boot attempt "
-				"%u of %u runs unprotected and is not "
-				"committed", why,
-				d->st.retries - d->st.attempts, d->st.retries);
+		bow_state_event(&d->st, "checkpoint-failed", "%s: %s runs "
+				"unprotected and is not committed", why,
+				attempt);
 		d->st.lifecycle = BOW_LC_FAILED;
 		d->st.attempts = 0;
 		say(d, "no checkpoint: %s\n", d->st.reason);
@@ -1494,10 +1561,8 @@ static int cmd_boot_checkpoint(struct dev *d)
 		return r;
 	/* Resumed (bowtab resume): boot-setup trimmed it before the mount. */
 	d->st.lifecycle = BOW_LC_CHECKPOINT;
-	bow_state_event(&d->st, "checkpoint", "boot attempt %u of %u%s; %"
-			PRIu64 " bytes free", d->st.retries - d->st.attempts,
-			d->st.retries, d->e.resume ? ", resumed" : "",
-			di.free_bytes);
+	bow_state_event(&d->st, "checkpoint", "%s%s; %" PRIu64 " bytes free",
+			attempt, d->e.resume ? ", resumed" : "", di.free_bytes);
 	printf("%scheckpoint live%s, %" PRIu64 " bytes free\n", d->prefix,
 	       d->e.resume ? " (resumed)" : "", di.free_bytes);
 	return save(d);
@@ -1611,8 +1676,22 @@ static bool boot_commit_wanted(struct dev *m)
  */
 static int cmd_boot_commit(struct dev *d)
 {
+	char blessed[80];
+
 	if (!boot_commit_wanted(d))
 		return EXIT_DONE;
+	/*
+	 * A boot the boot loader counts as a try: it may still fall back
+	 * to the other entry, which must find the old data.  Its mark
+	 * (systemd-bless-boot.service, ordered before) comes first, as vold
+	 * sets state 2 after the boot loader's.
+	 */
+	if (bow_boot_counted() && !bow_boot_blessed(blessed, sizeof(blessed))) {
+		say(d, "not committing: the boot loader's entry is not marked "
+		    "good (systemd-bless-boot status: %s); the checkpoint "
+		    "stays live\n", blessed);
+		return EXIT_REFUSED;
+	}
 	return group_commit(d, "commit", "the boot completed", false,
 			    boot_commit_wanted);
 }
@@ -1891,6 +1970,14 @@ struct status_walk {
 };
 
 /* A bad bowtab line: in the JSON, an entry that says so. */
+static void json_string_or_null(const char *s)
+{
+	if (s[0])
+		json_string(s);
+	else
+		printf("null");
+}
+
 static void status_bad_line(const char *name, unsigned int line,
 			    const char *message, void *arg)
 {
@@ -1962,6 +2049,11 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 			printf("  commit: after a healthy boot%s\n", w->health ?
 			       "" : "; WARNING: no health check guards it "
 			       "(nothing is required by boot-complete.target)");
+		if (d.st.entry_from[0] || d.st.entry_to[0])
+			printf("  boot loader entries: from %s to %s\n",
+			       d.st.entry_from[0] ? d.st.entry_from : "(unknown)",
+			       d.st.entry_to[0] ? d.st.entry_to :
+			       "(the first other one booted)");
 		if (d.st.event[0])
 			printf("  last event: %s at %" PRId64 ": %s\n",
 			       d.st.event, d.st.time, d.st.reason);
@@ -1992,7 +2084,11 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 	else
 		printf("\"dm_state\": null, \"free_bytes\": null, "
 		       "\"backup_bytes\": null, \"failed\": false,\n");
-	printf("     \"state_file\": \"%s\", \"boot_warning\": ", state_file);
+	printf("     \"entry_from\": ");
+	json_string_or_null(d.st.entry_from);
+	printf(", \"entry_to\": ");
+	json_string_or_null(d.st.entry_to);
+	printf(",\n     \"state_file\": \"%s\", \"boot_warning\": ", state_file);
 	if (warning[0])
 		json_string(warning);
 	else
@@ -2072,8 +2168,10 @@ static void usage(FILE *f)
 	      "[options]\n"
 	      "The dm-bow update lifecycle, for the devices in /etc/bowtab.\n"
 	      "\n"
-	      "  start <name> [--retries N]  checkpoint the next N boots "
+	      "  start <name> [--retries N] [--entry ID]\n"
+	      "                              checkpoint the next N boots "
 	      "until one commits\n"
+	      "                              (those of boot loader entry ID)\n"
 	      "  commit <name>               keep the update; disarm\n"
 	      "  abort <name> [--reboot]     restore the checkpoint at the "
 	      "next boot; disarm\n"
@@ -2157,6 +2255,7 @@ int main(int argc, char **argv)
 		{ "fstab", required_argument, NULL, 'F' },
 		{ "root", required_argument, NULL, 'o' },
 		{ "retries", required_argument, NULL, 'r' },
+		{ "entry", required_argument, NULL, 'e' },
 		{ "reboot", no_argument, NULL, 'R' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "version", no_argument, NULL, 'V' },
@@ -2207,6 +2306,20 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'e':
+			if (!optarg[0] || strlen(optarg) >= BOW_ENTRY_MAX ||
+			    strspn(optarg, "abcdefghijklmnopqrstuvwxyz"
+				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+				   "-_.+@:") != strlen(optarg)) {
+				fprintf(stderr, "bowctl: bad --entry '%s': "
+					"expected a boot loader entry id (a "
+					"file name such as debian-b.conf, "
+					"under %d characters)\n", optarg,
+					BOW_ENTRY_MAX);
+				return EXIT_USAGE;
+			}
+			opt_entry = optarg;
+			break;
 		case 'R':
 			opt_reboot = true;
 			break;
@@ -2253,7 +2366,7 @@ int main(int argc, char **argv)
 	opt_retries = (unsigned int)retries;
 	name = optind + 1 < argc ? argv[optind + 1] : NULL;
 	bad = argc - optind > 2 || (commands[i].needs_name && !name) ||
-	      (retries && !commands[i].retries) ||
+	      ((retries || opt_entry) && !commands[i].retries) ||
 	      (opt_reboot && !commands[i].reboot) ||
 	      (json && !commands[i].json) ||
 	      (name && !commands[i].run && strcmp(commands[i].name, "status"));

@@ -516,6 +516,85 @@ expect_eq "no attempt left and no checkpoint was taken: failed, not rolled back"
 	"3 failed 0 no-checkpoint | no boot attempt left, and the last one took no checkpoint (see its bow-checkpoint@cut$$): nothing was restored" \
 	"$? $(life)"
 
+# The boot loader's entries (its EFI variables, faked in $BOW_EFIVARS):
+# start records the entry armed from; a boot of another entry is the
+# update's; back on the first one after it, the boot loader fell back:
+# restored and over, whatever retries are left.  On the update's entry,
+# while the boot loader counts its tries, a boot past retries is still
+# protected (checkpointed: here, up to device-mapper); without the count,
+# retries decide.  The boot's commit waits for the boot loader's mark.
+efi=$tmp/efivars
+mkdir -p "$efi"
+efivar()	# <name> <value>: as systemd-boot sets it (UTF-16LE)
+{
+	python3 -c 'import sys
+open(sys.argv[1], "wb").write(b"\x06\0\0\0" + (sys.argv[2] + "\0").encode("utf-16-le"))' \
+		"$efi/$1-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f" "$2"
+}
+entries()
+{
+	grep '^entry-' "$tmp/cs/cut$$.state" | tr '\n' ' '
+}
+export BOW_EFIVARS=$efi
+efivar LoaderEntrySelected bowtest-a.conf
+b start "cut$$" --entry 'x y'
+expect_eq "start --entry: a name with a space is refused" 2 $?
+b start "cut$$"
+expect_eq "start: the entry booted is recorded, the update's not known yet" \
+	"0 entry-from bowtest-a.conf  armed 1 start | armed for 1 boot attempt from boot entry bowtest-a.conf" \
+	"$? $(entries) $(life)"
+efivar LoaderEntrySelected bowtest-b+2-1.conf
+efivar LoaderBootCountPath '\loader\entries\bowtest-b+1-1.conf'
+# (No device-mapper here: each checkpoint ends in "no-dm-bow", with the
+# reason of the attempt it was going to be.)
+no_dm="no-dm-bow | this kernel ($(uname -r)) has no dm-bow target: dm-bow.ko is missing for it (dm-bow-dkms and linux-headers-$(uname -r) build it)"
+cp "$tmp/cut.orig" "$tmp/cut.img"
+b boot-setup "cut$$" > /dev/null 2>&1
+expect_eq "the update's entry: its first boot counts an attempt and records the entry" \
+	"3 entry-from bowtest-a.conf entry-to bowtest-b.conf  armed 0 $no_dm: boot attempt 1 of 1 runs unprotected" \
+	"$? $(entries) $(life)"
+# The state its checkpoint would leave, the log live again.
+live()
+{
+	state_edit "$tmp/cs/cut$$.state" 'body = body.replace(b"lifecycle armed", b"lifecycle checkpoint")'
+	cp "$tmp/cut.orig" "$tmp/cut.img"
+}
+live
+b boot-setup "cut$$" > /dev/null 2>&1
+expect_eq "the same boot again: restored, nothing more counted" \
+	"3 armed 0 $no_dm: boot attempt 1 of 1 runs unprotected" "$? $(life)"
+live
+state_edit "$tmp/cs/cut$$.state" 'body = body.replace(b"boot ", b"boot 0")'
+b boot-setup "cut$$" > /dev/null 2>&1
+expect_eq "its next try, past retries, the boot loader still counting: restored and protected again" \
+	"3 armed 0 $no_dm: boot attempt past the 1 retries (the boot loader still counts the tries of entry bowtest-b.conf, not marked good) runs unprotected" \
+	"$? $(life)"
+check "... the checkpoint restored (no log left in block 0)" \
+	sh -c "'$top/bow-restore/bow-restore' -n '$loop' | grep -q 'no checkpoint'"
+live
+efivar LoaderEntrySelected bowtest-a.conf
+rm "$efi"/LoaderBootCountPath-*
+b boot-setup "cut$$" > /dev/null 2>&1
+expect_eq "back on the entry armed from: restored, rolled back, nothing armed" \
+	"3 rolled-back 0 restored | restored the checkpoint: the boot loader went back to entry bowtest-a.conf (bowtest-b.conf did not become good)" \
+	"$? $(life)"
+b start "cut$$" --entry Bowtest-B+3.conf
+expect_eq "start --entry: the update's entry recorded as the boot loader names it" \
+	"0 entry-from bowtest-a.conf entry-to bowtest-b.conf " "$? $(entries)"
+b boot-setup "cut$$" > /dev/null 2>&1
+expect_eq "a boot of the entry armed from, the update's named: the install did not switch; disarmed, nothing restored" \
+	"3 idle 0 fell-back | the boot loader went back to entry bowtest-a.conf before bowtest-b.conf took a checkpoint: nothing to restore; disarmed" \
+	"$? $(life)"
+b start "cut$$"
+efivar LoaderEntrySelected bowtest-b.conf
+live
+state_edit "$tmp/cs/cut$$.state" 'body = body.replace(b"attempts 1", b"attempts 0")'
+b boot-setup "cut$$" > /dev/null 2>&1
+expect_eq "the update's entry not counted by the boot loader: retries decide" \
+	"3 rolled-back 0 restored | restored the checkpoint: the boot did not commit and no attempt is left" \
+	"$? $(life)"
+unset BOW_EFIVARS
+
 # A device updated in place (bowtab resume), without device-mapper here:
 # bowctl start refuses (it checkpoints under the mounted file system);
 # boot-setup with a live log and an attempt left counts the attempt and
