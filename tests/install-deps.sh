@@ -11,7 +11,8 @@ libisal-dev libclang-rt-14-dev
 flex bison bc libelf-dev libssl-dev
 gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross
 qemu-system-arm
-libdevmapper-dev mmdebstrap xz-utils python3 dkms initramfs-tools-core"
+libdevmapper-dev mmdebstrap xz-utils python3 dkms initramfs-tools-core
+ovmf mtools dosfstools"
 # make bench also draws its chart, and times bow-restore with GNU time.
 if [ "${1:-}" = bench ]; then
 	packages="gnuplot-nox time"

@@ -70,6 +70,10 @@ sys_base_image()
 	rm -rf "$_r" "$sys_dir/root.img"
 	mkdir -p "$_r"
 	tar -xf "$_tar" -C "$_r" --numeric-owner || return 1
+	# The boot loader of the esp_make disks: the guest's own build, the
+	# one its systemd-bless-boot goes with.
+	cp "$_r/usr/lib/systemd/boot/efi/systemd-bootx64.efi" "$sys_dir/" ||
+		return 1
 	# The module as a user gets it: dkms builds it for each kernel from
 	# the sources 'make dkms-source' installs, and installs it into the
 	# root file system's module tree.
@@ -78,7 +82,7 @@ sys_base_image()
 	make -s -C "$top" dkms-source DESTDIR="$_dk/root" || return 1
 	for k in $(sys_kernels); do
 		sys_initramfs "$k"
-		sys_modules "$k" / "dm-mod ext4 virtio_blk virtio_pci" |
+		sys_modules "$k" / "dm-mod ext4 virtio_blk virtio_pci efivarfs vfat nls_cp437 nls_ascii" |
 			while read -r ko; do
 				mkdir -p "$_r$(dirname "$ko")"
 				cp "$ko" "$_r$ko"
@@ -291,6 +295,61 @@ data_tree()
 	rm -f "$1.part"
 }
 
+# The boot loader scenarios boot through UEFI (OVMF) and systemd-boot,
+# from an EFI system partition on a disk of its own (GPT, partition
+# "esp" from 1 MiB), with the firmware's variables kept in <esp>.vars
+# from boot to boot.  esp_* work on that disk with mtools.
+esp_offset=1M
+
+# esp_make <image> <kver> <entry>...: the disk with systemd-boot (the
+# guest's own build, sys_base_image), the kernel and the test's
+# initramfs, loader.conf, and one entry for each "<file>:<options>"
+# (the same kernel, the options added to its command line); fresh
+# firmware variables.
+esp_make()
+{
+	_img=$1
+	_k=$2
+	shift 2
+	rm -f "$_img" "$_img.part"
+	truncate -s 48M "$_img"
+	printf 'label: gpt\nstart=2048, type=U, name=esp\n' |
+		sfdisk -q "$_img" > /dev/null || return 1
+	mkfs.vfat -C -n ESP "$_img.part" $(( 46 * 1024 )) > /dev/null || return 1
+	for _d in EFI EFI/BOOT loader loader/entries; do
+		mmd -i "$_img.part" "::/$_d" || return 1
+	done
+	mcopy -i "$_img.part" "$sys_dir/systemd-bootx64.efi" ::/EFI/BOOT/BOOTX64.EFI &&
+	mcopy -i "$_img.part" "/boot/vmlinuz-$_k" ::/vmlinuz &&
+	mcopy -i "$_img.part" "$sys_dir/initrd-$_k.gz" ::/initrd || return 1
+	# No menu: the default entry at once (the last one in systemd-boot's
+	# order, where entries with no tries left come first).
+	printf 'timeout 0\n' | mcopy -i "$_img.part" - ::/loader/loader.conf ||
+		return 1
+	for _e in "$@"; do
+		esp_entry "$_img.part" "${_e%%:*}" "${_e#*:}" || return 1
+	done
+	dd if="$_img.part" of="$_img" bs=1M seek=1 conv=notrunc status=none
+	rm -f "$_img.part"
+	cp /usr/share/OVMF/OVMF_VARS_4M.fd "$_img.vars"
+}
+
+# esp_entry <partition image or disk@@offset> <file> <options>: add
+# loader/entries/<file>.
+esp_entry()
+{
+	printf '%s\n' "title $2" "linux /vmlinuz" "initrd /initrd" \
+		"options console=ttyS0 loglevel=4 panic=-1 systemd.show_status=0 $3" |
+		mcopy -o -i "$1" - "::/loader/entries/$2"
+}
+
+# esp_entries <image>: the entry files, by name, one a line.
+esp_entries()
+{
+	mdir -b -i "$1@@$esp_offset" ::/loader/entries 2>/dev/null |
+		sed 's|.*/||' | sort
+}
+
 # sys_boot <log> <kver> <root image> <data image>: boot until the guest
 # powers off (or reboots: -no-reboot makes that an exit too).  With
 # BOW_SYS_BACKGROUND set, return at once ($sys_pid: timeout's process).
@@ -314,14 +373,24 @@ sys_boot()
 	[ -z "${sys_disk3:-}" ] || set -- \
 		-blockdev driver=file,filename="$sys_disk3",node-name=disk3 \
 		-device virtio-blk-pci,drive=disk3
+	# Through the firmware and the boot loader (esp_make), which pick
+	# the kernel, its initramfs and its command line; or direct.
+	if [ -n "${sys_esp:-}" ]; then
+		set -- \
+		-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
+		-drive if=pflash,format=raw,file="$sys_esp.vars" \
+		-blockdev driver=file,filename="$sys_esp",node-name=esp \
+		-device virtio-blk-pci,drive=esp,bootindex=0 "$@"
+	else
+		set -- -kernel "/boot/vmlinuz-$_kver" -initrd "$_initrd" \
+		-append "${_cmdline}console=ttyS0 loglevel=4 panic=-1 systemd.show_status=0" "$@"
+	fi
 	# One CPU: the suite boots two VMs at once on two cores (and 6.12's
 	# boot-time code patching, int3, oopses now and then under TCG with
 	# a thread for each of several CPUs).
 	timeout "${BOW_SYS_TIMEOUT:-400}" qemu-system-x86_64 \
 		-accel tcg -cpu max -m 1024 -smp 1 -nodefaults \
 		-display none -no-reboot -serial stdio -monitor none \
-		-kernel "/boot/vmlinuz-$_kver" -initrd "$_initrd" \
-		-append "${_cmdline}console=ttyS0 loglevel=4 panic=-1 systemd.show_status=0" \
 		-blockdev driver=file,filename="$_root_img",node-name=root,discard=unmap \
 		-device virtio-blk-pci,drive=root \
 		-blockdev driver=file,filename="$_data_img",node-name=data,discard=unmap \

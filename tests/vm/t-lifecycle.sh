@@ -1099,6 +1099,115 @@ for d in json.load(open(sys.argv[1]))["devices"]:
 	sys_disk3=
 }
 
+# sc_new_esp: the scenario boots through OVMF and systemd-boot (esp_make):
+# entry bowtest-a.conf, the system as it is (bowtest.slot=a); the
+# partition mounted on /efi, where systemd-bless-boot finds it; the
+# migration is slot b's, run at each boot of it (bowtest-migrate).
+sc_new_esp()
+{
+	sys_esp=$sys_dir/$sc.esp
+	esp_make "$sys_esp" "$sc_k" "bowtest-a.conf:bowtest.slot=a" ||
+		not_ok "$sc: the EFI system partition is made"
+	debugfs -w -R "mkdir /efi" "$sc_root" > /dev/null 2>&1
+	root_put "$sc_root" /etc/fstab "/dev/vda / ext4 rw,errors=remount-ro 0 1
+/dev/mapper/data /data ext4 defaults 0 2
+PARTLABEL=esp /efi vfat umask=0077 0 0
+"
+	root_put "$sc_root" /etc/bowtest/migrate-slot b
+}
+
+# The update's entry, as an update tool installs it for systemd-boot's
+# boot counting: bowtest-b+2.conf, two tries before it falls back.
+sc_install_slot_b()
+{
+	esp_entry "$sys_esp@@$esp_offset" bowtest-b+2.conf bowtest.slot=b
+}
+
+expect_entries()
+{
+	expect_eq "$sc: boot $sc_boots: the boot loader's entries: $1" "$1" \
+		"$(esp_entries "$sys_esp" | tr '\n' ' ' | sed 's/ $//')"
+}
+
+# A bad update that the boot loader falls back from, with retries (1)
+# under its tries (2): both tries of the new entry are protected, and
+# the boot back on the old entry restores the data and ends the update.
+sc_fallback()
+{
+	sc_new fallback "$1" "state=/var/lib/bow,min_free=1M,retries=1"
+	sc_new_esp
+	root_put "$sc_root" /etc/bowtest/health fail-slot=b
+	sc_boot "bowctl start data"
+	expect_status "armed from the entry it runs" \
+		'd["lifecycle"], d["last_event"]["reason"]' \
+		"armed armed for 1 boot attempt from boot entry bowtest-a.conf"
+	sc_install_slot_b
+	sc_boot
+	expect_entries "bowtest-a.conf bowtest-b+1-1.conf"
+	expect_status "the new entry's first try: checkpoint live" \
+		'd["lifecycle"], d["attempts_left"], d["dm_state"]' \
+		"checkpoint 0 1"
+	expect_unit bowtest-migrate "active success"
+	expect_unit bowtest-health "failed exit-code"
+	expect_unit bow-commit@data "inactive success"
+	sc_boot
+	expect_entries "bowtest-a.conf bowtest-b+0-2.conf"
+	expect_eq "$sc: boot $sc_boots: past retries, the boot loader still counting: restored and protected again" \
+		"checkpoint 0 1 True 1" \
+		"$(json_get "$st" 'd["lifecycle"], d["attempts_left"], d["dm_state"], d["last_event"]["reason"].startswith("boot attempt past the 1 retries (the boot loader still counts the tries of entry bowtest-b.conf, not marked good); ")') $(root_get "$sc_root" /var/lib/bowtest/journal | grep -c 'bowctl\[[0-9]*\]: /dev/vdb1: restored to the checkpoint$')"
+	expect_unit bowtest-migrate "active success"
+	sc_boot
+	expect_entries "bowtest-a.conf bowtest-b+0-2.conf"
+	expect_status "back on the old entry: restored, nothing armed" \
+		'd["lifecycle"], d["attempts_left"], d["mapping"], d["last_event"]["event"], d["last_event"]["reason"]' \
+		"rolled-back 0 linear restored restored the checkpoint: the boot loader went back to entry bowtest-a.conf (bowtest-b.conf did not become good)"
+	expect_unit bowtest-migrate "active success"
+	expect_data pre
+	sys_esp=
+}
+
+# A good update through the boot loader: the update tool names its entry
+# (start --entry); the commit waits for the boot loader's mark.  The
+# first try cannot mark it (its partition mounted read-only): the commit
+# is refused and the checkpoint stays; the second try, past retries,
+# is protected again, marked good, then committed.
+sc_blessed()
+{
+	sc_new blessed "$1" "state=/var/lib/bow,min_free=1M,retries=1"
+	sc_new_esp
+	sc_boot "bowctl start data --entry bowtest-b.conf"
+	expect_status "armed from the entry it runs, to the one named" \
+		'd["lifecycle"], d["last_event"]["reason"]' \
+		"armed armed for 1 boot attempt from boot entry bowtest-a.conf to bowtest-b.conf"
+	sc_install_slot_b
+	root_put "$sc_root" /etc/fstab "$(root_get "$sc_root" /etc/fstab | sed 's/umask=0077/umask=0077,ro/')
+"
+	sc_boot
+	expect_entries "bowtest-a.conf bowtest-b+1-1.conf"
+	expect_unit systemd-bless-boot "failed exit-code"
+	expect_unit bow-commit@data "failed exit-code"
+	expect_status "not marked good: not committed, the checkpoint live" \
+		'd["lifecycle"], d["attempts_left"], d["dm_state"]' \
+		"checkpoint 0 1"
+	expect_eq "$sc: boot $sc_boots: bow-commit@ says why" 1 \
+		"$(root_get "$sc_root" /var/lib/bowtest/journal | grep -c "bowctl\[[0-9]*\]: bowctl: data: not committing: the boot loader's entry is not marked good (systemd-bless-boot status: indeterminate); the checkpoint stays live$")"
+	root_put "$sc_root" /etc/fstab "$(root_get "$sc_root" /etc/fstab | sed 's/,ro//')
+"
+	sc_boot
+	expect_entries "bowtest-a.conf bowtest-b.conf"
+	expect_unit systemd-bless-boot "active success"
+	expect_unit bow-commit@data "active success"
+	expect_status "marked good, then committed" \
+		'd["lifecycle"], d["mapping"], d["last_event"]["event"]' \
+		"committed bow commit"
+	expect_eq "$sc: boot $sc_boots: the entry marked good before the commit" \
+		"Finished systemd-bless-boot.service
+Finished bow-commit@data.service" \
+		"$(root_get "$sc_root" /var/lib/bowtest/journal | grep -o 'Finished \(systemd-bless-boot\|bow-commit@data\)\.service')"
+	expect_data post
+	sys_esp=
+}
+
 # Two lanes of scenarios at once, one a core, each VM with one CPU:
 # the updates on every kernel in one, the rest (on the first kernel)
 # mostly in the other.  Each lane writes its verdicts to a file, printed in order.
@@ -1118,20 +1227,25 @@ lane_updates()
 	done
 	# Balance: the lanes take about as long each.
 	want invalid && sc_invalid "$first_kernel" fail
-	want invalid && sc_invalid "$first_kernel" roll-forward
+	# The other policy, on the same path: a repeat, for check-long.
+	want invalid && other_kernels invalid &&
+		sc_invalid "$first_kernel" roll-forward
 	want torn && sc_torn "$first_kernel"
+	want config && sc_config "$first_kernel"
 	want inplace_rollback && sc_inplace_rollback
 	want ckptfail && sc_ckptfail "$first_kernel"
+	want fallback && sc_fallback "$first_kernel"
 }
 
 lane_others()
 {
 	k=$first_kernel
-	for s in powercut lowcommit lowabort abort manual rollback config initramfs nomodule group; do
+	for s in powercut lowcommit lowabort abort manual rollback initramfs nomodule group; do
 		want $s && sc_$s "$k"
 	done
 	want initramfs_meta && sc_initramfs_meta "$k" "$(short_version "$k")"
 	want inplace_commit && sc_inplace_commit
+	want blessed && sc_blessed "$k"
 }
 
 lane_updates > "$sys_dir/lane1.out" 2>&1 &
