@@ -1969,7 +1969,6 @@ struct status_walk {
 	int r;
 };
 
-/* A bad bowtab line: in the JSON, an entry that says so. */
 static void json_string_or_null(const char *s)
 {
 	if (s[0])
@@ -1978,6 +1977,7 @@ static void json_string_or_null(const char *s)
 		printf("null");
 }
 
+/* A bad bowtab line: in the JSON, an entry that says so. */
 static void status_bad_line(const char *name, unsigned int line,
 			    const char *message, void *arg)
 {
