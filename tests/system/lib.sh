@@ -82,7 +82,7 @@ sys_base_image()
 	make -s -C "$top" dkms-source DESTDIR="$_dk/root" || return 1
 	for k in $(sys_kernels); do
 		sys_initramfs "$k"
-		sys_modules "$k" / "dm-mod ext4 virtio_blk virtio_pci efivarfs vfat nls_cp437 nls_ascii" |
+		sys_modules "$k" / "dm-mod ext4 virtio_blk virtio_pci efivarfs vfat nls_cp437 nls_ascii loop squashfs dm-verity" |
 			while read -r ko; do
 				mkdir -p "$_r$(dirname "$ko")"
 				cp "$ko" "$_r$ko"
@@ -253,6 +253,8 @@ root_put()
 {
 	_f=$(mktemp)
 	printf '%s' "$3" > "$_f"
+	# As a package would install it (mktemp's file is 0600).
+	chmod 0644 "$_f"
 	debugfs -w -R "rm $2" "$1" > /dev/null 2>&1
 	debugfs -w -R "write $_f $2" "$1" > /dev/null 2>&1
 	rm -f "$_f"
@@ -277,11 +279,20 @@ data_make()		# <image> <size in MiB> <directory>
 		$(( ($2 - 2) * 256 )) || return 1
 }
 
-# data_part <image> <out>: the partition alone, as a file.
+# part_extent <image> <partition name>: its offset and size, in MiB.
+part_extent()
+{
+	sfdisk -J "$1" | python3 -c 'import json, sys
+for p in json.load(sys.stdin)["partitiontable"]["partitions"]:
+    if p.get("name") == sys.argv[1]:
+        print(p["start"] // 2048, p["size"] // 2048)' "$2"
+}
+
+# data_part <image> <out>: the partition "data" alone, as a file.
 data_part()
 {
-	dd if="$1" of="$2" bs=1M skip=1 count=$(( $(stat -c %s "$1") / 1048576 - 2 )) \
-		status=none
+	set -- "$1" "$2" $(part_extent "$1" data)
+	dd if="$1" of="$2" bs=1M skip="$3" count="$4" status=none
 }
 
 # data_tree <image> <dir>: the partition's files, copied out.
@@ -315,23 +326,29 @@ esp_make()
 	truncate -s 48M "$_img"
 	printf 'label: gpt\nstart=2048, type=U, name=esp\n' |
 		sfdisk -q "$_img" > /dev/null || return 1
-	mkfs.vfat -C -n ESP "$_img.part" $(( 46 * 1024 )) > /dev/null || return 1
-	for _d in EFI EFI/BOOT loader loader/entries; do
-		mmd -i "$_img.part" "::/$_d" || return 1
-	done
-	mcopy -i "$_img.part" "$sys_dir/systemd-bootx64.efi" ::/EFI/BOOT/BOOTX64.EFI &&
-	mcopy -i "$_img.part" "/boot/vmlinuz-$_k" ::/vmlinuz &&
-	mcopy -i "$_img.part" "$sys_dir/initrd-$_k.gz" ::/initrd || return 1
-	# No menu: the default entry at once (the last one in systemd-boot's
-	# order, where entries with no tries left come first).
-	printf 'timeout 0\n' | mcopy -i "$_img.part" - ::/loader/loader.conf ||
-		return 1
+	esp_fs "$_img.part" "$_k" || return 1
 	for _e in "$@"; do
 		esp_entry "$_img.part" "${_e%%:*}" "${_e#*:}" || return 1
 	done
 	dd if="$_img.part" of="$_img" bs=1M seek=1 conv=notrunc status=none
 	rm -f "$_img.part"
 	cp /usr/share/OVMF/OVMF_VARS_4M.fd "$_img.vars"
+}
+
+# esp_fs <file> <kver>: the partition's vfat file system, 46 MiB, no entry.
+esp_fs()
+{
+	rm -f "$1"
+	mkfs.vfat -C -n ESP "$1" $(( 46 * 1024 )) > /dev/null || return 1
+	for _d in EFI EFI/BOOT loader loader/entries; do
+		mmd -i "$1" "::/$_d" || return 1
+	done
+	mcopy -i "$1" "$sys_dir/systemd-bootx64.efi" ::/EFI/BOOT/BOOTX64.EFI &&
+	mcopy -i "$1" "/boot/vmlinuz-$2" ::/vmlinuz &&
+	mcopy -i "$1" "$sys_dir/initrd-$2.gz" ::/initrd || return 1
+	# No menu: the default entry at once (the first one in systemd-boot's
+	# order, where entries with no tries left come last).
+	printf 'timeout 0\n' | mcopy -i "$1" - ::/loader/loader.conf
 }
 
 # esp_entry <partition image or disk@@offset> <file> <options>: add
@@ -370,6 +387,9 @@ sys_boot()
 		_initrd=$sys_initrd
 		_cmdline="root=${sys_rootdev:-/dev/vda} ro "
 	fi
+	# The disks in the guest's order: root (vda), data, the boot loader's
+	# disk, a third one.  The A/B disk (ab_make) is the boot loader's
+	# disk, and all there is.
 	[ -z "${sys_disk3:-}" ] || set -- \
 		-blockdev driver=file,filename="$sys_disk3",node-name=disk3 \
 		-device virtio-blk-pci,drive=disk3
@@ -379,22 +399,25 @@ sys_boot()
 		set -- \
 		-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
 		-drive if=pflash,format=raw,file="$sys_esp.vars" \
-		-blockdev driver=file,filename="$sys_esp",node-name=esp \
+		-blockdev driver=file,filename="$sys_esp",node-name=esp,discard=unmap \
 		-device virtio-blk-pci,drive=esp,bootindex=0 "$@"
 	else
 		set -- -kernel "/boot/vmlinuz-$_kver" -initrd "$_initrd" \
 		-append "${_cmdline}console=ttyS0 loglevel=4 panic=-1 systemd.show_status=0" "$@"
 	fi
+	[ -z "$_data_img" ] || set -- \
+		-blockdev driver=file,filename="$_data_img",node-name=data,discard=unmap \
+		-device virtio-blk-pci,drive=data "$@"
+	[ -z "$_root_img" ] || set -- \
+		-blockdev driver=file,filename="$_root_img",node-name=root,discard=unmap \
+		-device virtio-blk-pci,drive=root "$@"
 	# One CPU: the suite boots two VMs at once on two cores (and 6.12's
 	# boot-time code patching, int3, oopses now and then under TCG with
 	# a thread for each of several CPUs).
 	timeout "${BOW_SYS_TIMEOUT:-400}" qemu-system-x86_64 \
 		-accel tcg -cpu max -m 1024 -smp 1 -nodefaults \
 		-display none -no-reboot -serial stdio -monitor none \
-		-blockdev driver=file,filename="$_root_img",node-name=root,discard=unmap \
-		-device virtio-blk-pci,drive=root \
-		-blockdev driver=file,filename="$_data_img",node-name=data,discard=unmap \
-		-device virtio-blk-pci,drive=data "$@" \
+		"$@" \
 		< /dev/null > "$_log" 2>&1 &
 	sys_pid=$!
 	[ -n "${BOW_SYS_BACKGROUND:-}" ] && return 0
