@@ -62,3 +62,13 @@ for page in bow-restore/bow-restore.8 bowctl/bowctl.8 bowctl/bowtab.5; do
 	warn=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$top/$page" 2>&1 >/dev/null)
 	expect_eq "$(basename "$page") renders with no groff warning" "" "$warn"
 done
+
+# The lifecycle page's table of tested update-client combinations lists
+# exactly the update-client scenarios the tests define (sc_<name> in
+# tests/system/sc-*.sh), each once.
+expect_eq "dm-bow-lifecycle.rst's tested combinations are the tests' scenarios" \
+	"$(sed -n 's/^\(sc_[a-z_0-9]*\)()$/\1/p' "$top"/tests/system/sc-*.sh |
+		sed 's/^sc_//' | sort | tr '\n' ' ')" \
+	"$(sed -n '/^Tested combinations$/,/^[A-Z].*not in the table/p' \
+		"$top/Documentation/dm-bow-lifecycle.rst" |
+		sed -n 's/^     - ``\([a-z_0-9]*\)``$/\1/p' | sort | tr '\n' ' ')"

@@ -1209,6 +1209,18 @@ Finished bow-commit@data.service" \
 	sys_esp=
 }
 
+. "$top/tests/system/ab.sh"
+. "$top/tests/system/sc-rauc.sh"
+
+# The update clients' A/B disk, for the scenarios that want it.
+if want rauc_good || want rauc_bad || want rauc_markbad ||
+   want rauc_cut_install || want rauc_cut_firstboot; then
+	ab_make "$first_kernel" > "$sys_dir/ab.log" 2>&1 || {
+		not_ok "the A/B disk and its update bundle are built"
+		tail -n 30 "$sys_dir/ab.log" | sed 's/^/#   /'
+	}
+fi
+
 # Two lanes of scenarios at once, one a core, each VM with one CPU:
 # the updates on every kernel in one, the rest (on the first kernel)
 # mostly in the other.  Each lane writes its verdicts to a file, printed in order.
@@ -1236,7 +1248,14 @@ lane_updates()
 	want nomodule && sc_nomodule "$first_kernel"
 	want inplace_rollback && sc_inplace_rollback
 	want ckptfail && sc_ckptfail "$first_kernel"
-	want fallback && sc_fallback "$first_kernel"
+	# RAUC's bad update falls back through systemd-boot's tries as
+	# this one does, with an update client: this one is a repeat.
+	want fallback && other_kernels fallback && sc_fallback "$first_kernel"
+	want rauc_bad && sc_rauc_bad
+	# RAUC's other scenarios: check-long.
+	for s in rauc_markbad rauc_cut_install; do
+		want $s && other_kernels $s && sc_$s
+	done
 }
 
 lane_others()
@@ -1247,7 +1266,12 @@ lane_others()
 	done
 	want initramfs_meta && sc_initramfs_meta "$k" "$(short_version "$k")"
 	want inplace_commit && sc_inplace_commit
-	want blessed && sc_blessed "$k"
+	# RAUC's good update shows the mark before the commit too: the
+	# refused commit of an entry not marked good is check-long's.
+	want blessed && other_kernels blessed && sc_blessed "$k"
+	want rauc_good && sc_rauc_good
+	want rauc_cut_firstboot && other_kernels rauc_cut_firstboot &&
+		sc_rauc_cut_firstboot
 }
 
 lane_updates > "$sys_dir/lane1.out" 2>&1 &
