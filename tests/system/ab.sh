@@ -35,7 +35,7 @@ data-directory=/meta/rauc
 bundle-formats=-plain
 
 [handlers]
-bootloader-custom-backend=/usr/lib/dm-bow/rauc-systemd-boot
+bootloader-custom-backend=/usr/lib/dm-bow/systemd-boot-slot
 pre-install=/usr/lib/dm-bow/rauc-pre-install
 
 [keyring]

@@ -5,7 +5,7 @@
 # a hash of what it is built from, so a change of packages builds anew.
 set -eu
 
-packages="systemd,systemd-sysv,systemd-boot,udev,e2fsprogs,dmsetup,kmod,util-linux,libisal2,initramfs-tools,rauc,rauc-service,dbus"
+packages="systemd,systemd-sysv,systemd-boot,udev,e2fsprogs,dmsetup,kmod,util-linux,libisal2,initramfs-tools,rauc,rauc-service,dbus,swupdate,mender-client"
 args="--variant=minbase --include=$packages bookworm"
 cache=${BOW_CACHE:-/var/cache/dm-bow}/rootfs
 key=$(printf '%s\n' "mmdebstrap $args" | sha256sum | cut -c1-16)

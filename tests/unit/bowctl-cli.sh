@@ -16,8 +16,8 @@ expect_eq "make install: what it installs" \
 /usr/lib/dm-bow/mender-state-script
 /usr/lib/dm-bow/rauc-mark-good.conf
 /usr/lib/dm-bow/rauc-pre-install
-/usr/lib/dm-bow/rauc-systemd-boot
 /usr/lib/dm-bow/swupdate-pre-install
+/usr/lib/dm-bow/systemd-boot-slot
 /usr/lib/systemd/system-generators/bow-generator
 /usr/lib/systemd/system/bow-checkpoint@.service
 /usr/lib/systemd/system/bow-commit@.service

@@ -23,4 +23,4 @@ cc_test -o "$top/build/test-bowctl" "$top/tests/unit/test-bowctl.c" \
 "$top/build/test-restore"
 "$top/tests/unit/cli.sh"
 "$top/tests/unit/bowctl-cli.sh"
-"$top/tests/unit/rauc-systemd-boot.sh"
+"$top/tests/unit/systemd-boot-slot.sh"

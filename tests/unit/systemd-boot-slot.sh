@@ -1,14 +1,14 @@
 #!/bin/sh
-# hooks/rauc-systemd-boot, RAUC's custom boot loader backend for
-# systemd-boot, on an ESP directory of the host: the entry names and
-# versions each command leaves, what it prints, its refusals.  That
+# hooks/systemd-boot-slot, the slot selection through systemd-boot (RAUC's
+# custom boot loader backend), on an ESP directory of the host: the entry
+# names and versions each command leaves, what it prints, its refusals.  That
 # systemd-boot boots what get-primary says, and falls back as get-state
 # says, is shown with the real boot loader in the lifecycle suite.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-backend=$top/hooks/rauc-systemd-boot
+backend=$top/hooks/systemd-boot-slot
 export BOW_ESP="$tmp/esp"
 e=$BOW_ESP/loader/entries
 mkdir -p "$e"
@@ -75,7 +75,7 @@ expect_eq "set-state bad keeps the tries done" \
 	"other.conf:9 slot-a+0.conf:4 slot-b+0-2.conf:3" "$(listing)"
 b get-primary > /dev/null
 expect_eq "no slot with a try left: refused" \
-	"1 rauc-systemd-boot: no slot's entry in $e has a try left" \
+	"1 systemd-boot-slot: no slot's entry in $e has a try left" \
 	"$? $(cat "$tmp/err")"
 
 # Refusals, each with its message and status 1.
@@ -83,28 +83,28 @@ b get-state c > "$tmp/out"
 expect_eq "get-state of a slot with no entry: bad" "0 bad" "$? $(cat "$tmp/out")"
 b set-state c good
 expect_eq "set-state of a slot with no entry" \
-	"1 rauc-systemd-boot: no entry in $e names rauc.slot=c" "$? $(cat "$tmp/err")"
+	"1 systemd-boot-slot: no entry in $e names rauc.slot=c" "$? $(cat "$tmp/err")"
 b set-state a fine
 expect_eq "set-state: good or bad only" \
-	"1 rauc-systemd-boot: set-state a fine: expected good or bad" "$? $(cat "$tmp/err")"
+	"1 systemd-boot-slot: set-state a fine: expected good or bad" "$? $(cat "$tmp/err")"
 entry slot-b2.conf b 1
 b entry b
 expect_eq "two entries for one slot" \
-	"1 rauc-systemd-boot: 2 entries in $e name rauc.slot=b: expected one" \
+	"1 systemd-boot-slot: 2 entries in $e name rauc.slot=b: expected one" \
 	"$? $(cat "$tmp/err")"
 rm "$e/slot-b2.conf"
 sed -i '/^sort-key/d' "$e/slot-a+0.conf"
 b set-primary a
 expect_eq "set-primary of an entry without sort-key" \
-	"1 rauc-systemd-boot: $e/slot-a+0.conf has no sort-key line: systemd-boot would not order it by version" \
+	"1 systemd-boot-slot: $e/slot-a+0.conf has no sort-key line: systemd-boot would not order it by version" \
 	"$? $(cat "$tmp/err")"
 BOW_BOOT_TRIES=0 b get-primary
 expect_eq "BOW_BOOT_TRIES=0" \
-	"1 rauc-systemd-boot: BOW_BOOT_TRIES=0: expected a count of tries, 1 or more" \
+	"1 systemd-boot-slot: BOW_BOOT_TRIES=0: expected a count of tries, 1 or more" \
 	"$? $(cat "$tmp/err")"
 BOW_ESP=$tmp/none b get-primary
 expect_eq "no entries directory" \
-	"1 rauc-systemd-boot: $tmp/none/loader/entries: no such directory" \
+	"1 systemd-boot-slot: $tmp/none/loader/entries: no such directory" \
 	"$? $(cat "$tmp/err")"
 b frobnicate
 expect_eq "an unknown command: usage" 1 $?
@@ -122,7 +122,7 @@ EOT
 chmod +x "$tmp/bowctl"
 echo "data /dev/x state=$tmp/st" > "$tmp/bowtab"
 RAUC_SYSTEM_CONFIG=$tmp/system.conf RAUC_TARGET_SLOTS="2" \
-RAUC_SLOT_BOOTNAME_2=b BOW_RAUC_BACKEND=$backend \
+RAUC_SLOT_BOOTNAME_2=b BOW_BOOT_SLOT=$backend \
 BOW_HOOK=$top/hooks/bow-hook BOWTAB=$tmp/bowtab PATH=$tmp:$PATH \
 	"$top/hooks/rauc-pre-install"
 expect_eq "RAUC pre-install with the systemd-boot backend: start --entry" \
@@ -131,7 +131,7 @@ expect_eq "RAUC pre-install with the systemd-boot backend: start --entry" \
 rm -f "$tmp/calls"
 printf '%s\n' "[system]" "bootloader=grub" > "$tmp/system.conf"
 RAUC_SYSTEM_CONFIG=$tmp/system.conf RAUC_TARGET_SLOTS="2" \
-RAUC_SLOT_BOOTNAME_2=b BOW_RAUC_BACKEND=$backend \
+RAUC_SLOT_BOOTNAME_2=b BOW_BOOT_SLOT=$backend \
 BOW_HOOK=$top/hooks/bow-hook BOWTAB=$tmp/bowtab PATH=$tmp:$PATH \
 	"$top/hooks/rauc-pre-install"
 expect_eq "RAUC pre-install with another boot loader: start alone" \
