@@ -13,7 +13,7 @@ gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross
 qemu-system-arm
 libdevmapper-dev mmdebstrap xz-utils python3 dkms initramfs-tools-core
 ovmf mtools dosfstools
-rauc squashfs-tools openssl"
+rauc squashfs-tools openssl mender-artifact"
 # make bench also draws its chart, and times bow-restore with GNU time.
 if [ "${1:-}" = bench ]; then
 	packages="gnuplot-nox time"

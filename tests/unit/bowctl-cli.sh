@@ -14,6 +14,7 @@ make -s -C "$top" install DESTDIR="$tmp/root" PREFIX=/usr > /dev/null 2>&1
 expect_eq "make install: what it installs" \
 "/usr/lib/dm-bow/bow-hook
 /usr/lib/dm-bow/mender-state-script
+/usr/lib/dm-bow/mender-systemd-boot
 /usr/lib/dm-bow/rauc-mark-good.conf
 /usr/lib/dm-bow/rauc-pre-install
 /usr/lib/dm-bow/swupdate-pre-install
@@ -806,8 +807,8 @@ expect_eq "SWUpdate pre-install arms the devices named in BOW_DEVICES" \
 	"0 armed idle" "$? $(b status --json | python3 -c 'import json, sys
 print(" ".join(d["lifecycle"] for d in json.load(sys.stdin)["devices"]))')"
 echo "one /dev/x state=$tmp/hs/sub/deeper" > "$tmp/bowtab"
-ln -s "$hooks/mender-state-script" "$tmp/ArtifactInstall_Leave_50_dm-bow"
-PATH=$top/bowctl:$PATH "$tmp/ArtifactInstall_Leave_50_dm-bow" 2> /dev/null
+ln -s "$hooks/mender-state-script" "$tmp/ArtifactInstall_Enter_50_dm-bow"
+PATH=$top/bowctl:$PATH "$tmp/ArtifactInstall_Enter_50_dm-bow" 2> /dev/null
 expect_eq "Mender: a failure is status 1" 1 $?
 ln -s "$hooks/mender-state-script" "$tmp/Download_Enter_50_dm-bow"
 "$tmp/Download_Enter_50_dm-bow" 2> /dev/null

@@ -141,3 +141,63 @@ expect_eq "bow-hook arm --entry without an entry: usage" \
 	"2 usage: bow-hook arm [--entry <entry>]|commit|abort" "$? $(cat "$tmp/err")"
 "$top/hooks/bow-hook" commit --entry x 2> /dev/null
 expect_eq "bow-hook commit takes no entry" 2 $?
+# SWUpdate's pre-update command, given the target slot's bootname.
+rm -f "$tmp/calls"
+BOW_BOOT_SLOT=$backend BOW_HOOK=$top/hooks/bow-hook BOWTAB=$tmp/bowtab \
+PATH=$tmp:$PATH "$top/hooks/swupdate-pre-install" b
+expect_eq "SWUpdate pre-update with the target's bootname: start --entry" \
+	"0 --bowtab $tmp/bowtab start data --entry slot-b.conf" \
+	"$? $(cat "$tmp/calls")"
+rm -f "$tmp/calls"
+BOW_BOOT_SLOT=$backend BOW_HOOK=$top/hooks/bow-hook BOWTAB=$tmp/bowtab \
+PATH=$tmp:$PATH "$top/hooks/swupdate-pre-install" c 2> "$tmp/err"
+expect_eq "SWUpdate pre-update, a slot with no entry: refused, nothing armed" \
+	"1 systemd-boot-slot: no entry in $e names rauc.slot=c " \
+	"$? $(cat "$tmp/err") $(cat "$tmp/calls" 2>/dev/null)"
+
+# Mender's boot environment (mender-systemd-boot) over the same entries.
+menv=$top/hooks/mender-systemd-boot
+rm -f "$e"/*.conf
+entry slot-a.conf a 1
+entry slot-b+0.conf b 0
+sed -i 's|root=/dev/vda|root=/dev/vda2|' "$e/slot-a.conf"
+sed -i 's|root=/dev/vda|root=/dev/vda3|' "$e/slot-b+0.conf"
+m() { BOW_BOOT_SLOT=$backend "$menv" "$@" 2> "$tmp/err" | tr '\n' ' ' | sed 's/ $//'; }
+expect_eq "mender: the variables of slot a, marked good" \
+	"mender_boot_part=2 mender_boot_part_hex=2 upgrade_available=0 bootcount=0" "$(m)"
+printf 'mender_uboot_separator 1\n' | m -s -
+expect_eq "mender: its separator probe is ignored, and reads empty" \
+	"slot-a.conf:1 slot-b+0.conf:0|" "$(listing)|$(m mender_uboot_separator)"
+printf 'upgrade_available=1\nmender_boot_part=3\nmender_boot_part_hex=3\nbootcount=0\n' |
+	BOW_BOOT_TRIES=2 m -s -
+expect_eq "mender: its install makes partition 3's slot primary, with tries" \
+	"slot-a.conf:1 slot-b+2.conf:2|mender_boot_part=3 upgrade_available=1 bootcount=0" \
+	"$(listing)|$(m mender_boot_part upgrade_available bootcount)"
+mv "$e/slot-b+2.conf" "$e/slot-b+1-1.conf"
+expect_eq "mender: a try used" "upgrade_available=1 bootcount=1" \
+	"$(m upgrade_available bootcount)"
+printf 'upgrade_available=0\n' | m -s -
+expect_eq "mender: its commit marks the slot good" \
+	"slot-a.conf:1 slot-b.conf:2|mender_boot_part=3 upgrade_available=0" \
+	"$(listing)|$(m mender_boot_part upgrade_available)"
+printf 'upgrade_available=1\nmender_boot_part=2\n' | m -s -
+printf 'mender_boot_part=3\nupgrade_available=0\n' | m -s -
+expect_eq "mender: its rollback marks the new slot bad, the old one good" \
+	"slot-a+0.conf:3 slot-b.conf:2|mender_boot_part=3 upgrade_available=0" \
+	"$(listing)|$(m mender_boot_part upgrade_available)"
+printf 'upgrade_available=2\n' | m -s -
+expect_eq "mender: upgrade_available other than 0 or 1: refused" \
+	"mender-systemd-boot: upgrade_available=2: expected 0 or 1" "$(cat "$tmp/err")"
+printf 'upgrade_available=1\nmender_boot_part=7\n' | m -s -
+expect_eq "mender: a partition no entry boots: refused" \
+	"mender-systemd-boot: no slot's entry in $e boots partition 7" "$(cat "$tmp/err")"
+
+# Mender's state script arms with the other slot's entry.
+rm -f "$tmp/calls"
+echo "initrd=x root=/dev/vda3 rw rauc.slot=b quiet" > "$tmp/cmdline"
+ln -s "$top/hooks/mender-state-script" "$tmp/ArtifactInstall_Enter_50_dm-bow"
+BOW_CMDLINE=$tmp/cmdline BOW_BOOT_SLOT=$backend BOW_HOOK=$top/hooks/bow-hook \
+BOWTAB=$tmp/bowtab PATH=$tmp:$PATH "$tmp/ArtifactInstall_Enter_50_dm-bow"
+expect_eq "mender: ArtifactInstall_Enter arms with the other slot's entry" \
+	"0 --bowtab $tmp/bowtab start data --entry slot-a.conf" \
+	"$? $(cat "$tmp/calls")"
