@@ -111,14 +111,19 @@ sys_base_image()
 		"$_r/etc/bowtest" "$_r/data"
 	ln -s /etc/systemd/system/bowtest-health.service \
 		"$_r/etc/systemd/system/boot-complete.target.requires/"
-	# Quick, quiet, unattended boots: no first-boot questions, no login.
+	# Quick, quiet, unattended boots: no first-boot questions, no login;
+	# the update clients' daemons off (the scenarios run the clients'
+	# commands; Mender's would poll a server), and logind (no one logs
+	# in; it costs a second a boot under emulation).
 	echo 0123456789abcdef0123456789abcdef > "$_r/etc/machine-id"
 	echo bowtest > "$_r/etc/hostname"
 	for u in systemd-firstboot.service getty@tty1.service \
 		 serial-getty@ttyS0.service getty-static.service \
 		 apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
 		 e2scrub_reap.service fstrim.timer dpkg-db-backup.timer \
-		 systemd-tmpfiles-clean.timer; do
+		 systemd-tmpfiles-clean.timer \
+		 swupdate.service swupdate.socket swupdate-progress.service \
+		 mender-client.service systemd-logind.service; do
 		ln -sf /dev/null "$_r/etc/systemd/system/$u"
 	done
 	cat > "$_r/etc/fstab" <<-EOT
@@ -288,10 +293,15 @@ for p in json.load(sys.stdin)["partitiontable"]["partitions"]:
         print(p["start"] // 2048, p["size"] // 2048)' "$2"
 }
 
-# data_part <image> <out>: the partition "data" alone, as a file.
+# data_part <image> <out> [<name>]: the partition "data" (or <name>)
+# alone, as a file.
 data_part()
 {
-	set -- "$1" "$2" $(part_extent "$1" data)
+	set -- "$1" "$2" $(part_extent "$1" "${3:-data}")
+	if [ $# -ne 4 ]; then
+		echo "data_part: $1 has no partition named ${3:-data}" >&2
+		return 1
+	fi
 	dd if="$1" of="$2" bs=1M skip="$3" count="$4" status=none
 }
 

@@ -1086,7 +1086,7 @@ $(python3 -c 'import json, sys
 for d in json.load(open(sys.argv[1]))["devices"]:
 	print(d["name"], d["lifecycle"], d["dm_state"], d["last_event"]["reason"])' "$st")"
 	sc_boot
-	data_part "$sys_disk3" "$sys_disk3.part"
+	data_part "$sys_disk3" "$sys_disk3.part" data2
 	expect_eq "$sc: boot 2: nothing restored: data2 keeps what the update wrote" \
 		"written
 data committed linear
