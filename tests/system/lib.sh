@@ -113,8 +113,10 @@ sys_base_image()
 		"$_r/etc/systemd/system/boot-complete.target.requires/"
 	# Quick, quiet, unattended boots: no first-boot questions, no login;
 	# the update clients' daemons off (the scenarios run the clients'
-	# commands; Mender's would poll a server), and logind (no one logs
-	# in; it costs a second a boot under emulation).
+	# commands; Mender's would poll a server), and D-Bus, which only
+	# RAUC's client needs, off but in the A/B slots (ab_slot_files): it
+	# and what it lets start cost seconds a boot under emulation; logind
+	# too (no one logs in; without D-Bus it fails and restarts).
 	echo 0123456789abcdef0123456789abcdef > "$_r/etc/machine-id"
 	echo bowtest > "$_r/etc/hostname"
 	for u in systemd-firstboot.service getty@tty1.service \
@@ -123,7 +125,8 @@ sys_base_image()
 		 e2scrub_reap.service fstrim.timer dpkg-db-backup.timer \
 		 systemd-tmpfiles-clean.timer \
 		 swupdate.service swupdate.socket swupdate-progress.service \
-		 mender-client.service systemd-logind.service; do
+		 mender-client.service dbus.service dbus.socket \
+		 systemd-logind.service; do
 		ln -sf /dev/null "$_r/etc/systemd/system/$u"
 	done
 	cat > "$_r/etc/fstab" <<-EOT

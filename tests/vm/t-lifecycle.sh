@@ -1211,14 +1211,27 @@ Finished bow-commit@data.service" \
 
 . "$top/tests/system/ab.sh"
 . "$top/tests/system/sc-rauc.sh"
+. "$top/tests/system/sc-swupdate.sh"
+. "$top/tests/system/sc-mender.sh"
 
 # The update clients' A/B disk, for the scenarios that want it.
-if want rauc_good || want rauc_bad || want rauc_markbad ||
-   want rauc_cut_install || want rauc_cut_firstboot; then
-	ab_make "$first_kernel" > "$sys_dir/ab.log" 2>&1 || {
-		not_ok "the A/B disk and its update bundle are built"
-		tail -n 30 "$sys_dir/ab.log" | sed 's/^/#   /'
-	}
+ab_wanted=
+for s in rauc_good rauc_bad rauc_markbad rauc_cut_install \
+	 rauc_cut_firstboot swupdate_good swupdate_bad mender_good \
+	 mender_bad mender_rollback; do
+	want $s && ab_wanted=1
+done
+# Made while the lanes begin with the other scenarios (ab_new waits).
+rm -f "$sys_dir/ab.ready" "$sys_dir/ab.failed"
+if [ -n "$ab_wanted" ]; then
+	(
+		if ab_make "$first_kernel" > "$sys_dir/ab.log" 2>&1; then
+			touch "$sys_dir/ab.ready"
+		else
+			touch "$sys_dir/ab.failed"
+		fi
+	) &
+	ab_pid=$!
 fi
 
 # Two lanes of scenarios at once, one a core, each VM with one CPU:
@@ -1247,13 +1260,12 @@ lane_updates()
 	want config && sc_config "$first_kernel"
 	want nomodule && sc_nomodule "$first_kernel"
 	want inplace_rollback && sc_inplace_rollback
-	want ckptfail && sc_ckptfail "$first_kernel"
 	# RAUC's bad update falls back through systemd-boot's tries as
 	# this one does, with an update client: this one is a repeat.
 	want fallback && other_kernels fallback && sc_fallback "$first_kernel"
 	want rauc_bad && sc_rauc_bad
-	# RAUC's other scenarios: check-long.
-	for s in rauc_markbad rauc_cut_install; do
+	# The update clients' other scenarios: check-long.
+	for s in rauc_markbad rauc_cut_install swupdate_bad mender_good; do
 		want $s && other_kernels $s && sc_$s
 	done
 }
@@ -1265,13 +1277,17 @@ lane_others()
 		want $s && sc_$s "$k"
 	done
 	want initramfs_meta && sc_initramfs_meta "$k" "$(short_version "$k")"
-	want inplace_commit && sc_inplace_commit
+	want ckptfail && sc_ckptfail "$k"
+	# The committed in-place update: check-long (the rolled-back one
+	# takes the same resumed boots in make check).
+	want inplace_commit && other_kernels inplace_commit && sc_inplace_commit
 	# RAUC's good update shows the mark before the commit too: the
 	# refused commit of an entry not marked good is check-long's.
 	want blessed && other_kernels blessed && sc_blessed "$k"
 	want rauc_good && sc_rauc_good
-	want rauc_cut_firstboot && other_kernels rauc_cut_firstboot &&
-		sc_rauc_cut_firstboot
+	for s in rauc_cut_firstboot swupdate_good mender_bad mender_rollback; do
+		want $s && other_kernels $s && sc_$s
+	done
 }
 
 lane_updates > "$sys_dir/lane1.out" 2>&1 &
@@ -1280,4 +1296,11 @@ lane_others > "$sys_dir/lane2.out" 2>&1 &
 lane2=$!
 wait $lane1
 wait $lane2
+if [ -n "$ab_wanted" ]; then
+	wait $ab_pid
+	if [ -e "$sys_dir/ab.failed" ]; then
+		not_ok "the A/B disk and the update clients' updates are built"
+		tail -n 30 "$sys_dir/ab.log" | sed 's/^/#   /'
+	fi
+fi
 cat "$sys_dir/lane1.out" "$sys_dir/lane2.out"
