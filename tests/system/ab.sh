@@ -286,6 +286,8 @@ ab_new()
 	sys_esp=$sc_root
 	set -- $(part_extent "$sc_root" meta)
 	sc_meta="$sc_root?offset=$(($1 * 1048576))"
+	sc_result_img=$sc_meta
+	sc_result_dir=$ab_meta_dir
 }
 
 ab_put()
@@ -309,7 +311,7 @@ ab_boot()
 	st=$sys_dir/$sc.status$sc_boots.json
 	rm -f "$st"
 	debugfs -w -R "rm $ab_meta_dir/status.json" "$sc_meta" > /dev/null 2>&1
-	sys_boot "$log" "$sc_k" "" ""
+	sys_boot "$log" "$sc_k" "$sc_root" "$sc_data"
 	ab_get status.json > "$st"
 	sc_kernel_clean
 }
@@ -318,17 +320,9 @@ ab_boot()
 # the power once the console shows the text.
 ab_boot_until()
 {
-	sc_boots=$((sc_boots + 1))
 	[ -n "${3:-}" ] && ab_put actions "$3
 "
-	log=$sys_dir/$sc.boot$sc_boots.log
-	BOW_SYS_BACKGROUND=1 sys_boot "$log" "$sc_k" "" ""
-	for _i in $(seq 300); do
-		grep -q "$1" "$log" && break
-		sleep 1
-	done
-	check "$sc: boot $sc_boots: $2" grep -q "$1" "$log"
-	sys_power_cut
+	sc_boot_until "$1" "$2"
 }
 
 # ab_expect_slot <slot>: the boot ran slot <slot>'s entry.
@@ -336,12 +330,6 @@ ab_expect_slot()
 {
 	expect_eq "$sc: boot $sc_boots: slot $1 booted" "rauc.slot=$1" \
 		"$(ab_get cmdline | grep -o 'rauc\.slot=[a-z]*')"
-}
-
-ab_expect_unit()
-{
-	expect_eq "$sc: boot $sc_boots: $1" "$2" \
-		"$(ab_get units | grep "^$1 " | cut -d' ' -f2-)"
 }
 
 # ab_boot_install <actions> <client's output files> <what armed>: boot 1,
@@ -372,16 +360,8 @@ ab_good()
 	ab_boot
 	ab_expect_slot b
 	expect_entries "slot-a.conf slot-b.conf"
-	ab_expect_unit bowtest-migrate "active success"
-	ab_expect_unit systemd-bless-boot "active success"
-	ab_expect_unit bow-commit@data "active success"
-	expect_status "marked good, then committed" \
-		'd["lifecycle"], d["mapping"], d["last_event"]["event"]' \
-		"committed bow commit"
-	expect_eq "$sc: boot $sc_boots: the entry marked good before the commit" \
-		"Finished systemd-bless-boot.service
-Finished bow-commit@data.service" \
-		"$(ab_get journal | grep -o 'Finished \(systemd-bless-boot\|bow-commit@data\)\.service')"
+	expect_unit bowtest-migrate "active success"
+	expect_marked_then_committed
 	expect_data post
 	ab_boot "${1:-}"
 	ab_expect_slot b
@@ -400,8 +380,8 @@ ab_bad()
 	ab_boot
 	ab_expect_slot b
 	expect_entries "slot-a.conf slot-b+1-1.conf"
-	ab_expect_unit bowtest-migrate "active success"
-	ab_expect_unit bowtest-health "${2:-failed exit-code}"
+	expect_unit bowtest-migrate "active success"
+	expect_unit bowtest-health "${2:-failed exit-code}"
 	expect_status "the first try: checkpoint live, not committed" \
 		'd["lifecycle"], d["attempts_left"], d["dm_state"]' "checkpoint 0 1"
 	ab_boot

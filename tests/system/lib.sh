@@ -401,8 +401,12 @@ sys_boot()
 		_cmdline="root=${sys_rootdev:-/dev/vda} ro "
 	fi
 	# The disks in the guest's order: root (vda), data, the boot loader's
-	# disk, a third one.  The A/B disk (ab_make) is the boot loader's
-	# disk, and all there is.
+	# disk, a third one.  The A/B disk (ab.sh) is root, data and the boot
+	# loader's disk at once: all there is.
+	if [ "${sys_esp:-}" = "$_root_img" ]; then
+		_root_img=
+		_data_img=
+	fi
 	[ -z "${sys_disk3:-}" ] || set -- \
 		-blockdev driver=file,filename="$sys_disk3",node-name=disk3 \
 		-device virtio-blk-pci,drive=disk3

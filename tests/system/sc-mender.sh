@@ -39,7 +39,7 @@ sc_mender_good()
 	ab_expect_slot b
 	mender_expect_rc commit "mender commit succeeded"
 	expect_entries "slot-a.conf slot-b.conf"
-	ab_expect_unit bowtest-migrate "active success"
+	expect_unit bowtest-migrate "active success"
 	expect_status "Mender's commit committed the data" \
 		'd["lifecycle"], d["last_event"]["event"]' "committed commit"
 	expect_data post

@@ -117,7 +117,7 @@ sc_rauc_cut_firstboot()
 	expect_entries "slot-a.conf slot-b.conf"
 	expect_eq "$sc: boot $sc_boots: the cut try's writes restored first" 1 \
 		"$(ab_get journal | grep -c 'bowctl\[[0-9]*\]: /dev/vda5: restored to the checkpoint$')"
-	ab_expect_unit bow-commit@data "active success"
+	expect_unit bow-commit@data "active success"
 	expect_status "the second try: marked good, committed" \
 		'd["lifecycle"], d["mapping"], d["last_event"]["event"]' \
 		"committed bow commit"

@@ -56,6 +56,8 @@ sc_new()
 	sc=$1
 	sc_k=$2
 	sc_boots=0
+	sc_result_img=
+	sc_result_dir=
 	sc_root=$sys_dir/$sc.root
 	sc_data=$sys_dir/$sc.data
 	cp --sparse=always "$sys_dir/root.img" "$sc_root"
@@ -152,10 +154,31 @@ expect_status()
 	expect_eq "$sc: boot $sc_boots: $1" "$3" "$(json_get "$st" "$2")"
 }
 
+# sc_result <file>: what the guest's bowtest-finish recorded, on the
+# root image (or where the scenario says: the A/B disk's meta partition).
+sc_result()
+{
+	root_get "${sc_result_img:-$sc_root}" "${sc_result_dir:-/var/lib/bowtest}/$1"
+}
+
 expect_unit()
 {
 	expect_eq "$sc: boot $sc_boots: $1" "$2" \
-		"$(root_get "$sc_root" /var/lib/bowtest/units | grep "^$1 " | cut -d' ' -f2-)"
+		"$(sc_result units | grep "^$1 " | cut -d' ' -f2-)"
+}
+
+# The boot loader's entry was marked good, then the data committed.
+expect_marked_then_committed()
+{
+	expect_unit systemd-bless-boot "active success"
+	expect_unit bow-commit@data "active success"
+	expect_status "marked good, then committed" \
+		'd["lifecycle"], d["mapping"], d["last_event"]["event"]' \
+		"committed bow commit"
+	expect_eq "$sc: boot $sc_boots: the entry marked good before the commit" \
+		"Finished systemd-bless-boot.service
+Finished bow-commit@data.service" \
+		"$(sc_result journal | grep -o 'Finished \(systemd-bless-boot\|bow-commit@data\)\.service')"
 }
 
 # expect_data <pre|post>: the partition holds exactly those files, and
@@ -749,6 +772,8 @@ ip_new()
 {
 	sc=$1
 	sc_k=$first_kernel
+	sc_result_img=
+	sc_result_dir=
 	sc_boots=0
 	sc_root=$sys_dir/$sc.root
 	sc_data=$sys_dir/$sc.data
@@ -1196,15 +1221,7 @@ sc_blessed()
 "
 	sc_boot
 	expect_entries "bowtest-a.conf bowtest-b.conf"
-	expect_unit systemd-bless-boot "active success"
-	expect_unit bow-commit@data "active success"
-	expect_status "marked good, then committed" \
-		'd["lifecycle"], d["mapping"], d["last_event"]["event"]' \
-		"committed bow commit"
-	expect_eq "$sc: boot $sc_boots: the entry marked good before the commit" \
-		"Finished systemd-bless-boot.service
-Finished bow-commit@data.service" \
-		"$(root_get "$sc_root" /var/lib/bowtest/journal | grep -o 'Finished \(systemd-bless-boot\|bow-commit@data\)\.service')"
+	expect_marked_then_committed
 	expect_data post
 	sys_esp=
 }
