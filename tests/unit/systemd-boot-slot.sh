@@ -176,6 +176,9 @@ expect_eq "mender: its install makes partition 3's slot primary, with tries" \
 mv "$e/slot-b+2.conf" "$e/slot-b+1-1.conf"
 expect_eq "mender: a try used" "upgrade_available=1 bootcount=1" \
 	"$(m upgrade_available bootcount)"
+expect_eq "the tries and root= of each slot's entry" \
+	"1 1|none|/dev/vda3|/dev/vda2" \
+	"$(b tries b)|$(b tries a)|$(b root b)|$(b root a)"
 printf 'upgrade_available=0\n' | m -s -
 expect_eq "mender: its commit marks the slot good" \
 	"slot-a.conf:1 slot-b.conf:2|mender_boot_part=3 upgrade_available=0" \
