@@ -332,6 +332,18 @@ ab_expect_slot()
 		"$(ab_get cmdline | grep -o 'rauc\.slot=[a-z]*')"
 }
 
+# ab_expect_rc <name> <out|err> <what>: the command an action ran exited
+# 0 (/meta/bowtest/<name>.rc), else its <name>.out or .err is shown.
+ab_expect_rc()
+{
+	if [ "$(ab_get "$1.rc")" = 0 ]; then
+		ok "$sc: boot $sc_boots: $3"
+	else
+		not_ok "$sc: boot $sc_boots: $3"
+		ab_get "$1.$2" | tail -n 15 | sed 's/^/#   /'
+	fi
+}
+
 # ab_boot_install <actions> <client's output files> <what armed>: boot 1,
 # on slot a, where the actions install slot b and write the client's
 # output and status to /meta/bowtest/<client>.out and .rc.
@@ -339,12 +351,7 @@ ab_boot_install()
 {
 	ab_boot "$1"
 	ab_expect_slot a
-	if [ "$(ab_get "$2.rc")" = 0 ]; then
-		ok "$sc: boot $sc_boots: $2 installed the update"
-	else
-		not_ok "$sc: boot $sc_boots: $2 installed the update"
-		ab_get "$2.out" | tail -n 15 | sed 's/^/#   /'
-	fi
+	ab_expect_rc "$2" out "$2 installed the update"
 	expect_entries "slot-a.conf slot-b+2.conf"
 	expect_status "$3 armed, from slot a's entry to b's" \
 		'd["lifecycle"], d["entry_from"], d["entry_to"], d["last_event"]["reason"]' \

@@ -18,16 +18,6 @@ mender_run()
 echo \$? > /meta/bowtest/$2.rc"
 }
 
-mender_expect_rc()
-{
-	if [ "$(ab_get "$1.rc")" = 0 ]; then
-		ok "$sc: boot $sc_boots: $2"
-	else
-		not_ok "$sc: boot $sc_boots: $2"
-		ab_get "$1.err" | tail -n 15 | sed 's/^/#   /'
-	fi
-}
-
 # A good update: slot b boots, migrates and passes its health check with
 # the checkpoint live; `mender commit` marks the entry good and commits
 # the data; the next boot is slot b, release-2, on the migrated data.
@@ -37,7 +27,7 @@ sc_mender_good()
 	ab_boot_install "$mender_install" mender "Mender's ArtifactInstall_Enter script"
 	ab_boot "$(mender_run commit commit)"
 	ab_expect_slot b
-	mender_expect_rc commit "mender commit succeeded"
+	ab_expect_rc commit err "mender commit succeeded"
 	expect_entries "slot-a.conf slot-b.conf"
 	expect_unit bowtest-migrate "active success"
 	expect_status "Mender's commit committed the data" \
@@ -76,7 +66,7 @@ sc_mender_rollback()
 	ab_boot_install "$mender_install" mender "Mender's ArtifactInstall_Enter script"
 	ab_boot "$(mender_run rollback rollback)"
 	ab_expect_slot b
-	mender_expect_rc rollback "mender rollback succeeded"
+	ab_expect_rc rollback err "mender rollback succeeded"
 	expect_entries "slot-a.conf slot-b+0-1.conf"
 	expect_status "the checkpoint live, its abort recorded" \
 		'd["lifecycle"], d["dm_state"], d["last_event"]["event"]' "checkpoint 1 abort"
