@@ -17,7 +17,7 @@
 KVER ?= $(shell tests/vm/kernel-version)
 KDIR ?= /lib/modules/$(KVER)/build
 
-.PHONY: all module test-module tool install dkms-source deb version clean demo check deps lint fuzz \
+.PHONY: all module test-module tool install dkms-source module-sources deb version clean demo check deps lint fuzz \
 	check-long check-debug bench
 
 all: module tool
@@ -38,12 +38,20 @@ tool:
 VERSION := $(shell sed -n '1s/.*(\(.*\)).*/\1/p' debian/changelog)
 DKMS_SRC := $(DESTDIR)/usr/src/dm-bow-$(VERSION)
 
+# The module's sources: Kbuild's objects (one place names them) and the
+# headers beside them.
+MODULE_SOURCES := Kbuild \
+	$(patsubst %.o,%.c,$(shell sed -n 's/^dm-bow-y *+= *//p' Kbuild)) \
+	$(sort $(wildcard dm-bow*.h))
+
+module-sources:
+	@echo $(MODULE_SOURCES)
+
 # The module's sources and dkms.conf where dkms looks for them; then
 # 'dkms install dm-bow/$(VERSION)' builds it for every installed kernel.
 dkms-source:
 	install -d $(DKMS_SRC)
-	install -m 0644 Kbuild dm-bow.c dm-bow-format.h dm-bow-ranges.h \
-		$(DKMS_SRC)/
+	install -m 0644 $(MODULE_SOURCES) $(DKMS_SRC)/
 	sed 's/#MODULE_VERSION#/$(VERSION)/' dkms.conf > $(DKMS_SRC)/dkms.conf
 
 version:

@@ -12,7 +12,15 @@ kdir=$1
 dir=$2
 shift 2
 mkdir -p "$dir"
-for f in Kbuild dm-bow.c dm-bow-format.h dm-bow-ranges.h; do
+sources=$(make -s -C "$top" module-sources)
+for f in $sources; do
 	cmp -s "$top/$f" "$dir/$f" || cp "$top/$f" "$dir/$f"
+done
+# A source the list no longer has must not be built from an old copy.
+for f in "$dir"/dm-bow*.[ch]; do
+	case " $sources " in
+	*" ${f##*/} "*) ;;
+	*) case $f in *.mod.c) ;; *) rm -f "$f" ;; esac ;;
+	esac
 done
 make -C "$kdir" M="$dir" "$@" modules 2>&1

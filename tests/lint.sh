@@ -9,15 +9,18 @@ kdir=/lib/modules/$kver/build
 
 src=$("$top/tests/kernel-source.sh")
 cp=$src/scripts/checkpatch.pl
-check "checkpatch --strict: dm-bow.c" \
-	quiet "$cp" --strict --no-tree -f "$top/dm-bow.c"
-check "checkpatch --strict: dm-bow-ranges.h" \
-	quiet "$cp" --strict --no-tree -f "$top/dm-bow-ranges.h"
 # The shared header defines __packed for userspace: that one definition
 # is the only PREFER_DEFINED_ATTRIBUTE_MACRO warning checkpatch can give.
-check "checkpatch --strict: dm-bow-format.h" \
-	quiet "$cp" --strict --no-tree --ignore PREFER_DEFINED_ATTRIBUTE_MACRO \
-	-f "$top/dm-bow-format.h"
+for f in $(make -s -C "$top" module-sources); do
+	case $f in
+	Kbuild) continue ;;
+	dm-bow-format.h) ignore=--ignore=PREFER_DEFINED_ATTRIBUTE_MACRO ;;
+	*) ignore= ;;
+	esac
+	# shellcheck disable=SC2086
+	check "checkpatch --strict: $f" \
+		quiet "$cp" --strict --no-tree $ignore -f "$top/$f"
+done
 
 out=$(make -C "$kdir" M="$top" C=2 modules 2>&1)
 diag=$(echo "$out" | grep -E 'warning|error|dm-bow[a-z-]*\.[ch]:[0-9]+' | grep -v '^make')
@@ -32,7 +35,7 @@ fi
 # which this tree has.  Debian's 6.1 has it; a copy of its dm-io.h
 # without it, included first, stands for vanilla 6.1 and older GKI trees.
 expect_eq "Kbuild finds dm_io() with an I/O priority in Debian's 6.1" 1 \
-	"$(grep -c BOW_DM_IO_IOPRIO "$top/.dm-bow.o.cmd")"
+	"$(grep -c BOW_DM_IO_IOPRIO "$top/.dm-bow-target.o.cmd")"
 old=$top/build/dm-io-4
 mkdir -p "$old"
 perl -0pe 's/,\s*unsigned short ioprio\)/)/' \
@@ -42,7 +45,7 @@ expect_eq "the copy of dm-io.h declares dm_io() without an I/O priority" \
 out=$("$top/tests/build-module.sh" "$kdir" "$old" KCFLAGS="-include $old/dm-io.h")
 diag=$(echo "$out" | grep -E 'warning|error')
 expect_eq "dm-bow builds with dm_io() of 4 arguments, with no warning" \
-	"0 " "$(grep -c BOW_DM_IO_IOPRIO "$old/.dm-bow.o.cmd") $diag"
+	"0 " "$(grep -c BOW_DM_IO_IOPRIO "$old/.dm-bow-target.o.cmd") $diag"
 
 # The debug_* parameters break crash safety, fail allocations or stop a
 # rollback: only the test build the VMs load has them.
