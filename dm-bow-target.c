@@ -370,7 +370,7 @@ static void bow_range_pool_free(void *node, void *data)
 	kmem_cache_free(bow_range_cache, node);
 }
 
-static void bow_range_node_free(struct bow_range *r)
+void bow_range_node_free(struct bow_range *r)
 {
 	mempool_free(r, bow_range_pool);
 }

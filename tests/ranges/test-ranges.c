@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Host test of dm-bow's range map, the very code the module runs
- * (dm-bow-ranges.h), built against the kernel's tools/include and
+ * (dm-bow-ranges.c, linked in as it is), built against the kernel's tools/include and
  * tools/lib/rbtree.c, and checked against a trivially correct model:
  * one type per block.  Millions of random conversions (discards, writes,
  * backups, moves), allocations of free space and queries; after each one
@@ -28,11 +28,6 @@
 #include <linux/list.h>
 #include <asm/bug.h>
 
-typedef uint64_t sector_t;
-
-/* The kernel reschedules in bow_map_destroy(); a test has no need. */
-#define cond_resched() do { } while (0)
-
 #include "../../dm-bow-ranges.h"
 #include "../rng.h"
 
@@ -41,7 +36,7 @@ typedef uint64_t sector_t;
 static long nodes_live;
 static int failures;
 
-static void bow_range_node_free(struct bow_range *r)
+void bow_range_node_free(struct bow_range *r)
 {
 	free(r);
 	nodes_live--;
