@@ -1,0 +1,782 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dm-bow: the walk of a live log, and resuming one (the "resume" feature).
+ *
+ * The log is checked as bow-restore checks it, by the rules of
+ * Documentation/dm-bow.rst, "Replay": the chain is walked newest first,
+ * every field checked, and its replay simulated without writing a byte.
+ * The simulation keeps, for each block the replay would write, the block
+ * that holds now what it would receive; every backup is read through it
+ * and checksummed.  Then the free-space map is read, and the range map
+ * rebuilt from both (bow_resume_rebuild()): nothing is free until a
+ * discard frees WRITTEN blocks.
+ */
+
+#include <linux/crc32.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+#include "dm-bow.h"
+
+#define BOW_RESUME_GFP	(GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL)
+
+/* A log that does not validate: say why, in the kernel log. */
+#define bow_resume_bad(rs, fmt, ...)					\
+	({								\
+		const struct bow_resume *rs_ = (rs);			\
+									\
+		DMERR("%pg: %s: " fmt, rs_->bd->bdev, rs_->what,	\
+		      ##__VA_ARGS__);					\
+		-EINVAL;						\
+	})
+
+/*
+ * The memory a disk decides.  A log and a free-space map are bounded by
+ * the device's size alone: a crafted or damaged one (one-block ranges
+ * over a large device, entries whose backups need not even be read)
+ * would ask the constructor, at boot, for more than the machine has.
+ * What a walk holds (the entries, the simulated device's extents, the
+ * map) and what the range map, or bow-checkpoint's index, will take for
+ * them (two nodes a range or a chain block, four an entry, two extents
+ * of the index an entry) stay under
+ * an eighth of RAM: past it the walk is refused, before it takes the
+ * memory, and the device is restored offline (bow-restore does not read
+ * the map).  @extra: bytes about to be allocated beside what is held.
+ */
+#define BOW_RESUME_RAM_SHIFT	3
+
+static int bow_resume_charge(struct bow_resume *rs, u64 extra)
+{
+	u64 nodes = 4 * rs->nr_entries + 2 * rs->map_ranges +
+		    2 * (u64)rs->freemap_blocks + 2;
+	u64 need = extra +
+		   rs->cap_entries * sizeof(struct bow_resume_entry) +
+		   (rs->vext_nodes + 2 * rs->nr_entries) *
+		   sizeof(struct bow_vext) +
+		   rs->map_cap * sizeof(struct bow_freemap_range) +
+		   nodes * sizeof(struct bow_range);
+
+	if (need <= rs->mem_max)
+		return 0;
+	bow_resume_bad(rs,
+		       "%llu entries and %llu free ranges read so far need more than %llu KiB, the limit (an eighth of RAM): restore the device offline",
+		       rs->nr_entries, rs->map_ranges, rs->mem_max >> 10);
+	return -E2BIG;
+}
+
+static u64 bow_resume_mem_max(void)
+{
+	u64 kib = READ_ONCE(bow_debug_resume_mem_kb);
+
+	if (kib)
+		return kib << 10;
+	return ((u64)totalram_pages() << PAGE_SHIFT) >> BOW_RESUME_RAM_SHIFT;
+}
+
+bool bow_vext_less(struct rb_node *a, const struct rb_node *b)
+{
+	return rb_entry(a, struct bow_vext, node)->start <
+	       rb_entry(b, struct bow_vext, node)->start;
+}
+
+/* The extent holding block @b, or else the first after it, or NULL. */
+static struct bow_vext *bow_vext_find(struct rb_root *root, u64 b)
+{
+	struct rb_node *n = root->rb_node;
+	struct bow_vext *after = NULL;
+
+	while (n) {
+		struct bow_vext *e = rb_entry(n, struct bow_vext, node);
+
+		if (b < e->start) {
+			after = e;
+			n = n->rb_left;
+		} else if (b - e->start >= e->len) {
+			n = n->rb_right;
+		} else {
+			return e;
+		}
+	}
+	return after;
+}
+
+static struct bow_vext *bow_vext_next(struct bow_vext *e)
+{
+	struct rb_node *n = rb_next(&e->node);
+
+	return n ? rb_entry(n, struct bow_vext, node) : NULL;
+}
+
+/* Where block @b's bytes are, and for how many blocks on (*@run) alike. */
+u64 bow_vext_lookup(struct rb_root *root, u64 b, u64 *run)
+{
+	struct bow_vext *e = bow_vext_find(root, b);
+
+	if (e && e->start <= b) {
+		*run = e->len - (b - e->start);
+		return e->phys + (b - e->start);
+	}
+	*run = e ? e->start - b : U64_MAX - b;
+	return b;
+}
+
+/* True if any of [start, start + len) is in @root. */
+bool bow_vext_overlaps(struct rb_root *root, u64 start, u64 len)
+{
+	struct bow_vext *e = bow_vext_find(root, start);
+
+	return e && e->start < start + len;
+}
+
+/*
+ * Make blocks [start, start + len) show [phys, phys + len); *@nodes
+ * counts the extents of @root.
+ */
+int bow_vext_assign(struct rb_root *root, u64 start, u64 len, u64 phys,
+		    u64 *nodes)
+{
+	struct bow_vext *e = bow_vext_find(root, start), *prev, *new;
+	u64 end = start + len;
+
+	new = kmalloc(sizeof(*new), BOW_RESUME_GFP);
+	if (!new)
+		return -ENOMEM;
+	(*nodes)++;
+	/* One extent across the whole range: its tail becomes @new's. */
+	if (e && e->start < start && e->start + e->len > end) {
+		struct bow_vext *tail = kmalloc(sizeof(*tail), BOW_RESUME_GFP);
+
+		if (!tail) {
+			kfree(new);
+			(*nodes)--;
+			return -ENOMEM;
+		}
+		(*nodes)++;
+		tail->start = end;
+		tail->len = e->start + e->len - end;
+		tail->phys = e->phys + (end - e->start);
+		e->len = start - e->start;
+		rb_add(&tail->node, root, bow_vext_less);
+		e = tail;
+	}
+	while (e && e->start < end) {
+		struct bow_vext *next = bow_vext_next(e);
+		u64 e_end = e->start + e->len;
+
+		if (e->start < start) {
+			e->len = start - e->start;
+		} else if (e_end > end) {
+			e->phys += end - e->start;
+			e->len = e_end - end;
+			e->start = end;
+		} else {
+			rb_erase(&e->node, root);
+			kfree(e);
+			(*nodes)--;
+		}
+		e = next;
+	}
+	new->start = start;
+	new->len = len;
+	new->phys = phys;
+	rb_add(&new->node, root, bow_vext_less);
+	/* Backups are allocated next to each other: keep the tree small. */
+	prev = rb_prev(&new->node) ?
+	       rb_entry(rb_prev(&new->node), struct bow_vext, node) : NULL;
+	if (prev && prev->start + prev->len == start &&
+	    prev->phys + prev->len == phys) {
+		prev->len += len;
+		rb_erase(&new->node, root);
+		kfree(new);
+		(*nodes)--;
+	}
+	return 0;
+}
+
+void bow_vext_destroy(struct rb_root *root)
+{
+	struct bow_vext *e, *tmp;
+
+	rbtree_postorder_for_each_entry_safe(e, tmp, root, node) {
+		kfree(e);
+		cond_resched();
+	}
+	*root = RB_ROOT;
+}
+
+/* Read @n blocks of the simulated device from block @b into @buf. */
+int bow_resume_read(struct bow_resume *rs, u64 b, u64 n, void *buf)
+{
+	struct bow_dev *bd = rs->bd;
+	unsigned int shift = bd->block_shift;
+
+	while (n) {
+		u64 run, phys = bow_vext_lookup(&rs->map, b, &run);
+		int r;
+
+		run = min(run, n);
+		r = bow_io(bd, REQ_OP_READ, phys << shift, run << shift, buf);
+		if (r) {
+			DMERR("%pg: %s: read error at sector %llu",
+			      bd->bdev, rs->what, phys << shift);
+			return r;
+		}
+		buf += run << (shift + SECTOR_SHIFT);
+		b += run;
+		n -= run;
+	}
+	return 0;
+}
+
+/*
+ * Check the header of the log block in rs->block: the newest (@first,
+ * from block 0 itself) or the one with sequence @expect.
+ */
+static int bow_resume_header(struct bow_resume *rs, bool first, u32 expect,
+			     u32 *count, u32 *sequence, u32 *header_size)
+{
+	struct bow_log_header *h = rs->block;
+	struct bow_dev *bd = rs->bd;
+	u64 sector0 = le64_to_cpu(h->sector0);
+
+	/* A rollback finishes one begun before: block 0 is marked so. */
+	if (le32_to_cpu(h->magic) != BOW_MAGIC &&
+	    !(first && (rs->flags & BOW_WALK_RESTORING) &&
+	      le32_to_cpu(h->magic) == BOW_VOLD_PARTIAL_MAGIC))
+		return bow_resume_bad(rs, "log block sequence %u has magic 0x%08x, expected 0x%08x",
+				      expect, le32_to_cpu(h->magic), BOW_MAGIC);
+	*sequence = le32_to_cpu(h->sequence);
+	if (le16_to_cpu(h->header_version) != BOW_HEADER_VERSION)
+		return bow_resume_bad(rs,
+				      "log block sequence %u: header_version 0x%04x, expected 0x%04x",
+				      *sequence, le16_to_cpu(h->header_version),
+				      BOW_HEADER_VERSION);
+	if (le32_to_cpu(h->block_size) != bd->block_size)
+		return bow_resume_bad(rs, "log block sequence %u: block_size %u, the table's is %u",
+				      *sequence, le32_to_cpu(h->block_size),
+				      bd->block_size);
+	*header_size = le16_to_cpu(h->header_size);
+	if (*header_size < BOW_HEADER_SIZE || *header_size > bd->block_size)
+		return bow_resume_bad(rs,
+				      "log block sequence %u: header_size %u, expected %u to %u",
+				      *sequence, *header_size, BOW_HEADER_SIZE,
+				      bd->block_size);
+	if (!sector0 || sector0 & (bd->block_sectors - 1) ||
+	    sector0 >> bd->block_shift >= rs->dev_blocks)
+		return bow_resume_bad(rs,
+				      "log block sequence %u: sector0 %llu is not a block of the device but block 0",
+				      *sequence, sector0);
+	*count = le32_to_cpu(h->count);
+	if (first && !*count)
+		return bow_resume_bad(rs,
+				      "count 0: a commit has begun, or the log is damaged: run bow-restore");
+	if (*count < 1 ||
+	    *count > bow_log_capacity(bd->block_size, *header_size))
+		return bow_resume_bad(rs, "log block sequence %u: count %u, expected 1 to %u",
+				      *sequence, *count,
+				      bow_log_capacity(bd->block_size,
+						       *header_size));
+	if (!first && *sequence != expect)
+		return bow_resume_bad(rs,
+				      "log block sequence %u, expected %u (the chain must count down by one)",
+				      *sequence, expect);
+	return 0;
+}
+
+/* Check entry @i of the log block in rs->block, and convert it. */
+static int bow_resume_entry(struct bow_resume *rs, u32 header_size,
+			    u32 sequence, u32 i, struct bow_resume_entry *e)
+{
+	struct bow_log_entry *raw = rs->block + header_size + i * sizeof(*raw);
+	struct bow_dev *bd = rs->bd;
+	u64 source = le64_to_cpu(raw->source), dest = le64_to_cpu(raw->dest);
+	u32 size = le32_to_cpu(raw->size);
+
+	e->checksum = le32_to_cpu(raw->checksum);
+	e->sequence = sequence;
+	e->index = i;
+	if ((source | dest) & (bd->block_sectors - 1) || !size ||
+	    size & (bd->block_size - 1))
+		return bow_resume_bad(rs,
+				      "log block sequence %u entry %u: source %llu, dest %llu, size %u are not whole blocks",
+				      sequence, i, source, dest, size);
+	e->source = source >> bd->block_shift;
+	e->dest = dest >> bd->block_shift;
+	e->blocks = size >> (bd->block_shift + SECTOR_SHIFT);
+	if (!i != !e->source || (!i && e->blocks != 1) || !e->dest)
+		return bow_resume_bad(rs,
+				      "log block sequence %u entry %u: block 0 is the source of entry 0, one block, and of no other entry, and never a dest",
+				      sequence, i);
+	if (e->source + e->blocks > rs->dev_blocks ||
+	    e->dest + e->blocks > rs->dev_blocks)
+		return bow_resume_bad(rs,
+				      "log block sequence %u entry %u: sectors %llu -> %llu, %u bytes, reach past the end of the device",
+				      sequence, i, dest, source, size);
+	if (e->source < e->dest + e->blocks && e->dest < e->source + e->blocks)
+		return bow_resume_bad(rs,
+				      "log block sequence %u entry %u: source %llu and dest %llu overlap",
+				      sequence, i, source, dest);
+	if (e->blocks > rs->budget)
+		return bow_resume_bad(rs,
+				      "log block sequence %u entry %u: the chain backs up more than the device holds",
+				      sequence, i);
+	rs->budget -= e->blocks;
+	return 0;
+}
+
+/* The checksum of @e's backup, read as the replay would read it. */
+int bow_resume_verify(struct bow_resume *rs,
+		      const struct bow_resume_entry *e)
+{
+	struct bow_dev *bd = rs->bd;
+	u64 per_buf = bow_copy_buf_blocks(bd);
+	u32 crc = (u32)e->source;
+	u64 b;
+	int r;
+
+	for (b = 0; b < e->blocks; b += per_buf) {
+		u64 n = min(e->blocks - b, per_buf);
+
+		r = bow_resume_read(rs, e->dest + b, n, bd->copy_buf);
+		if (r)
+			return r;
+		crc = crc32(crc, bd->copy_buf,
+			    n << (bd->block_shift + SECTOR_SHIFT));
+		cond_resched();
+	}
+	/* Android's moves of the live block 0: one block, checksum 0. */
+	if (crc == e->checksum || (!e->checksum && e->blocks == 1))
+		return 0;
+	return bow_resume_bad(rs,
+			      "log block sequence %u entry %u: checksum of sectors %llu+%llu is 0x%08x, log says 0x%08x",
+			      e->sequence, e->index, e->dest << bd->block_shift,
+			      e->blocks << bd->block_shift, crc, e->checksum);
+}
+
+/*
+ * Simulate the replay of @e: refuse it if its source is a backup that
+ * the replay read before (a rerun after an interrupted restore would not
+ * converge); then its source shows what its dest shows now.
+ */
+static int bow_resume_simulate(struct bow_resume *rs,
+			       const struct bow_resume_entry *e)
+{
+	u64 b, run, phys;
+	int r;
+
+	if (bow_vext_overlaps(&rs->read, e->source, e->blocks))
+		return bow_resume_bad(rs,
+				      "log block sequence %u entry %u: its source overlaps the dest of an entry replayed before it",
+				      e->sequence, e->index);
+	r = bow_vext_assign(&rs->read, e->dest, e->blocks, e->dest,
+			    &rs->vext_nodes);
+	for (b = 0; !r && b < e->blocks; b += run) {
+		phys = bow_vext_lookup(&rs->map, e->dest + b, &run);
+		run = min(run, e->blocks - b);
+		r = bow_vext_assign(&rs->map, e->source + b, run, phys,
+				    &rs->vext_nodes);
+		if (!r)
+			r = bow_resume_charge(rs, 0);
+	}
+	return r;
+}
+
+static int bow_resume_add(struct bow_resume *rs,
+			  const struct bow_resume_entry *e)
+{
+	if (rs->nr_entries == rs->cap_entries) {
+		u64 cap = rs->cap_entries ? rs->cap_entries * 2 : 256;
+		struct bow_resume_entry *n;
+		int r = bow_resume_charge(rs, cap * sizeof(*n));
+
+		if (r)
+			return r;
+		n = kvmalloc_array(cap, sizeof(*n), BOW_RESUME_GFP);
+		if (!n)
+			return -ENOMEM;
+		if (rs->entries)
+			memcpy(n, rs->entries,
+			       rs->nr_entries * sizeof(*n));
+		kvfree(rs->entries);
+		rs->entries = n;
+		rs->cap_entries = cap;
+	}
+	rs->entries[rs->nr_entries++] = *e;
+	return 0;
+}
+
+/*
+ * The newest header, in rs->block: appending goes on with its size, that
+ * of a header without extension, or this version's; the extension says
+ * where the free-space map is.
+ */
+static int bow_resume_ext(struct bow_resume *rs, u32 header_size)
+{
+	const struct bow_log_ext *x = rs->block + BOW_HEADER_SIZE;
+	struct bow_dev *bd = rs->bd;
+
+	bd->header_size = header_size;
+	if (header_size == BOW_HEADER_SIZE)
+		return 0;
+	if (header_size != BOW_HEADER_SIZE_EXT)
+		return bow_resume_bad(rs, "header_size %u: only %u and %u can be resumed",
+				      header_size, BOW_HEADER_SIZE,
+				      BOW_HEADER_SIZE_EXT);
+	if (le32_to_cpu(x->magic) != BOW_EXT_MAGIC ||
+	    le32_to_cpu(x->version) != BOW_EXT_VERSION || x->reserved)
+		return bow_resume_bad(rs,
+				      "header extension: magic 0x%08x version %u reserved %u, expected 0x%08x %u 0",
+				      le32_to_cpu(x->magic),
+				      le32_to_cpu(x->version),
+				      le32_to_cpu(x->reserved), BOW_EXT_MAGIC,
+				      BOW_EXT_VERSION);
+	rs->freemap = le64_to_cpu(x->freemap);
+	rs->freemap_blocks = le32_to_cpu(x->freemap_blocks);
+	bd->checkpoint_id = le64_to_cpu(x->checkpoint_id);
+	if (!rs->freemap != !rs->freemap_blocks ||
+	    rs->freemap_blocks > rs->dev_blocks)
+		return bow_resume_bad(rs,
+				      "header extension: free-space map at sector %llu, %u blocks",
+				      rs->freemap, rs->freemap_blocks);
+	return 0;
+}
+
+/* Walk and check the whole chain; bd->log gets block 0 as it is. */
+static int bow_resume_validate(struct bow_resume *rs)
+{
+	struct bow_dev *bd = rs->bd;
+	u32 expect = 0, count, sequence, header_size, i;
+	bool first;
+	int r;
+
+	for (first = true;; first = false) {
+		r = bow_resume_read(rs, 0, 1, rs->block);
+		if (r)
+			return r;
+		r = bow_resume_header(rs, first, expect, &count, &sequence,
+				      &header_size);
+		if (r)
+			return r;
+		if (first) {
+			r = bow_resume_ext(rs, header_size);
+			if (r)
+				return r;
+			memcpy(bd->log, rs->block, bd->block_size);
+		}
+		rs->nr_logs++;
+		for (i = count; i-- > 0;) {
+			struct bow_resume_entry e;
+
+			r = bow_resume_entry(rs, header_size, sequence, i, &e);
+			if (!r && !(rs->flags & BOW_WALK_NO_DATA))
+				r = bow_resume_verify(rs, &e);
+			if (!r)
+				r = bow_resume_simulate(rs, &e);
+			if (!r)
+				r = bow_resume_add(rs, &e);
+			if (r)
+				return r;
+		}
+		if (!sequence)
+			return 0;
+		expect = sequence - 1;
+	}
+}
+
+/*
+ * Walk and check the log on the device, for a resume, a rollback or a
+ * bow-checkpoint index (@what starts what the kernel log says of a log
+ * that does not validate; @flags, BOW_WALK_*).  Then
+ * rs->entries holds every entry, newest first, and the simulated device
+ * is gone: what reads through @rs read the device as it is.  Whatever
+ * the outcome, bow_log_walk_end() frees the rest.
+ */
+int bow_log_walk(struct bow_resume *rs, struct bow_dev *bd,
+		 const char *what, unsigned int flags)
+{
+	int r;
+
+	*rs = (struct bow_resume){
+		.bd = bd,
+		.what = what,
+		.flags = flags,
+		.dev_blocks = bd->nr_sectors >> bd->block_shift,
+		.budget = bd->nr_sectors >> bd->block_shift,
+		.map = RB_ROOT,
+		.read = RB_ROOT,
+		.mem_max = bow_resume_mem_max(),
+	};
+	rs->block = vmalloc(bd->block_size);
+	if (!rs->block)
+		return -ENOMEM;
+	r = bow_resume_validate(rs);
+	bow_vext_destroy(&rs->map);
+	bow_vext_destroy(&rs->read);
+	return r;
+}
+
+void bow_log_walk_end(struct bow_resume *rs)
+{
+	kvfree(rs->entries);
+	vfree(rs->block);
+}
+
+/*
+ * Room in bd->freemap for @count more ranges.  It grows as the map's
+ * blocks are checked, so a map that says it is long but is not takes
+ * nothing; the ranges are disjoint whole blocks past block 0, so fewer
+ * than the device's blocks, and the charge keeps them far fewer.
+ */
+static int bow_resume_map_room(struct bow_resume *rs, u32 count)
+{
+	struct bow_dev *bd = rs->bd;
+	struct bow_freemap_range *n;
+	u64 cap;
+	int r;
+
+	if (rs->map_ranges + count <= rs->map_cap)
+		return 0;
+	if (rs->map_ranges + count > U32_MAX)
+		return bow_resume_bad(rs, "free-space map: more than %u ranges",
+				      U32_MAX);
+	cap = max(rs->map_cap * 2, rs->map_ranges + count);
+	r = bow_resume_charge(rs, cap * sizeof(*n));
+	if (r)
+		return r;
+	n = kvmalloc_array(cap, sizeof(*n), BOW_RESUME_GFP);
+	if (!n)
+		return -ENOMEM;
+	if (bd->freemap)
+		memcpy(n, bd->freemap, rs->map_ranges * sizeof(*n));
+	kvfree(bd->freemap);
+	bd->freemap = n;
+	rs->map_cap = cap;
+	return 0;
+}
+
+/*
+ * Read and check the free-space map the header extension points at:
+ * every block's magic, checksum, checkpoint id and place in the chain,
+ * and every range whole blocks of the device, never block 0, in
+ * increasing order.  It becomes bd->freemap and bd->freemap_chain.
+ */
+static int bow_resume_freemap(struct bow_resume *rs)
+{
+	struct bow_dev *bd = rs->bd;
+	const struct bow_freemap_header *h = rs->block;
+	const struct bow_freemap_range *range = (const void *)(h + 1);
+	u32 cap = bow_freemap_capacity(bd->block_size), i, j, count, crc;
+	sector_t sector = rs->freemap, prev_end = bd->block_sectors;
+	int r;
+
+	if (!rs->freemap_blocks)
+		return 0;
+	/* A block of the device each, at most: the charge bounds it. */
+	r = bow_resume_charge(rs, (u64)rs->freemap_blocks *
+				  sizeof(*bd->freemap_chain));
+	if (r)
+		return r;
+	bd->freemap_chain = kvmalloc_array(rs->freemap_blocks,
+					   sizeof(*bd->freemap_chain),
+					   BOW_RESUME_GFP);
+	if (!bd->freemap_chain)
+		return -ENOMEM;
+	for (i = 0; i < rs->freemap_blocks; i++) {
+		if (!sector || sector & (bd->block_sectors - 1) ||
+		    sector >= bd->nr_sectors)
+			return bow_resume_bad(rs,
+					      "free-space map block %u: sector %llu is not a block of the device but block 0",
+					      i, (u64)sector);
+		r = bow_io(bd, REQ_OP_READ, sector, bd->block_sectors,
+			   rs->block);
+		if (r)
+			return r;
+		crc = le32_to_cpu(h->checksum);
+		((struct bow_freemap_header *)rs->block)->checksum = 0;
+		if (le32_to_cpu(h->magic) != BOW_FREEMAP_MAGIC ||
+		    crc != crc32(BOW_FREEMAP_MAGIC, rs->block, bd->block_size))
+			return bow_resume_bad(rs,
+					      "free-space map block %u at sector %llu: bad magic or checksum",
+					      i, (u64)sector);
+		count = le32_to_cpu(h->count);
+		if (le64_to_cpu(h->checkpoint_id) != bd->checkpoint_id ||
+		    le32_to_cpu(h->index) != i || !count || count > cap ||
+		    !le64_to_cpu(h->next) != (i + 1 == rs->freemap_blocks))
+			return bow_resume_bad(rs,
+					      "free-space map block %u at sector %llu: not block %u of %u of this checkpoint's map, or count %u",
+					      i, (u64)sector, i,
+					      rs->freemap_blocks, count);
+		r = bow_resume_map_room(rs, count);
+		if (r)
+			return r;
+		for (j = 0; j < count; j++) {
+			u64 start = le64_to_cpu(range[j].sector);
+			u64 len = le64_to_cpu(range[j].sectors);
+
+			if ((start | len) & (bd->block_sectors - 1) || !len ||
+			    start < prev_end || len > bd->nr_sectors ||
+			    start > bd->nr_sectors - len)
+				return bow_resume_bad(rs,
+						      "free-space map block %u range %u: sectors %llu+%llu are not whole blocks of the device but block 0, after the range before",
+						      i, j, start, len);
+			prev_end = start + len;
+			bd->freemap[rs->map_ranges++] = range[j];
+		}
+		bd->freemap_chain[i] = sector;
+		sector = le64_to_cpu(h->next);
+	}
+	bd->freemap_ranges = rs->map_ranges;
+	bd->freemap_blocks = rs->freemap_blocks;
+	return 0;
+}
+
+/* True if [sector, sector + len) was free at the checkpoint, by the map. */
+bool bow_freemap_holds(struct bow_dev *bd, sector_t sector,
+		       sector_t len)
+{
+	u32 lo = 0, hi = bd->freemap_ranges;
+
+	/* The last range that starts at or before @sector. */
+	while (hi - lo > 1) {
+		u32 mid = lo + (hi - lo) / 2;
+
+		if (le64_to_cpu(bd->freemap[mid].sector) <= sector)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return hi > lo && le64_to_cpu(bd->freemap[lo].sector) <= sector &&
+	       sector + len <= le64_to_cpu(bd->freemap[lo].sector) +
+			       le64_to_cpu(bd->freemap[lo].sectors);
+}
+
+/* Range-map nodes for the constructor: it may wait, and fail. */
+static int bow_prealloc_ctr(struct bow_prealloc *pa)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(pa->node); i++) {
+		if (!pa->node[i])
+			pa->node[i] = bow_range_slab_alloc(BOW_RESUME_GFP);
+		if (!pa->node[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Give sectors [start, start + len) the type @type, whatever they were. */
+static int bow_resume_mark(struct bow_dev *bd, sector_t start, sector_t len,
+			   enum bow_range_type type)
+{
+	struct bow_prealloc pa = {};
+	int r;
+
+	r = bow_prealloc_ctr(&pa);
+	if (!r)
+		r = bow_convert(&bd->map, start, start + len,
+				~(BOW_TYPE(BOW_SECTOR0) | BOW_TYPE(BOW_TOP)),
+				type, &pa);
+	bow_prealloc_free(&pa);
+	cond_resched();
+	return r;
+}
+
+/*
+ * Rebuild the range map.  Free at the checkpoint, by the map: WRITTEN
+ * (nothing of the checkpoint there, and a discard may free it).  Then the
+ * entries, oldest first, so that the newest entry about a block says what
+ * it is: a source CHANGED, a dest BACKUP.  Then the live block 0 and the
+ * map's own chain.  With a map, every backup, the live block 0 and the
+ * chain must lie where the map says was free, and the chain on nothing
+ * else the log uses.
+ */
+static int bow_resume_rebuild(struct bow_resume *rs)
+{
+	struct bow_dev *bd = rs->bd;
+	unsigned int shift = bd->block_shift;
+	sector_t live = le64_to_cpu(bow_log_header(bd)->sector0);
+	u64 i;
+	int r = 0;
+
+	for (i = 0; !r && i < bd->freemap_ranges; i++)
+		r = bow_resume_mark(bd, le64_to_cpu(bd->freemap[i].sector),
+				    le64_to_cpu(bd->freemap[i].sectors),
+				    BOW_WRITTEN);
+	for (i = rs->nr_entries; !r && i-- > 0;) {
+		const struct bow_resume_entry *e = &rs->entries[i];
+
+		if (bd->freemap_blocks &&
+		    !bow_freemap_holds(bd, e->dest << shift, e->blocks << shift))
+			return bow_resume_bad(rs,
+					      "the backup at sector %llu was not free at the checkpoint, by the free-space map",
+					      e->dest << shift);
+		if (e->source)
+			r = bow_resume_mark(bd, e->source << shift,
+					    e->blocks << shift, BOW_CHANGED);
+		if (!r)
+			r = bow_resume_mark(bd, e->dest << shift,
+					    e->blocks << shift, BOW_BACKUP);
+		rs->backed_up += e->blocks;
+	}
+	if (r)
+		return r;
+	if (!bow_range_all(&bd->map, live, live + bd->block_sectors,
+			   ~BOW_TYPE(BOW_BACKUP)) ||
+	    (bd->freemap_blocks &&
+	     !bow_freemap_holds(bd, live, bd->block_sectors)))
+		return bow_resume_bad(rs,
+				      "sector0 %llu holds a backup, or was not free at the checkpoint",
+				      (u64)live);
+	r = bow_resume_mark(bd, live, bd->block_sectors, BOW_SECTOR0_LIVE);
+	for (i = 0; !r && i < bd->freemap_blocks; i++) {
+		sector_t b = bd->freemap_chain[i];
+
+		if (!bow_range_all(&bd->map, b, b + bd->block_sectors,
+				   BOW_TYPE(BOW_WRITTEN)))
+			return bow_resume_bad(rs,
+					      "free-space map block %llu at sector %llu lies on a backup, a backed-up block, the live block 0 or the map, or was not free at the checkpoint",
+					      i, (u64)b);
+		r = bow_resume_mark(bd, b, bd->block_sectors, BOW_FREEMAP);
+	}
+	bd->sector0_live = live;
+	return r;
+}
+
+/*
+ * Block 0 holds a live log: check it and take the checkpoint up again,
+ * in state 1.  Nothing is written.  The device is not yet shared, so no
+ * lock is needed.
+ */
+int bow_resume_log(struct bow_dev *bd, struct dm_target *ti)
+{
+	const struct bow_log_header *h = bd->log;
+	struct bow_resume rs;
+	int r;
+
+	r = bow_log_walk(&rs, bd, "cannot resume", 0);
+	if (!r)
+		r = bow_resume_freemap(&rs);
+	if (!r)
+		r = bow_resume_rebuild(&rs);
+	if (r) {
+		ti->error = !rs.block ? "Cannot allocate log block" :
+			    r == -ENOMEM ? "Cannot allocate memory to resume" :
+			    r == -E2BIG ? "Log too large to resume in memory" :
+			    r == -EINVAL ? "Log does not validate" :
+			    "Cannot read the log";
+		goto out;
+	}
+	bd->disk_sequence = le32_to_cpu(h->sequence);
+	bd->disk_count = le32_to_cpu(h->count);
+	bd->log_blocks = rs.nr_logs;
+	bd->log_entries = rs.nr_entries;
+	bd->backup_sectors = rs.backed_up << bd->block_shift;
+	/* Whether a boot before wrote block 0 is not known: say it did. */
+	bd->sector0_written = true;
+	bd->state = BOW_STATE_CHECKPOINT;
+	DMINFO("%pg: resumed: %u log blocks, %llu entries, %u free ranges",
+	       bd->bdev, rs.nr_logs, rs.nr_entries, bd->freemap_ranges);
+out:
+	bow_log_walk_end(&rs);
+	return r;
+}
