@@ -17,7 +17,7 @@
 KVER ?= $(shell tests/vm/kernel-version)
 KDIR ?= /lib/modules/$(KVER)/build
 
-.PHONY: all module test-module tool install dkms-source module-sources deb version clean demo check deps lint fuzz \
+.PHONY: all module test-module tool install install-hooks dkms-source module-sources deb version clean demo check deps lint fuzz \
 	check-long check-debug bench
 
 all: module tool
@@ -68,11 +68,21 @@ deb:
 	cd build/deb/dm-bow-$(VERSION) && dpkg-buildpackage -us -uc -b
 	lintian --fail-on error build/deb/*.changes
 
-# The tools, their man pages, the systemd units and generator (PREFIX,
-# DESTDIR as usual).
-install: tool
+# The tools, their man pages, the systemd units and generator, and the
+# update clients' hooks (PREFIX, DESTDIR as usual).
+install: tool install-hooks
 	$(MAKE) -C bow-restore install
 	$(MAKE) -C bowctl install
+
+# What RAUC, SWUpdate and Mender call (hooks/, Documentation/
+# dm-bow-lifecycle.rst), in $(PREFIX)/lib/dm-bow.
+PREFIX ?= /usr
+HOOKS := bow-hook rauc-pre-install swupdate-pre-install \
+	mender-state-script mender-systemd-boot systemd-boot-slot
+install-hooks:
+	install -d $(DESTDIR)$(PREFIX)/lib/dm-bow
+	install -m 0755 $(addprefix hooks/,$(HOOKS)) $(DESTDIR)$(PREFIX)/lib/dm-bow/
+	install -m 0644 hooks/rauc-mark-good.conf $(DESTDIR)$(PREFIX)/lib/dm-bow/
 
 lint: module
 	tests/lint.sh

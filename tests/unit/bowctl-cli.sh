@@ -34,6 +34,18 @@ expect_eq "make install: what it installs" \
 /usr/share/man/man8/bow-restore.8
 /usr/share/man/man8/bowctl.8" \
 	"$(cd "$tmp/root" && find . -type f | sed 's/^\.//' | sort)"
+# The objects depend on every header they include, the shared format's
+# too: in a copy of the built tree, a newer dm-bow-format.h leaves them
+# out of date (make -q: 1).
+mkdir "$tmp/src"
+cp -a "$top/bowctl" "$top/bow-restore" "$top/userspace.mk" \
+	"$top/dm-bow-format.h" "$tmp/src/"
+touch -d "@$(($(date +%s) + 60))" "$tmp/src/dm-bow-format.h"
+expect_eq "a change of dm-bow-format.h rebuilds bowctl's and bow-restore's objects" \
+	"1 1 1" "$(for o in bowctl/bowctl.o bowctl/bowctl-test.o bow-restore/lib/log.o; do
+		make -q -C "$tmp/src/${o%%/*}" "${o#*/}" > /dev/null 2>&1
+		echo $?
+	done | tr '\n' ' ' | sed 's/ $//')"
 expect_eq "make install: every unit runs the installed bowctl" \
 	"4 0" "$(cat "$tmp"/root/usr/lib/systemd/system/*.service |
 		grep -c '^ExecStart=/usr/sbin/bowctl boot-') $(cat \
