@@ -2217,33 +2217,59 @@ static int cmd_user_abort(struct dev *d)
 	return cmd_abort(d, opt_reboot);
 }
 
-/* Which options a command takes: --retries, --reboot, --json. */
-static const struct {
+static bool opt_json;
+
+static int cmd_user_status(const char *name)
+{
+	return cmd_status(name, opt_json);
+}
+
+static int cmd_user_initramfs_devices(const char *name)
+{
+	(void)name;
+	return cmd_initramfs_devices();
+}
+
+/*
+ * Every command: whether it takes a device's name, which options
+ * (--retries and --entry, --reboot, --json), and what runs it.  A command
+ * on one device runs under its lock (dev_open()), one on the bowtab
+ * without.
+ */
+enum name_arg { NAME_NONE, NAME_OPTIONAL, NAME_REQUIRED };
+
+static const struct command {
 	const char *name;
-	bool needs_name, retries, reboot, json;
-	int (*run)(struct dev *d);
+	enum name_arg name_arg;
+	bool retries, reboot, json;
+	bool untrusted_ok;		/* dev_open(): see there */
+	int (*on_device)(struct dev *d);
+	int (*on_bowtab)(const char *name);
 } commands[] = {
-	{ "start", true, true, false, false, cmd_user_start },
-	{ "commit", true, false, false, false, cmd_user_commit },
-	{ "abort", true, false, true, false, cmd_user_abort },
-	{ "rollback", true, false, false, false, cmd_rollback },
-	{ "status", false, false, false, true, NULL },
-	{ "boot-setup", true, false, false, false, cmd_boot_setup },
-	{ "boot-checkpoint", true, false, false, false, cmd_boot_checkpoint },
-	{ "boot-watch", true, false, false, false, cmd_boot_watch },
-	{ "boot-commit", true, false, false, false, cmd_boot_commit },
-	{ "initramfs-devices", false, false, false, false, NULL },
+	{ "start", NAME_REQUIRED, .retries = true, .on_device = cmd_user_start },
+	{ "commit", NAME_REQUIRED, .on_device = cmd_user_commit },
+	{ "abort", NAME_REQUIRED, .reboot = true, .on_device = cmd_user_abort },
+	{ "rollback", NAME_REQUIRED, .on_device = cmd_rollback },
+	{ "status", NAME_OPTIONAL, .json = true, .on_bowtab = cmd_user_status },
+	{ "boot-setup", NAME_REQUIRED, .untrusted_ok = true,
+	  .on_device = cmd_boot_setup },
+	{ "boot-checkpoint", NAME_REQUIRED, .on_device = cmd_boot_checkpoint },
+	{ "boot-watch", NAME_REQUIRED, .on_device = cmd_boot_watch },
+	{ "boot-commit", NAME_REQUIRED, .on_device = cmd_boot_commit },
+	{ "initramfs-devices", NAME_NONE,
+	  .on_bowtab = cmd_user_initramfs_devices },
 };
 
-/* Every command but status changes the state: under its lock. */
-static int run(unsigned int i, const char *name)
+static int run(const struct command *cmd, const char *name)
 {
 	struct dev d;
 	int r;
 
-	r = dev_open(&d, name, commands[i].run == cmd_boot_setup);
+	if (cmd->on_bowtab)
+		return cmd->on_bowtab(name);
+	r = dev_open(&d, name, cmd->untrusted_ok);
 	if (!r)
-		r = commands[i].run(&d);
+		r = cmd->on_device(&d);
 	dev_close(&d);
 	return r;
 }
@@ -2266,7 +2292,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static char root_bowtab[PATH_MAX + 16], root_fstab[PATH_MAX + 16];
-	bool json = false, bad, bowtab_set = false, fstab_set = false;
+	bool bad, bowtab_set = false, fstab_set = false;
+	const struct command *cmd;
 	unsigned long retries = 0;
 	const char *name;
 	unsigned int i;
@@ -2324,7 +2351,7 @@ int main(int argc, char **argv)
 			opt_reboot = true;
 			break;
 		case 'j':
-			json = true;
+			opt_json = true;
 			break;
 #ifdef BOWCTL_TESTING
 		case 'C':
@@ -2363,25 +2390,21 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	cmd = &commands[i];
 	opt_retries = (unsigned int)retries;
 	name = optind + 1 < argc ? argv[optind + 1] : NULL;
-	bad = argc - optind > 2 || (commands[i].needs_name && !name) ||
-	      ((retries || opt_entry) && !commands[i].retries) ||
-	      (opt_reboot && !commands[i].reboot) ||
-	      (json && !commands[i].json) ||
-	      (name && !commands[i].run && strcmp(commands[i].name, "status"));
+	bad = argc - optind > 2 ||
+	      (cmd->name_arg == NAME_REQUIRED && !name) ||
+	      (cmd->name_arg == NAME_NONE && name) ||
+	      ((retries || opt_entry) && !cmd->retries) ||
+	      (opt_reboot && !cmd->reboot) || (opt_json && !cmd->json);
 	if (bad) {
 		fprintf(stderr, "bowctl: %s: wrong arguments or options\n",
-			commands[i].name);
+			cmd->name);
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!strcmp(commands[i].name, "status"))
-		r = cmd_status(name, json);
-	else if (!strcmp(commands[i].name, "initramfs-devices"))
-		r = cmd_initramfs_devices();
-	else
-		r = run(i, name);
+	r = run(cmd, name);
 	if (fflush(stdout) && !r) {
 		fprintf(stderr, "bowctl: cannot write to standard output: "
 			"%s\n", strerror(errno));
