@@ -13,7 +13,7 @@
  * Exact while dm-bow works on: a write that overwrites data of the
  * checkpoint (its first overwrite, or a write over a backup) is sent only
  * once its entry is in the index and the checkpoint reads that looked the
- * index up before have ended (bow_ckpt_sync()).  From the start of a
+ * index up before have ended (bow_view_sync()).  From the start of a
  * commit or a rollback its reads fail with -EIO.
  */
 
@@ -26,30 +26,30 @@
  * now on.  Entries 0 back up earlier log blocks, not data of the
  * checkpoint.  Runs in the worker, outside the lock.
  */
-void bow_ckpt_add(struct bow_dev *bd, sector_t source, sector_t dest,
+void bow_view_add(struct bow_dev *bd, sector_t source, sector_t dest,
 		  sector_t count)
 {
 	struct bow_vext *e;
 	u64 start = source >> bd->block_shift;
 	u64 len = count >> bd->block_shift;
 
-	if (!source || !READ_ONCE(bd->ckpt_users))
+	if (!source || !READ_ONCE(bd->view_users))
 		return;
 	e = kmalloc(sizeof(*e), GFP_NOIO | __GFP_NOWARN);
 	spin_lock(&bd->lock);
-	if (!bd->ckpt_users) {
+	if (!bd->view_users) {
 		/* The last one went meanwhile. */
-	} else if (!e || bow_vext_overlaps(&bd->ckpt_index, start, len)) {
+	} else if (!e || bow_vext_overlaps(&bd->view_index, start, len)) {
 		/* No source is backed up twice: a broken index, never used. */
-		if (!bd->ckpt_broken)
+		if (!bd->view_broken)
 			DMERR_LIMIT("%pg: bow-checkpoint: cannot index sector %llu: reads fail",
 				    bd->bdev, (u64)source);
-		bd->ckpt_broken = true;
+		bd->view_broken = true;
 	} else {
 		e->start = start;
 		e->len = len;
 		e->phys = dest >> bd->block_shift;
-		rb_add(&e->node, &bd->ckpt_index, bow_vext_less);
+		rb_add(&e->node, &bd->view_index, bow_vext_less);
 		e = NULL;
 	}
 	spin_unlock(&bd->lock);
@@ -61,17 +61,17 @@ void bow_ckpt_add(struct bow_dev *bd, sector_t source, sector_t dest,
  * sends no new read to: wait for the bow-checkpoint reads that may still
  * be reading it, those that looked the index up before now.
  */
-void bow_ckpt_sync(struct bow_dev *bd)
+void bow_view_sync(struct bow_dev *bd)
 {
 	unsigned int old;
 
-	if (!READ_ONCE(bd->ckpt_users))
+	if (!READ_ONCE(bd->view_users))
 		return;
 	spin_lock(&bd->lock);
-	old = bd->ckpt_epoch;
-	bd->ckpt_epoch = !old;
+	old = bd->view_epoch;
+	bd->view_epoch = !old;
 	spin_unlock(&bd->lock);
-	wait_event(bd->inflight_wait, !atomic_read(&bd->ckpt_reads[old]));
+	wait_event(bd->inflight_wait, !atomic_read(&bd->view_reads[old]));
 }
 
 /*
@@ -79,7 +79,7 @@ void bow_ckpt_sync(struct bow_dev *bd)
  * backups not read): with no bio in flight and the log committed, it is
  * the log in memory.
  */
-static int bow_ckpt_build(struct bow_dev *bd)
+static int bow_view_build(struct bow_dev *bd)
 {
 	struct bow_resume rs = {};
 	u64 i, nodes = 0;	/* the index's, charged by the walk */
@@ -91,25 +91,25 @@ static int bow_ckpt_build(struct bow_dev *bd)
 				 BOW_WALK_NO_DATA);
 	for (i = 0; !r && i < rs.nr_entries; i++)
 		if (rs.entries[i].source)
-			r = bow_vext_assign(&bd->ckpt_index,
+			r = bow_vext_assign(&bd->view_index,
 					    rs.entries[i].source,
 					    rs.entries[i].blocks,
 					    rs.entries[i].dest, &nodes);
 	/* Newest first: the last is entry 0 of log block 0, block 0's. */
 	if (!r)
-		r = bow_vext_assign(&bd->ckpt_index, 0, 1,
+		r = bow_vext_assign(&bd->view_index, 0, 1,
 				    rs.entries[rs.nr_entries - 1].dest, &nodes);
 	if (r)
-		bow_vext_destroy(&bd->ckpt_index);
+		bow_vext_destroy(&bd->view_index);
 	bow_log_walk_end(&rs);
 	return r;
 }
 
 /* One bow-checkpoint table. */
-struct bow_ckpt {
+struct bow_view {
 	struct dm_dev *lower;		/* the dm-bow device's lower device */
 	struct bow_dev *bd;
-	/* The dm-bow device, held open: see bow_ckpt_hold(). */
+	/* The dm-bow device, held open: see bow_view_hold(). */
 #if defined(BOW_BDEV_FILE)
 	struct file *bow;
 #elif defined(BOW_BDEV_HANDLE)
@@ -124,7 +124,7 @@ struct bow_ckpt {
  * open, and a rollback refuses one.  Not exclusively, nor through
  * dm_get_device(): the file system mounted on it holds it exclusively.
  */
-static int bow_ckpt_hold(struct bow_ckpt *ck, dev_t dev)
+static int bow_view_hold(struct bow_view *ck, dev_t dev)
 {
 #if defined(BOW_BDEV_FILE)
 	ck->bow = bdev_file_open_by_dev(dev, BLK_OPEN_READ, NULL, NULL);
@@ -138,7 +138,7 @@ static int bow_ckpt_hold(struct bow_ckpt *ck, dev_t dev)
 	return PTR_ERR_OR_ZERO(ck->bow);
 }
 
-static void bow_ckpt_release(struct bow_ckpt *ck)
+static void bow_view_release(struct bow_view *ck)
 {
 #if defined(BOW_BDEV_FILE)
 	fput(ck->bow);
@@ -151,8 +151,8 @@ static void bow_ckpt_release(struct bow_ckpt *ck)
 #endif
 }
 
-/* Per bio: the epoch of bow_dev.ckpt_reads it is counted in, or -1. */
-struct bow_ckpt_bio {
+/* Per bio: the epoch of bow_dev.view_reads it is counted in, or -1. */
+struct bow_view_bio {
 	int epoch;
 };
 
@@ -166,9 +166,9 @@ static struct bow_dev *bow_dev_of_lower(dev_t lower)
 	return NULL;
 }
 
-static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
+static int bow_view_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
-	struct bow_ckpt *ck;
+	struct bow_view *ck;
 	struct bow_dev *bd;
 	dev_t bow;
 	int r;
@@ -218,8 +218,8 @@ static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Cannot set the bio size";
 		goto bad_bd;
 	}
-	bow_debug_delay(&bow_debug_ckpt_ctr_delay);
-	r = bow_ckpt_hold(ck, bow);
+	bow_debug_delay(&bow_debug_view_ctr_delay);
+	r = bow_view_hold(ck, bow);
 	if (r) {
 		ti->error = "Cannot hold the bow device";
 		goto bad_bd;
@@ -239,22 +239,22 @@ static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 
 	mutex_lock(&bd->state_mutex);
 	r = -EINVAL;
-	if (!bow_ckpt_live(bd))
+	if (!bow_checkpoint_live(bd))
 		ti->error = "No checkpoint: the bow device is not in state 1";
-	else if (bd->suspended && !bd->ckpt_users)
+	else if (bd->suspended && !bd->view_users)
 		ti->error = "The bow device is suspended";
 	else if (bd->failed)
 		ti->error = "The bow device failed a log write";
 	else if (!bd->freemap_blocks)
 		ti->error = "No free-space map: cannot tell free blocks";
-	else if (bd->ckpt_users && bd->ckpt_broken)
+	else if (bd->view_users && bd->view_broken)
 		ti->error = "Checkpoint index broken";
 	else
 		r = 0;
-	if (!r && !bd->ckpt_users) {
+	if (!r && !bd->view_users) {
 		unsigned int noio = bow_transition_begin(bd);
 
-		r = bow_ckpt_build(bd);
+		r = bow_view_build(bd);
 		if (r) {
 			ti->error = r == -ENOMEM ? "Cannot allocate the checkpoint index" :
 				    r == -E2BIG ? "Log too large to index in memory" :
@@ -262,13 +262,13 @@ static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 				    "Cannot read the log";
 		} else {
 			spin_lock(&bd->lock);
-			bd->ckpt_users = 1;
+			bd->view_users = 1;
 			spin_unlock(&bd->lock);
 		}
 		bow_transition_end(bd, r, bd->state, noio);
 	} else if (!r) {
 		spin_lock(&bd->lock);
-		bd->ckpt_users++;
+		bd->view_users++;
 		spin_unlock(&bd->lock);
 	}
 	mutex_unlock(&bd->state_mutex);
@@ -276,15 +276,15 @@ static int bow_ckpt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad_bow;
 
 	ti->private = ck;
-	ti->per_io_data_size = sizeof(struct bow_ckpt_bio);
+	ti->per_io_data_size = sizeof(struct bow_view_bio);
 	ti->num_flush_bios = 1;
 	return 0;
 
 bad_bow:
-	bow_ckpt_release(ck);
+	bow_view_release(ck);
 bad_bd:
 	mutex_lock(&bow_devs_lock);
-	bow_dev_put(bd);
+	__bow_dev_put(bd);
 	mutex_unlock(&bow_devs_lock);
 bad_lower:
 	dm_put_device(ti, ck->lower);
@@ -293,44 +293,45 @@ bad_free:
 	return r;
 }
 
-static void bow_ckpt_dtr(struct dm_target *ti)
+static void bow_view_dtr(struct dm_target *ti)
 {
-	struct bow_ckpt *ck = ti->private;
+	struct bow_view *ck = ti->private;
 	struct bow_dev *bd = ck->bd;
 	struct rb_root index = RB_ROOT;
 
 	mutex_lock(&bd->state_mutex);
 	spin_lock(&bd->lock);
-	if (!--bd->ckpt_users) {
-		index = bd->ckpt_index;
-		bd->ckpt_index = RB_ROOT;
-		bd->ckpt_broken = false;
+	if (!--bd->view_users) {
+		index = bd->view_index;
+		bd->view_index = RB_ROOT;
+		bd->view_broken = false;
 	}
 	spin_unlock(&bd->lock);
 	mutex_unlock(&bd->state_mutex);
 	bow_vext_destroy(&index);
-	bow_ckpt_release(ck);
+	bow_view_release(ck);
 	mutex_lock(&bow_devs_lock);
-	bow_dev_put(bd);
+	__bow_dev_put(bd);
 	mutex_unlock(&bow_devs_lock);
 	dm_put_device(ti, ck->lower);
 	kfree(ck);
 }
 
-/* Hops of a move chain bow_ckpt_map() follows in one hold of bd->lock. */
-#define BOW_CKPT_HOPS_LOCKED	64
+/* Hops of a move chain bow_view_map() follows in one hold of bd->lock. */
+#define BOW_VIEW_HOPS_LOCKED	64
 
 /* The view's reads may go on: under bd->lock. */
-static bool bow_ckpt_readable(const struct bow_dev *bd)
+static bool __bow_view_readable(const struct bow_dev *bd)
 {
-	return bow_ckpt_live(bd) && !bd->transition && !bd->ckpt_broken;
+	lockdep_assert_held(&bd->lock);
+	return bow_checkpoint_live(bd) && !bd->transition && !bd->view_broken;
 }
 
-static int bow_ckpt_map(struct dm_target *ti, struct bio *bio)
+static int bow_view_map(struct dm_target *ti, struct bio *bio)
 {
-	struct bow_ckpt *ck = ti->private;
+	struct bow_view *ck = ti->private;
 	struct bow_dev *bd = ck->bd;
-	struct bow_ckpt_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	struct bow_view_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 	sector_t sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
 	u64 b = sector >> bd->block_shift, where;
 	int r = 0;
@@ -344,7 +345,7 @@ static int bow_ckpt_map(struct dm_target *ti, struct bio *bio)
 	if (bio_op(bio) != REQ_OP_READ)
 		return DM_MAPIO_KILL;
 	spin_lock(&bd->lock);
-	if (!bow_ckpt_readable(bd)) {
+	if (!__bow_view_readable(bd)) {
 		r = -EIO;
 	} else if (b && bow_freemap_holds(bd, b << bd->block_shift,
 					   bd->block_sectors)) {
@@ -361,7 +362,7 @@ static int bow_ckpt_map(struct dm_target *ti, struct bio *bio)
 		 */
 		where = b;
 		for (hops = 0;; hops++) {
-			next = bow_vext_lookup(&bd->ckpt_index, where, &run);
+			next = bow_vext_lookup(&bd->view_index, where, &run);
 			if (next == where)
 				break;
 			if (hops == bd->log_entries) {
@@ -369,20 +370,20 @@ static int bow_ckpt_map(struct dm_target *ti, struct bio *bio)
 				break;
 			}
 			where = next;
-			if (++held < BOW_CKPT_HOPS_LOCKED)
+			if (++held < BOW_VIEW_HOPS_LOCKED)
 				continue;
 			held = 0;
 			spin_unlock(&bd->lock);
 			cond_resched();
 			spin_lock(&bd->lock);
-			if (!bow_ckpt_readable(bd)) {
+			if (!__bow_view_readable(bd)) {
 				r = -EIO;
 				break;
 			}
 		}
 		if (!r) {
-			pb->epoch = bd->ckpt_epoch;
-			atomic_inc(&bd->ckpt_reads[pb->epoch]);
+			pb->epoch = bd->view_epoch;
+			atomic_inc(&bd->view_reads[pb->epoch]);
 		}
 	}
 	spin_unlock(&bd->lock);
@@ -394,31 +395,31 @@ static int bow_ckpt_map(struct dm_target *ti, struct bio *bio)
 		bio_endio(bio);
 		return DM_MAPIO_SUBMITTED;
 	}
-	bow_debug_delay(&bow_debug_ckpt_read_delay);
+	bow_debug_delay(&bow_debug_view_read_delay);
 	bio_set_dev(bio, ck->lower->bdev);
 	bio->bi_iter.bi_sector = (where << bd->block_shift) +
 				 (sector & (bd->block_sectors - 1));
 	return DM_MAPIO_REMAPPED;
 }
 
-static int bow_ckpt_end_io(struct dm_target *ti, struct bio *bio,
+static int bow_view_end_io(struct dm_target *ti, struct bio *bio,
 			   blk_status_t *error)
 {
-	struct bow_ckpt *ck = ti->private;
-	struct bow_ckpt_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	struct bow_view *ck = ti->private;
+	struct bow_view_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 
 	if (pb->epoch >= 0 &&
-	    atomic_dec_and_test(&ck->bd->ckpt_reads[pb->epoch]))
+	    atomic_dec_and_test(&ck->bd->view_reads[pb->epoch]))
 		wake_up_all(&ck->bd->inflight_wait);
 	pb->epoch = -1;
 	return DM_ENDIO_DONE;
 }
 
-static void bow_ckpt_status(struct dm_target *ti, status_type_t type,
+static void bow_view_status(struct dm_target *ti, status_type_t type,
 			    unsigned int status_flags, char *result,
 			    unsigned int maxlen)
 {
-	struct bow_ckpt *ck = ti->private;
+	struct bow_view *ck = ti->private;
 	struct bow_dev *bd = ck->bd;
 	unsigned int sz = 0;
 	bool readable;
@@ -426,7 +427,7 @@ static void bow_ckpt_status(struct dm_target *ti, status_type_t type,
 	switch (type) {
 	case STATUSTYPE_INFO:
 		spin_lock(&bd->lock);
-		readable = bow_ckpt_live(bd) && !bd->ckpt_broken;
+		readable = bow_checkpoint_live(bd) && !bd->view_broken;
 		spin_unlock(&bd->lock);
 		DMEMIT("%s", readable ? "ok" : "gone");
 		break;
@@ -440,22 +441,22 @@ static void bow_ckpt_status(struct dm_target *ti, status_type_t type,
 	}
 }
 
-static int bow_ckpt_iterate_devices(struct dm_target *ti,
+static int bow_view_iterate_devices(struct dm_target *ti,
 				    iterate_devices_callout_fn fn, void *data)
 {
-	struct bow_ckpt *ck = ti->private;
+	struct bow_view *ck = ti->private;
 
 	return fn(ti, ck->lower, 0, ti->len, data);
 }
 
-struct target_type bow_ckpt_target_type = {
+struct target_type bow_view_target_type = {
 	.name = "bow-checkpoint",
 	.version = {1, 0, 0},
 	.module = THIS_MODULE,
-	.ctr = bow_ckpt_ctr,
-	.dtr = bow_ckpt_dtr,
-	.map = bow_ckpt_map,
-	.end_io = bow_ckpt_end_io,
-	.status = bow_ckpt_status,
-	.iterate_devices = bow_ckpt_iterate_devices,
+	.ctr = bow_view_ctr,
+	.dtr = bow_view_dtr,
+	.map = bow_view_map,
+	.end_io = bow_view_end_io,
+	.status = bow_view_status,
+	.iterate_devices = bow_view_iterate_devices,
 };

@@ -29,7 +29,7 @@
 void bow_kick(struct bow_dev *bd)
 {
 	queue_work(bd->wq, &bd->work);
-	wake_up(&bd->event_wait);
+	wake_up(&bd->ended_wait);
 }
 
 /* The last touch of @bd by the end of an async I/O (see bow_dev_free()). */
@@ -46,7 +46,7 @@ static void bow_copy_endio(unsigned long error, void *context)
 
 	if (error)
 		c->error = -EIO;
-	llist_add(&c->event, &bd->copy_events);
+	llist_add(&c->ended_node, &bd->copies_ended);
 	bow_kick(bd);
 	bow_io_end(bd);
 }
@@ -61,7 +61,7 @@ static void bow_copy_submit(struct bow_dev *bd, struct bow_copy *c)
 			  c->buf, bow_copy_endio, c)) {
 		atomic_dec(&bd->io_pending);
 		c->error = -EIO;
-		llist_add(&c->event, &bd->copy_events);
+		llist_add(&c->ended_node, &bd->copies_ended);
 		bow_kick(bd);
 	}
 }
@@ -86,8 +86,8 @@ static void bow_copy_log(struct bow_dev *bd, struct bow_copy *c)
 	if (!r)
 		r = bow_log_append(bd, c->source, c->dest, c->len, c->crc);
 	if (r) {
-		bow_convert_locked(bd, c->source, c->source + c->len,
-				   BOW_TYPE(BOW_BACKING), c->type);
+		bow_convert_range(bd, c->source, c->source + c->len,
+				  BOW_TYPE(BOW_BACKING), c->type);
 		bow_unalloc(bd, c->dest, c->len, BOW_BACKUP);
 		bd->copy_failures++;
 		if (!pb->error)
@@ -97,10 +97,10 @@ static void bow_copy_log(struct bow_dev *bd, struct bow_copy *c)
 	bow_copy_buf_put(bd, c - bd->copies, c->units);
 }
 
-static bool bow_has_events(struct bow_dev *bd)
+static bool bow_has_ended(struct bow_dev *bd)
 {
-	return !llist_empty(&bd->copy_events) ||
-	       test_bit(BOW_EVENT_COMMIT, &bd->events);
+	return !llist_empty(&bd->copies_ended) ||
+	       test_bit(BOW_ENDED_COMMIT, &bd->ended);
 }
 
 static int bow_copy_cmp_dest(void *priv, const struct list_head *a,
@@ -113,14 +113,14 @@ static int bow_copy_cmp_dest(void *priv, const struct list_head *a,
 }
 
 /* Handle every I/O that has ended, then start a commit if one is due. */
-void bow_events(struct bow_dev *bd)
+void bow_handle_ended(struct bow_dev *bd)
 {
-	struct llist_node *ended = llist_del_all(&bd->copy_events);
+	struct llist_node *ended = llist_del_all(&bd->copies_ended);
 	struct bow_copy *c, *next;
 	LIST_HEAD(read_done);
 
 	/* In the order the I/O ended. */
-	llist_for_each_entry_safe(c, next, llist_reverse_order(ended), event) {
+	llist_for_each_entry_safe(c, next, llist_reverse_order(ended), ended_node) {
 		if (c->error || c->writing) {
 			c->done = true;
 			continue;
@@ -145,23 +145,23 @@ void bow_events(struct bow_dev *bd)
 	while ((c = list_first_entry_or_null(&bd->copying, struct bow_copy,
 					     list)) && c->done)
 		bow_copy_log(bd, c);
-	if (test_and_clear_bit(BOW_EVENT_COMMIT, &bd->events))
+	if (test_and_clear_bit(BOW_ENDED_COMMIT, &bd->ended))
 		bow_commit_step(bd);
 	bow_commit_maybe(bd);
 }
 
 /* Wait for some I/O to end, and handle it. */
-static void bow_wait_events(struct bow_dev *bd)
+static void bow_wait_ended(struct bow_dev *bd)
 {
-	io_wait_event(bd->event_wait, bow_has_events(bd));
-	bow_events(bd);
+	io_wait_event(bd->ended_wait, bow_has_ended(bd));
+	bow_handle_ended(bd);
 }
 
 /* Wait until every copy planned so far is logged. */
 void bow_drain_copies(struct bow_dev *bd)
 {
 	while (!list_empty(&bd->copying))
-		bow_wait_events(bd);
+		bow_wait_ended(bd);
 }
 
 /*
@@ -173,7 +173,7 @@ void bow_drain_commits(struct bow_dev *bd)
 {
 	while (!list_empty(&bd->copying) ||
 	       bd->commit_stage != BOW_COMMIT_NONE)
-		bow_wait_events(bd);
+		bow_wait_ended(bd);
 }
 
 /* Units of the copy buffer for @len sectors, BOW_COPY_SECTORS at most. */
@@ -197,7 +197,7 @@ static struct bow_copy *bow_copy_get(struct bow_dev *bd, sector_t len)
 						  0, units, 0);
 		if (slot < BOW_COPY_UNITS)
 			break;
-		bow_wait_events(bd);
+		bow_wait_ended(bd);
 	}
 	bitmap_set(bd->copy_map, slot, units);
 	c = &bd->copies[slot];
@@ -228,8 +228,8 @@ int bow_backup(struct bow_dev *bd, struct bio *bio, sector_t start,
 			bow_copy_buf_put(bd, c - bd->copies, c->units);
 			return r;
 		}
-		bow_convert_locked(bd, start, start + len, BOW_TYPE(type),
-				   BOW_BACKING);
+		bow_convert_range(bd, start, start + len, BOW_TYPE(type),
+				  BOW_BACKING);
 		/* The free range found may be shorter than asked for. */
 		units = bow_copy_units(len);
 		bow_copy_buf_put(bd, c - bd->copies + units, c->units - units);

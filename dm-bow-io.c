@@ -52,8 +52,9 @@ void bow_range_node_free(struct bow_range *r)
  * state 1 only blocks written since the checkpoint, mostly after a
  * resume, which starts with nothing free), and free space falls again.
  */
-void bow_low_water_check(struct bow_dev *bd)
+void __bow_low_water_check(struct bow_dev *bd)
 {
+	lockdep_assert_held(&bd->lock);
 	if (bd->state != BOW_STATE_CHECKPOINT || !bd->low_water)
 		return;
 	if (((u64)bd->map.free_sectors << SECTOR_SHIFT) >= bd->low_water) {
@@ -100,16 +101,16 @@ void bow_prealloc_free(struct bow_prealloc *pa)
  * Convert under the lock, from the worker or a state change: the nodes it
  * needs come first, waiting for the reserve if need be, so it never fails.
  */
-void bow_convert_locked(struct bow_dev *bd, sector_t start,
-			sector_t end, unsigned int from,
-			enum bow_range_type to)
+void bow_convert_range(struct bow_dev *bd, sector_t start,
+		       sector_t end, unsigned int from,
+		       enum bow_range_type to)
 {
 	struct bow_prealloc pa = {};
 
 	bow_prealloc_fill(&pa, true);
 	spin_lock(&bd->lock);
 	WARN_ON_ONCE(bow_convert(&bd->map, start, end, from, to, &pa));
-	bow_low_water_check(bd);
+	__bow_low_water_check(bd);
 	spin_unlock(&bd->lock);
 	bow_prealloc_free(&pa);
 }
@@ -124,7 +125,7 @@ int bow_alloc(struct bow_dev *bd, sector_t max_sectors,
 	spin_lock(&bd->lock);
 	*len = bow_alloc_free(&bd->map, max_sectors, type, dest, &pa,
 			      READ_ONCE(bow_debug_alloc_lowest));
-	bow_low_water_check(bd);
+	__bow_low_water_check(bd);
 	spin_unlock(&bd->lock);
 	bow_prealloc_free(&pa);
 	return *len ? 0 : -ENOSPC;
@@ -134,7 +135,7 @@ int bow_alloc(struct bow_dev *bd, sector_t max_sectors,
 void bow_unalloc(struct bow_dev *bd, sector_t dest, sector_t len,
 		 enum bow_range_type type)
 {
-	bow_convert_locked(bd, dest, dest + len, BOW_TYPE(type), BOW_FREE);
+	bow_convert_range(bd, dest, dest + len, BOW_TYPE(type), BOW_FREE);
 }
 
 int bow_ranges_init(struct bow_dev *bd)
@@ -143,7 +144,7 @@ int bow_ranges_init(struct bow_dev *bd)
 		enum bow_range_type type;
 		bool at_end;
 	} layout[] = {
-		{ BOW_SECTOR0, false }, { BOW_UNCHANGED, false }, { BOW_TOP, true },
+		{ BOW_BLOCK0, false }, { BOW_UNCHANGED, false }, { BOW_TOP, true },
 	};
 	int i;
 
@@ -203,7 +204,7 @@ static void bow_epoch_enter(struct bow_dev *bd, struct bow_bio *pb)
  * counts it joins: a state change waits for every write and every read of
  * block 0 sent down in states 0 and 1 (BOW_BIO_INFLIGHT), and moving the
  * live block 0 waits for the reads and writes sent to it
- * (BOW_BIO_SECTOR0).
+ * (BOW_BIO_BLOCK0).
  */
 static void bow_remap(struct bow_dev *bd, struct bio *bio, sector_t sector,
 		      unsigned int flags)
@@ -216,8 +217,8 @@ static void bow_remap(struct bow_dev *bd, struct bio *bio, sector_t sector,
 	pb->flags |= flags;
 	if (flags & BOW_BIO_INFLIGHT)
 		atomic_inc(&bd->inflight);
-	if (flags & BOW_BIO_SECTOR0)
-		atomic_inc(&bd->sector0_io);
+	if (flags & BOW_BIO_BLOCK0)
+		atomic_inc(&bd->block0_io);
 	bio_set_dev(bio, bd->bdev);
 	bio->bi_iter.bi_sector = sector;
 }
@@ -249,7 +250,7 @@ enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 	sector_t bs = bd->block_sectors;
 	sector_t start_blk, end_blk;
 	bool is_write = op_is_write(bio_op(bio));
-	bool in_sector0 = sector < bs;
+	bool in_block0 = sector < bs;
 	bool have_nodes = false;
 	int r;
 
@@ -264,7 +265,7 @@ enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 	 * change, which holds them (a rollback rewrites the device).
 	 */
 	if (!READ_ONCE(bd->transition) &&
-	    ((!is_write && !in_sector0) ||
+	    ((!is_write && !in_block0) ||
 	     READ_ONCE(bd->state) == BOW_STATE_COMMITTED))
 		return bow_route_passthrough(bd, bio, sector);
 
@@ -303,7 +304,7 @@ again:
 						BOW_TYPE(BOW_UNCHANGED),
 						BOW_FREE, &pa);
 			}
-		} else if (is_write && !in_sector0 &&
+		} else if (is_write && !in_block0 &&
 			   !bow_range_all(&bd->map, start_blk, end_blk,
 					  BOW_TYPE(BOW_UNCHANGED))) {
 			if (!have_nodes)
@@ -316,7 +317,7 @@ again:
 		break;
 
 	case BOW_STATE_CHECKPOINT:
-		if (!is_write && !in_sector0) {
+		if (!is_write && !in_block0) {
 			/* Held by a state change, then let go. */
 			bow_remap(bd, bio, sector, 0);
 		} else if (bio_op(bio) == REQ_OP_DISCARD) {
@@ -340,21 +341,21 @@ again:
 				goto fill;
 			r = bow_convert(&bd->map, start_blk, end_blk,
 					BOW_TYPE(BOW_WRITTEN), BOW_FREE, &pa);
-			bow_low_water_check(bd);
+			__bow_low_water_check(bd);
 			if (!r) {
 				WRITE_ONCE(bd->epoch, !bd->epoch);
 				/* Pairs with bow_epoch_enter(). */
 				smp_mb();
 				route = BOW_ROUTE_DRAIN;
 			}
-		} else if (in_sector0) {
+		} else if (in_block0) {
 			if (is_write)
 				route = BOW_ROUTE_SLOW;
-			else if (bd->sector0_moving)
+			else if (bd->block0_moving)
 				route = BOW_ROUTE_DEFER;
 			else
-				bow_remap(bd, bio, bd->sector0_live + sector,
-					  BOW_BIO_INFLIGHT | BOW_BIO_SECTOR0);
+				bow_remap(bd, bio, bd->block0_live + sector,
+					  BOW_BIO_INFLIGHT | BOW_BIO_BLOCK0);
 		} else if (bd->failed) {
 			r = -EIO;
 		} else if (bow_range_all(&bd->map, start_blk, end_blk,
@@ -369,7 +370,7 @@ again:
 				goto fill;
 			r = bow_convert(&bd->map, start_blk, end_blk,
 					BOW_TYPE(BOW_FREE), BOW_WRITTEN, &pa);
-			bow_low_water_check(bd);
+			__bow_low_water_check(bd);
 			if (!r)
 				bow_remap(bd, bio, sector, BOW_BIO_INFLIGHT);
 		} else {
@@ -449,8 +450,8 @@ static void bow_write_finish(struct bow_dev *bd, struct bio *bio, int r)
 			return;
 		}
 		bow_bio_blocks(bd, bio, &start, &end);
-		bow_convert_locked(bd, start, end, BOW_TYPE(BOW_BACKING),
-				   BOW_CHANGED);
+		bow_convert_range(bd, start, end, BOW_TYPE(BOW_BACKING),
+				  BOW_CHANGED);
 	}
 	if (r) {
 		if (r == -ENOSPC) {
@@ -464,10 +465,10 @@ static void bow_write_finish(struct bow_dev *bd, struct bio *bio, int r)
 	}
 	if (sector < bd->block_sectors) {
 		spin_lock(&bd->lock);
-		sector += bd->sector0_live;
-		bd->sector0_written = true;
+		sector += bd->block0_live;
+		bd->block0_written = true;
 		spin_unlock(&bd->lock);
-		flags |= BOW_BIO_SECTOR0;
+		flags |= BOW_BIO_BLOCK0;
 	}
 	bow_remap(bd, bio, sector, flags);
 	dm_submit_bio_remap(bio, NULL);
@@ -481,7 +482,7 @@ void bow_release(struct bow_dev *bd, struct bio_list *bios, int r)
 
 	/* They overwrite old data: no checkpoint device may be reading it. */
 	if (!r && !bio_list_empty(bios))
-		bow_ckpt_sync(bd);
+		bow_view_sync(bd);
 
 	while ((bio = bio_list_pop(bios))) {
 		bow_write_finish(bd, bio, r);
@@ -503,8 +504,8 @@ static int bow_prepare_write(struct bow_dev *bd, struct bio *bio,
 	 * epoch meanwhile, so a discard must not make them free space for a
 	 * backup that the write would then destroy (see bow_epoch_enter()).
 	 */
-	bow_convert_locked(bd, start, end,
-			   BOW_TYPE(BOW_FREE) | BOW_TYPE(BOW_WRITTEN),
+	bow_convert_range(bd, start, end,
+			  BOW_TYPE(BOW_FREE) | BOW_TYPE(BOW_WRITTEN),
 			   BOW_CHANGED);
 	while (!r && pos < end) {
 		struct bow_range *range;
@@ -523,8 +524,8 @@ static int bow_prepare_write(struct bow_dev *bd, struct bio *bio,
 			break;
 		case BOW_FREE:
 			/* The destination of a copy that failed, given back. */
-			bow_convert_locked(bd, pos, next, BOW_TYPE(BOW_FREE),
-					   BOW_CHANGED);
+			bow_convert_range(bd, pos, next, BOW_TYPE(BOW_FREE),
+					  BOW_CHANGED);
 			break;
 		case BOW_BACKUP:
 			/*
@@ -546,8 +547,8 @@ static int bow_prepare_write(struct bow_dev *bd, struct bio *bio,
 				spin_unlock(&bd->lock);
 			}
 			break;
-		case BOW_SECTOR0_LIVE:
-			r = bow_move_sector0(bd);
+		case BOW_BLOCK0_LIVE:
+			r = bow_move_block0(bd);
 			break;
 		case BOW_FREEMAP:
 			r = bow_move_freemap(bd);
@@ -622,7 +623,7 @@ void bow_worker(struct work_struct *work)
 	for (;;) {
 		struct bio_list batch;
 
-		bow_events(bd);
+		bow_handle_ended(bd);
 		spin_lock(&bd->lock);
 		batch = bd->deferred;
 		bio_list_init(&bd->deferred);

@@ -117,7 +117,7 @@ void bow_log_start(struct bow_dev *bd, u32 sequence, sector_t dest,
 	h->block_size = cpu_to_le32(bd->block_size);
 	h->count = cpu_to_le32(1);
 	h->sequence = cpu_to_le32(sequence);
-	h->sector0 = cpu_to_le64(bd->sector0_live);
+	h->sector0 = cpu_to_le64(bd->block0_live);
 	bow_log_set_entry(bd, 0, 0, dest, bd->block_size, checksum);
 	bd->log_dirty = true;
 }
@@ -338,7 +338,7 @@ int bow_log_append(struct bow_dev *bd, sector_t source, sector_t dest,
 	bow_log_set_entry(bd, n, source, dest, count << SECTOR_SHIFT, checksum);
 	h->count = cpu_to_le32(n + 1);
 	bd->log_dirty = true;
-	bow_ckpt_add(bd, source, dest, count);
+	bow_view_add(bd, source, dest, count);
 	spin_lock(&bd->lock);
 	bd->log_entries++;
 	bd->backup_sectors += count;
@@ -354,7 +354,7 @@ static void bow_commit_endio(unsigned long error, void *context)
 		bd->commit_error = -EIO;
 	/* The worker's test_and_clear_bit() pairs with this. */
 	smp_mb__before_atomic();
-	set_bit(BOW_EVENT_COMMIT, &bd->events);
+	set_bit(BOW_ENDED_COMMIT, &bd->ended);
 	bow_kick(bd);
 	bow_io_end(bd);
 }

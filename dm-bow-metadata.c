@@ -674,7 +674,7 @@ static int bow_resume_mark(struct bow_dev *bd, sector_t start, sector_t len,
 	r = bow_prealloc_ctr(&pa);
 	if (!r)
 		r = bow_convert(&bd->map, start, start + len,
-				~(BOW_TYPE(BOW_SECTOR0) | BOW_TYPE(BOW_TOP)),
+				~(BOW_TYPE(BOW_BLOCK0) | BOW_TYPE(BOW_TOP)),
 				type, &pa);
 	bow_prealloc_free(&pa);
 	cond_resched();
@@ -727,7 +727,7 @@ static int bow_resume_rebuild(struct bow_resume *rs)
 		return bow_resume_bad(rs,
 				      "sector0 %llu holds a backup, or was not free at the checkpoint",
 				      (u64)live);
-	r = bow_resume_mark(bd, live, bd->block_sectors, BOW_SECTOR0_LIVE);
+	r = bow_resume_mark(bd, live, bd->block_sectors, BOW_BLOCK0_LIVE);
 	for (i = 0; !r && i < bd->freemap_blocks; i++) {
 		sector_t b = bd->freemap_chain[i];
 
@@ -738,7 +738,7 @@ static int bow_resume_rebuild(struct bow_resume *rs)
 					      i, (u64)b);
 		r = bow_resume_mark(bd, b, bd->block_sectors, BOW_FREEMAP);
 	}
-	bd->sector0_live = live;
+	bd->block0_live = live;
 	return r;
 }
 
@@ -772,7 +772,7 @@ int bow_resume_log(struct bow_dev *bd, struct dm_target *ti)
 	bd->log_entries = rs.nr_entries;
 	bd->backup_sectors = rs.backed_up << bd->block_shift;
 	/* Whether a boot before wrote block 0 is not known: say it did. */
-	bd->sector0_written = true;
+	bd->block0_written = true;
 	bd->state = BOW_STATE_CHECKPOINT;
 	DMINFO("%pg: resumed: %u log blocks, %llu entries, %u free ranges",
 	       bd->bdev, rs.nr_logs, rs.nr_entries, bd->freemap_ranges);

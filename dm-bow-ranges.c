@@ -136,7 +136,7 @@ static void bow_range_merge(struct bow_map *map, sector_t start, sector_t end)
 	while (r->type != BOW_TOP) {
 		struct bow_range *next = bow_range_next(r);
 
-		if (next->type == r->type && r->type != BOW_SECTOR0) {
+		if (next->type == r->type && r->type != BOW_BLOCK0) {
 			bow_range_erase(map, next);
 			continue;
 		}

@@ -25,8 +25,8 @@
  * Neighbouring ranges of the same type are merged.
  */
 enum bow_range_type {
-	BOW_SECTOR0,		/* block 0: the log while a checkpoint is live */
-	BOW_SECTOR0_LIVE,	/* where the file system's block 0 lives now */
+	BOW_BLOCK0,		/* block 0: the log while a checkpoint is live */
+	BOW_BLOCK0_LIVE,	/* where the file system's block 0 lives now */
 	BOW_UNCHANGED,		/* data as at the checkpoint, no backup yet */
 	BOW_FREE,		/* discarded before the checkpoint, unused */
 	BOW_CHANGED,		/* rewritten since the checkpoint: ours to lose */

@@ -64,8 +64,8 @@ static void bow_freemap_chain_convert(struct bow_dev *bd, sector_t *chain,
 	u32 i;
 
 	for (i = 0; i < blocks; i++)
-		bow_convert_locked(bd, chain[i], chain[i] + bd->block_sectors,
-				   BOW_TYPE(BOW_FREEMAP), to);
+		bow_convert_range(bd, chain[i], chain[i] + bd->block_sectors,
+				  BOW_TYPE(BOW_FREEMAP), to);
 }
 
 /*
@@ -200,8 +200,8 @@ void bow_freemap_old_release(struct bow_dev *bd)
 
 		if (!bow_bios_write(bd, &bd->waiting, b) &&
 		    !bow_bios_write(bd, &bd->committing, b))
-			bow_convert_locked(bd, b, b + bd->block_sectors,
-					   BOW_TYPE(BOW_BACKING), BOW_FREE);
+			bow_convert_range(bd, b, b + bd->block_sectors,
+					  BOW_TYPE(BOW_BACKING), BOW_FREE);
 	}
 	kvfree(bd->freemap_old);
 	bd->freemap_old = NULL;
@@ -224,35 +224,35 @@ void bow_freemap_old_release(struct bow_dev *bd)
  * is durable only with a later commit.  So no commit may be in flight.
  * The copy below uses the copy buffer too: no copy may be either.
  */
-int bow_move_sector0(struct bow_dev *bd)
+int bow_move_block0(struct bow_dev *bd)
 {
 	struct bow_prealloc pa = {};
-	sector_t old = bd->sector0_live, new, len;
+	sector_t old = bd->block0_live, new, len;
 	int r;
 
 	bow_drain_commits(bd);
-	r = bow_alloc(bd, bd->block_sectors, BOW_SECTOR0_LIVE, &new, &len);
+	r = bow_alloc(bd, bd->block_sectors, BOW_BLOCK0_LIVE, &new, &len);
 	if (r)
 		return r;
 	/* For the conversion of the old place, which must not wait. */
 	bow_prealloc_fill(&pa, true);
 	spin_lock(&bd->lock);
-	bd->sector0_moving = true;
+	bd->block0_moving = true;
 	spin_unlock(&bd->lock);
-	wait_event(bd->inflight_wait, !atomic_read(&bd->sector0_io));
+	wait_event(bd->inflight_wait, !atomic_read(&bd->block0_io));
 	r = bow_copy_sync(bd, old, new, len, NULL, 0);
 	spin_lock(&bd->lock);
 	if (!r) {
-		bd->sector0_live = new;
+		bd->block0_live = new;
 		WARN_ON_ONCE(bow_convert(&bd->map, old, old + len,
-					 BOW_TYPE(BOW_SECTOR0_LIVE),
+					 BOW_TYPE(BOW_BLOCK0_LIVE),
 					 BOW_BACKING, &pa));
 	}
-	bd->sector0_moving = false;
+	bd->block0_moving = false;
 	spin_unlock(&bd->lock);
 	bow_prealloc_free(&pa);
 	if (r) {
-		bow_unalloc(bd, new, len, BOW_SECTOR0_LIVE);
+		bow_unalloc(bd, new, len, BOW_BLOCK0_LIVE);
 		return r;
 	}
 	bow_log_header(bd)->sector0 = cpu_to_le64(new);
@@ -286,7 +286,7 @@ static int bow_checkpoint(struct bow_dev *bd)
 	r = bow_alloc(bd, bd->block_sectors, BOW_BACKUP, &backup, &backup_len);
 	if (r)
 		goto free_map;
-	r = bow_alloc(bd, bd->block_sectors, BOW_SECTOR0_LIVE, &live,
+	r = bow_alloc(bd, bd->block_sectors, BOW_BLOCK0_LIVE, &live,
 		      &live_len);
 	if (r)
 		goto free_backup;
@@ -311,7 +311,7 @@ static int bow_checkpoint(struct bow_dev *bd)
 	 * checkpoint there (ext4 keeps its superblock in block 0) and mounts
 	 * it without its blocks from the checkpoint.
 	 */
-	bd->sector0_live = live;
+	bd->block0_live = live;
 	bd->disk_sequence = 0;
 	bd->disk_count = 0;
 	bow_log_start(bd, 0, backup, crc);
@@ -328,7 +328,7 @@ static int bow_checkpoint(struct bow_dev *bd)
 	bd->log_blocks = 1;
 	bd->log_entries = 1;
 	bd->backup_sectors = bd->block_sectors;
-	bd->sector0_written = false;
+	bd->block0_written = false;
 	spin_unlock(&bd->lock);
 	return 0;
 
@@ -342,7 +342,7 @@ put_block0:
 free_live:
 	bow_freemap_chain_convert(bd, bd->freemap_chain, bd->freemap_blocks,
 				  BOW_FREE);
-	bow_unalloc(bd, live, live_len, BOW_SECTOR0_LIVE);
+	bow_unalloc(bd, live, live_len, BOW_BLOCK0_LIVE);
 free_backup:
 	bow_unalloc(bd, backup, backup_len, BOW_BACKUP);
 free_map:
@@ -393,7 +393,7 @@ static int bow_commit(struct bow_dev *bd)
 	__le32 count = h->count;
 	int r;
 
-	r = bow_io(bd, REQ_OP_READ, bd->sector0_live, bd->block_sectors,
+	r = bow_io(bd, REQ_OP_READ, bd->block0_live, bd->block_sectors,
 		   bd->copy_buf);
 	if (r)
 		return r;
@@ -443,8 +443,8 @@ unsigned int bow_transition_begin(struct bow_dev *bd)
 	wait_event(bd->inflight_wait, !atomic_read(&bd->pipeline_bios));
 	wait_event(bd->inflight_wait, !atomic_read(&bd->inflight));
 	/* bow-checkpoint reads fail from now on; these ended before. */
-	wait_event(bd->inflight_wait, !atomic_read(&bd->ckpt_reads[0]) &&
-		   !atomic_read(&bd->ckpt_reads[1]));
+	wait_event(bd->inflight_wait, !atomic_read(&bd->view_reads[0]) &&
+		   !atomic_read(&bd->view_reads[1]));
 	return noio;
 }
 
@@ -460,7 +460,7 @@ void bow_transition_end(struct bow_dev *bd, int r,
 	spin_lock(&bd->lock);
 	if (!r && new_state != bd->state) {
 		WRITE_ONCE(bd->state, new_state);
-		bow_low_water_check(bd);
+		__bow_low_water_check(bd);
 		DMINFO("%pg: state %u", bd->bdev, new_state);
 	}
 	bd->transition = false;

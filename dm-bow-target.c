@@ -54,9 +54,9 @@ bool bow_debug_skip_flush;
 bool bow_debug_alloc_lowest;
 unsigned int bow_debug_fail_alloc;
 unsigned int bow_debug_rollback_stop;
-unsigned int bow_debug_ckpt_read_delay;
+unsigned int bow_debug_view_read_delay;
 unsigned int bow_debug_resume_mem_kb;
-unsigned int bow_debug_ckpt_ctr_delay;
+unsigned int bow_debug_view_ctr_delay;
 unsigned int bow_debug_ctr_read_delay;
 #ifdef DM_BOW_TESTING
 module_param_named(debug_skip_flush, bow_debug_skip_flush, bool, 0644);
@@ -67,11 +67,11 @@ module_param_named(debug_fail_alloc, bow_debug_fail_alloc, uint, 0644);
 MODULE_PARM_DESC(debug_fail_alloc, "Tests only: fail every Nth range node allocation");
 module_param_named(debug_rollback_stop, bow_debug_rollback_stop, uint, 0644);
 MODULE_PARM_DESC(debug_rollback_stop, "Tests only: stop a rollback before its Nth write");
-module_param_named(debug_ckpt_read_delay, bow_debug_ckpt_read_delay, uint, 0644);
+module_param_named(debug_ckpt_read_delay, bow_debug_view_read_delay, uint, 0644);
 MODULE_PARM_DESC(debug_ckpt_read_delay, "Tests only: delay bow-checkpoint reads (ms)");
 module_param_named(debug_resume_mem_kb, bow_debug_resume_mem_kb, uint, 0644);
 MODULE_PARM_DESC(debug_resume_mem_kb, "Tests only: memory limit of a log walk (KiB)");
-module_param_named(debug_ckpt_ctr_delay, bow_debug_ckpt_ctr_delay, uint, 0644);
+module_param_named(debug_ckpt_ctr_delay, bow_debug_view_ctr_delay, uint, 0644);
 MODULE_PARM_DESC(debug_ckpt_ctr_delay, "Tests only: delay bow-checkpoint's hold (ms)");
 module_param_named(debug_ctr_read_delay, bow_debug_ctr_read_delay, uint, 0644);
 MODULE_PARM_DESC(debug_ctr_read_delay, "Tests only: delay a constructor's read of block 0 (ms)");
@@ -184,13 +184,13 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	INIT_LIST_HEAD(&bd->copying);
 	bio_list_init(&bd->waiting);
 	bio_list_init(&bd->committing);
-	init_llist_head(&bd->copy_events);
-	init_waitqueue_head(&bd->event_wait);
+	init_llist_head(&bd->copies_ended);
+	init_waitqueue_head(&bd->ended_wait);
 	atomic_set(&bd->io_pending, 0);
 	atomic_set(&bd->pipeline_bios, 0);
 	INIT_WORK(&bd->event_work, bow_event_work);
 	atomic_set(&bd->inflight, 0);
-	atomic_set(&bd->sector0_io, 0);
+	atomic_set(&bd->block0_io, 0);
 	atomic_set(&bd->epoch_writes[0], 0);
 	atomic_set(&bd->epoch_writes[1], 0);
 	init_waitqueue_head(&bd->inflight_wait);
@@ -255,8 +255,9 @@ bad:
 }
 
 /* Called with bow_devs_lock held. */
-void bow_dev_put(struct bow_dev *bd)
+void __bow_dev_put(struct bow_dev *bd)
 {
+	lockdep_assert_held(&bow_devs_lock);
 	if (--bd->refs)
 		return;
 	list_del(&bd->list);
@@ -271,12 +272,14 @@ void bow_dev_put(struct bow_dev *bd)
  * taken; NULL if there is none; an error if it does not match @ti or
  * another bow target uses @dev.  Called with bow_devs_lock held.
  */
-static struct bow_dev *bow_dev_find(struct dm_target *ti, struct dm_dev *dev,
-				    unsigned int block_size)
+static struct bow_dev *__bow_dev_find(struct dm_target *ti,
+				      struct dm_dev *dev,
+				      unsigned int block_size)
 {
 	struct mapped_device *md = dm_table_get_md(ti->table);
 	struct bow_dev *bd;
 
+	lockdep_assert_held(&bow_devs_lock);
 	list_for_each_entry(bd, &bow_devs, list) {
 		if (bd->md != md && bd->lower_dev != dev->bdev->bd_dev)
 			continue;
@@ -310,7 +313,7 @@ static struct bow_dev *bow_dev_get(struct dm_target *ti, struct dm_dev *dev,
 	struct bow_dev *bd, *created;
 
 	mutex_lock(&bow_devs_lock);
-	bd = bow_dev_find(ti, dev, block_size);
+	bd = __bow_dev_find(ti, dev, block_size);
 	mutex_unlock(&bow_devs_lock);
 	if (bd)
 		return bd;
@@ -318,7 +321,7 @@ static struct bow_dev *bow_dev_get(struct dm_target *ti, struct dm_dev *dev,
 	created = bow_dev_create(ti, dev, block_size, resume);
 
 	mutex_lock(&bow_devs_lock);
-	bd = bow_dev_find(ti, dev, block_size);
+	bd = __bow_dev_find(ti, dev, block_size);
 	if (!bd && !IS_ERR(created)) {
 		/* Added to sysfs at the first resume: no disk yet. */
 		kobject_init(&created->kobj, &bow_ktype);
@@ -482,7 +485,7 @@ static void bow_dtr(struct dm_target *ti)
 			kobject_del(&bd->kobj);
 		bd->kobj_added = false;
 	}
-	bow_dev_put(bd);
+	__bow_dev_put(bd);
 	mutex_unlock(&bow_devs_lock);
 	dm_put_device(ti, bt->dev);
 	kfree(bt);
@@ -543,7 +546,7 @@ static void bow_resume(struct dm_target *ti)
 	spin_lock(&bd->lock);
 	bd->live_ti = ti;
 	bd->low_water = bt->features.low_water;
-	bow_low_water_check(bd);
+	__bow_low_water_check(bd);
 	spin_unlock(&bd->lock);
 }
 
@@ -603,8 +606,8 @@ static int bow_end_io(struct dm_target *ti, struct bio *bio,
 	struct bow_bio *pb = dm_per_bio_data(bio, sizeof(struct bow_bio));
 	bool wake = false;
 
-	if (pb->flags & BOW_BIO_SECTOR0)
-		wake |= atomic_dec_and_test(&bd->sector0_io);
+	if (pb->flags & BOW_BIO_BLOCK0)
+		wake |= atomic_dec_and_test(&bd->block0_io);
 	if (pb->flags & BOW_BIO_EPOCH)
 		wake |= atomic_dec_and_test(&bd->epoch_writes[!!(pb->flags &
 							BOW_BIO_EPOCH1)]);
@@ -697,10 +700,10 @@ static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 	if (maxlen < 2 * BOW_CHANGED_TAIL)
 		return -ENOSPC;
 	spin_lock(&bd->lock);
-	if (!bow_ckpt_live(bd))
+	if (!bow_checkpoint_live(bd))
 		goto gone;
 	/* Block 0 lives elsewhere; its range in the map is the log's. */
-	if (!from && bd->sector0_written)
+	if (!from && bd->block0_written)
 		end = bs;
 	r = bow_range_find(&bd->map, max(from, bs));
 	for (;; r = bow_range_next(r)) {
@@ -719,7 +722,7 @@ static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 			spin_unlock(&bd->lock);
 			cond_resched();
 			spin_lock(&bd->lock);
-			if (!bow_ckpt_live(bd))
+			if (!bow_checkpoint_live(bd))
 				goto gone;
 			r = bow_range_find(&bd->map, end - 1);
 			if (bow_range_written(r->type))
@@ -854,14 +857,14 @@ static int __init dm_bow_init(void)
 		DMERR("register failed %d", r);
 		goto bad_register;
 	}
-	r = dm_register_target(&bow_ckpt_target_type);
+	r = dm_register_target(&bow_view_target_type);
 	if (r) {
 		DMERR("register of bow-checkpoint failed %d", r);
-		goto bad_register_ckpt;
+		goto bad_register_view;
 	}
 	return 0;
 
-bad_register_ckpt:
+bad_register_view:
 	dm_unregister_target(&bow_target_type);
 bad_register:
 	bow_range_nodes_destroy();
@@ -870,7 +873,7 @@ bad_register:
 
 static void __exit dm_bow_exit(void)
 {
-	dm_unregister_target(&bow_ckpt_target_type);
+	dm_unregister_target(&bow_view_target_type);
 	dm_unregister_target(&bow_target_type);
 	bow_range_nodes_destroy();
 }

@@ -27,14 +27,14 @@
  * backing	blocks whose backup is written but whose log entry is not
  *		durable yet (BOW_BACKING): neither free nor a backup.
  * live block 0	where the file system's block 0 lives in state 1, while
- *		block 0 holds the log (sector0_live).  Identifiers say
+ *		block 0 holds the log (block0_live).  Identifiers say
  *		sector0, the documentation block 0: the same block.
  * roll-over	starting a new log block when block 0's is full: the full
  *		one is backed up like data and the new one's header names it.
  * commit mark	what a log commit writes first where entry 0 was, so that a
  *		commit cut short is told from a log (dm-bow-format.h).
  * view		a bow-checkpoint device: the checkpoint, read-only, while
- *		dm-bow works on (dm-bow-checkpoint.c, the ckpt_* fields).
+ *		dm-bow works on (dm-bow-checkpoint.c, the view_* fields).
  */
 #ifndef DM_BOW_H
 #define DM_BOW_H
@@ -76,7 +76,7 @@ enum bow_state {
 
 /* Per-bio flags, kept in the per-bio data. */
 #define BOW_BIO_INFLIGHT	BIT(0)	/* counted in bow_dev.inflight */
-#define BOW_BIO_SECTOR0		BIT(1)	/* counted in bow_dev.sector0_io */
+#define BOW_BIO_BLOCK0		BIT(1)	/* counted in bow_dev.block0_io */
 #define BOW_BIO_EPOCH		BIT(2)	/* counted in bow_dev.epoch_writes[] */
 #define BOW_BIO_EPOCH1		BIT(3)	/* ... in [1], else in [0] */
 
@@ -93,7 +93,7 @@ struct bow_bio {
  * matches the first unit of the copy buffer it holds.
  */
 struct bow_copy {
-	struct llist_node event;	/* on bow_dev.copy_events when I/O ends */
+	struct llist_node ended_node;	/* on bow_dev.copies_ended when I/O ends */
 	struct list_head list;		/* on bow_dev.copying, in plan order */
 	struct list_head read_done;	/* its write waits to be sent */
 	struct bow_dev *bd;
@@ -119,8 +119,8 @@ enum bow_commit_stage {
 	BOW_COMMIT_HEADER,	/* the header that counts them */
 };
 
-/* Bits of bow_dev.events. */
-#define BOW_EVENT_COMMIT	0	/* a commit write ended */
+/* Bits of bow_dev.ended. */
+#define BOW_ENDED_COMMIT	0	/* a commit write ended */
 
 /*
  * The state of one dm-bow device.  It is shared by every table loaded
@@ -167,9 +167,9 @@ struct bow_dev {
 	bool transition;		/* L: a state change is draining I/O */
 	bool failed;			/* L: a log write failed: writes get -EIO */
 	bool rollback_begun;		/* L: one did not end: every bio fails */
-	sector_t sector0_live;		/* L: valid in state 1 */
-	bool sector0_moving;		/* L: block 0 reads wait for the worker */
-	bool sector0_written;		/* L: block 0 written since the checkpoint */
+	sector_t block0_live;		/* L: valid in state 1 */
+	bool block0_moving;		/* L: block 0 reads wait for the worker */
+	bool block0_written;		/* L: block 0 written since the checkpoint */
 	struct bio_list deferred;	/* L: for the worker */
 	struct bio_list held;		/* L: arrived during a transition */
 	/* L: statistics for status and sysfs */
@@ -210,14 +210,14 @@ struct bow_dev {
 	int commit_error;		/* of the stage's write */
 
 	/* A: from the end of an I/O to the worker. */
-	struct llist_head copy_events;	/* copies whose I/O ended */
-	unsigned long events;		/* BOW_EVENT_* */
-	wait_queue_head_t event_wait;	/* the worker waiting for I/O */
+	struct llist_head copies_ended;	/* copies whose I/O ended */
+	unsigned long ended;		/* BOW_ENDED_* */
+	wait_queue_head_t ended_wait;	/* the worker waiting for I/O */
 	atomic_t io_pending;		/* async I/O whose end is not over */
 	atomic_t pipeline_bios;		/* slow writes not yet sent or failed */
 
 	atomic_t inflight;		/* A: counted remapped bios, bow_remap() */
-	atomic_t sector0_io;		/* A: of those, I/O to the live block 0 */
+	atomic_t block0_io;		/* A: of those, I/O to the live block 0 */
 	/*
 	 * Writes sent down, by epoch: a discard that frees WRITTEN blocks
 	 * starts a new epoch, under lock, and the worker waits for the
@@ -257,18 +257,18 @@ struct bow_dev {
 	struct work_struct event_work;	/* I: raises the low-water event */
 
 	/*
-	 * For the views over this one (ckpt_users, LS): where each block's
-	 * data of the checkpoint is now, as the log says (ckpt_index,
+	 * For the views over this one (view_users, LS): where each block's
+	 * data of the checkpoint is now, as the log says (view_index,
 	 * bow_vext nodes keyed by an entry's source, built from the log on
 	 * disk when the first view is created, then kept up by
 	 * bow_log_append()), and their reads in flight, by epoch (see
-	 * bow_ckpt_sync()).
+	 * bow_view_sync()).
 	 */
-	unsigned int ckpt_users;	/* LS */
-	struct rb_root ckpt_index;	/* L */
-	bool ckpt_broken;		/* L: an update failed: reads fail */
-	unsigned int ckpt_epoch;	/* L */
-	atomic_t ckpt_reads[2];		/* A */
+	unsigned int view_users;	/* LS */
+	struct rb_root view_index;	/* L */
+	bool view_broken;		/* L: an update failed: reads fail */
+	unsigned int view_epoch;	/* L */
+	atomic_t view_reads[2];		/* A */
 
 	struct kobject kobj;		/* /sys/block/dm-N/bow */
 	bool kobj_added;		/* D */
@@ -345,7 +345,7 @@ enum bow_route {
 
 extern struct list_head bow_devs;
 extern struct mutex bow_devs_lock;
-extern struct target_type bow_ckpt_target_type;
+extern struct target_type bow_view_target_type;
 extern struct kobj_type bow_ktype;
 
 /* The debug_* parameters of a test build: see dm-bow-target.c. */
@@ -353,14 +353,16 @@ extern bool bow_debug_skip_flush;
 extern bool bow_debug_alloc_lowest;
 extern unsigned int bow_debug_fail_alloc;
 extern unsigned int bow_debug_rollback_stop;
-extern unsigned int bow_debug_ckpt_read_delay;
+extern unsigned int bow_debug_view_read_delay;
 extern unsigned int bow_debug_resume_mem_kb;
-extern unsigned int bow_debug_ckpt_ctr_delay;
+extern unsigned int bow_debug_view_ctr_delay;
 extern unsigned int bow_debug_ctr_read_delay;
 
 /* State 1, no rollback begun: under bd->lock or bd->state_mutex. */
-static inline bool bow_ckpt_live(const struct bow_dev *bd)
+static inline bool bow_checkpoint_live(const struct bow_dev *bd)
 {
+	lockdep_assert(lockdep_is_held(&bd->lock) ||
+		       lockdep_is_held(&bd->state_mutex));
 	return bd->state == BOW_STATE_CHECKPOINT && !bd->rollback_begun;
 }
 
@@ -374,16 +376,16 @@ static inline u64 bow_copy_buf_blocks(const struct bow_dev *bd)
 /* dm-bow-target.c */
 void bow_debug_delay(const unsigned int *ms);
 void bow_assert_noio(void);
-void bow_dev_put(struct bow_dev *bd);
+void __bow_dev_put(struct bow_dev *bd);
 
 /* dm-bow-io.c */
 struct bow_range *bow_range_slab_alloc(gfp_t gfp);
-void bow_low_water_check(struct bow_dev *bd);
+void __bow_low_water_check(struct bow_dev *bd);
 int bow_prealloc_fill(struct bow_prealloc *pa, bool may_wait);
 void bow_prealloc_free(struct bow_prealloc *pa);
-void bow_convert_locked(struct bow_dev *bd, sector_t start,
-			sector_t end, unsigned int from,
-			enum bow_range_type to);
+void bow_convert_range(struct bow_dev *bd, sector_t start,
+		       sector_t end, unsigned int from,
+		       enum bow_range_type to);
 int bow_alloc(struct bow_dev *bd, sector_t max_sectors,
 	      enum bow_range_type type, sector_t *dest, sector_t *len);
 void bow_unalloc(struct bow_dev *bd, sector_t dest, sector_t len,
@@ -403,7 +405,7 @@ void bow_range_nodes_destroy(void);
 /* dm-bow-copy.c */
 void bow_kick(struct bow_dev *bd);
 void bow_io_end(struct bow_dev *bd);
-void bow_events(struct bow_dev *bd);
+void bow_handle_ended(struct bow_dev *bd);
 void bow_drain_copies(struct bow_dev *bd);
 void bow_drain_commits(struct bow_dev *bd);
 int bow_backup(struct bow_dev *bd, struct bio *bio, sector_t start,
@@ -438,7 +440,7 @@ void bow_commit_maybe(struct bow_dev *bd);
 void bow_freemap_free(struct bow_dev *bd);
 int bow_move_freemap(struct bow_dev *bd);
 void bow_freemap_old_release(struct bow_dev *bd);
-int bow_move_sector0(struct bow_dev *bd);
+int bow_move_block0(struct bow_dev *bd);
 unsigned int bow_transition_begin(struct bow_dev *bd);
 void bow_transition_end(struct bow_dev *bd, int r,
 			enum bow_state new_state, unsigned int noio);
@@ -464,8 +466,8 @@ bool bow_freemap_holds(struct bow_dev *bd, sector_t sector,
 int bow_resume_log(struct bow_dev *bd, struct dm_target *ti);
 
 /* dm-bow-checkpoint.c */
-void bow_ckpt_add(struct bow_dev *bd, sector_t source, sector_t dest,
+void bow_view_add(struct bow_dev *bd, sector_t source, sector_t dest,
 		  sector_t count);
-void bow_ckpt_sync(struct bow_dev *bd);
+void bow_view_sync(struct bow_dev *bd);
 
 #endif /* DM_BOW_H */

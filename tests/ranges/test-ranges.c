@@ -76,7 +76,7 @@ static uint64_t below(uint64_t n)
 static void map_init(struct bow_map *map, uint64_t blocks)
 {
 	static const enum bow_range_type layout[] = {
-		BOW_SECTOR0, BOW_UNCHANGED, BOW_TOP,
+		BOW_BLOCK0, BOW_UNCHANGED, BOW_TOP,
 	};
 
 	map->ranges = RB_ROOT;
@@ -103,7 +103,7 @@ static const char *check(struct bow_map *map, const unsigned char *model,
 	if (!n)
 		return "empty tree";
 	r = rb_entry(n, struct bow_range, node);
-	if (r->sector != 0 || r->type != BOW_SECTOR0)
+	if (r->sector != 0 || r->type != BOW_BLOCK0)
 		return "the first range is not block 0";
 	for (; r; r = bow_range_next(r)) {
 		struct bow_range *next = bow_range_next(r);
@@ -164,7 +164,7 @@ static void random_convert(struct bow_map *map, unsigned char *model,
 		  BOW_BACKING },				/* backed up */
 		{ BOW_TYPE(BOW_BACKING), BOW_CHANGED },		/* committed */
 		{ BOW_TYPE(BOW_BACKUP), BOW_FREE },		/* given back */
-		{ BOW_TYPE(BOW_SECTOR0_LIVE), BOW_BACKING },	/* block 0 moved */
+		{ BOW_TYPE(BOW_BLOCK0_LIVE), BOW_BACKING },	/* block 0 moved */
 	};
 	struct bow_prealloc pa = { 0 };
 	uint64_t a = below(blocks), z = a + 1 + below(span);
@@ -181,8 +181,8 @@ static void random_convert(struct bow_map *map, unsigned char *model,
 	} else {
 		/* anything but block 0 and top, into anything but them */
 		from = (unsigned int)below(1u << BOW_TOP) &
-		       ~BOW_TYPE(BOW_SECTOR0);
-		to = BOW_SECTOR0_LIVE + (int)below(BOW_TOP - BOW_SECTOR0_LIVE);
+		       ~BOW_TYPE(BOW_BLOCK0);
+		to = BOW_BLOCK0_LIVE + (int)below(BOW_TOP - BOW_BLOCK0_LIVE);
 	}
 	fill(&pa);
 	if (bow_convert(map, a * BS, z * BS, from, to, &pa))
@@ -266,7 +266,7 @@ static void run(uint64_t blocks, uint64_t ops, uint64_t check_every,
 
 	rng_seed(seed);
 	map_init(&map, blocks);
-	model[0] = BOW_SECTOR0;
+	model[0] = BOW_BLOCK0;
 	memset(model + 1, BOW_UNCHANGED, blocks - 1);
 	for (i = 0; i < ops && !why; i++) {
 		switch (below(8)) {
