@@ -208,12 +208,6 @@ static void stable_name(const char *dev, char *name, size_t len)
 		closedir(d);
 }
 
-static bool armed(const struct bow_state *st)
-{
-	return st->lifecycle == BOW_LC_ARMED ||
-	       st->lifecycle == BOW_LC_CHECKPOINT;
-}
-
 /*
  * Whether block 0 of @lower holds a dm-bow log, in @log; the device's
  * size in @size.  Read with the device's cache dropped.
@@ -421,14 +415,13 @@ int cmd_boot_setup(struct dev *d)
 {
 	char lower[PATH_MAX], why[PATH_MAX * 2 + 80], boot[40];
 	char not_resumed[400] = "", entry[BOW_ENTRY_MAX] = "";
-	char attempt[BOW_ENTRY_MAX + 120];
+	char unsafe[PATH_MAX * 2 + 80];
 	enum bow_entry_verdict where = BOW_ENTRY_UNKNOWN;
-	bool trying = false, fell_back;
-	enum bow_lifecycle before = d->st.lifecycle;
 	struct bow_state prev = d->st;
+	struct boot_decision dec;
 	struct bow_dm_info di;
-	const char *did;
-	bool checkpoint = false, finish_commit, trying_past = false;
+	const char *did, *unprotected;
+	bool checkpoint, finish_commit, counted = false;
 	uint64_t size;
 	int r;
 
@@ -440,7 +433,7 @@ int cmd_boot_setup(struct dev *d)
 	 * runs unprotected, and must say so.
 	 */
 	if (di.mapping == BOW_MAP_OTHER) {
-		if (armed(&d->st))
+		if (bow_state_armed(&d->st))
 			boot_warning(d, "/dev/mapper/%s exists and is no "
 				     "mapping of bowctl's (neither dm-bow nor "
 				     "a pass-through): not touching it; this "
@@ -465,17 +458,8 @@ int cmd_boot_setup(struct dev *d)
 	 * power cut, a group member whose own commit failed): finished, not
 	 * restored (group_commit()).
 	 */
-	finish_commit = d->state_read == BOW_STATE_OK &&
-			d->st.lifecycle == BOW_LC_CHECKPOINT &&
-			!strcmp(d->st.event, "committing");
-	/*
-	 * Never a log a restore began on: until its end the log in block 0
-	 * still validates, over a device half rolled back.
-	 */
-	if (d->e.resume && d->state_read == BOW_STATE_OK &&
-	    d->st.lifecycle == BOW_LC_CHECKPOINT && d->st.attempts &&
-	    !finish_commit && strcmp(d->st.event, "restoring") &&
-	    strcmp(d->st.event, "rolling-forward")) {
+	finish_commit = boot_commit_pending(d->state_read, &d->st);
+	if (boot_resume_wanted(d->state_read, &d->st, d->e.resume)) {
 		bool resumed;
 
 		r = resume_checkpoint(d, lower, &resumed, not_resumed,
@@ -510,146 +494,42 @@ int cmd_boot_setup(struct dev *d)
 	if (did && test_cut_after_restore)
 		_exit(99);
 #endif
-	/* A restore that ended before it was recorded (record_intent()). */
-	if (!did && !strcmp(prev.event, "restoring"))
-		did = "restored";
-	else if (!did && !strcmp(prev.event, "rolling-forward"))
-		did = "rolled-forward";
-	read_boot_id(boot, sizeof(boot));
 	/*
-	 * Where the boot loader booted, against the update's entries: back
-	 * on the entry armed from after the update's, it fell back, and the
-	 * update is over; on the update's entry while the boot loader still
-	 * counts its tries (not marked good), each try is protected, past
-	 * retries too: the boot loader bounds them.
+	 * Where the boot loader booted: asked only where an update of its
+	 * entries is armed (boot_decide() says what it means).
 	 */
-	if (armed(&prev) && !d->e.resume && d->state_read == BOW_STATE_OK &&
+	if (bow_state_armed(&prev) && !d->e.resume &&
+	    d->state_read == BOW_STATE_OK &&
 	    bow_boot_entry(entry, sizeof(entry))) {
 		where = bow_entry_verdict(d->st.entry_from, d->st.entry_to,
 					  entry);
-		if (where == BOW_ENTRY_UPDATE && !d->st.entry_to[0])
-			snprintf(d->st.entry_to, sizeof(d->st.entry_to), "%s",
-				 entry);
-		trying = where == BOW_ENTRY_UPDATE && bow_boot_counted();
+		counted = where == BOW_ENTRY_UPDATE && bow_boot_counted();
 	}
-	fell_back = where == BOW_ENTRY_FELL_BACK;
-	if (d->state_read == BOW_STATE_DAMAGED) {
-		/* Nobody can account for a checkpoint: do not take one. */
+	read_boot_id(boot, sizeof(boot));
+	unprotected = state_dir_protected(d, unsafe, sizeof(unsafe)) ?
+		      unsafe : NULL;
+	boot_decide(&(struct boot_facts){
+		.state_read = d->state_read, .prev = prev,
+		.resume = d->e.resume, .did = did,
+		.finish_commit = finish_commit, .not_resumed = not_resumed,
+		.where = where, .entry = entry, .counted = counted,
+		.unprotected = unprotected, .boot_id = boot, .lower = lower,
+		.name = d->e.name,
+	}, &d->st, &dec);
+	did = dec.did;
+	checkpoint = dec.checkpoint;
+	if (dec.notes & BOOT_NOTE_DAMAGED)
 		say(d, "not checkpointing this boot: the state file is "
 		    "damaged\n");
-		if (did)
-			snprintf(d->st.reason + strlen(d->st.reason),
-				 sizeof(d->st.reason) - strlen(d->st.reason),
-				 "; %s the checkpoint", did);
-	} else if (did && !strcmp(did, "rolled-forward")) {
-		d->st.lifecycle = BOW_LC_FAILED;
-		d->st.attempts = 0;
-		bow_state_event(&d->st, did, "the log on %s did not validate: "
-				"kept the data written since the checkpoint "
-				"(on_invalid=roll-forward)", lower);
-	} else if (did && !strcmp(did, "restored")) {
-		/* Only bowctl start checkpoints a device updated in place. */
-		bool left = armed(&d->st) && (d->st.attempts || trying) &&
-			    !d->e.resume && !fell_back;
-		char back[BOW_ENTRY_MAX * 2 + 80];
-
-		snprintf(back, sizeof(back), "the boot loader went back to "
-			 "entry %s (%s did not become good)", entry,
-			 d->st.entry_to);
-		d->st.lifecycle = left ? BOW_LC_ARMED : BOW_LC_ROLLED_BACK;
-		d->st.attempts = left ? d->st.attempts : 0;
-		bow_state_event(&d->st, did, "restored the checkpoint: %s%s",
-				not_resumed[0] ? "could not resume it: " : "",
-				not_resumed[0] ? not_resumed :
-				!strcmp(prev.event, "abort") ||
-				!strcmp(prev.event, "low-space") ?
-				prev.reason : fell_back ? back :
-				before == BOW_LC_ARMED &&
-				d->e.resume ? "bowctl start did not finish" :
-				left ? "the boot did not commit; trying again" :
-				"the boot did not commit and no attempt is "
-				"left");
-	} else if (did || finish_commit) {
-		/*
-		 * No log: a commit finished now, or before a power cut let
-		 * the state file say so.
-		 */
-		d->st.lifecycle = BOW_LC_COMMITTED;
-		d->st.attempts = 0;
-		bow_state_event(&d->st, "commit", "the checkpoint was "
-				"committed (%s)", did ? "finished at this boot" :
-				"before a restart, not yet recorded");
-	} else if (before == BOW_LC_CHECKPOINT) {
-		/*
-		 * No log, and no commit recorded before it (group_commit()): a
-		 * restore whose records could not be written, or a log
-		 * removed by hand.  Never read as a commit.
-		 */
-		d->st.lifecycle = BOW_LC_FAILED;
-		d->st.attempts = 0;
-		bow_state_event(&d->st, "log-gone", "the checkpoint's log is "
-				"gone and no commit was recorded (a restore "
-				"the state file could not record?): whether "
-				"the data is the checkpoint's or the update's "
-				"is not known");
+	if (dec.notes & BOOT_NOTE_LOG_GONE)
 		say(d, "%s\n", d->st.reason);
-	}
-	if (armed(&d->st) && d->e.resume) {
-		/* Armed, no log: bowctl start stopped before its checkpoint. */
-		d->st.lifecycle = BOW_LC_IDLE;
-		d->st.attempts = 0;
-		bow_state_event(&d->st, "disarmed", "bowctl start did not "
-				"finish: no checkpoint was taken");
-	} else if (armed(&d->st) && fell_back) {
-		/* Back before a checkpoint of the update's boots was live. */
-		d->st.lifecycle = BOW_LC_IDLE;
-		d->st.attempts = 0;
-		bow_state_event(&d->st, "fell-back", "the boot loader went back "
-				"to entry %s before %s took a checkpoint: "
-				"nothing to restore; disarmed", entry,
-				d->st.entry_to);
-	} else if (armed(&d->st) && (d->st.attempts || trying)) {
-		if (state_dir_protected(d, why, sizeof(why))) {
-			boot_warning(d, "not checkpointing: %s; this armed "
-				     "boot runs unprotected", why);
-		} else {
-			checkpoint = true;
-			/* Count each boot once, however often this runs. */
-			if (strcmp(d->st.boot_id, boot)) {
-				if (d->st.attempts)
-					d->st.attempts--;
-				else
-					trying_past = true;
-				snprintf(d->st.boot_id, sizeof(d->st.boot_id),
-					 "%s", boot);
-			}
-			d->st.lifecycle = BOW_LC_ARMED;
-			if (trying_past)
-				snprintf(attempt, sizeof(attempt), "boot "
-					 "attempt past the %u retries (the "
-					 "boot loader still counts the tries "
-					 "of entry %s, not marked good)",
-					 d->st.retries, entry);
-			else
-				snprintf(attempt, sizeof(attempt), "boot "
-					 "attempt %u of %u",
-					 d->st.retries - d->st.attempts,
-					 d->st.retries);
-			bow_state_event(&d->st, "attempt", "%s", attempt);
-		}
-	} else if (armed(&d->st)) {
-		/* Nothing was restored: the last attempt took no checkpoint. */
-		d->st.lifecycle = BOW_LC_FAILED;
-		bow_state_event(&d->st, "no-checkpoint", "no boot attempt left, "
-				"and the last one took no checkpoint (see its "
-				"bow-checkpoint@%s): nothing was restored",
-				d->e.name);
-	}
+	if (dec.notes & BOOT_NOTE_UNPROTECTED)
+		boot_warning(d, "not checkpointing: %s; this armed boot runs "
+			     "unprotected", unprotected);
 	/* Where UUID= pointed, for a boot that cannot see it (find_lower). */
 	if (!strncmp(d->e.lower, "UUID=", 5))
 		stable_name(lower, d->st.lower, sizeof(d->st.lower));
-	if ((d->state_read != BOW_STATE_MISSING || armed(&prev) || did) &&
-	    save(d)) {
+	if (dec.save && save(d)) {
 		/*
 		 * A restore needs no state file: it is done, and the device
 		 * is mapped all the same.  A checkpoint does: an attempt
@@ -674,7 +554,7 @@ int cmd_boot_setup(struct dev *d)
 		 */
 		bow_table_failed("take the table", why, sizeof(why));
 		bow_state_event(&d->st, "no-dm-bow", "%s: %s runs "
-				"unprotected", why, attempt);
+				"unprotected", why, dec.attempt);
 		save(d);
 		boot_warning(d, "not checkpointing: %s; this armed boot runs "
 			     "unprotected, on a pass-through", why);

@@ -22,6 +22,7 @@
 #include "../dm-bow-format.h"
 #include "bootloader.h"
 #include "bowtab.h"
+#include "decide.h"
 #include "dm.h"
 #include "state.h"
 

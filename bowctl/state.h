@@ -44,6 +44,13 @@ enum {
 
 const char *bow_lifecycle_name(enum bow_lifecycle lc);
 
+/* Armed for the next boots, or a checkpoint of theirs live. */
+static inline bool bow_state_armed(const struct bow_state *s)
+{
+	return s->lifecycle == BOW_LC_ARMED ||
+	       s->lifecycle == BOW_LC_CHECKPOINT;
+}
+
 /*
  * Read @dir/@name.state into @s.  Missing: @s is idle.  Damaged (torn,
  * edited, unreadable): @s is failed with the reason, and the message on

@@ -17,6 +17,7 @@ cc_test -o "$top/build/test-extmap" "$top/tests/unit/test-extmap.c" \
 	"$top/bow-restore/lib/extmap.c"
 cc_test -o "$top/build/test-bowctl" "$top/tests/unit/test-bowctl.c" \
 	"$top/bowctl/bowtab.c" "$top/bowctl/state.c" "$top/bowctl/bootloader.c" \
+	"$top/bowctl/decide.c" \
 	"$top"/bow-restore/lib/*.c -lisal
 "$top/build/test-extmap"
 "$top/build/test-bowctl"

@@ -16,6 +16,7 @@
 #include "../../bow-restore/lib/restore.h"
 #include "../../bowctl/bootloader.h"
 #include "../../bowctl/bowtab.h"
+#include "../../bowctl/decide.h"
 #include "../../bowctl/state.h"
 
 static int failures;
@@ -647,6 +648,292 @@ static void test_bootloader(const char *dir)
 	unsetenv("BOW_BLESS_BOOT");
 }
 
+/*
+ * boot-setup's decision (bowctl/decide.c), row by row of the table in
+ * Documentation/dm-bow-lifecycle.rst, "How it decides", and the boot
+ * loader's cases: the facts a boot found, the state file it writes, and
+ * whether it checkpoints.  What the steps around it do (the restore, an
+ * invalid log with on_invalid=fail, a state file that cannot be written,
+ * a table dm-bow refuses) is shown on a real system by the lifecycle
+ * suite.
+ */
+struct decide_row {
+	const char *row;		/* the table's row, or the case */
+	/* The facts: the state as read, then the rest. */
+	int state_read;
+	enum bow_lifecycle lc;
+	unsigned int attempts, retries;
+	const char *event, *reason, *boot_id, *entry_to;
+	bool resume;
+	const char *did;
+	bool finish_commit;
+	const char *not_resumed;
+	enum bow_entry_verdict where;
+	bool counted;
+	const char *unprotected;
+	/* The decision. */
+	enum bow_lifecycle want_lc;
+	unsigned int want_attempts;
+	const char *want_event, *want_reason;
+	bool want_checkpoint, want_save;
+	unsigned int want_notes;
+	const char *want_did;
+};
+
+#define B_THIS	"11111111-2222-3333-4444-555555555555"
+#define B_OTHER	"99999999-2222-3333-4444-555555555555"
+
+static const struct decide_row decide_rows[] = {
+	{ "no log, not armed (no state file): pass-through",
+	  BOW_STATE_MISSING, BOW_LC_IDLE, 0, 0, "", "", "", "",
+	  .want_lc = BOW_LC_IDLE, .want_event = "", .want_reason = "" },
+	{ "no log, not armed (committed before): pass-through",
+	  BOW_STATE_OK, BOW_LC_COMMITTED, 0, 2, "commit", "bowctl commit",
+	  B_OTHER, "",
+	  .want_lc = BOW_LC_COMMITTED, .want_event = "commit",
+	  .want_reason = "bowctl commit", .want_save = true },
+	{ "no log, armed, attempts left: count one, dm-bow, checkpoint",
+	  BOW_STATE_OK, BOW_LC_ARMED, 2, 2, "armed", "bowctl start", "", "",
+	  .want_lc = BOW_LC_ARMED, .want_attempts = 1,
+	  .want_event = "attempt", .want_reason = "boot attempt 1 of 2",
+	  .want_checkpoint = true, .want_save = true },
+	{ "... the same boot again: counted once",
+	  BOW_STATE_OK, BOW_LC_ARMED, 1, 2, "attempt", "boot attempt 1 of 2",
+	  B_THIS, "",
+	  .want_lc = BOW_LC_ARMED, .want_attempts = 1,
+	  .want_event = "attempt", .want_reason = "boot attempt 1 of 2",
+	  .want_checkpoint = true, .want_save = true },
+	{ "log, armed, attempts left: restore, count one, checkpoint",
+	  BOW_STATE_OK, BOW_LC_CHECKPOINT, 1, 2, "checkpoint", "taken",
+	  B_OTHER, "", .did = "restored",
+	  .want_lc = BOW_LC_ARMED, .want_attempts = 0,
+	  .want_event = "attempt", .want_reason = "boot attempt 2 of 2",
+	  .want_checkpoint = true, .want_save = true,
+	  .want_did = "restored" },
+	{ "log, no attempt left: restore, pass-through; rolled-back",
+	  BOW_STATE_OK, BOW_LC_CHECKPOINT, 0, 2, "checkpoint", "taken",
+	  B_OTHER, "", .did = "restored",
+	  .want_lc = BOW_LC_ROLLED_BACK, .want_event = "restored",
+	  .want_reason = "restored the checkpoint: the boot did not commit "
+			 "and no attempt is left",
+	  .want_save = true, .want_did = "restored" },
+	{ "log, aborted: restore, pass-through; rolled-back, the abort's reason",
+	  BOW_STATE_OK, BOW_LC_CHECKPOINT, 0, 2, "abort", "bowctl abort",
+	  B_OTHER, "", .did = "restored",
+	  .want_lc = BOW_LC_ROLLED_BACK, .want_event = "restored",
+	  .want_reason = "restored the checkpoint: bowctl abort",
+	  .want_save = true, .want_did = "restored" },
+	{ "log that does not validate, on_invalid=roll-forward: failed",
+	  BOW_STATE_OK, BOW_LC_CHECKPOINT, 1, 2, "checkpoint", "taken",
+	  B_OTHER, "", .did = "rolled-forward",
+	  .want_lc = BOW_LC_FAILED, .want_event = "rolled-forward",
+	  .want_reason = "the log on /dev/vdb did not validate: kept the "
+			 "data written since the checkpoint "
+			 "(on_invalid=roll-forward)",
+	  .want_save = true, .want_did = "rolled-forward" },
+	{ "no log, armed, no attempt left: failed (no-checkpoint)",
+	  BOW_STATE_OK, BOW_LC_ARMED, 0, 2, "attempt", "boot attempt 2 of 2",
+	  B_OTHER, "",
+	  .want_lc = BOW_LC_FAILED, .want_event = "no-checkpoint",
+	  .want_reason = "no boot attempt left, and the last one took no "
+			 "checkpoint (see its bow-checkpoint@data): nothing "
+			 "was restored", .want_save = true },
+	{ "no log, the last checkpoint failed: failed stays",
+	  BOW_STATE_OK, BOW_LC_FAILED, 0, 2, "checkpoint-failed", "ENOSPC",
+	  B_OTHER, "",
+	  .want_lc = BOW_LC_FAILED, .want_event = "checkpoint-failed",
+	  .want_reason = "ENOSPC", .want_save = true },
+	{ "log, the state says committing: finished, committed",
+	  BOW_STATE_OK, BOW_LC_CHECKPOINT, 1, 2, "committing", "bowctl commit",
+	  B_OTHER, "", .did = "commit-finished", .finish_commit = true,
+	  .want_lc = BOW_LC_COMMITTED, .want_event = "commit",
+	  .want_reason = "the checkpoint was committed (finished at this "
+			 "boot)", .want_save = true,
+	  .want_did = "commit-finished" },
+	{ "no log, the state says committing: committed",
+	  BOW_STATE_OK, BOW_LC_CHECKPOINT, 1, 2, "committing", "bowctl commit",
+	  B_OTHER, "", .finish_commit = true,
+	  .want_lc = BOW_LC_COMMITTED, .want_event = "commit",
+	  .want_reason = "the checkpoint was committed (before a restart, "
+			 "not yet recorded)", .want_save = true },
+	{ "no log, a checkpoint was live, no committing: failed (log-gone)",
+	  BOW_STATE_OK, BOW_LC_CHECKPOINT, 1, 2, "checkpoint", "taken",
+	  B_OTHER, "",
+	  .want_lc = BOW_LC_FAILED, .want_event = "log-gone",
+	  .want_reason = "the checkpoint's log is gone and no commit was "
+			 "recorded (a restore the state file could not "
+			 "record?): whether the data is the checkpoint's or "
+			 "the update's is not known",
+	  .want_save = true, .want_notes = BOOT_NOTE_LOG_GONE },
+	{ "no log, the state says restoring: restored",
+	  BOW_STATE_OK, BOW_LC_CHECKPOINT, 0, 2, "restoring",
+	  "restoring the checkpoint", B_OTHER, "",
+	  .want_lc = BOW_LC_ROLLED_BACK, .want_event = "restored",
+	  .want_reason = "restored the checkpoint: the boot did not commit "
+			 "and no attempt is left",
+	  .want_save = true, .want_did = "restored" },
+	{ "no log, the state says rolling-forward: rolled forward, failed",
+	  BOW_STATE_OK, BOW_LC_CHECKPOINT, 0, 2, "rolling-forward",
+	  "rolling forward over the log", B_OTHER, "",
+	  .want_lc = BOW_LC_FAILED, .want_event = "rolled-forward",
+	  .want_reason = "the log on /dev/vdb did not validate: kept the "
+			 "data written since the checkpoint "
+			 "(on_invalid=roll-forward)",
+	  .want_save = true, .want_did = "rolled-forward" },
+	{ "state file torn or edited: a live log restored, no checkpoint",
+	  BOW_STATE_DAMAGED, BOW_LC_FAILED, 0, 0, "damaged",
+	  "line 3: expected attempts", "", "", .did = "restored",
+	  .want_lc = BOW_LC_FAILED, .want_event = "damaged",
+	  .want_reason = "line 3: expected attempts; restored the checkpoint",
+	  .want_save = true, .want_notes = BOOT_NOTE_DAMAGED,
+	  .want_did = "restored" },
+	{ "state directory on the device: never checkpointed",
+	  BOW_STATE_OK, BOW_LC_ARMED, 2, 2, "armed", "bowctl start", "", "",
+	  .unprotected = "state directory /var/lib/bow is on the lower device",
+	  .want_lc = BOW_LC_ARMED, .want_attempts = 2, .want_event = "armed",
+	  .want_reason = "bowctl start", .want_save = true,
+	  .want_notes = BOOT_NOTE_UNPROTECTED },
+	{ "resume: log, unclean file system: restore; rolled-back, the reason",
+	  BOW_STATE_OK, BOW_LC_CHECKPOINT, 0, 2, "checkpoint", "taken",
+	  B_OTHER, "", .resume = true, .did = "restored",
+	  .not_resumed = "the file system was not cleanly unmounted",
+	  .want_lc = BOW_LC_ROLLED_BACK, .want_event = "restored",
+	  .want_reason = "restored the checkpoint: could not resume it: the "
+			 "file system was not cleanly unmounted",
+	  .want_save = true, .want_did = "restored" },
+	{ "resume: log, no attempt: restore; rolled-back",
+	  BOW_STATE_OK, BOW_LC_CHECKPOINT, 0, 2, "attempt",
+	  "boot attempt 2 of 2", B_OTHER, "", .resume = true,
+	  .did = "restored",
+	  .want_lc = BOW_LC_ROLLED_BACK, .want_event = "restored",
+	  .want_reason = "restored the checkpoint: the boot did not commit "
+			 "and no attempt is left",
+	  .want_save = true, .want_did = "restored" },
+	{ "resume: armed, log (start cut short after its checkpoint): restored",
+	  BOW_STATE_OK, BOW_LC_ARMED, 0, 2, "armed", "bowctl start", "", "",
+	  .resume = true, .did = "restored",
+	  .want_lc = BOW_LC_ROLLED_BACK, .want_event = "restored",
+	  .want_reason = "restored the checkpoint: bowctl start did not "
+			 "finish", .want_save = true, .want_did = "restored" },
+	{ "resume: armed, no log: bowctl start stopped; idle",
+	  BOW_STATE_OK, BOW_LC_ARMED, 0, 2, "armed", "bowctl start", "", "",
+	  .resume = true,
+	  .want_lc = BOW_LC_IDLE, .want_event = "disarmed",
+	  .want_reason = "bowctl start did not finish: no checkpoint was "
+			 "taken", .want_save = true },
+	{ "boot loader: back on the entry armed from, no log: fell back, idle",
+	  BOW_STATE_OK, BOW_LC_ARMED, 1, 2, "attempt", "boot attempt 1 of 2",
+	  B_OTHER, "b.conf", .where = BOW_ENTRY_FELL_BACK,
+	  .want_lc = BOW_LC_IDLE, .want_event = "fell-back",
+	  .want_reason = "the boot loader went back to entry a.conf before "
+			 "b.conf took a checkpoint: nothing to restore; "
+			 "disarmed", .want_save = true },
+	{ "boot loader: back on the entry armed from, a log: restored",
+	  BOW_STATE_OK, BOW_LC_CHECKPOINT, 1, 2, "attempt",
+	  "boot attempt 1 of 2", B_OTHER, "b.conf", .did = "restored",
+	  .where = BOW_ENTRY_FELL_BACK,
+	  .want_lc = BOW_LC_ROLLED_BACK, .want_event = "restored",
+	  .want_reason = "restored the checkpoint: the boot loader went back "
+			 "to entry a.conf (b.conf did not become good)",
+	  .want_save = true, .want_did = "restored" },
+	{ "boot loader: the update's entry, still counted, past retries",
+	  BOW_STATE_OK, BOW_LC_CHECKPOINT, 0, 2, "attempt",
+	  "boot attempt 2 of 2", B_OTHER, "", .did = "restored",
+	  .where = BOW_ENTRY_UPDATE, .counted = true,
+	  .want_lc = BOW_LC_ARMED, .want_attempts = 0,
+	  .want_event = "attempt",
+	  .want_reason = "boot attempt past the 2 retries (the boot loader "
+			 "still counts the tries of entry a.conf, not marked "
+			 "good)", .want_checkpoint = true, .want_save = true,
+	  .want_did = "restored" },
+	{ "boot loader: the update's entry, marked good, past retries",
+	  BOW_STATE_OK, BOW_LC_CHECKPOINT, 0, 2, "attempt",
+	  "boot attempt 2 of 2", B_OTHER, "a.conf", .did = "restored",
+	  .where = BOW_ENTRY_UPDATE,
+	  .want_lc = BOW_LC_ROLLED_BACK, .want_event = "restored",
+	  .want_reason = "restored the checkpoint: the boot did not commit "
+			 "and no attempt is left",
+	  .want_save = true, .want_did = "restored" },
+};
+
+static void test_decide(void)
+{
+	for (size_t i = 0; i < sizeof(decide_rows) / sizeof(*decide_rows);
+	     i++) {
+		const struct decide_row *t = &decide_rows[i];
+		struct bow_state st = { .lifecycle = t->lc,
+					.attempts = t->attempts,
+					.retries = t->retries };
+		struct boot_decision dec;
+		struct boot_facts f;
+
+		snprintf(st.event, sizeof(st.event), "%s", t->event);
+		snprintf(st.reason, sizeof(st.reason), "%s", t->reason);
+		snprintf(st.boot_id, sizeof(st.boot_id), "%s", t->boot_id);
+		snprintf(st.entry_to, sizeof(st.entry_to), "%s", t->entry_to);
+		f = (struct boot_facts){
+			.state_read = t->state_read, .prev = st,
+			.resume = t->resume, .did = t->did,
+			.finish_commit = t->finish_commit,
+			.not_resumed = t->not_resumed ? t->not_resumed : "",
+			.where = t->where, .entry = "a.conf",
+			.counted = t->counted, .unprotected = t->unprotected,
+			.boot_id = B_THIS, .lower = "/dev/vdb", .name = "data",
+		};
+		if (t->where == BOW_ENTRY_UNKNOWN)
+			f.entry = "";
+		if (t->resume)
+			st.attempts = 0;	/* as boot-setup sets it */
+		boot_decide(&f, &st, &dec);
+		verdict(st.lifecycle == t->want_lc &&
+			st.attempts == t->want_attempts &&
+			!strcmp(st.event, t->want_event) &&
+			!strcmp(st.reason, t->want_reason) &&
+			dec.checkpoint == t->want_checkpoint &&
+			dec.save == t->want_save &&
+			dec.notes == t->want_notes &&
+			!strcmp(dec.did ? dec.did : "",
+				t->want_did ? t->want_did : ""),
+			"boot decision: %s (got %s, %u left, %s: %s; "
+			"checkpoint %d, save %d, notes %u, did %s)", t->row,
+			bow_lifecycle_name(st.lifecycle), st.attempts,
+			st.event, st.reason, dec.checkpoint, dec.save,
+			dec.notes, dec.did ? dec.did : "-");
+	}
+}
+
+/* Before the log is touched: a commit to finish, a checkpoint to resume. */
+static void test_decide_before(void)
+{
+	struct bow_state st = { .lifecycle = BOW_LC_CHECKPOINT, .attempts = 1 };
+
+	snprintf(st.event, sizeof(st.event), "committing");
+	verdict(boot_commit_pending(BOW_STATE_OK, &st) &&
+		!boot_commit_pending(BOW_STATE_DAMAGED, &st) &&
+		!boot_resume_wanted(BOW_STATE_OK, &st, true),
+		"boot decision: committing is finished, never resumed");
+	snprintf(st.event, sizeof(st.event), "attempt");
+	verdict(!boot_commit_pending(BOW_STATE_OK, &st) &&
+		boot_resume_wanted(BOW_STATE_OK, &st, true) &&
+		!boot_resume_wanted(BOW_STATE_OK, &st, false) &&
+		!boot_resume_wanted(BOW_STATE_DAMAGED, &st, true),
+		"boot decision: resume: log, checkpoint live, attempts left");
+	st.attempts = 0;
+	verdict(!boot_resume_wanted(BOW_STATE_OK, &st, true),
+		"boot decision: resume: no attempt left: restored instead");
+	st.attempts = 1;
+	snprintf(st.event, sizeof(st.event), "restoring");
+	verdict(!boot_resume_wanted(BOW_STATE_OK, &st, true),
+		"boot decision: a log a restore began on is never resumed");
+	snprintf(st.event, sizeof(st.event), "rolling-forward");
+	verdict(!boot_resume_wanted(BOW_STATE_OK, &st, true),
+		"boot decision: nor one a roll forward began on");
+	st.lifecycle = BOW_LC_ARMED;
+	snprintf(st.event, sizeof(st.event), "armed");
+	verdict(!boot_resume_wanted(BOW_STATE_OK, &st, true),
+		"boot decision: armed, no checkpoint taken: nothing to resume");
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test-bowctl.XXXXXX";
@@ -658,6 +945,8 @@ int main(void)
 	test_bowtab_file(dir);
 	test_state(dir);
 	test_bootloader(dir);
+	test_decide();
+	test_decide_before();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
 		return 1;
