@@ -7,8 +7,8 @@
  * field is little-endian on disk whatever the host; convert explicitly
  * (le32_to_cpu() in the kernel, le32toh() in userspace).
  *
- * See Documentation/dm-bow.rst, "On-disk format", for the byte-by-byte
- * description and the replay rules.
+ * See Documentation/dm-bow-format.rst for the byte-by-byte description
+ * and the replay rules.
  */
 #ifndef DM_BOW_FORMAT_H
 #define DM_BOW_FORMAT_H
@@ -93,8 +93,8 @@ struct bow_commit_mark {
  * log block it writes.  Readers that know only the header skip it, as
  * header_size tells them.  It points at the free-space map written at the
  * checkpoint, which a target resuming the checkpoint after a reboot reads
- * (Documentation/dm-bow.rst, "The free-space map").  A restore never needs
- * it.
+ * (Documentation/dm-bow-format.rst, "The free-space map").  A restore
+ * never needs it.
  */
 #define BOW_EXT_MAGIC		0x58574f42	/* "BOWX" */
 #define BOW_EXT_VERSION		1

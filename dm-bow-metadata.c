@@ -3,7 +3,7 @@
  * dm-bow: the walk of a live log, and resuming one (the "resume" feature).
  *
  * The log is checked as bow-restore checks it, by the rules of
- * Documentation/dm-bow.rst, "Replay": the chain is walked newest first,
+ * Documentation/dm-bow-format.rst, "Replay": the chain is walked newest first,
  * every field checked, and its replay simulated without writing a byte.
  * The simulation keeps, for each block the replay would write, the block
  * that holds now what it would receive; every backup is read through it

@@ -12,7 +12,8 @@
  *
  * This file: module init, the target's interface (constructor, map,
  * status, messages) and the device's lifetime; dm-bow.h says where
- * the rest is.  See Documentation/dm-bow.rst.
+ * the rest is.  See Documentation/dm-bow.rst
+ * (the interface), dm-bow-design.rst and dm-bow-format.rst.
  */
 
 #include <linux/bitmap.h>

@@ -56,7 +56,7 @@ expect_eq "the test build has the debug parameters" \
 	"$(modinfo -F parm "$top/build/test-module/dm-bow.ko" | cut -d: -f1 |
 		sort | tr '\n' ' ' | sed 's/ $//')"
 
-for doc in dm-bow dm-bow-benchmark dm-bow-lifecycle; do
+for doc in dm-bow dm-bow-design dm-bow-format dm-bow-benchmark dm-bow-lifecycle; do
 	check "Documentation/$doc.rst builds with no docutils warning" \
 		quiet rst2html --halt=warning --report=warning \
 		"$top/Documentation/$doc.rst"

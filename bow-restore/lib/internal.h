@@ -14,7 +14,7 @@
  * replayed newest first: the entries of the log block in block 0 from the
  * last to entry 0, whose copy puts the previous log block into block 0,
  * and so on down to sequence 0, whose entry 0 puts back the file system's
- * own block 0.  See Documentation/dm-bow.rst, "On-disk format".
+ * own block 0.  See Documentation/dm-bow-format.rst.
  *
  * Functions shared between the files are named br_*: the library is
  * linked into programs, whose own names must not meet these.

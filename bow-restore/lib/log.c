@@ -2,7 +2,7 @@
 /*
  * bow-restore library, the log format one header or entry at a time:
  * every field checked against dm-bow-format.h and the rules in
- * Documentation/dm-bow.rst, with a message that names the log block, the
+ * Documentation/dm-bow-format.rst, with a message that names the log block, the
  * entry, the offset and what was expected.
  */
 #define _GNU_SOURCE
