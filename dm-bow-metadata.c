@@ -230,98 +230,118 @@ int bow_resume_read(struct bow_resume *rs, u64 b, u64 n, void *buf)
 
 /*
  * Check the header of the log block in rs->block: the newest (@first,
- * from block 0 itself) or the one with sequence @expect.
+ * from block 0 itself) or the one with sequence @expect.  The rules are
+ * dm-bow-rules.c's, bow-restore's too; the words are the kernel log's.
  */
 static int bow_resume_header(struct bow_resume *rs, bool first, u32 expect,
 			     u32 *count, u32 *sequence, u32 *header_size)
 {
-	struct bow_log_header *h = rs->block;
 	struct bow_dev *bd = rs->bd;
-	u64 sector0 = le64_to_cpu(h->sector0);
+	const struct bow_geometry g = {
+		.block_size = bd->block_size,
+		.dev_blocks = rs->dev_blocks,
+	};
+	struct bow_header_facts h;
+	enum bow_rule rule;
 
 	/* A rollback finishes one begun before: block 0 is marked so. */
-	if (le32_to_cpu(h->magic) != BOW_MAGIC &&
-	    !(first && (rs->flags & BOW_WALK_RESTORING) &&
-	      le32_to_cpu(h->magic) == BOW_VOLD_PARTIAL_MAGIC))
+	rule = bow_check_header(rs->block, &g, first,
+				rs->flags & BOW_WALK_RESTORING, expect, &h);
+	*count = h.count;
+	*sequence = h.sequence;
+	*header_size = h.header_size;
+	switch (rule) {
+	case BOW_RULE_OK:
+		return 0;
+	case BOW_RULE_MAGIC:
 		return bow_resume_bad(rs, "log block sequence %u has magic 0x%08x, expected 0x%08x",
-				      expect, le32_to_cpu(h->magic), BOW_MAGIC);
-	*sequence = le32_to_cpu(h->sequence);
-	if (le16_to_cpu(h->header_version) != BOW_HEADER_VERSION)
+				      expect, h.magic, BOW_MAGIC);
+	case BOW_RULE_VERSION:
 		return bow_resume_bad(rs,
 				      "log block sequence %u: header_version 0x%04x, expected 0x%04x",
-				      *sequence, le16_to_cpu(h->header_version),
+				      h.sequence, h.header_version,
 				      BOW_HEADER_VERSION);
-	if (le32_to_cpu(h->block_size) != bd->block_size)
+	case BOW_RULE_BLOCK_SIZE:
 		return bow_resume_bad(rs, "log block sequence %u: block_size %u, the table's is %u",
-				      *sequence, le32_to_cpu(h->block_size),
-				      bd->block_size);
-	*header_size = le16_to_cpu(h->header_size);
-	if (*header_size < BOW_HEADER_SIZE || *header_size > bd->block_size)
+				      h.sequence, h.block_size, bd->block_size);
+	case BOW_RULE_HEADER_SIZE:
 		return bow_resume_bad(rs,
 				      "log block sequence %u: header_size %u, expected %u to %u",
-				      *sequence, *header_size, BOW_HEADER_SIZE,
-				      bd->block_size);
-	if (!sector0 || sector0 & (bd->block_sectors - 1) ||
-	    sector0 >> bd->block_shift >= rs->dev_blocks)
+				      h.sequence, h.header_size,
+				      BOW_HEADER_SIZE, bd->block_size);
+	case BOW_RULE_SECTOR0_ALIGN:
+	case BOW_RULE_SECTOR0_ZERO:
+	case BOW_RULE_SECTOR0_END:
 		return bow_resume_bad(rs,
 				      "log block sequence %u: sector0 %llu is not a block of the device but block 0",
-				      *sequence, sector0);
-	*count = le32_to_cpu(h->count);
-	if (first && !*count)
+				      h.sequence, h.sector0);
+	case BOW_RULE_COUNT_ZERO:
 		return bow_resume_bad(rs,
 				      "count 0: a commit has begun, or the log is damaged: run bow-restore");
-	if (*count < 1 ||
-	    *count > bow_log_capacity(bd->block_size, *header_size))
+	case BOW_RULE_COUNT:
 		return bow_resume_bad(rs, "log block sequence %u: count %u, expected 1 to %u",
-				      *sequence, *count,
+				      h.sequence, h.count,
 				      bow_log_capacity(bd->block_size,
-						       *header_size));
-	if (!first && *sequence != expect)
+						       h.header_size));
+	case BOW_RULE_SEQUENCE:
 		return bow_resume_bad(rs,
 				      "log block sequence %u, expected %u (the chain must count down by one)",
-				      *sequence, expect);
-	return 0;
+				      h.sequence, expect);
+	default:
+		return bow_resume_bad(rs, "log block sequence %u: rule %d",
+				      h.sequence, rule);
+	}
 }
 
 /* Check entry @i of the log block in rs->block, and convert it. */
 static int bow_resume_entry(struct bow_resume *rs, u32 header_size,
 			    u32 sequence, u32 i, struct bow_resume_entry *e)
 {
-	struct bow_log_entry *raw = rs->block + header_size + i * sizeof(*raw);
-	struct bow_dev *bd = rs->bd;
-	u64 source = le64_to_cpu(raw->source), dest = le64_to_cpu(raw->dest);
-	u32 size = le32_to_cpu(raw->size);
+	const struct bow_geometry g = {
+		.block_size = rs->bd->block_size,
+		.dev_blocks = rs->dev_blocks,
+	};
+	struct bow_entry_facts f;
+	enum bow_rule rule;
 
-	e->checksum = le32_to_cpu(raw->checksum);
+	rule = bow_check_entry(rs->block, &g, header_size, i, &rs->budget, &f);
+	e->checksum = f.checksum;
 	e->sequence = sequence;
 	e->index = i;
-	if ((source | dest) & (bd->block_sectors - 1) || !size ||
-	    size & (bd->block_size - 1))
+	e->source = f.source;
+	e->dest = f.dest;
+	e->blocks = f.blocks;
+	switch (rule) {
+	case BOW_RULE_OK:
+		return 0;
+	case BOW_RULE_ENTRY_BLOCKS:
 		return bow_resume_bad(rs,
 				      "log block sequence %u entry %u: source %llu, dest %llu, size %u are not whole blocks",
-				      sequence, i, source, dest, size);
-	e->source = source >> bd->block_shift;
-	e->dest = dest >> bd->block_shift;
-	e->blocks = size >> (bd->block_shift + SECTOR_SHIFT);
-	if (!i != !e->source || (!i && e->blocks != 1) || !e->dest)
+				      sequence, i, f.source_sector,
+				      f.dest_sector, f.size);
+	case BOW_RULE_ENTRY_BLOCK0:
 		return bow_resume_bad(rs,
 				      "log block sequence %u entry %u: block 0 is the source of entry 0, one block, and of no other entry, and never a dest",
 				      sequence, i);
-	if (e->source + e->blocks > rs->dev_blocks ||
-	    e->dest + e->blocks > rs->dev_blocks)
+	case BOW_RULE_ENTRY_END:
 		return bow_resume_bad(rs,
 				      "log block sequence %u entry %u: sectors %llu -> %llu, %u bytes, reach past the end of the device",
-				      sequence, i, dest, source, size);
-	if (e->source < e->dest + e->blocks && e->dest < e->source + e->blocks)
+				      sequence, i, f.dest_sector,
+				      f.source_sector, f.size);
+	case BOW_RULE_ENTRY_OVERLAP:
 		return bow_resume_bad(rs,
 				      "log block sequence %u entry %u: source %llu and dest %llu overlap",
-				      sequence, i, source, dest);
-	if (e->blocks > rs->budget)
+				      sequence, i, f.source_sector,
+				      f.dest_sector);
+	case BOW_RULE_BUDGET:
 		return bow_resume_bad(rs,
 				      "log block sequence %u entry %u: the chain backs up more than the device holds",
 				      sequence, i);
-	rs->budget -= e->blocks;
-	return 0;
+	default:
+		return bow_resume_bad(rs,
+				      "log block sequence %u entry %u: rule %d",
+				      sequence, i, rule);
+	}
 }
 
 /* The checksum of @e's backup, read as the replay would read it. */

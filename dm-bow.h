@@ -49,6 +49,7 @@
 
 #include "dm-bow-format.h"
 #include "dm-bow-ranges.h"
+#include "dm-bow-rules.h"
 
 #define DM_MSG_PREFIX "bow"
 

@@ -31,6 +31,7 @@
 #include "restore.h"
 #include "extmap.h"
 #include "../../dm-bow-format.h"
+#include "../../dm-bow-rules.h"
 
 /* Bytes read or copied at a time. */
 #define CHUNK_BYTES (1024 * 1024)
@@ -151,7 +152,7 @@ int br_check_header(struct ctx *c, const unsigned char *blk, bool first,
 		    uint32_t *sequence, uint32_t *header_size);
 int br_check_entry(struct ctx *c, const unsigned char *blk,
 		   uint32_t header_size, uint32_t sequence, uint32_t i,
-		   struct entry *e);
+		   __u64 *budget, struct entry *e);
 int br_check_checksum(struct ctx *c, const struct entry *e,
 		      uint32_t sequence, uint32_t i, uint32_t crc);
 void br_put_commit_mark(unsigned char *sector, uint32_t header_size);

@@ -66,159 +66,180 @@ static int check_commit_mark(struct ctx *c, const unsigned char *blk,
 	return BOW_INVALID;
 }
 
+/* A count no log block can have: 0, or more entries than fit. */
+static int bad_count(struct ctx *c, const char *where,
+		     const struct bow_header_facts *h)
+{
+	br_say(c, "%s: %s: count %" PRIu32 " at offset 12, expected 1 to %"
+	       PRIu32 "\n", c->path, where, h->count,
+	       bow_log_capacity(c->block_size, h->header_size));
+	return BOW_INVALID;
+}
+
 /*
- * Check a log block's header.  @first: the newest, read from block 0 of
- * the device, which fixes the block size.  Otherwise @expect_sequence
- * and the block size must match.
+ * Check a log block's header by the rules of dm-bow-rules.c, which the
+ * kernel applies too.  @first: the newest, read from block 0 of the
+ * device, which fixed the block size.  Otherwise @expect_sequence and
+ * the block size must match.
  */
 int br_check_header(struct ctx *c, const unsigned char *blk, bool first,
 		    uint32_t expect_sequence, uint32_t *count,
 		    uint32_t *sequence, uint32_t *header_size)
 {
-	struct bow_log_header h;
+	const struct bow_geometry g = {
+		.block_size = c->block_size,
+		.dev_blocks = c->dev_blocks,
+	};
+	struct bow_header_facts h;
+	enum bow_rule rule;
 	char where[64];
 
-	memcpy(&h, blk, sizeof(h));
-	if (first && le32toh(h.magic) == BOW_VOLD_PARTIAL_MAGIC)
-		c->vold_partial = true;
 	/* vold marks block 0 only: the copies of log blocks keep BOW. */
-	if (le32toh(h.magic) != BOW_MAGIC && !(first && c->vold_partial)) {
+	rule = bow_check_header(blk, &g, first, true, expect_sequence, &h);
+	if (h.vold_partial)
+		c->vold_partial = true;
+	*sequence = h.sequence;
+	*header_size = h.header_size;
+	*count = h.count;
+	snprintf(where, sizeof(where), "log block sequence %" PRIu32,
+		 h.sequence);
+	switch (rule) {
+	case BOW_RULE_MAGIC:
 		if (first) {
 			/* Not an error: the common case at boot. */
 			fprintf(c->out, "%s: no checkpoint found: block 0 "
 				"holds no dm-bow log (magic 0x%08" PRIx32
-				", expected 0x%08x)\n", c->path,
-				le32toh(h.magic), BOW_MAGIC);
+				", expected 0x%08x)\n", c->path, h.magic,
+				BOW_MAGIC);
 			return BOW_NO_LOG;
 		}
 		br_say(c, "%s: log block sequence %" PRIu32 " (restored into "
 		       "block 0) has magic 0x%08" PRIx32 ", expected 0x%08x\n",
-		       c->path, expect_sequence, le32toh(h.magic), BOW_MAGIC);
+		       c->path, expect_sequence, h.magic, BOW_MAGIC);
 		return BOW_INVALID;
-	}
-	*sequence = le32toh(h.sequence);
-	snprintf(where, sizeof(where), "log block sequence %" PRIu32,
-		 *sequence);
-	if (le16toh(h.header_version) != BOW_HEADER_VERSION) {
+	case BOW_RULE_VERSION:
 		br_say(c, "%s: %s: header_version 0x%04x at offset 4, expected "
-		       "0x%04x\n", c->path, where, le16toh(h.header_version),
+		       "0x%04x\n", c->path, where, h.header_version,
 		       BOW_HEADER_VERSION);
 		return BOW_INVALID;
-	}
-	if (le32toh(h.block_size) != c->block_size) {
+	case BOW_RULE_BLOCK_SIZE:
 		br_say(c, "%s: %s: block_size %" PRIu32 " at offset 8, "
 		       "expected %" PRIu32 "\n", c->path, where,
-		       le32toh(h.block_size), c->block_size);
+		       h.block_size, c->block_size);
 		return BOW_INVALID;
-	}
-	*header_size = le16toh(h.header_size);
-	if (*header_size < BOW_HEADER_SIZE || *header_size > c->block_size) {
+	case BOW_RULE_HEADER_SIZE:
 		br_say(c, "%s: %s: header_size %" PRIu32 " at offset 6, "
 		       "expected %d to %" PRIu32 "\n", c->path, where,
-		       *header_size, BOW_HEADER_SIZE, c->block_size);
+		       h.header_size, BOW_HEADER_SIZE, c->block_size);
 		return BOW_INVALID;
-	}
-	if (le64toh(h.sector0) % (c->block_size / BOW_SECTOR_SIZE)) {
+	case BOW_RULE_SECTOR0_ALIGN:
 		br_say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is not "
-		       "block aligned\n", c->path, where,
-		       (uint64_t)le64toh(h.sector0));
+		       "block aligned\n", c->path, where, (uint64_t)h.sector0);
 		return BOW_INVALID;
-	}
-	if (!le64toh(h.sector0)) {
+	case BOW_RULE_SECTOR0_ZERO:
 		br_say(c, "%s: %s: sector0 0 at offset 20: the live block 0 is "
 		       "never block 0 itself\n", c->path, where);
 		return BOW_INVALID;
-	}
-	if (le64toh(h.sector0) / (c->block_size / BOW_SECTOR_SIZE) >=
-	    c->dev_blocks) {
+	case BOW_RULE_SECTOR0_END:
 		br_say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is past "
 		       "the end of the device (%" PRIu64 " sectors): truncated "
 		       "device or corrupt log\n", c->path, where,
-		       (uint64_t)le64toh(h.sector0), c->size / BOW_SECTOR_SIZE);
+		       (uint64_t)h.sector0, c->size / BOW_SECTOR_SIZE);
 		return BOW_TRUNCATED;
+	default:
+		break;
 	}
 	if (first) {
-		c->newest = h;
-		c->newest_sector0 = le64toh(h.sector0);
+		memcpy(&c->newest, blk, sizeof(c->newest));
+		c->newest_sector0 = h.sector0;
 	}
-	*count = le32toh(h.count);
-	if (first && *count == 0 && !c->vold_partial)
-		return check_commit_mark(c, blk, *header_size);
-	if (*count < 1 || *count > bow_log_capacity(c->block_size,
-						    *header_size)) {
-		br_say(c, "%s: %s: count %" PRIu32 " at offset 12, expected 1 "
-		       "to %" PRIu32 "\n", c->path, where, *count,
-		       bow_log_capacity(c->block_size, *header_size));
-		return BOW_INVALID;
-	}
-	if (!first && *sequence != expect_sequence) {
+	switch (rule) {
+	case BOW_RULE_OK:
+		return 0;
+	case BOW_RULE_COUNT_ZERO:
+		/* vold's restore begun: its count 0 is no commit. */
+		if (!c->vold_partial)
+			return check_commit_mark(c, blk, h.header_size);
+		return bad_count(c, where, &h);
+	case BOW_RULE_COUNT:
+		return bad_count(c, where, &h);
+	case BOW_RULE_SEQUENCE:
 		br_say(c, "%s: %s at offset 16, expected sequence %" PRIu32
 		       " (the chain must count down by one)\n", c->path, where,
 		       expect_sequence);
 		return BOW_INVALID;
+	default:
+		br_say(c, "%s: %s: rule %d broken\n", c->path, where, rule);
+		return BOW_INVALID;
 	}
-	return 0;
 }
 
-/* Convert and check entry @i of a log block; see the format rules. */
+/*
+ * Convert and check entry @i of a log block by the rules of
+ * dm-bow-rules.c, and take its blocks from *@budget.
+ */
 int br_check_entry(struct ctx *c, const unsigned char *blk,
 		   uint32_t header_size, uint32_t sequence, uint32_t i,
-		   struct entry *e)
+		   __u64 *budget, struct entry *e)
 {
-	uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
+	const struct bow_geometry g = {
+		.block_size = c->block_size,
+		.dev_blocks = c->dev_blocks,
+	};
 	uint64_t off = header_size + (uint64_t)i * sizeof(struct bow_log_entry);
-	struct bow_log_entry raw;
-	uint64_t source, dest;
-	uint32_t size;
+	struct bow_entry_facts f;
+	enum bow_rule rule;
 
-	memcpy(&raw, blk + off, sizeof(raw));
-	source = le64toh(raw.source);
-	dest = le64toh(raw.dest);
-	size = le32toh(raw.size);
-	e->checksum = le32toh(raw.checksum);
-
-	if (source % bs_sectors || dest % bs_sectors || !size ||
-	    size % c->block_size) {
+	rule = bow_check_entry(blk, &g, header_size, i, budget, &f);
+	e->checksum = f.checksum;
+	e->source = f.source;
+	e->dest = f.dest;
+	e->blocks = f.blocks;
+	switch (rule) {
+	case BOW_RULE_OK:
+		return 0;
+	case BOW_RULE_ENTRY_BLOCKS:
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
 		       " (offset %" PRIu64 "): source %" PRIu64 ", dest %"
 		       PRIu64 ", size %" PRIu32 " are not whole %" PRIu32
-		       "-byte blocks\n", c->path, sequence, i, off, source,
-		       dest, size, c->block_size);
+		       "-byte blocks\n", c->path, sequence, i, off,
+		       (uint64_t)f.source_sector, (uint64_t)f.dest_sector,
+		       f.size, c->block_size);
 		return BOW_INVALID;
-	}
-	e->source = source / bs_sectors;
-	e->dest = dest / bs_sectors;
-	e->blocks = size / c->block_size;
-	if ((i == 0) != (e->source == 0) || (i == 0 && e->blocks != 1) ||
-	    e->dest == 0) {
+	case BOW_RULE_ENTRY_BLOCK0:
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
 		       " (offset %" PRIu64 "): source %" PRIu64 ", dest %"
 		       PRIu64 ", size %" PRIu32 ": block 0 is the source of "
 		       "entry 0, "
 		       "one block, and of no other entry, and never a dest\n",
-		       c->path, sequence, i, off, source, dest, size);
+		       c->path, sequence, i, off, (uint64_t)f.source_sector,
+		       (uint64_t)f.dest_sector, f.size);
 		return BOW_INVALID;
-	}
-	if (e->source + e->blocks > c->dev_blocks ||
-	    e->dest + e->blocks > c->dev_blocks ||
-	    e->source + e->blocks < e->source ||
-	    e->dest + e->blocks < e->dest) {
+	case BOW_RULE_ENTRY_END:
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
 		       ": sectors %" PRIu64 "+%" PRIu32 " -> %" PRIu64 "+%"
 		       PRIu32 " reach past the end of the device (%" PRIu64
 		       " sectors): truncated device or corrupt log\n", c->path,
-		       sequence, i, dest, size / BOW_SECTOR_SIZE, source, size /
-		       BOW_SECTOR_SIZE, c->size / BOW_SECTOR_SIZE);
+		       sequence, i, (uint64_t)f.dest_sector,
+		       f.size / BOW_SECTOR_SIZE, (uint64_t)f.source_sector,
+		       f.size / BOW_SECTOR_SIZE, c->size / BOW_SECTOR_SIZE);
 		return BOW_TRUNCATED;
-	}
-	if (e->source < e->dest + e->blocks &&
-	    e->dest < e->source + e->blocks) {
+	case BOW_RULE_ENTRY_OVERLAP:
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
 		       ": source %" PRIu64 " and dest %" PRIu64 " overlap\n",
-		       c->path, sequence, i, source, dest);
+		       c->path, sequence, i, (uint64_t)f.source_sector,
+		       (uint64_t)f.dest_sector);
+		return BOW_INVALID;
+	case BOW_RULE_BUDGET:
+		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
+		       ": the chain backs up more than the device holds\n",
+		       c->path, sequence, i);
+		return BOW_INVALID;
+	default:
+		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
+		       ": rule %d broken\n", c->path, sequence, i, rule);
 		return BOW_INVALID;
 	}
-	return 0;
 }
 
 /* @crc is that of @e's data: is it the one the log says? */
@@ -235,7 +256,8 @@ int br_check_checksum(struct ctx *c, const struct entry *e,
 	 * that was free at the checkpoint (the old live copy); a damaged
 	 * checksum that reads 0 goes unnoticed, 1 in 2^32 of them.
 	 */
-	if (crc == e->checksum || (!e->checksum && e->blocks == 1))
+	if (bow_checksum_matches(crc, &(struct bow_entry_facts){
+			.checksum = e->checksum, .blocks = e->blocks }))
 		return 0;
 	br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
 	       ": checksum of sectors %" PRIu64 "+%" PRIu64 " (backup of "

@@ -121,7 +121,7 @@ int br_validate(struct ctx *c, struct bow_restore_summary *s)
 	uint64_t bs_sectors;
 	bool is_log;
 	struct bow_log_header h;
-	uint64_t budget;
+	__u64 budget;		/* the rules' type: dm-bow-rules.h */
 	uint32_t expect = 0;
 	int r;
 
@@ -194,17 +194,9 @@ int br_validate(struct ctx *c, struct bow_restore_summary *s)
 			struct entry e;
 
 			r = br_check_entry(c, c->block, header_size,
-					   sequence, i, &e);
+					   sequence, i, &budget, &e);
 			if (r)
 				return r;
-			if (e.blocks > budget) {
-				br_say(c, "%s: log block sequence %" PRIu32
-				       " entry %" PRIu32 ": the chain backs up "
-				       "more than the device holds\n", c->path,
-				       sequence, i);
-				return BOW_INVALID;
-			}
-			budget -= e.blocks;
 			r = br_verify_entry(c, &e, sequence, i, &data);
 			if (r)
 				return r;

@@ -18,7 +18,8 @@ cache=${BOW_ARM64_CACHE:-/var/cache/dm-bow/arm64}
 abi=$("$top/tests/vm/kernel-version" | sed 's/-[a-z0-9]*$//')
 kver=$abi-arm64
 key=$(cat "$0" "$top"/bow-restore/Makefile "$top"/bow-restore/*.[ch] \
-	"$top"/bow-restore/lib/*.[ch] "$top/dm-bow-format.h" "$top/userspace.mk" |
+	"$top"/bow-restore/lib/*.[ch] "$top"/dm-bow-format.h "$top"/dm-bow-rules.[ch] \
+	"$top/userspace.mk" |
 	md5sum | cut -c1-8)
 out=$cache/$kver-$key
 # One builder at a time (suites run side by side: tests/run-all.sh);
@@ -48,7 +49,7 @@ depmod -b "$out/root" "$kver"
 mkdir -p "$out/src/bow-restore/lib"
 cp "$top"/bow-restore/Makefile "$top"/bow-restore/*.[ch] "$out/src/bow-restore/"
 cp "$top"/bow-restore/lib/*.[ch] "$out/src/bow-restore/lib/"
-cp "$top/dm-bow-format.h" "$top/userspace.mk" "$out/src/"
+cp "$top/dm-bow-format.h" "$top"/dm-bow-rules.[ch] "$top/userspace.mk" "$out/src/"
 # The project's flags (userspace.mk), ISA-L's arm64 headers and library.
 make -s -C "$out/src/bow-restore" CC=aarch64-linux-gnu-gcc \
 	CPPFLAGS="-I$out/root/usr/include" \

@@ -157,7 +157,7 @@ fi
 # peak resident set (which counts the device's pages mapped in: page
 # cache, not the tool's own memory).
 cc -std=c11 -O2 -Wall -Wextra -Werror -o "$out/big-log" \
-	"$top/tests/bench/big-log.c" "$top"/bow-restore/lib/*.c -lisal
+	"$top/tests/bench/big-log.c" "$top"/bow-restore/lib/*.c "$top/dm-bow-rules.c" -lisal
 restore_scale()
 {
 	_what=$1 _img=$2

@@ -17,7 +17,7 @@ for target in fuzz-restore fuzz-chain; do
 	clang -std=c11 -g -O1 -Wall -Wextra -Werror \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-o "$out/$target" "$top/tests/fuzz/$target.c" \
-		"$top"/bow-restore/lib/*.c -lisal ||
+		"$top"/bow-restore/lib/*.c "$top/dm-bow-rules.c" -lisal ||
 		{ not_ok "$target builds"; exit 1; }
 done
 

@@ -12,14 +12,17 @@ cc_test()
 		-fsanitize=address,undefined -fno-sanitize-recover=all "$@"
 }
 cc_test -o "$top/build/test-restore" "$top/tests/unit/test-restore.c" \
-	"$top"/bow-restore/lib/*.c -lisal
+	"$top"/bow-restore/lib/*.c "$top/dm-bow-rules.c" -lisal
 cc_test -o "$top/build/test-extmap" "$top/tests/unit/test-extmap.c" \
 	"$top/bow-restore/lib/extmap.c"
 cc_test -o "$top/build/test-bowctl" "$top/tests/unit/test-bowctl.c" \
 	"$top/bowctl/bowtab.c" "$top/bowctl/state.c" "$top/bowctl/bootloader.c" \
 	"$top/bowctl/decide.c" \
-	"$top"/bow-restore/lib/*.c -lisal
+	"$top"/bow-restore/lib/*.c "$top/dm-bow-rules.c" -lisal
+cc_test -o "$top/build/test-rules" "$top/tests/unit/test-rules.c" \
+	"$top/dm-bow-rules.c"
 "$top/build/test-extmap"
+"$top/build/test-rules"
 "$top/build/test-bowctl"
 "$top/build/test-restore"
 "$top/tests/unit/cli.sh"

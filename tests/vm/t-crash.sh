@@ -29,7 +29,7 @@ vm_run "$work/console.log" "$work/guest" \
 vm_results "$work/console.log"
 
 cc -std=c11 -Wall -Wextra -Werror -O2 -o "$work/crashcheck" \
-	"$top/tests/crash/crashcheck.c" "$top"/bow-restore/lib/*.c -lisal
+	"$top/tests/crash/crashcheck.c" "$top"/bow-restore/lib/*.c "$top/dm-bow-rules.c" -lisal
 seed=${BOW_CRASH_SEED:-$(date +%s)}
 for n in ordered broken; do
 	dumpe2fs "$work/$n.ckpt" 2>/dev/null |
