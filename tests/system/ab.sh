@@ -272,7 +272,7 @@ ab_make()
 # debugfs.
 ab_new()
 {
-	# ab_make runs beside the first scenarios (t-lifecycle.sh).
+	# ab_make runs beside the first scenarios (tests/system/run.sh).
 	while [ ! -e "$sys_dir/ab.ready" ] && [ ! -e "$sys_dir/ab.failed" ]; do
 		sleep 1
 	done

@@ -4,7 +4,7 @@
 # environment on systemd-boot's entries (mender-systemd-boot, 2 tries).
 # The update's image is configured as a Mender image is: the data is
 # committed when Mender commits (commit=manual), and Mender's commit, not
-# systemd-bless-boot, marks the entry good.  Sourced by t-lifecycle.sh.
+# systemd-bless-boot, marks the entry good.  Sourced by tests/system/run.sh.
 
 mender_install="BOW_BOOT_TRIES=2 mender install /meta/update.mender \
 > /meta/bowtest/mender.out 2>&1

@@ -2,7 +2,7 @@
 # a signed verity bundle, `rauc install` through rauc.service, the
 # project's pre-install handler arming the data, the project's
 # systemd-boot backend switching slots with 2 tries.  bowctl's retries
-# (1) are under the boot loader's tries (2).  Sourced by t-lifecycle.sh.
+# (1) are under the boot loader's tries (2).  Sourced by tests/system/run.sh.
 
 rauc_install="rauc install /meta/update.raucb > /meta/bowtest/rauc.out 2>&1
 echo \$? > /meta/bowtest/rauc.rc"

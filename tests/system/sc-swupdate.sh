@@ -4,7 +4,7 @@
 # shellscript that marks the target slot unbootable before the copy and
 # primary after it, with systemd-boot-slot; run as `swupdate -i`, with
 # the project's pre-update command naming the target slot.  Sourced by
-# t-lifecycle.sh.
+# tests/system/run.sh.
 
 swupdate_install="swupdate -i /meta/update.swu -k /etc/swupdate/signer.pem \
 -e stable,copy2 -P '/usr/lib/dm-bow/swupdate-pre-install b' \
