@@ -236,6 +236,143 @@ static enum bow_route bow_route_passthrough(struct bow_dev *bd,
 	return BOW_ROUTE_REMAPPED;
 }
 
+/* What routing one bio under bd->lock needs to know. */
+struct bow_route_ctx {
+	struct bow_dev *bd;
+	struct bio *bio;
+	sector_t sector;	/* of the bio on the dm-bow device */
+	sector_t start_blk;	/* the blocks it touches: whole ones for */
+	sector_t end_blk;	/* a discard, all it touches otherwise */
+	bool is_write;
+	bool in_block0;
+	bool worker;		/* the worker routes it: it may wait */
+	struct bow_prealloc *pa;	/* nodes, if have_nodes */
+	bool have_nodes;
+	int error;		/* the bio ends with it (BOW_ROUTE_DONE) */
+};
+
+/*
+ * A range map update needs nodes, allocated without the lock: when one
+ * turns out to be needed, routing says so (BOW_ROUTE_NODES) and is done
+ * again with them.  Most writes change no range (rewrites of blocks
+ * already changed in state 1, of blocks in use in state 0) and allocate
+ * nothing.
+ */
+#define BOW_ROUTE_NODES		(-1)
+
+/* State 0: a discard frees unchanged blocks, a write takes free ones. */
+static int __bow_route_trim(struct bow_route_ctx *rc)
+{
+	struct bow_dev *bd = rc->bd;
+	struct bio *bio = rc->bio;
+
+	lockdep_assert_held(&bd->lock);
+	if (bio_op(bio) == REQ_OP_DISCARD) {
+		if (rc->start_blk < rc->end_blk) {
+			if (!rc->have_nodes)
+				return BOW_ROUTE_NODES;
+			rc->error = bow_convert(&bd->map, rc->start_blk,
+						rc->end_blk,
+						BOW_TYPE(BOW_UNCHANGED),
+						BOW_FREE, rc->pa);
+		}
+		return BOW_ROUTE_DONE;
+	}
+	if (rc->is_write && !rc->in_block0 &&
+	    !bow_range_all(&bd->map, rc->start_blk, rc->end_blk,
+			   BOW_TYPE(BOW_UNCHANGED))) {
+		if (!rc->have_nodes)
+			return BOW_ROUTE_NODES;
+		rc->error = bow_convert(&bd->map, rc->start_blk, rc->end_blk,
+					BOW_TYPE(BOW_FREE), BOW_UNCHANGED,
+					rc->pa);
+		if (rc->error)
+			return BOW_ROUTE_DONE;
+	}
+	bow_remap(bd, bio, rc->sector, BOW_BIO_INFLIGHT);
+	return BOW_ROUTE_REMAPPED;
+}
+
+/*
+ * State 1, a discard: never passed down, since discarded blocks may hold
+ * backups.  Blocks free at the checkpoint and written since, in no entry,
+ * are free space for backups again; only the worker frees them
+ * (bow_epoch_enter()).  Not a source (CHANGED): see "Discards" in
+ * Documentation/dm-bow-design.rst.
+ */
+static int __bow_route_discard(struct bow_route_ctx *rc)
+{
+	struct bow_dev *bd = rc->bd;
+
+	if (rc->start_blk >= rc->end_blk || bd->failed ||
+	    bow_range_all(&bd->map, rc->start_blk, rc->end_blk,
+			  ~BOW_TYPE(BOW_WRITTEN)))
+		return BOW_ROUTE_DONE;
+	if (!rc->worker)
+		return BOW_ROUTE_DEFER;
+	if (!rc->have_nodes)
+		return BOW_ROUTE_NODES;
+	rc->error = bow_convert(&bd->map, rc->start_blk, rc->end_blk,
+				BOW_TYPE(BOW_WRITTEN), BOW_FREE, rc->pa);
+	__bow_low_water_check(bd);
+	if (rc->error)
+		return BOW_ROUTE_DONE;
+	WRITE_ONCE(bd->epoch, !bd->epoch);
+	/* Pairs with bow_epoch_enter(). */
+	smp_mb();
+	return BOW_ROUTE_DRAIN;
+}
+
+/*
+ * State 1: block 0 goes to where it lives now, a write over data of the
+ * checkpoint to the worker (a slow write), one into free space takes it.
+ */
+static int __bow_route_checkpoint(struct bow_route_ctx *rc)
+{
+	struct bow_dev *bd = rc->bd;
+	struct bio *bio = rc->bio;
+
+	lockdep_assert_held(&bd->lock);
+	if (!rc->is_write && !rc->in_block0) {
+		/* Held by a state change, then let go. */
+		bow_remap(bd, bio, rc->sector, 0);
+		return BOW_ROUTE_REMAPPED;
+	}
+	if (bio_op(bio) == REQ_OP_DISCARD)
+		return __bow_route_discard(rc);
+	if (rc->in_block0) {
+		if (rc->is_write)
+			return BOW_ROUTE_SLOW;
+		if (bd->block0_moving)
+			return BOW_ROUTE_DEFER;
+		bow_remap(bd, bio, bd->block0_live + rc->sector,
+			  BOW_BIO_INFLIGHT | BOW_BIO_BLOCK0);
+		return BOW_ROUTE_REMAPPED;
+	}
+	if (bd->failed) {
+		rc->error = -EIO;
+		return BOW_ROUTE_DONE;
+	}
+	if (bow_range_all(&bd->map, rc->start_blk, rc->end_blk,
+			  BOW_TYPE(BOW_CHANGED) | BOW_TYPE(BOW_WRITTEN))) {
+		bow_remap(bd, bio, rc->sector, BOW_BIO_INFLIGHT);
+		return BOW_ROUTE_REMAPPED;
+	}
+	if (!bow_range_all(&bd->map, rc->start_blk, rc->end_blk,
+			   BOW_TYPE(BOW_CHANGED) | BOW_TYPE(BOW_WRITTEN) |
+			   BOW_TYPE(BOW_FREE)))
+		return BOW_ROUTE_SLOW;
+	if (!rc->have_nodes)
+		return BOW_ROUTE_NODES;
+	rc->error = bow_convert(&bd->map, rc->start_blk, rc->end_blk,
+				BOW_TYPE(BOW_FREE), BOW_WRITTEN, rc->pa);
+	__bow_low_water_check(bd);
+	if (rc->error)
+		return BOW_ROUTE_DONE;
+	bow_remap(bd, bio, rc->sector, BOW_BIO_INFLIGHT);
+	return BOW_ROUTE_REMAPPED;
+}
+
 /*
  * Decide what to do with a bio, and do it when that needs no I/O.  Runs
  * from map() and, for bios that had to wait, from the worker (@worker),
@@ -245,14 +382,18 @@ enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 			 sector_t sector, bool worker)
 {
 	struct bow_prealloc pa = {};
-	enum bow_route route;
 	sector_t end = bow_bio_end(bio, sector);
 	sector_t bs = bd->block_sectors;
-	sector_t start_blk, end_blk;
-	bool is_write = op_is_write(bio_op(bio));
-	bool in_block0 = sector < bs;
-	bool have_nodes = false;
-	int r;
+	struct bow_route_ctx rc = {
+		.bd = bd,
+		.bio = bio,
+		.sector = sector,
+		.is_write = op_is_write(bio_op(bio)),
+		.in_block0 = sector < bs,
+		.worker = worker,
+		.pa = &pa,
+	};
+	int route;
 
 	/* Half rolled back: nothing on the device is what it claims. */
 	if (unlikely(READ_ONCE(bd->rollback_begun))) {
@@ -265,144 +406,51 @@ enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 	 * change, which holds them (a rollback rewrites the device).
 	 */
 	if (!READ_ONCE(bd->transition) &&
-	    ((!is_write && !in_block0) ||
+	    ((!rc.is_write && !rc.in_block0) ||
 	     READ_ONCE(bd->state) == BOW_STATE_COMMITTED))
 		return bow_route_passthrough(bd, bio, sector);
 
-again:
-	route = BOW_ROUTE_REMAPPED;
 	if (bio_op(bio) == REQ_OP_DISCARD) {
 		/* A discard covers whole blocks only, never block 0. */
-		start_blk = max(round_up(sector, bs), bs);
-		end_blk = round_down(end, bs);
+		rc.start_blk = max(round_up(sector, bs), bs);
+		rc.end_blk = round_down(end, bs);
 	} else {
-		start_blk = round_down(sector, bs);
-		end_blk = round_up(end, bs);
+		rc.start_blk = round_down(sector, bs);
+		rc.end_blk = round_up(end, bs);
 	}
-	r = 0;
-	spin_lock(&bd->lock);
-	if (bd->transition) {
-		bio_list_add(&bd->held, bio);
-		route = BOW_ROUTE_HELD;
-		goto unlock;
-	}
-
-	/*
-	 * A range map update needs nodes, allocated without the lock: when
-	 * one turns out to be needed, they are, and the bio routed again.
-	 * Most writes change no range (rewrites of blocks already changed
-	 * in state 1, of blocks in use in state 0) and allocate nothing.
-	 */
-	switch (bd->state) {
-	case BOW_STATE_TRIM:
-		if (bio_op(bio) == REQ_OP_DISCARD) {
-			route = BOW_ROUTE_DONE;
-			if (start_blk < end_blk) {
-				if (!have_nodes)
-					goto fill;
-				r = bow_convert(&bd->map, start_blk, end_blk,
-						BOW_TYPE(BOW_UNCHANGED),
-						BOW_FREE, &pa);
-			}
-		} else if (is_write && !in_block0 &&
-			   !bow_range_all(&bd->map, start_blk, end_blk,
-					  BOW_TYPE(BOW_UNCHANGED))) {
-			if (!have_nodes)
-				goto fill;
-			r = bow_convert(&bd->map, start_blk, end_blk,
-					BOW_TYPE(BOW_FREE), BOW_UNCHANGED, &pa);
-		}
-		if (route == BOW_ROUTE_REMAPPED && !r)
-			bow_remap(bd, bio, sector, BOW_BIO_INFLIGHT);
-		break;
-
-	case BOW_STATE_CHECKPOINT:
-		if (!is_write && !in_block0) {
-			/* Held by a state change, then let go. */
-			bow_remap(bd, bio, sector, 0);
-		} else if (bio_op(bio) == REQ_OP_DISCARD) {
-			/*
-			 * Never passed down: discarded blocks may hold backups.
-			 * Blocks free at the checkpoint and written since, in
-			 * no entry, are free space for backups again; only the
-			 * worker frees them (bow_epoch_enter()).  Not a source
-			 * (CHANGED): see "Discards" in the documentation.
-			 */
-			route = BOW_ROUTE_DONE;
-			if (start_blk >= end_blk || bd->failed ||
-			    bow_range_all(&bd->map, start_blk, end_blk,
-					  ~BOW_TYPE(BOW_WRITTEN)))
-				break;
-			if (!worker) {
-				route = BOW_ROUTE_DEFER;
-				break;
-			}
-			if (!have_nodes)
-				goto fill;
-			r = bow_convert(&bd->map, start_blk, end_blk,
-					BOW_TYPE(BOW_WRITTEN), BOW_FREE, &pa);
-			__bow_low_water_check(bd);
-			if (!r) {
-				WRITE_ONCE(bd->epoch, !bd->epoch);
-				/* Pairs with bow_epoch_enter(). */
-				smp_mb();
-				route = BOW_ROUTE_DRAIN;
-			}
-		} else if (in_block0) {
-			if (is_write)
-				route = BOW_ROUTE_SLOW;
-			else if (bd->block0_moving)
-				route = BOW_ROUTE_DEFER;
-			else
-				bow_remap(bd, bio, bd->block0_live + sector,
-					  BOW_BIO_INFLIGHT | BOW_BIO_BLOCK0);
-		} else if (bd->failed) {
-			r = -EIO;
-		} else if (bow_range_all(&bd->map, start_blk, end_blk,
-					 BOW_TYPE(BOW_CHANGED) |
-					 BOW_TYPE(BOW_WRITTEN))) {
-			bow_remap(bd, bio, sector, BOW_BIO_INFLIGHT);
-		} else if (bow_range_all(&bd->map, start_blk, end_blk,
-					 BOW_TYPE(BOW_CHANGED) |
-					 BOW_TYPE(BOW_WRITTEN) |
-					 BOW_TYPE(BOW_FREE))) {
-			if (!have_nodes)
-				goto fill;
-			r = bow_convert(&bd->map, start_blk, end_blk,
-					BOW_TYPE(BOW_FREE), BOW_WRITTEN, &pa);
-			__bow_low_water_check(bd);
-			if (!r)
-				bow_remap(bd, bio, sector, BOW_BIO_INFLIGHT);
+	for (;;) {
+		spin_lock(&bd->lock);
+		if (bd->transition) {
+			bio_list_add(&bd->held, bio);
+			route = BOW_ROUTE_HELD;
+		} else if (bd->state == BOW_STATE_TRIM) {
+			route = __bow_route_trim(&rc);
+		} else if (bd->state == BOW_STATE_CHECKPOINT) {
+			route = __bow_route_checkpoint(&rc);
 		} else {
-			route = BOW_ROUTE_SLOW;
+			/* Committed since the unlocked look above. */
+			spin_unlock(&bd->lock);
+			bow_prealloc_free(&pa);
+			return bow_route_passthrough(bd, bio, sector);
 		}
-		break;
-
-	case BOW_STATE_COMMITTED:
-		/* Committed since the unlocked look above. */
 		spin_unlock(&bd->lock);
-		bow_prealloc_free(&pa);
-		return bow_route_passthrough(bd, bio, sector);
+		if (route != BOW_ROUTE_NODES)
+			break;
+		if (bow_prealloc_fill(&pa, worker)) {
+			bow_prealloc_free(&pa);
+			return BOW_ROUTE_DEFER;
+		}
+		rc.have_nodes = true;
+		rc.error = 0;
 	}
-unlock:
-	spin_unlock(&bd->lock);
 	bow_prealloc_free(&pa);
-	if (r) {
-		bio->bi_status = errno_to_blk_status(r);
+	if (rc.error) {
+		bio->bi_status = errno_to_blk_status(rc.error);
 		route = BOW_ROUTE_DONE;
 	}
 	if (route == BOW_ROUTE_DONE)
 		bio_endio(bio);
 	return route;
-
-fill:
-	spin_unlock(&bd->lock);
-	if (bow_prealloc_fill(&pa, worker)) {
-		bow_prealloc_free(&pa);
-		return BOW_ROUTE_DEFER;
-	}
-	have_nodes = true;
-	goto again;
 }
 
 /* The block-rounded extent of a deferred write (bi_sector not remapped). */
