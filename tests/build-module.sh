@@ -12,7 +12,7 @@ kdir=$1
 dir=$2
 shift 2
 mkdir -p "$dir"
-sources=$(make -s -C "$top" module-sources)
+sources=$(make -s --no-print-directory -C "$top" module-sources)
 for f in $sources; do
 	cmp -s "$top/$f" "$dir/$f" || cp "$top/$f" "$dir/$f"
 done

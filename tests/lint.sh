@@ -11,7 +11,7 @@ src=$("$top/tests/kernel-source.sh")
 cp=$src/scripts/checkpatch.pl
 # The shared header defines __packed for userspace: that one definition
 # is the only PREFER_DEFINED_ATTRIBUTE_MACRO warning checkpatch can give.
-for f in $(make -s -C "$top" module-sources); do
+for f in $(make -s --no-print-directory -C "$top" module-sources); do
 	case $f in
 	Kbuild) continue ;;
 	dm-bow-format.h) ignore=--ignore=PREFER_DEFINED_ATTRIBUTE_MACRO ;;

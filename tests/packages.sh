@@ -5,7 +5,7 @@
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/lib.sh"
 deb=$top/build/deb
-v=$(make -s -C "$top" version)
+v=$(make -s --no-print-directory -C "$top" version)
 
 make -s -C "$top" deb > "$top/build/deb.log" 2>&1
 rc=$?

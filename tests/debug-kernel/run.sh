@@ -13,7 +13,7 @@ out=$("$top/tests/debug-kernel/build.sh") || {
 }
 src=$out/linux-source-6.1
 echo "# debug kernel: $out (built in $(cat "$out/build-seconds") s; this run waited $(( $(date +%s) - start )) s for it)"
-kver=$(make -s -C "$src" kernelrelease)
+kver=$(make -s --no-print-directory -C "$src" kernelrelease)
 mod=$top/build/debug-module
 rm -rf "$mod"
 warn=$("$top/tests/build-module.sh" "$src" "$mod" BOW_TESTING=y | grep -E 'warning|error')

@@ -91,7 +91,7 @@ sys_base_image()
 			"/lib/modules/$k/modules.builtin" \
 			"/lib/modules/$k/modules.builtin.modinfo" \
 			"$_r/lib/modules/$k/"
-		dkms install -m dm-bow -v "$(make -s -C "$top" version)" -k "$k" \
+		dkms install -m dm-bow -v "$(make -s --no-print-directory -C "$top" version)" -k "$k" \
 			--dkmstree "$_dk/tree" --sourcetree "$_dk/root/usr/src" \
 			--installtree "$_r/lib/modules" --no-depmod \
 			> "$_dk/$k.log" 2>&1 || { cat "$_dk/$k.log"; return 1; }
