@@ -441,7 +441,6 @@ enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 			return BOW_ROUTE_DEFER;
 		}
 		rc.have_nodes = true;
-		rc.error = 0;
 	}
 	bow_prealloc_free(&pa);
 	if (rc.error) {

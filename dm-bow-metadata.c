@@ -364,8 +364,7 @@ int bow_resume_verify(struct bow_resume *rs,
 			    n << (bd->block_shift + SECTOR_SHIFT));
 		cond_resched();
 	}
-	/* Android's moves of the live block 0: one block, checksum 0. */
-	if (crc == e->checksum || (!e->checksum && e->blocks == 1))
+	if (bow_checksum_matches(crc, e->checksum, e->blocks))
 		return 0;
 	return bow_resume_bad(rs,
 			      "log block sequence %u entry %u: checksum of sectors %llu+%llu is 0x%08x, log says 0x%08x",

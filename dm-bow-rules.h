@@ -96,15 +96,23 @@ enum bow_rule bow_check_entry(const void *blk, const struct bow_geometry *g,
 			      struct bow_entry_facts *e);
 
 /*
- * Whether @crc, crc32_le of @e's backup seeded with its source block
- * (@e->source), is the one the entry says.  Android's dm-bow logs each move of the
- * live block 0 as a one-block entry with checksum 0, and its readers skip
- * the check then: so do these rules, for one-block entries.
+ * Android's dm-bow logs each move of the live block 0 as a one-block
+ * entry with checksum 0 (the block changes after the copy), and its
+ * readers skip the check then: so do these rules, for one-block entries.
  */
-static inline bool bow_checksum_matches(__u32 crc,
-					const struct bow_entry_facts *e)
+static inline bool bow_checksum_unchecked(__u32 checksum, __u64 blocks)
 {
-	return crc == e->checksum || (!e->checksum && e->blocks == 1);
+	return !checksum && blocks == 1;
+}
+
+/*
+ * Whether @crc, crc32_le of an entry's backup seeded with its source
+ * block, is the @checksum the entry of @blocks blocks says.
+ */
+static inline bool bow_checksum_matches(__u32 crc, __u32 checksum,
+					__u64 blocks)
+{
+	return crc == checksum || bow_checksum_unchecked(checksum, blocks);
 }
 
 #endif /* DM_BOW_RULES_H */

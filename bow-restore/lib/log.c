@@ -249,15 +249,12 @@ int br_check_checksum(struct ctx *c, const struct entry *e,
 	uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
 
 	/*
-	 * Android's dm-bow logs each move of the live block 0 as a one-block
-	 * entry with checksum 0 (the block changes after the copy), and its
-	 * readers skip the check for checksum 0: so does this one, for
-	 * one-block entries.  What such an entry copies lands on a block
-	 * that was free at the checkpoint (the old live copy); a damaged
-	 * checksum that reads 0 goes unnoticed, 1 in 2^32 of them.
+	 * Android's one-block entries with checksum 0 are not checked
+	 * (bow_checksum_unchecked()).  What such an entry copies lands on a
+	 * block that was free at the checkpoint (the old live copy); a
+	 * damaged checksum that reads 0 goes unnoticed, 1 in 2^32 of them.
 	 */
-	if (bow_checksum_matches(crc, &(struct bow_entry_facts){
-			.checksum = e->checksum, .blocks = e->blocks }))
+	if (bow_checksum_matches(crc, e->checksum, e->blocks))
 		return 0;
 	br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
 	       ": checksum of sectors %" PRIu64 "+%" PRIu64 " (backup of "

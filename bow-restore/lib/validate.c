@@ -214,7 +214,7 @@ int br_validate(struct ctx *c, struct bow_restore_summary *s)
 					e.blocks * bs_sectors);
 			s->entries++;
 			s->bytes += e.blocks * c->block_size;
-			if (!e.checksum && e.blocks == 1)
+			if (bow_checksum_unchecked(e.checksum, e.blocks))
 				s->unchecked++;
 		}
 		br_progress(c, 1, c->nr_logs,
