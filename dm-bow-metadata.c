@@ -50,7 +50,7 @@ static int bow_resume_charge(struct bow_resume *rs, u64 extra)
 	u64 nodes = 4 * rs->nr_entries + 2 * rs->map_ranges +
 		    2 * (u64)rs->freemap_blocks + 2;
 	u64 need = extra +
-		   rs->cap_entries * sizeof(struct bow_resume_entry) +
+		   rs->cap_entries * sizeof(struct bow_chain_entry) +
 		   (rs->vext_nodes + 2 * rs->nr_entries) *
 		   sizeof(struct bow_vext) +
 		   rs->map_cap * sizeof(struct bow_freemap_range) +
@@ -73,339 +73,155 @@ static u64 bow_resume_mem_max(void)
 	return ((u64)totalram_pages() << PAGE_SHIFT) >> BOW_RESUME_RAM_SHIFT;
 }
 
-bool bow_vext_less(struct rb_node *a, const struct rb_node *b)
+static struct bow_resume *bow_chain_resume(struct bow_chain *ch)
 {
-	return rb_entry(a, struct bow_vext, node)->start <
-	       rb_entry(b, struct bow_vext, node)->start;
+	return container_of(ch, struct bow_resume, chain);
 }
 
-/* The extent holding block @b, or else the first after it, or NULL. */
-static struct bow_vext *bow_vext_find(struct rb_root *root, u64 b)
+static int bow_chain_read_dev(struct bow_chain *ch, u64 phys, u64 blocks,
+			      void *buf, const void **data)
 {
-	struct rb_node *n = root->rb_node;
-	struct bow_vext *after = NULL;
-
-	while (n) {
-		struct bow_vext *e = rb_entry(n, struct bow_vext, node);
-
-		if (b < e->start) {
-			after = e;
-			n = n->rb_left;
-		} else if (b - e->start >= e->len) {
-			n = n->rb_right;
-		} else {
-			return e;
-		}
-	}
-	return after;
-}
-
-static struct bow_vext *bow_vext_next(struct bow_vext *e)
-{
-	struct rb_node *n = rb_next(&e->node);
-
-	return n ? rb_entry(n, struct bow_vext, node) : NULL;
-}
-
-/* Where block @b's bytes are, and for how many blocks on (*@run) alike. */
-u64 bow_vext_lookup(struct rb_root *root, u64 b, u64 *run)
-{
-	struct bow_vext *e = bow_vext_find(root, b);
-
-	if (e && e->start <= b) {
-		*run = e->len - (b - e->start);
-		return e->phys + (b - e->start);
-	}
-	*run = e ? e->start - b : U64_MAX - b;
-	return b;
-}
-
-/* True if any of [start, start + len) is in @root. */
-bool bow_vext_overlaps(struct rb_root *root, u64 start, u64 len)
-{
-	struct bow_vext *e = bow_vext_find(root, start);
-
-	return e && e->start < start + len;
-}
-
-/*
- * Make blocks [start, start + len) show [phys, phys + len); *@nodes
- * counts the extents of @root.
- */
-int bow_vext_assign(struct rb_root *root, u64 start, u64 len, u64 phys,
-		    u64 *nodes)
-{
-	struct bow_vext *e = bow_vext_find(root, start), *prev, *new;
-	u64 end = start + len;
-
-	new = kmalloc(sizeof(*new), BOW_RESUME_GFP);
-	if (!new)
-		return -ENOMEM;
-	(*nodes)++;
-	/* One extent across the whole range: its tail becomes @new's. */
-	if (e && e->start < start && e->start + e->len > end) {
-		struct bow_vext *tail = kmalloc(sizeof(*tail), BOW_RESUME_GFP);
-
-		if (!tail) {
-			kfree(new);
-			(*nodes)--;
-			return -ENOMEM;
-		}
-		(*nodes)++;
-		tail->start = end;
-		tail->len = e->start + e->len - end;
-		tail->phys = e->phys + (end - e->start);
-		e->len = start - e->start;
-		rb_add(&tail->node, root, bow_vext_less);
-		e = tail;
-	}
-	while (e && e->start < end) {
-		struct bow_vext *next = bow_vext_next(e);
-		u64 e_end = e->start + e->len;
-
-		if (e->start < start) {
-			e->len = start - e->start;
-		} else if (e_end > end) {
-			e->phys += end - e->start;
-			e->len = e_end - end;
-			e->start = end;
-		} else {
-			rb_erase(&e->node, root);
-			kfree(e);
-			(*nodes)--;
-		}
-		e = next;
-	}
-	new->start = start;
-	new->len = len;
-	new->phys = phys;
-	rb_add(&new->node, root, bow_vext_less);
-	/* Backups are allocated next to each other: keep the tree small. */
-	prev = rb_prev(&new->node) ?
-	       rb_entry(rb_prev(&new->node), struct bow_vext, node) : NULL;
-	if (prev && prev->start + prev->len == start &&
-	    prev->phys + prev->len == phys) {
-		prev->len += len;
-		rb_erase(&new->node, root);
-		kfree(new);
-		(*nodes)--;
-	}
-	return 0;
-}
-
-void bow_vext_destroy(struct rb_root *root)
-{
-	struct bow_vext *e, *tmp;
-
-	rbtree_postorder_for_each_entry_safe(e, tmp, root, node) {
-		kfree(e);
-		cond_resched();
-	}
-	*root = RB_ROOT;
-}
-
-/* Read @n blocks of the simulated device from block @b into @buf. */
-int bow_resume_read(struct bow_resume *rs, u64 b, u64 n, void *buf)
-{
+	struct bow_resume *rs = bow_chain_resume(ch);
 	struct bow_dev *bd = rs->bd;
 	unsigned int shift = bd->block_shift;
+	int r;
 
-	while (n) {
-		u64 run, phys = bow_vext_lookup(&rs->map, b, &run);
-		int r;
+	r = bow_io(bd, REQ_OP_READ, phys << shift, blocks << shift, buf);
+	if (r)
+		DMERR("%pg: %s: read error at sector %llu",
+		      bd->bdev, rs->what, phys << shift);
+	return r;
+}
 
-		run = min(run, n);
-		r = bow_io(bd, REQ_OP_READ, phys << shift, run << shift, buf);
-		if (r) {
-			DMERR("%pg: %s: read error at sector %llu",
-			      bd->bdev, rs->what, phys << shift);
-			return r;
-		}
-		buf += run << (shift + SECTOR_SHIFT);
-		b += run;
-		n -= run;
-	}
-	return 0;
+static struct rb_root *bow_chain_root(struct bow_chain *ch,
+				      enum bow_chain_map m)
+{
+	struct bow_resume *rs = bow_chain_resume(ch);
+
+	return m == BOW_CHAIN_MAP ? &rs->map : &rs->read;
+}
+
+static u64 bow_chain_lookup(struct bow_chain *ch, enum bow_chain_map m,
+			    u64 block, u64 *run)
+{
+	return bow_vext_lookup(bow_chain_root(ch, m), block, run);
+}
+
+static bool bow_chain_overlaps(struct bow_chain *ch, enum bow_chain_map m,
+			       u64 start, u64 len)
+{
+	return bow_vext_overlaps(bow_chain_root(ch, m), start, len);
+}
+
+/* The simulated device's extents are charged as they are made. */
+static int bow_chain_assign(struct bow_chain *ch, enum bow_chain_map m,
+			    u64 start, u64 len, u64 to)
+{
+	struct bow_resume *rs = bow_chain_resume(ch);
+	int r;
+
+	r = bow_vext_assign(bow_chain_root(ch, m), start, len, to,
+			    &rs->vext_nodes);
+	if (!r && m == BOW_CHAIN_MAP)
+		r = bow_resume_charge(rs, 0);
+	return r;
 }
 
 /*
- * Check the header of the log block in rs->block: the newest (@first,
- * from block 0 itself) or the one with sequence @expect.  The rules are
- * dm-bow-rules.c's, bow-restore's too; the words are the kernel log's.
+ * A broken rule, in the kernel log's words (bow-restore says the same
+ * of the same log in its own).
  */
-static int bow_resume_header(struct bow_resume *rs, bool first, u32 expect,
-			     u32 *count, u32 *sequence, u32 *header_size)
+static int bow_chain_broken(struct bow_chain *ch,
+			    const struct bow_chain_verdict *v)
 {
+	struct bow_resume *rs = bow_chain_resume(ch);
 	struct bow_dev *bd = rs->bd;
-	const struct bow_geometry g = {
-		.block_size = bd->block_size,
-		.dev_blocks = rs->dev_blocks,
-	};
-	struct bow_header_facts h;
-	enum bow_rule rule;
+	const struct bow_header_facts *h = v->h;
+	const struct bow_entry_facts *f = v->f;
+	const struct bow_chain_entry *e = v->e;
 
-	/* A rollback finishes one begun before: block 0 is marked so. */
-	rule = bow_check_header(rs->block, &g, first,
-				rs->flags & BOW_WALK_RESTORING, expect, &h);
-	*count = h.count;
-	*sequence = h.sequence;
-	*header_size = h.header_size;
-	switch (rule) {
-	case BOW_RULE_OK:
-		return 0;
+	switch (v->rule) {
 	case BOW_RULE_MAGIC:
 		return bow_resume_bad(rs, "log block sequence %u has magic 0x%08x, expected 0x%08x",
-				      expect, h.magic, BOW_MAGIC);
+				      v->expect, h->magic, BOW_MAGIC);
 	case BOW_RULE_VERSION:
 		return bow_resume_bad(rs,
 				      "log block sequence %u: header_version 0x%04x, expected 0x%04x",
-				      h.sequence, h.header_version,
+				      h->sequence, h->header_version,
 				      BOW_HEADER_VERSION);
 	case BOW_RULE_BLOCK_SIZE:
 		return bow_resume_bad(rs, "log block sequence %u: block_size %u, the table's is %u",
-				      h.sequence, h.block_size, bd->block_size);
+				      h->sequence, h->block_size, bd->block_size);
 	case BOW_RULE_HEADER_SIZE:
 		return bow_resume_bad(rs,
 				      "log block sequence %u: header_size %u, expected %u to %u",
-				      h.sequence, h.header_size,
+				      h->sequence, h->header_size,
 				      BOW_HEADER_SIZE, bd->block_size);
 	case BOW_RULE_SECTOR0_ALIGN:
 	case BOW_RULE_SECTOR0_ZERO:
 	case BOW_RULE_SECTOR0_END:
 		return bow_resume_bad(rs,
 				      "log block sequence %u: sector0 %llu is not a block of the device but block 0",
-				      h.sequence, h.sector0);
+				      h->sequence, h->sector0);
 	case BOW_RULE_COUNT_ZERO:
 		return bow_resume_bad(rs,
 				      "count 0: a commit has begun, or the log is damaged: run bow-restore");
 	case BOW_RULE_COUNT:
 		return bow_resume_bad(rs, "log block sequence %u: count %u, expected 1 to %u",
-				      h.sequence, h.count,
+				      h->sequence, h->count,
 				      bow_log_capacity(bd->block_size,
-						       h.header_size));
+						       h->header_size));
 	case BOW_RULE_SEQUENCE:
 		return bow_resume_bad(rs,
 				      "log block sequence %u, expected %u (the chain must count down by one)",
-				      h.sequence, expect);
-	default:
-		return bow_resume_bad(rs, "log block sequence %u: rule %d",
-				      h.sequence, rule);
-	}
-}
-
-/* Check entry @i of the log block in rs->block, and convert it. */
-static int bow_resume_entry(struct bow_resume *rs, u32 header_size,
-			    u32 sequence, u32 i, struct bow_resume_entry *e)
-{
-	const struct bow_geometry g = {
-		.block_size = rs->bd->block_size,
-		.dev_blocks = rs->dev_blocks,
-	};
-	struct bow_entry_facts f;
-	enum bow_rule rule;
-
-	rule = bow_check_entry(rs->block, &g, header_size, i, &rs->budget, &f);
-	e->checksum = f.checksum;
-	e->sequence = sequence;
-	e->index = i;
-	e->source = f.source;
-	e->dest = f.dest;
-	e->blocks = f.blocks;
-	switch (rule) {
-	case BOW_RULE_OK:
-		return 0;
+				      h->sequence, v->expect);
 	case BOW_RULE_ENTRY_BLOCKS:
 		return bow_resume_bad(rs,
 				      "log block sequence %u entry %u: source %llu, dest %llu, size %u are not whole blocks",
-				      sequence, i, f.source_sector,
-				      f.dest_sector, f.size);
+				      e->sequence, e->index, f->source_sector,
+				      f->dest_sector, f->size);
 	case BOW_RULE_ENTRY_BLOCK0:
 		return bow_resume_bad(rs,
 				      "log block sequence %u entry %u: block 0 is the source of entry 0, one block, and of no other entry, and never a dest",
-				      sequence, i);
+				      e->sequence, e->index);
 	case BOW_RULE_ENTRY_END:
 		return bow_resume_bad(rs,
 				      "log block sequence %u entry %u: sectors %llu -> %llu, %u bytes, reach past the end of the device",
-				      sequence, i, f.dest_sector,
-				      f.source_sector, f.size);
+				      e->sequence, e->index, f->dest_sector,
+				      f->source_sector, f->size);
 	case BOW_RULE_ENTRY_OVERLAP:
 		return bow_resume_bad(rs,
 				      "log block sequence %u entry %u: source %llu and dest %llu overlap",
-				      sequence, i, f.source_sector,
-				      f.dest_sector);
+				      e->sequence, e->index, f->source_sector,
+				      f->dest_sector);
 	case BOW_RULE_BUDGET:
 		return bow_resume_bad(rs,
 				      "log block sequence %u entry %u: the chain backs up more than the device holds",
-				      sequence, i);
-	default:
+				      e->sequence, e->index);
+	case BOW_RULE_CHECKSUM:
 		return bow_resume_bad(rs,
-				      "log block sequence %u entry %u: rule %d",
-				      sequence, i, rule);
-	}
-}
-
-/* The checksum of @e's backup, read as the replay would read it. */
-int bow_resume_verify(struct bow_resume *rs,
-		      const struct bow_resume_entry *e)
-{
-	struct bow_dev *bd = rs->bd;
-	u64 per_buf = bow_copy_buf_blocks(bd);
-	u32 crc = (u32)e->source;
-	u64 b;
-	int r;
-
-	for (b = 0; b < e->blocks; b += per_buf) {
-		u64 n = min(e->blocks - b, per_buf);
-
-		r = bow_resume_read(rs, e->dest + b, n, bd->copy_buf);
-		if (r)
-			return r;
-		crc = crc32(crc, bd->copy_buf,
-			    n << (bd->block_shift + SECTOR_SHIFT));
-		cond_resched();
-	}
-	if (bow_checksum_matches(crc, e->checksum, e->blocks))
-		return 0;
-	return bow_resume_bad(rs,
-			      "log block sequence %u entry %u: checksum of sectors %llu+%llu is 0x%08x, log says 0x%08x",
-			      e->sequence, e->index, e->dest << bd->block_shift,
-			      e->blocks << bd->block_shift, crc, e->checksum);
-}
-
-/*
- * Simulate the replay of @e: refuse it if its source is a backup that
- * the replay read before (a rerun after an interrupted restore would not
- * converge); then its source shows what its dest shows now.
- */
-static int bow_resume_simulate(struct bow_resume *rs,
-			       const struct bow_resume_entry *e)
-{
-	u64 b, run, phys;
-	int r;
-
-	if (bow_vext_overlaps(&rs->read, e->source, e->blocks))
+				      "log block sequence %u entry %u: checksum of sectors %llu+%llu is 0x%08x, log says 0x%08x",
+				      e->sequence, e->index,
+				      e->dest << bd->block_shift,
+				      e->blocks << bd->block_shift, v->crc,
+				      e->checksum);
+	case BOW_RULE_CONVERGE:
 		return bow_resume_bad(rs,
 				      "log block sequence %u entry %u: its source overlaps the dest of an entry replayed before it",
 				      e->sequence, e->index);
-	r = bow_vext_assign(&rs->read, e->dest, e->blocks, e->dest,
-			    &rs->vext_nodes);
-	for (b = 0; !r && b < e->blocks; b += run) {
-		phys = bow_vext_lookup(&rs->map, e->dest + b, &run);
-		run = min(run, e->blocks - b);
-		r = bow_vext_assign(&rs->map, e->source + b, run, phys,
-				    &rs->vext_nodes);
-		if (!r)
-			r = bow_resume_charge(rs, 0);
+	default:
+		return bow_resume_bad(rs, "rule %d", v->rule);
 	}
-	return r;
 }
 
-static int bow_resume_add(struct bow_resume *rs,
-			  const struct bow_resume_entry *e)
+static int bow_chain_entry_add(struct bow_chain *ch,
+			       const struct bow_chain_entry *e)
 {
+	struct bow_resume *rs = bow_chain_resume(ch);
+
 	if (rs->nr_entries == rs->cap_entries) {
 		u64 cap = rs->cap_entries ? rs->cap_entries * 2 : 256;
-		struct bow_resume_entry *n;
+		struct bow_chain_entry *n;
 		int r = bow_resume_charge(rs, cap * sizeof(*n));
 
 		if (r)
@@ -460,47 +276,31 @@ static int bow_resume_ext(struct bow_resume *rs, u32 header_size)
 	return 0;
 }
 
-/* Walk and check the whole chain; bd->log gets block 0 as it is. */
-static int bow_resume_validate(struct bow_resume *rs)
+/* A header checked: the newest says how to go on; bd->log keeps it. */
+static int bow_chain_header(struct bow_chain *ch,
+			    const struct bow_header_facts *h, bool first)
 {
-	struct bow_dev *bd = rs->bd;
-	u32 expect = 0, count, sequence, header_size, i;
-	bool first;
+	struct bow_resume *rs = bow_chain_resume(ch);
 	int r;
 
-	for (first = true;; first = false) {
-		r = bow_resume_read(rs, 0, 1, rs->block);
-		if (r)
-			return r;
-		r = bow_resume_header(rs, first, expect, &count, &sequence,
-				      &header_size);
-		if (r)
-			return r;
-		if (first) {
-			r = bow_resume_ext(rs, header_size);
-			if (r)
-				return r;
-			memcpy(bd->log, rs->block, bd->block_size);
-		}
-		rs->nr_logs++;
-		for (i = count; i-- > 0;) {
-			struct bow_resume_entry e;
-
-			r = bow_resume_entry(rs, header_size, sequence, i, &e);
-			if (!r && !(rs->flags & BOW_WALK_NO_DATA))
-				r = bow_resume_verify(rs, &e);
-			if (!r)
-				r = bow_resume_simulate(rs, &e);
-			if (!r)
-				r = bow_resume_add(rs, &e);
-			if (r)
-				return r;
-		}
-		if (!sequence)
-			return 0;
-		expect = sequence - 1;
-	}
+	rs->nr_logs++;
+	if (!first)
+		return 0;
+	r = bow_resume_ext(rs, h->header_size);
+	if (!r)
+		memcpy(rs->bd->log, ch->block, rs->bd->block_size);
+	return r;
 }
+
+static const struct bow_chain_ops bow_chain_ops = {
+	.read = bow_chain_read_dev,
+	.lookup = bow_chain_lookup,
+	.assign = bow_chain_assign,
+	.overlaps = bow_chain_overlaps,
+	.header = bow_chain_header,
+	.entry = bow_chain_entry_add,
+	.broken = bow_chain_broken,
+};
 
 /*
  * Walk and check the log on the device, for a resume, a rollback or a
@@ -518,17 +318,28 @@ int bow_log_walk(struct bow_resume *rs, struct bow_dev *bd,
 	*rs = (struct bow_resume){
 		.bd = bd,
 		.what = what,
-		.flags = flags,
 		.dev_blocks = bd->nr_sectors >> bd->block_shift,
-		.budget = bd->nr_sectors >> bd->block_shift,
 		.map = RB_ROOT,
 		.read = RB_ROOT,
 		.mem_max = bow_resume_mem_max(),
+		.chain = {
+			.ops = &bow_chain_ops,
+			.g = {
+				.block_size = bd->block_size,
+				.dev_blocks = bd->nr_sectors >> bd->block_shift,
+			},
+			.vold_partial_ok = flags & BOW_WALK_RESTORING,
+			.check_data = !(flags & BOW_WALK_NO_DATA),
+			.budget = bd->nr_sectors >> bd->block_shift,
+			.buf = bd->copy_buf,
+			.buf_blocks = bow_copy_buf_blocks(bd),
+		},
 	};
 	rs->block = vmalloc(bd->block_size);
 	if (!rs->block)
 		return -ENOMEM;
-	r = bow_resume_validate(rs);
+	rs->chain.block = rs->block;
+	r = bow_chain_walk(&rs->chain);
 	bow_vext_destroy(&rs->map);
 	bow_vext_destroy(&rs->read);
 	return r;
@@ -722,7 +533,7 @@ static int bow_resume_rebuild(struct bow_resume *rs)
 				    le64_to_cpu(bd->freemap[i].sectors),
 				    BOW_WRITTEN);
 	for (i = rs->nr_entries; !r && i-- > 0;) {
-		const struct bow_resume_entry *e = &rs->entries[i];
+		const struct bow_chain_entry *e = &rs->entries[i];
 
 		if (bd->freemap_blocks &&
 		    !bow_freemap_holds(bd, e->dest << shift, e->blocks << shift))

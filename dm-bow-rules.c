@@ -5,21 +5,33 @@
  * kernel's or libc's conversions from little-endian.
  */
 #ifdef __KERNEL__
+#include <linux/crc32.h>
 #include <linux/kernel.h>
+#include <linux/sched.h>
 #include <linux/string.h>
 #define bow_le16(x)	le16_to_cpu(x)
 #define bow_le32(x)	le32_to_cpu(x)
 #define bow_le64(x)	le64_to_cpu(x)
+#define bow_rules_crc32(crc, p, len)	crc32_le(crc, p, len)
+#define bow_rules_yield()		cond_resched()
 #else
 #define _DEFAULT_SOURCE
 #include <endian.h>
 #include <string.h>
+#include "bow-restore/lib/restore.h"	/* bow_crc32() */
 #define bow_le16(x)	le16toh(x)
 #define bow_le32(x)	le32toh(x)
 #define bow_le64(x)	le64toh(x)
+#define bow_rules_crc32(crc, p, len)	bow_crc32(crc, p, len)
+#define bow_rules_yield()		do { } while (0)
 #endif
 
 #include "dm-bow-rules.h"
+
+/*
+ * The walk: both readers, the module and bow-restore, take its verdicts
+ * and its entries from here, in this order; see bow_chain_walk().
+ */
 
 /*
  * log2 of the sectors in a block: block sizes are powers of two, and the
@@ -73,14 +85,14 @@ enum bow_rule bow_check_header(const void *blk, const struct bow_geometry *g,
 }
 
 enum bow_rule bow_check_entry(const void *blk, const struct bow_geometry *g,
-			      __u32 header_size, __u32 i, __u64 *budget,
+			      __u32 header_size, __u32 i, bow_u64 *budget,
 			      struct bow_entry_facts *e)
 {
 	unsigned int shift = bow_block_shift(g);
 	struct bow_log_entry raw;
 
 	memcpy(&raw, (const unsigned char *)blk + header_size +
-	       (__u64)i * sizeof(raw), sizeof(raw));
+	       (bow_u64)i * sizeof(raw), sizeof(raw));
 	e->source_sector = bow_le64(raw.source);
 	e->dest_sector = bow_le64(raw.dest);
 	e->size = bow_le32(raw.size);
@@ -106,4 +118,143 @@ enum bow_rule bow_check_entry(const void *blk, const struct bow_geometry *g,
 		*budget -= e->blocks;
 	}
 	return BOW_RULE_OK;
+}
+
+int bow_chain_read(struct bow_chain *ch, bow_u64 block, bow_u64 blocks,
+		   const void **data)
+{
+	const struct bow_chain_ops *ops = ch->ops;
+	unsigned char *buf = ch->buf;
+	bow_u64 i, run, phys;
+	int r;
+
+	for (i = 0; i < blocks; i += run) {
+		phys = ops->lookup(ch, BOW_CHAIN_MAP, block + i, &run);
+		if (run > blocks - i)
+			run = blocks - i;
+		/* All in one place: the reader may point at it. */
+		if (run == blocks) {
+			*data = buf;
+			return ops->read(ch, phys, run, buf, data);
+		}
+		r = ops->read(ch, phys, run, buf + i * ch->g.block_size, NULL);
+		if (r)
+			return r;
+	}
+	*data = buf;
+	return 0;
+}
+
+int bow_chain_verify(struct bow_chain *ch, const struct bow_chain_entry *e,
+		     const void **data)
+{
+	struct bow_chain_verdict v = { .rule = BOW_RULE_CHECKSUM, .e = e };
+	bow_u64 b, n;
+	int r;
+
+	v.crc = (__u32)e->source;
+	for (b = 0; b < e->blocks; b += n) {
+		n = e->blocks - b < ch->buf_blocks ? e->blocks - b :
+						     ch->buf_blocks;
+		r = bow_chain_read(ch, e->dest + b, n, data);
+		if (r)
+			return r;
+		v.crc = bow_rules_crc32(v.crc, *data, n * ch->g.block_size);
+		bow_rules_yield();
+	}
+	if (bow_checksum_matches(v.crc, e->checksum, e->blocks))
+		return 0;
+	return ch->ops->broken(ch, &v);
+}
+
+/*
+ * Simulate the replay of @e: refuse it if its source is a backup the
+ * replay read before it (a rerun after an interrupted restore would then
+ * read what this entry wrote, and not converge); then note its dest as
+ * read, and make its source show what its dest shows now.
+ */
+static int bow_chain_simulate(struct bow_chain *ch,
+			      const struct bow_chain_entry *e,
+			      struct bow_chain_verdict *v)
+{
+	const struct bow_chain_ops *ops = ch->ops;
+	bow_u64 b, run, phys;
+	int r;
+
+	if (ops->overlaps(ch, BOW_CHAIN_READ, e->source, e->blocks)) {
+		v->rule = BOW_RULE_CONVERGE;
+		return ops->broken(ch, v);
+	}
+	r = ops->assign(ch, BOW_CHAIN_READ, e->dest, e->blocks, e->dest);
+	for (b = 0; !r && b < e->blocks; b += run) {
+		phys = ops->lookup(ch, BOW_CHAIN_MAP, e->dest + b, &run);
+		if (run > e->blocks - b)
+			run = e->blocks - b;
+		r = ops->assign(ch, BOW_CHAIN_MAP, e->source + b, run, phys);
+	}
+	return r;
+}
+
+/* Entry @i of the log block in ch->block, whose header is @h. */
+static int bow_chain_entry(struct bow_chain *ch,
+			   const struct bow_header_facts *h, __u32 i)
+{
+	struct bow_entry_facts f;
+	struct bow_chain_entry e;
+	struct bow_chain_verdict v = { .h = h, .f = &f, .e = &e };
+	const void *data;
+	int r;
+
+	v.rule = bow_check_entry(ch->block, &ch->g, h->header_size, i,
+				 &ch->budget, &f);
+	e = (struct bow_chain_entry){
+		.source = f.source,
+		.dest = f.dest,
+		.blocks = f.blocks,
+		.checksum = f.checksum,
+		.sequence = h->sequence,
+		.index = i,
+	};
+	if (v.rule)
+		return ch->ops->broken(ch, &v);
+	if (ch->check_data) {
+		r = bow_chain_verify(ch, &e, &data);
+		if (r)
+			return r;
+	}
+	r = bow_chain_simulate(ch, &e, &v);
+	return r ? r : ch->ops->entry(ch, &e);
+}
+
+int bow_chain_walk(struct bow_chain *ch)
+{
+	const struct bow_chain_ops *ops = ch->ops;
+	struct bow_header_facts h;
+	struct bow_chain_verdict v = { .h = &h };
+	const void *data;
+	__u32 expect = 0, i;
+	bool first;
+	int r;
+
+	for (first = true;; first = false) {
+		r = bow_chain_read(ch, 0, 1, &data);
+		if (r)
+			return r;
+		memcpy(ch->block, data, ch->g.block_size);
+		v.rule = bow_check_header(ch->block, &ch->g, first,
+					  ch->vold_partial_ok, expect, &h);
+		if (v.rule) {
+			v.first = first;
+			v.expect = expect;
+			return ops->broken(ch, &v);
+		}
+		r = ops->header(ch, &h, first);
+		for (i = h.count; !r && i-- > 0;)
+			r = bow_chain_entry(ch, &h, i);
+		if (!r && ops->block_done)
+			r = ops->block_done(ch, &h);
+		if (r || !h.sequence)
+			return r;
+		expect = h.sequence - 1;
+	}
 }

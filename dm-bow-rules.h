@@ -13,20 +13,35 @@
  * A check returns the first rule the bytes break, in the order the
  * documentation lists them, so that a log breaking several gets the same
  * verdict everywhere.
+ *
+ * The chain itself is walked here too (bow_chain_walk()): the order in
+ * which blocks and entries are checked, each backup's checksum read as
+ * the replay would read it, and the simulation of the replay.  The walk
+ * reads and remembers through a reader's operations (struct
+ * bow_chain_ops): the kernel's bio and rbtree, the tool's mapping and
+ * treap, or a test's.
  */
 #ifndef DM_BOW_RULES_H
 #define DM_BOW_RULES_H
 
 #include "dm-bow-format.h"
 
-#ifndef __KERNEL__
+/*
+ * 64-bit values: each side's own type (the kernel's u64, libc's
+ * uint64_t), which each prints its own way (%llu, PRIu64).
+ */
+#ifdef __KERNEL__
+#define bow_u64	u64
+#else
 #include <stdbool.h>
+#include <stddef.h>
+#define bow_u64	__UINT64_TYPE__
 #endif
 
 /* What a reader knows of the device when it checks a log. */
 struct bow_geometry {
 	__u32 block_size;	/* bytes: a power of two, 512 to 4096 */
-	__u64 dev_blocks;	/* the device's size, in blocks */
+	bow_u64 dev_blocks;	/* the device's size, in blocks */
 };
 
 /* The rule a log block, an entry or a chain breaks; 0: none. */
@@ -49,6 +64,9 @@ enum bow_rule {
 	BOW_RULE_ENTRY_END,	/* reaches past the end of the device */
 	BOW_RULE_ENTRY_OVERLAP,	/* source and dest overlap */
 	BOW_RULE_BUDGET,	/* the chain backs up more than the device */
+	/* The chain, as its replay is simulated. */
+	BOW_RULE_CHECKSUM,	/* a backup does not match its checksum */
+	BOW_RULE_CONVERGE,	/* a source overlaps a backup read before */
 };
 
 /* A log block's header, in host order, as far as it was checked. */
@@ -59,7 +77,7 @@ struct bow_header_facts {
 	__u16 header_version;
 	__u32 header_size;
 	__u32 block_size;
-	__u64 sector0;
+	bow_u64 sector0;
 	__u32 count;
 };
 
@@ -75,13 +93,13 @@ enum bow_rule bow_check_header(const void *blk, const struct bow_geometry *g,
 
 /* An entry, in host order: on disk (sectors, bytes), then in blocks. */
 struct bow_entry_facts {
-	__u64 source_sector;
-	__u64 dest_sector;
+	bow_u64 source_sector;
+	bow_u64 dest_sector;
 	__u32 size;
 	__u32 checksum;
-	__u64 source;
-	__u64 dest;
-	__u64 blocks;
+	bow_u64 source;
+	bow_u64 dest;
+	bow_u64 blocks;
 };
 
 /*
@@ -92,7 +110,7 @@ struct bow_entry_facts {
  * again (this bounds what a crafted log costs).  @budget may be NULL.
  */
 enum bow_rule bow_check_entry(const void *blk, const struct bow_geometry *g,
-			      __u32 header_size, __u32 i, __u64 *budget,
+			      __u32 header_size, __u32 i, bow_u64 *budget,
 			      struct bow_entry_facts *e);
 
 /*
@@ -100,7 +118,7 @@ enum bow_rule bow_check_entry(const void *blk, const struct bow_geometry *g,
  * entry with checksum 0 (the block changes after the copy), and its
  * readers skip the check then: so do these rules, for one-block entries.
  */
-static inline bool bow_checksum_unchecked(__u32 checksum, __u64 blocks)
+static inline bool bow_checksum_unchecked(__u32 checksum, bow_u64 blocks)
 {
 	return !checksum && blocks == 1;
 }
@@ -110,9 +128,118 @@ static inline bool bow_checksum_unchecked(__u32 checksum, __u64 blocks)
  * block, is the @checksum the entry of @blocks blocks says.
  */
 static inline bool bow_checksum_matches(__u32 crc, __u32 checksum,
-					__u64 blocks)
+					bow_u64 blocks)
 {
 	return crc == checksum || bow_checksum_unchecked(checksum, blocks);
 }
+
+/* One entry of a chain, checked: in host order and in blocks. */
+struct bow_chain_entry {
+	bow_u64 source;
+	bow_u64 dest;
+	bow_u64 blocks;
+	__u32 checksum;
+	__u32 sequence;		/* of its log block */
+	__u32 index;		/* in its log block */
+};
+
+/*
+ * A walk simulates the replay in two extent maps, which the reader keeps
+ * (a block no extent covers stands for itself).
+ */
+enum bow_chain_map {
+	/* Each block the replay writes -> the block holding its bytes now. */
+	BOW_CHAIN_MAP,
+	/* The backups the replay has read so far (each maps to itself). */
+	BOW_CHAIN_READ,
+};
+
+/* A rule a walk found broken, and where, for the reader to say. */
+struct bow_chain_verdict {
+	enum bow_rule rule;
+	bool first;		/* in the newest log block */
+	__u32 expect;		/* the sequence an older block must have */
+	const struct bow_header_facts *h;	/* the log block's header */
+	const struct bow_entry_facts *f;	/* entry rules: as on disk */
+	const struct bow_chain_entry *e;	/* entry rules and after */
+	__u32 crc;		/* BOW_RULE_CHECKSUM: the backup's */
+};
+
+struct bow_chain;
+
+/*
+ * What a reader gives a walk.  Every operation but lookup() and
+ * overlaps() returns 0 or the reader's error, which ends the walk and is
+ * what the walk returns.
+ */
+struct bow_chain_ops {
+	/*
+	 * Read @blocks blocks of the device, as it is now, from block
+	 * @phys into @buf; where @data is not NULL, the reader may point
+	 * *@data at the bytes instead (it points at @buf on entry).
+	 */
+	int (*read)(struct bow_chain *ch, bow_u64 phys, bow_u64 blocks,
+		    void *buf, const void **data);
+	/* What @block stands for in @m, and for how many blocks (*@run). */
+	bow_u64 (*lookup)(struct bow_chain *ch, enum bow_chain_map m,
+			  bow_u64 block, bow_u64 *run);
+	/* Make [start, start + len) stand for [to, to + len) in @m. */
+	int (*assign)(struct bow_chain *ch, enum bow_chain_map m,
+		      bow_u64 start, bow_u64 len, bow_u64 to);
+	/* Whether any of [start, start + len) is in @m. */
+	bool (*overlaps)(struct bow_chain *ch, enum bow_chain_map m,
+			 bow_u64 start, bow_u64 len);
+	/* A log block's header, checked, before its entries (in ch->block). */
+	int (*header)(struct bow_chain *ch, const struct bow_header_facts *h,
+		      bool first);
+	/* An entry, checked, its backup too, and its replay simulated. */
+	int (*entry)(struct bow_chain *ch, const struct bow_chain_entry *e);
+	/* After the last entry of a log block; may be NULL. */
+	int (*block_done)(struct bow_chain *ch,
+			  const struct bow_header_facts *h);
+	/*
+	 * A rule is broken: say so.  What it returns the walk returns; 0
+	 * for BOW_RULE_COUNT_ZERO (a commit begun, which a reader may
+	 * finish) ends the walk there, with no entry.
+	 */
+	int (*broken)(struct bow_chain *ch, const struct bow_chain_verdict *v);
+};
+
+/* One walk of a chain, or one reader's reads through its maps. */
+struct bow_chain {
+	const struct bow_chain_ops *ops;
+	void *priv;			/* the reader's */
+	struct bow_geometry g;
+	bool vold_partial_ok;		/* block 0 may hold a restore begun */
+	bool check_data;		/* read and checksum every backup */
+	bow_u64 budget;			/* blocks the chain may still back up */
+	void *block;			/* one block: the log block checked */
+	void *buf;			/* buf_blocks blocks, for backups */
+	bow_u64 buf_blocks;
+};
+
+/*
+ * Walk the chain in block 0 newest first, by the rules of
+ * Documentation/dm-bow-format.rst, "Replay": every header and entry
+ * checked, every backup's checksum too (@ch->check_data), read through
+ * BOW_CHAIN_MAP, which the walk keeps as the replay would leave the
+ * device.  Nothing is written.  @ch->budget starts at the device's
+ * blocks.
+ */
+int bow_chain_walk(struct bow_chain *ch);
+
+/*
+ * Read @blocks blocks (at most @ch->buf_blocks) of the device as the
+ * replay so far would leave it, from @block: *@data points at them.
+ */
+int bow_chain_read(struct bow_chain *ch, bow_u64 block, bow_u64 blocks,
+		   const void **data);
+
+/*
+ * Check @e's backup against its checksum, read through BOW_CHAIN_MAP.
+ * If the backup fits in @ch->buf, *@data points at it afterwards.
+ */
+int bow_chain_verify(struct bow_chain *ch, const struct bow_chain_entry *e,
+		     const void **data);
 
 #endif /* DM_BOW_RULES_H */

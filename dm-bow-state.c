@@ -624,21 +624,25 @@ static int bow_rollback_write(struct bow_dev *bd, unsigned int *writes,
 
 /* Copy @e's backup over its source, once it checks against its checksum. */
 static int bow_rollback_entry(struct bow_resume *rs,
-			      const struct bow_resume_entry *e,
+			      const struct bow_chain_entry *e,
 			      unsigned int *writes)
 {
 	struct bow_dev *bd = rs->bd;
 	unsigned int shift = bd->block_shift;
-	u64 per_buf = bow_copy_buf_blocks(bd);
+	u64 per_buf = rs->chain.buf_blocks;
+	const void *data;
 	u64 b, n;
 	int r;
 
-	/* Reads the whole backup: the copy buffer keeps it if it fits. */
-	r = bow_resume_verify(rs, e);
+	/*
+	 * Reads the whole backup: the copy buffer (the walk's buffer, where
+	 * the kernel's reads land) keeps it if it fits.
+	 */
+	r = bow_chain_verify(&rs->chain, e, &data);
 	for (b = 0; !r && b < e->blocks; b += n) {
 		n = min(e->blocks - b, per_buf);
 		if (e->blocks > per_buf)
-			r = bow_resume_read(rs, e->dest + b, n, bd->copy_buf);
+			r = bow_chain_read(&rs->chain, e->dest + b, n, &data);
 		if (!r)
 			r = bow_rollback_write(bd, writes, 0,
 					       (e->source + b) << shift,
@@ -696,7 +700,8 @@ static int bow_rollback_block0(struct bow_dev *bd, unsigned int *writes)
  */
 static int bow_rollback(struct bow_dev *bd)
 {
-	const struct bow_resume_entry *block0;
+	const struct bow_chain_entry *block0;
+	const void *data;
 	unsigned int writes = 0;
 	struct bow_resume rs;
 	u64 i;
@@ -725,7 +730,7 @@ static int bow_rollback(struct bow_dev *bd)
 			r = bow_rollback_entry(&rs, &rs.entries[i], &writes);
 	block0 = &rs.entries[rs.nr_entries - 1];
 	if (!r)
-		r = bow_resume_verify(&rs, block0);
+		r = bow_chain_verify(&rs.chain, block0, &data);
 	if (!r)
 		r = bow_rollback_block0(bd, &writes);
 	if (r) {

@@ -10,6 +10,10 @@
  *   dm-bow-metadata.c    the walk of a live log, resume
  *   dm-bow-checkpoint.c  bow-checkpoint, the checkpoint as a device
  *   dm-bow-ranges.c      the range map (also built on the host by the tests)
+ *   dm-bow-rules.c       the replay rules and the walk of a chain, which
+ *                        bow-restore's library compiles too
+ *   dm-bow-vext.c        extent maps: the walk's simulated device, the
+ *                        view's index (also built on the host: tests/fuzz)
  *
  * Words this code uses in a sense of its own:
  *
@@ -50,6 +54,7 @@
 #include "dm-bow-format.h"
 #include "dm-bow-ranges.h"
 #include "dm-bow-rules.h"
+#include "dm-bow-vext.h"
 
 #define DM_MSG_PREFIX "bow"
 
@@ -290,33 +295,15 @@ struct bow_target {
 	struct bow_features features;
 };
 
-/* Blocks [start, start + len) of the simulated device show [phys, ...). */
-struct bow_vext {
-	struct rb_node node;
-	u64 start;
-	u64 len;
-	u64 phys;
-};
-
 /* One entry, in blocks, and where it is in the chain. */
-struct bow_resume_entry {
-	u64 source;
-	u64 dest;
-	u64 blocks;
-	u32 checksum;
-	u32 sequence;		/* of its log block */
-	u32 index;		/* in its log block */
-};
-
 struct bow_resume {
+	struct bow_chain chain;	/* the walk: dm-bow-rules.h */
 	struct bow_dev *bd;
 	const char *what;	/* "cannot resume", "cannot roll back" */
-	unsigned int flags;	/* BOW_WALK_* */
 	u64 dev_blocks;
-	u64 budget;		/* blocks the chain may still back up */
 	struct rb_root map;	/* the simulated device: where its bytes are */
 	struct rb_root read;	/* backups the replay has read (phys unused) */
-	struct bow_resume_entry *entries;	/* newest first */
+	struct bow_chain_entry *entries;	/* newest first */
 	u64 nr_entries;
 	u64 cap_entries;
 	u32 nr_logs;
@@ -450,15 +437,6 @@ void bow_event_work(struct work_struct *work);
 int bow_rollback_request(struct bow_dev *bd);
 
 /* dm-bow-metadata.c */
-bool bow_vext_less(struct rb_node *a, const struct rb_node *b);
-u64 bow_vext_lookup(struct rb_root *root, u64 b, u64 *run);
-bool bow_vext_overlaps(struct rb_root *root, u64 start, u64 len);
-int bow_vext_assign(struct rb_root *root, u64 start, u64 len, u64 phys,
-		    u64 *nodes);
-void bow_vext_destroy(struct rb_root *root);
-int bow_resume_read(struct bow_resume *rs, u64 b, u64 n, void *buf);
-int bow_resume_verify(struct bow_resume *rs,
-		      const struct bow_resume_entry *e);
 int bow_log_walk(struct bow_resume *rs, struct bow_dev *bd,
 		 const char *what, unsigned int flags);
 void bow_log_walk_end(struct bow_resume *rs);

@@ -324,34 +324,3 @@ int br_sync_dev(struct ctx *c)
 		c->opts->trace(c->opts->trace_arg, NULL, 0, 0);
 	return 0;
 }
-
-/*
- * Read @blocks blocks of the simulated device starting at @block; *data
- * points to them afterwards: into the window if they are one run on the
- * real device and there, else into c->chunk, where runs that are
- * contiguous on the real device are read together.
- */
-int br_read_virtual(struct ctx *c, uint64_t block, uint64_t blocks,
-		    const unsigned char **data)
-{
-	bool one_run = false;
-	uint64_t i = 0;
-
-	while (i < blocks) {
-		uint64_t run, phys = extmap_lookup(&c->map, block + i, &run);
-		int r;
-
-		if (run > blocks - i)
-			run = blocks - i;
-		one_run = run == blocks;
-		r = br_read_at(c, c->chunk + i * c->block_size,
-			       run * c->block_size, phys * c->block_size,
-			       one_run ? data : NULL);
-		if (r)
-			return r;
-		i += run;
-	}
-	if (!one_run)
-		*data = c->chunk;
-	return 0;
-}

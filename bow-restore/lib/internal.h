@@ -5,7 +5,8 @@
  *
  *   log.c       the format: a header, an entry, a checksum, the commit mark
  *   device.c    reading and writing the device: window, mapping, pread
- *   validate.c  the whole chain checked by simulating its replay
+ *   validate.c  the whole chain checked by simulating its replay, with
+ *               the walk of ../../dm-bow-rules.c (the kernel's)
  *   replay.c    the replay: in the order of sources, or newest first;
  *               block 0 last; a commit finished; a roll forward
  *   restore.c   bow_restore(): the steps, and SIGBUS
@@ -69,14 +70,6 @@
 #endif
 
 
-/* One entry, converted to host order and to block units. */
-struct entry {
-	uint64_t source;	/* block */
-	uint64_t dest;		/* block */
-	uint64_t blocks;
-	uint32_t checksum;
-};
-
 /* One log block of the chain: where its entries start in ctx.entries. */
 struct log_block {
 	uint32_t sequence;
@@ -107,11 +100,14 @@ struct ctx {
 	uint64_t populated_total;	/* bytes populated in all */
 	bool hold_pages;
 
+	/* The walk of the chain, also the replay's reads (dm-bow-rules.h). */
+	struct bow_chain chain;
+	struct bow_restore_summary *summary;
 	/* Where the bytes of each block, as the replay would leave it, are. */
 	struct extmap map;
 	/* The backups (dests) the replay has read so far. */
 	struct extmap read;
-	struct entry *entries;
+	struct bow_chain_entry *entries;
 	uint64_t nr_entries, cap_entries;
 	struct log_block *logs;
 	size_t nr_logs, cap_logs;
@@ -143,23 +139,22 @@ int br_write_vec_at(struct ctx *c, const struct iovec *iov, int cnt,
 		    uint64_t off);
 int br_write_at(struct ctx *c, const void *buf, size_t len, uint64_t off);
 int br_sync_dev(struct ctx *c);
-int br_read_virtual(struct ctx *c, uint64_t block, uint64_t blocks,
-		    const unsigned char **data);
 
-/* log.c */
-int br_check_header(struct ctx *c, const unsigned char *blk, bool first,
-		    uint32_t expect_sequence, uint32_t *count,
-		    uint32_t *sequence, uint32_t *header_size);
-int br_check_entry(struct ctx *c, const unsigned char *blk,
-		   uint32_t header_size, uint32_t sequence, uint32_t i,
-		   __u64 *budget, struct entry *e);
-int br_check_checksum(struct ctx *c, const struct entry *e,
-		      uint32_t sequence, uint32_t i, uint32_t crc);
+/* log.c: what the walk's verdicts mean, in this tool's words */
+void br_header_checked(struct ctx *c, const unsigned char *blk,
+		       const struct bow_header_facts *h, bool first);
+int br_header_broken(struct ctx *c, const unsigned char *blk,
+		     const struct bow_chain_verdict *v);
+int br_entry_broken(struct ctx *c, const struct bow_chain_verdict *v);
+int br_check_checksum(struct ctx *c, const struct bow_chain_entry *e,
+		      uint32_t crc);
 void br_put_commit_mark(unsigned char *sector, uint32_t header_size);
 
 /* validate.c */
-int br_verify_entry(struct ctx *c, const struct entry *e, uint32_t sequence,
-		    uint32_t i, const unsigned char **data);
+int br_read_virtual(struct ctx *c, uint64_t block, uint64_t blocks,
+		    const unsigned char **data);
+int br_verify_entry(struct ctx *c, const struct bow_chain_entry *e,
+		    const unsigned char **data);
 int br_validate(struct ctx *c, struct bow_restore_summary *s);
 
 /* replay.c */

@@ -77,64 +77,66 @@ static int bad_count(struct ctx *c, const char *where,
 }
 
 /*
- * Check a log block's header by the rules of dm-bow-rules.c, which the
- * kernel applies too.  @first: the newest, read from block 0 of the
- * device, which fixed the block size.  Otherwise @expect_sequence and
- * the block size must match.
+ * A log block's header that the walk (dm-bow-rules.c, the kernel's too)
+ * read from @blk: block 0's, if @first, is what a restore goes on from.
  */
-int br_check_header(struct ctx *c, const unsigned char *blk, bool first,
-		    uint32_t expect_sequence, uint32_t *count,
-		    uint32_t *sequence, uint32_t *header_size)
+void br_header_checked(struct ctx *c, const unsigned char *blk,
+		       const struct bow_header_facts *h, bool first)
 {
-	const struct bow_geometry g = {
-		.block_size = c->block_size,
-		.dev_blocks = c->dev_blocks,
-	};
-	struct bow_header_facts h;
-	enum bow_rule rule;
+	if (h->vold_partial)
+		c->vold_partial = true;
+	if (first) {
+		memcpy(&c->newest, blk, sizeof(c->newest));
+		c->newest_sector0 = h->sector0;
+	}
+}
+
+/*
+ * The header of the log block @blk breaks rule v->rule.  A commit begun
+ * (count 0 with the commit mark in block 0) is no error: 0.
+ */
+int br_header_broken(struct ctx *c, const unsigned char *blk,
+		     const struct bow_chain_verdict *v)
+{
+	const struct bow_header_facts *h = v->h;
 	char where[64];
 
-	/* vold marks block 0 only: the copies of log blocks keep BOW. */
-	rule = bow_check_header(blk, &g, first, true, expect_sequence, &h);
-	if (h.vold_partial)
+	if (h->vold_partial)
 		c->vold_partial = true;
-	*sequence = h.sequence;
-	*header_size = h.header_size;
-	*count = h.count;
 	snprintf(where, sizeof(where), "log block sequence %" PRIu32,
-		 h.sequence);
-	switch (rule) {
+		 h->sequence);
+	switch (v->rule) {
 	case BOW_RULE_MAGIC:
-		if (first) {
+		if (v->first) {
 			/* Not an error: the common case at boot. */
 			fprintf(c->out, "%s: no checkpoint found: block 0 "
 				"holds no dm-bow log (magic 0x%08" PRIx32
-				", expected 0x%08x)\n", c->path, h.magic,
+				", expected 0x%08x)\n", c->path, h->magic,
 				BOW_MAGIC);
 			return BOW_NO_LOG;
 		}
 		br_say(c, "%s: log block sequence %" PRIu32 " (restored into "
 		       "block 0) has magic 0x%08" PRIx32 ", expected 0x%08x\n",
-		       c->path, expect_sequence, h.magic, BOW_MAGIC);
+		       c->path, v->expect, h->magic, BOW_MAGIC);
 		return BOW_INVALID;
 	case BOW_RULE_VERSION:
 		br_say(c, "%s: %s: header_version 0x%04x at offset 4, expected "
-		       "0x%04x\n", c->path, where, h.header_version,
+		       "0x%04x\n", c->path, where, h->header_version,
 		       BOW_HEADER_VERSION);
 		return BOW_INVALID;
 	case BOW_RULE_BLOCK_SIZE:
 		br_say(c, "%s: %s: block_size %" PRIu32 " at offset 8, "
 		       "expected %" PRIu32 "\n", c->path, where,
-		       h.block_size, c->block_size);
+		       h->block_size, c->block_size);
 		return BOW_INVALID;
 	case BOW_RULE_HEADER_SIZE:
 		br_say(c, "%s: %s: header_size %" PRIu32 " at offset 6, "
 		       "expected %d to %" PRIu32 "\n", c->path, where,
-		       h.header_size, BOW_HEADER_SIZE, c->block_size);
+		       h->header_size, BOW_HEADER_SIZE, c->block_size);
 		return BOW_INVALID;
 	case BOW_RULE_SECTOR0_ALIGN:
 		br_say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is not "
-		       "block aligned\n", c->path, where, (uint64_t)h.sector0);
+		       "block aligned\n", c->path, where, (uint64_t)h->sector0);
 		return BOW_INVALID;
 	case BOW_RULE_SECTOR0_ZERO:
 		br_say(c, "%s: %s: sector0 0 at offset 20: the live block 0 is "
@@ -144,67 +146,53 @@ int br_check_header(struct ctx *c, const unsigned char *blk, bool first,
 		br_say(c, "%s: %s: sector0 %" PRIu64 " at offset 20 is past "
 		       "the end of the device (%" PRIu64 " sectors): truncated "
 		       "device or corrupt log\n", c->path, where,
-		       (uint64_t)h.sector0, c->size / BOW_SECTOR_SIZE);
+		       (uint64_t)h->sector0, c->size / BOW_SECTOR_SIZE);
 		return BOW_TRUNCATED;
 	default:
 		break;
 	}
-	if (first) {
-		memcpy(&c->newest, blk, sizeof(c->newest));
-		c->newest_sector0 = h.sector0;
-	}
-	switch (rule) {
-	case BOW_RULE_OK:
-		return 0;
+	br_header_checked(c, blk, h, v->first);
+	switch (v->rule) {
 	case BOW_RULE_COUNT_ZERO:
 		/* vold's restore begun: its count 0 is no commit. */
-		if (!c->vold_partial)
-			return check_commit_mark(c, blk, h.header_size);
-		return bad_count(c, where, &h);
+		if (!c->vold_partial) {
+			int r = check_commit_mark(c, blk, h->header_size);
+
+			if (!r)
+				c->committing = true;
+			return r;
+		}
+		return bad_count(c, where, h);
 	case BOW_RULE_COUNT:
-		return bad_count(c, where, &h);
+		return bad_count(c, where, h);
 	case BOW_RULE_SEQUENCE:
 		br_say(c, "%s: %s at offset 16, expected sequence %" PRIu32
 		       " (the chain must count down by one)\n", c->path, where,
-		       expect_sequence);
+		       v->expect);
 		return BOW_INVALID;
 	default:
-		br_say(c, "%s: %s: rule %d broken\n", c->path, where, rule);
+		br_say(c, "%s: %s: rule %d broken\n", c->path, where, v->rule);
 		return BOW_INVALID;
 	}
 }
 
-/*
- * Convert and check entry @i of a log block by the rules of
- * dm-bow-rules.c, and take its blocks from *@budget.
- */
-int br_check_entry(struct ctx *c, const unsigned char *blk,
-		   uint32_t header_size, uint32_t sequence, uint32_t i,
-		   __u64 *budget, struct entry *e)
+/* An entry of a log block breaks rule v->rule (one of the entry rules). */
+int br_entry_broken(struct ctx *c, const struct bow_chain_verdict *v)
 {
-	const struct bow_geometry g = {
-		.block_size = c->block_size,
-		.dev_blocks = c->dev_blocks,
-	};
-	uint64_t off = header_size + (uint64_t)i * sizeof(struct bow_log_entry);
-	struct bow_entry_facts f;
-	enum bow_rule rule;
+	const struct bow_entry_facts *f = v->f;
+	const struct bow_chain_entry *e = v->e;
+	uint32_t sequence = e->sequence, i = e->index;
+	uint64_t off = v->h->header_size +
+		       (uint64_t)i * sizeof(struct bow_log_entry);
 
-	rule = bow_check_entry(blk, &g, header_size, i, budget, &f);
-	e->checksum = f.checksum;
-	e->source = f.source;
-	e->dest = f.dest;
-	e->blocks = f.blocks;
-	switch (rule) {
-	case BOW_RULE_OK:
-		return 0;
+	switch (v->rule) {
 	case BOW_RULE_ENTRY_BLOCKS:
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
 		       " (offset %" PRIu64 "): source %" PRIu64 ", dest %"
 		       PRIu64 ", size %" PRIu32 " are not whole %" PRIu32
 		       "-byte blocks\n", c->path, sequence, i, off,
-		       (uint64_t)f.source_sector, (uint64_t)f.dest_sector,
-		       f.size, c->block_size);
+		       (uint64_t)f->source_sector, (uint64_t)f->dest_sector,
+		       f->size, c->block_size);
 		return BOW_INVALID;
 	case BOW_RULE_ENTRY_BLOCK0:
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
@@ -212,23 +200,23 @@ int br_check_entry(struct ctx *c, const unsigned char *blk,
 		       PRIu64 ", size %" PRIu32 ": block 0 is the source of "
 		       "entry 0, "
 		       "one block, and of no other entry, and never a dest\n",
-		       c->path, sequence, i, off, (uint64_t)f.source_sector,
-		       (uint64_t)f.dest_sector, f.size);
+		       c->path, sequence, i, off, (uint64_t)f->source_sector,
+		       (uint64_t)f->dest_sector, f->size);
 		return BOW_INVALID;
 	case BOW_RULE_ENTRY_END:
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
 		       ": sectors %" PRIu64 "+%" PRIu32 " -> %" PRIu64 "+%"
 		       PRIu32 " reach past the end of the device (%" PRIu64
 		       " sectors): truncated device or corrupt log\n", c->path,
-		       sequence, i, (uint64_t)f.dest_sector,
-		       f.size / BOW_SECTOR_SIZE, (uint64_t)f.source_sector,
-		       f.size / BOW_SECTOR_SIZE, c->size / BOW_SECTOR_SIZE);
+		       sequence, i, (uint64_t)f->dest_sector,
+		       f->size / BOW_SECTOR_SIZE, (uint64_t)f->source_sector,
+		       f->size / BOW_SECTOR_SIZE, c->size / BOW_SECTOR_SIZE);
 		return BOW_TRUNCATED;
 	case BOW_RULE_ENTRY_OVERLAP:
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
 		       ": source %" PRIu64 " and dest %" PRIu64 " overlap\n",
-		       c->path, sequence, i, (uint64_t)f.source_sector,
-		       (uint64_t)f.dest_sector);
+		       c->path, sequence, i, (uint64_t)f->source_sector,
+		       (uint64_t)f->dest_sector);
 		return BOW_INVALID;
 	case BOW_RULE_BUDGET:
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
@@ -237,14 +225,14 @@ int br_check_entry(struct ctx *c, const unsigned char *blk,
 		return BOW_INVALID;
 	default:
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
-		       ": rule %d broken\n", c->path, sequence, i, rule);
+		       ": rule %d broken\n", c->path, sequence, i, v->rule);
 		return BOW_INVALID;
 	}
 }
 
 /* @crc is that of @e's data: is it the one the log says? */
-int br_check_checksum(struct ctx *c, const struct entry *e,
-		      uint32_t sequence, uint32_t i, uint32_t crc)
+int br_check_checksum(struct ctx *c, const struct bow_chain_entry *e,
+		      uint32_t crc)
 {
 	uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
 
@@ -259,7 +247,8 @@ int br_check_checksum(struct ctx *c, const struct entry *e,
 	br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
 	       ": checksum of sectors %" PRIu64 "+%" PRIu64 " (backup of "
 	       "sector %" PRIu64 ") is 0x%08" PRIx32 ", log says 0x%08"
-	       PRIx32 "\n", c->path, sequence, i, e->dest * bs_sectors,
+	       PRIx32 "\n", c->path, e->sequence, e->index,
+	       e->dest * bs_sectors,
 	       e->blocks * bs_sectors, e->source * bs_sectors, crc,
 	       e->checksum);
 	return BOW_BAD_CHECKSUM;

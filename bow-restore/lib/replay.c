@@ -39,7 +39,7 @@ static int write_block0_last_sector_first(struct ctx *c,
 }
 
 /*
- * Replay @block0, entry 0 of log block @sequence 0: put the file system's
+ * Replay @block0, entry 0 of log block sequence 0: put the file system's
  * own block 0 back, so that a power cut at any point leaves block 0 a
  * valid log or the final block 0.  The device writes a sector
  * atomically, but entry 0 lies in the first sector only if header_size
@@ -50,8 +50,7 @@ static int write_block0_last_sector_first(struct ctx *c,
  * restore); then every sector but the first is written, then the first.
  * What is written is a copy, checked against the entry's checksum.
  */
-static int rewrite_block0(struct ctx *c, const struct entry *block0,
-			  uint32_t sequence)
+static int rewrite_block0(struct ctx *c, const struct bow_chain_entry *block0)
 {
 	unsigned char sector[BOW_SECTOR_SIZE], compact[BOW_SECTOR_SIZE];
 	const unsigned char *blk;
@@ -62,8 +61,7 @@ static int rewrite_block0(struct ctx *c, const struct entry *block0,
 	if (r)
 		return r;
 	memcpy(c->block, blk, c->block_size);
-	r = br_check_checksum(c, block0, sequence, 0,
-			      bow_crc32(0, c->block, c->block_size));
+	r = br_check_checksum(c, block0, bow_crc32(0, c->block, c->block_size));
 	if (!r)
 		r = br_read_at(c, sector, sizeof(sector), 0, NULL);
 	if (r)
@@ -145,16 +143,16 @@ int br_roll_forward(struct ctx *c, int valid)
 
 static int cmp_source(const void *a, const void *b)
 {
-	const struct entry *x = *(const struct entry *const *)a;
-	const struct entry *y = *(const struct entry *const *)b;
+	const struct bow_chain_entry *x = *(const struct bow_chain_entry *const *)a;
+	const struct bow_chain_entry *y = *(const struct bow_chain_entry *const *)b;
 
 	return x->source < y->source ? -1 : x->source > y->source;
 }
 
 static int cmp_dest(const void *a, const void *b)
 {
-	const struct entry *x = *(const struct entry *const *)a;
-	const struct entry *y = *(const struct entry *const *)b;
+	const struct bow_chain_entry *x = *(const struct bow_chain_entry *const *)a;
+	const struct bow_chain_entry *y = *(const struct bow_chain_entry *const *)b;
 
 	return x->dest < y->dest ? -1 : x->dest > y->dest;
 }
@@ -167,8 +165,8 @@ static int cmp_dest(const void *a, const void *b)
  * would.  It holds unless the file system wrote over a backup (a move:
  * the new entry's source is the old entry's dest).  Sorts both arrays.
  */
-static bool independent(const struct entry **by_source, uint64_t n,
-			const struct entry **by_dest, uint64_t m)
+static bool independent(const struct bow_chain_entry **by_source, uint64_t n,
+			const struct bow_chain_entry **by_dest, uint64_t m)
 {
 	uint64_t i = 0, j = 0;
 
@@ -179,7 +177,7 @@ static bool independent(const struct entry **by_source, uint64_t n,
 		    by_source[k]->source)
 			return false;
 	while (i < n && j < m) {
-		const struct entry *s = by_source[i], *d = by_dest[j];
+		const struct bow_chain_entry *s = by_source[i], *d = by_dest[j];
 
 		if (s->source + s->blocks <= d->dest)
 			i++;
@@ -191,34 +189,12 @@ static bool independent(const struct entry **by_source, uint64_t n,
 	return true;
 }
 
-/* The log block sequence and entry number of @e, for messages. */
-static void entry_position(const struct ctx *c, const struct entry *e,
-			   uint32_t *sequence, uint32_t *i)
-{
-	uint64_t at = (uint64_t)(e - c->entries);
-	size_t l = 0, hi = c->nr_logs;
-
-	/* The last log block whose entries start at or before @at. */
-	while (hi - l > 1) {
-		size_t mid = l + (hi - l) / 2;
-
-		if (c->logs[mid].first <= at)
-			l = mid;
-		else
-			hi = mid;
-	}
-	*sequence = c->logs[l].sequence;
-	*i = c->logs[l].count - 1 - (uint32_t)(at - c->logs[l].first);
-}
-
 /* Check the data of @e again, in the mapping (read in by br_map_in()). */
-static int recheck_mapped(struct ctx *c, const struct entry *e)
+static int recheck_mapped(struct ctx *c, const struct bow_chain_entry *e)
 {
 	size_t bytes = e->blocks * c->block_size;
-	uint32_t sequence, i;
 
-	entry_position(c, e, &sequence, &i);
-	return br_check_checksum(c, e, sequence, i,
+	return br_check_checksum(c, e,
 				 bow_crc32((uint32_t)e->source,
 					c->mapping + e->dest * c->block_size,
 					bytes));
@@ -241,7 +217,7 @@ static int replay_sorted(struct ctx *c, bool *sorted)
 {
 	uint64_t n = c->nr_entries - c->nr_logs, m = c->nr_entries;
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-	const struct entry **by_source, **by_dest;
+	const struct bow_chain_entry **by_source, **by_dest;
 	uint64_t batch_start, batch_end;
 	uint64_t k = 0;
 	int r = 0;
@@ -256,7 +232,7 @@ static int replay_sorted(struct ctx *c, bool *sorted)
 		const struct log_block *lb = &c->logs[l];
 
 		for (uint32_t i = 0; i < lb->count; i++) {
-			const struct entry *e = &c->entries[lb->first + i];
+			const struct bow_chain_entry *e = &c->entries[lb->first + i];
 
 			if (e->blocks > WINDOW_BYTES / c->block_size)
 				goto out;
@@ -296,7 +272,7 @@ static int replay_sorted(struct ctx *c, bool *sorted)
 			int cnt = 0;
 
 			do {
-				const struct entry *e = by_source[k++];
+				const struct bow_chain_entry *e = by_source[k++];
 
 				r = recheck_mapped(c, e);
 				if (r)
@@ -337,8 +313,7 @@ out:
  * replay stops there with the device partly restored, as a failed read
  * would stop it.
  */
-static int write_large_entry(struct ctx *c, const struct entry *e,
-			     uint32_t sequence, uint32_t i)
+static int write_large_entry(struct ctx *c, const struct bow_chain_entry *e)
 {
 	uint64_t per_chunk = CHUNK_BYTES / c->block_size;
 	uint32_t crc = (uint32_t)e->source;
@@ -358,7 +333,7 @@ static int write_large_entry(struct ctx *c, const struct entry *e,
 		if (r)
 			return r;
 	}
-	return br_check_checksum(c, e, sequence, i, crc);
+	return br_check_checksum(c, e, crc);
 }
 
 /*
@@ -378,7 +353,7 @@ int br_replay(struct ctx *c)
 {
 	uint64_t per_chunk = CHUNK_BYTES / c->block_size;
 	const struct log_block *oldest = &c->logs[c->nr_logs - 1];
-	const struct entry *block0 = &c->entries[oldest->first +
+	const struct bow_chain_entry *block0 = &c->entries[oldest->first +
 						 oldest->count - 1];
 	const unsigned char *data;
 	bool sorted;
@@ -396,11 +371,10 @@ int br_replay(struct ctx *c)
 
 		/* In replay order, a log block's last entry is entry 0. */
 		for (uint32_t k = 0; k + 1 < lb->count; k++) {
-			const struct entry *e = &c->entries[lb->first + k];
+			const struct bow_chain_entry *e = &c->entries[lb->first + k];
 			uint64_t bytes = e->blocks * c->block_size;
-			uint32_t i = lb->count - 1 - k;
 
-			r = br_verify_entry(c, e, lb->sequence, i, &data);
+			r = br_verify_entry(c, e, &data);
 			if (r)
 				return r;
 			/* One chunk or less: br_verify_entry() read it all. */
@@ -411,7 +385,7 @@ int br_replay(struct ctx *c)
 					return r;
 				continue;
 			}
-			r = write_large_entry(c, e, lb->sequence, i);
+			r = write_large_entry(c, e);
 			if (r)
 				return r;
 		}
@@ -422,6 +396,6 @@ int br_replay(struct ctx *c)
 	 */
 	r = br_sync_dev(c);
 	if (!r)
-		r = rewrite_block0(c, block0, oldest->sequence);
+		r = rewrite_block0(c, block0);
 	return r ? r : br_sync_dev(c);
 }

@@ -17,34 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*
- * Checksum @e's data as it would be read at replay time, in c->map.  If
- * @e is one chunk or less, *data points to its data afterwards.
- */
-int br_verify_entry(struct ctx *c, const struct entry *e,
-		    uint32_t sequence, uint32_t i,
-		    const unsigned char **data)
-{
-	uint64_t per_chunk = CHUNK_BYTES / c->block_size;
-	uint32_t crc = (uint32_t)e->source;
-
-	for (uint64_t b = 0; b < e->blocks; b += per_chunk) {
-		uint64_t n = e->blocks - b < per_chunk ? e->blocks - b :
-							 per_chunk;
-		int r = br_read_virtual(c, e->dest + b, n, data);
-
-		if (r)
-			return r;
-		crc = bow_crc32(crc, *data, n * c->block_size);
-	}
-	return br_check_checksum(c, e, sequence, i, crc);
-}
-
-static int add_entry(struct ctx *c, const struct entry *e)
+static int add_entry(struct ctx *c, const struct bow_chain_entry *e)
 {
 	if (c->nr_entries == c->cap_entries) {
 		uint64_t cap = c->cap_entries ? c->cap_entries * 2 : 256;
-		struct entry *n = realloc(c->entries, cap * sizeof(*n));
+		struct bow_chain_entry *n = realloc(c->entries,
+						    cap * sizeof(*n));
 
 		if (!n)
 			return -ENOMEM;
@@ -76,39 +54,165 @@ static int add_log(struct ctx *c, uint32_t sequence, uint32_t count,
 }
 
 /*
- * After @e (entry @i of log block @sequence) has been checked: refuse it
- * if it writes a backup the replay read before it (see "Replay" in the
- * documentation: a rerun would then read what this entry wrote, and an
- * interrupted restore would not converge); then note its dest as read
- * and make its source, in the simulated device, show what its dest
- * shows now.
+ * The walk's operations (dm-bow-rules.h): the chain is walked by the
+ * kernel's code, reading through this library's window and extent maps.
  */
-static int simulate_entry(struct ctx *c, const struct entry *e,
-			  uint32_t sequence, uint32_t i)
+static struct ctx *chain_ctx(struct bow_chain *ch)
 {
+	return ch->priv;
+}
+
+static int chain_read(struct bow_chain *ch, uint64_t phys, uint64_t blocks,
+		      void *buf, const void **data)
+{
+	struct ctx *c = chain_ctx(ch);
+	const unsigned char *at;
+	int r;
+
+	r = br_read_at(c, buf, blocks * c->block_size, phys * c->block_size,
+		       data ? &at : NULL);
+	if (!r && data)
+		*data = at;
+	return r;
+}
+
+static struct extmap *chain_map(struct bow_chain *ch, enum bow_chain_map m)
+{
+	struct ctx *c = chain_ctx(ch);
+
+	return m == BOW_CHAIN_MAP ? &c->map : &c->read;
+}
+
+static uint64_t chain_lookup(struct bow_chain *ch, enum bow_chain_map m,
+			     uint64_t block, uint64_t *run)
+{
+	return extmap_lookup(chain_map(ch, m), block, run);
+}
+
+static int chain_assign(struct bow_chain *ch, enum bow_chain_map m,
+			uint64_t start, uint64_t len, uint64_t to)
+{
+	if (extmap_assign(chain_map(ch, m), start, len, to))
+		return br_no_memory(chain_ctx(ch));
+	return 0;
+}
+
+static bool chain_overlaps(struct bow_chain *ch, enum bow_chain_map m,
+			   uint64_t start, uint64_t len)
+{
+	return extmap_overlaps(chain_map(ch, m), start, len);
+}
+
+static int chain_header(struct bow_chain *ch,
+			const struct bow_header_facts *h, bool first)
+{
+	struct ctx *c = chain_ctx(ch);
+
+	br_header_checked(c, ch->block, h, first);
+	if (add_log(c, h->sequence, h->count, c->nr_entries))
+		return br_no_memory(c);
+	if (first)
+		memcpy(c->newest_entry0,
+		       (const unsigned char *)ch->block + h->header_size,
+		       sizeof(c->newest_entry0));
+	c->summary->log_blocks = c->nr_logs;
+	return 0;
+}
+
+static int chain_entry(struct bow_chain *ch, const struct bow_chain_entry *e)
+{
+	struct ctx *c = chain_ctx(ch);
 	uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
 
-	if (extmap_overlaps(&c->read, e->source, e->blocks)) {
+	if (add_entry(c, e))
+		return br_no_memory(c);
+	if (c->opts->verbose)
+		fprintf(c->out, "sequence %" PRIu32 " entry %" PRIu32
+			": source %" PRIu64 " dest %" PRIu64 " sectors %"
+			PRIu64 "\n", e->sequence, e->index,
+			e->source * bs_sectors, e->dest * bs_sectors,
+			e->blocks * bs_sectors);
+	c->summary->entries++;
+	c->summary->bytes += e->blocks * c->block_size;
+	if (bow_checksum_unchecked(e->checksum, e->blocks))
+		c->summary->unchecked++;
+	return 0;
+}
+
+static int chain_block_done(struct bow_chain *ch,
+			    const struct bow_header_facts *h)
+{
+	struct ctx *c = chain_ctx(ch);
+
+	(void)h;
+	br_progress(c, 1, c->nr_logs, le32toh(c->newest.sequence) + 1ull);
+	return 0;
+}
+
+static int chain_broken(struct bow_chain *ch,
+			const struct bow_chain_verdict *v)
+{
+	struct ctx *c = chain_ctx(ch);
+	uint64_t bs_sectors = c->block_size / BOW_SECTOR_SIZE;
+
+	switch (v->rule) {
+	case BOW_RULE_CHECKSUM:
+		return br_check_checksum(c, v->e, v->crc);
+	case BOW_RULE_CONVERGE:
+		/* See "Replay" in the documentation. */
 		br_say(c, "%s: log block sequence %" PRIu32 " entry %" PRIu32
 		       ": source %" PRIu64 "+%" PRIu64 " overlaps the dest of "
 		       "an entry replayed before it: a rerun after an "
 		       "interrupted restore would not converge\n", c->path,
-		       sequence, i,
-		       e->source * bs_sectors, e->blocks * bs_sectors);
+		       v->e->sequence, v->e->index,
+		       v->e->source * bs_sectors, v->e->blocks * bs_sectors);
 		return BOW_INVALID;
+	default:
+		if (v->rule < BOW_RULE_ENTRY_BLOCKS)
+			return br_header_broken(c, ch->block, v);
+		return br_entry_broken(c, v);
 	}
-	if (extmap_assign(&c->read, e->dest, e->blocks, e->dest))
-		return br_no_memory(c);
-	for (uint64_t b = 0; b < e->blocks;) {
-		uint64_t run, phys = extmap_lookup(&c->map, e->dest + b, &run);
+}
 
-		if (run > e->blocks - b)
-			run = e->blocks - b;
-		if (extmap_assign(&c->map, e->source + b, run, phys))
-			return br_no_memory(c);
-		b += run;
-	}
-	return 0;
+static const struct bow_chain_ops chain_ops = {
+	.read = chain_read,
+	.lookup = chain_lookup,
+	.assign = chain_assign,
+	.overlaps = chain_overlaps,
+	.header = chain_header,
+	.entry = chain_entry,
+	.block_done = chain_block_done,
+	.broken = chain_broken,
+};
+
+/*
+ * Read @blocks blocks of the simulated device starting at @block; *data
+ * points to them afterwards: into the window if they are one run on the
+ * real device and there, else into c->chunk, where runs that are
+ * contiguous on the real device are read together.
+ */
+int br_read_virtual(struct ctx *c, uint64_t block, uint64_t blocks,
+		    const unsigned char **data)
+{
+	const void *at;
+	int r = bow_chain_read(&c->chain, block, blocks, &at);
+
+	*data = at;
+	return r;
+}
+
+/*
+ * Checksum @e's data as it would be read at replay time, in c->map.  If
+ * @e is one chunk or less, *data points to its data afterwards.
+ */
+int br_verify_entry(struct ctx *c, const struct bow_chain_entry *e,
+		    const unsigned char **data)
+{
+	const void *at;
+	int r = bow_chain_verify(&c->chain, e, &at);
+
+	*data = at;
+	return r;
 }
 
 /*
@@ -118,11 +222,8 @@ static int simulate_entry(struct ctx *c, const struct entry *e,
  */
 int br_validate(struct ctx *c, struct bow_restore_summary *s)
 {
-	uint64_t bs_sectors;
 	bool is_log;
 	struct bow_log_header h;
-	__u64 budget;		/* the rules' type: dm-bow-rules.h */
-	uint32_t expect = 0;
 	int r;
 
 	/* The first sector fixes the block size. */
@@ -156,71 +257,26 @@ int br_validate(struct ctx *c, struct bow_restore_summary *s)
 		       c->block_size);
 		return BOW_TRUNCATED;
 	}
-	bs_sectors = c->block_size / BOW_SECTOR_SIZE;
 	c->block = malloc(c->block_size);
 	if (!c->block)
 		return br_no_memory(c);
-
+	c->summary = s;
 	/*
 	 * Every backup goes to space that was free at the checkpoint and is
 	 * never freed again, so the chain cannot copy more than the device
 	 * holds: this bounds the work and memory a crafted log can cause.
 	 */
-	budget = c->dev_blocks;
-	for (bool first = true;; first = false) {
-		uint32_t count, sequence, header_size;
-		uint64_t first_entry = c->nr_entries;
-		const unsigned char *data;
-
-		r = br_read_virtual(c, 0, 1, &data);
-		if (r)
-			return r;
-		memcpy(c->block, data, c->block_size);
-		r = br_check_header(c, c->block, first, expect, &count,
-				    &sequence, &header_size);
-		if (r)
-			return r;
-		if (!count) {
-			c->committing = true;
-			return 0;
-		}
-		if (add_log(c, sequence, count, first_entry))
-			return br_no_memory(c);
-		if (first)
-			memcpy(c->newest_entry0, c->block + header_size,
-			       sizeof(c->newest_entry0));
-		s->log_blocks = c->nr_logs;
-		for (uint32_t i = count; i-- > 0;) {
-			struct entry e;
-
-			r = br_check_entry(c, c->block, header_size,
-					   sequence, i, &budget, &e);
-			if (r)
-				return r;
-			r = br_verify_entry(c, &e, sequence, i, &data);
-			if (r)
-				return r;
-			r = simulate_entry(c, &e, sequence, i);
-			if (r)
-				return r;
-			if (add_entry(c, &e))
-				return br_no_memory(c);
-			if (c->opts->verbose)
-				fprintf(c->out, "sequence %" PRIu32 " entry %"
-					PRIu32 ": source %" PRIu64 " dest %"
-					PRIu64 " sectors %" PRIu64 "\n",
-					sequence, i, e.source * bs_sectors,
-					e.dest * bs_sectors,
-					e.blocks * bs_sectors);
-			s->entries++;
-			s->bytes += e.blocks * c->block_size;
-			if (bow_checksum_unchecked(e.checksum, e.blocks))
-				s->unchecked++;
-		}
-		br_progress(c, 1, c->nr_logs,
-			    le32toh(c->newest.sequence) + 1ull);
-		if (sequence == 0)
-			return 0;
-		expect = sequence - 1;
-	}
+	c->chain = (struct bow_chain){
+		.ops = &chain_ops,
+		.priv = c,
+		.g = { .block_size = c->block_size,
+		       .dev_blocks = c->dev_blocks },
+		.vold_partial_ok = true,
+		.check_data = true,
+		.budget = c->dev_blocks,
+		.block = c->block,
+		.buf = c->chunk,
+		.buf_blocks = CHUNK_BYTES / c->block_size,
+	};
+	return bow_chain_walk(&c->chain);
 }

@@ -20,7 +20,7 @@ cc_test -o "$top/build/test-bowctl" "$top/tests/unit/test-bowctl.c" \
 	"$top/bowctl/decide.c" \
 	"$top"/bow-restore/lib/*.c "$top/dm-bow-rules.c" -lisal
 cc_test -o "$top/build/test-rules" "$top/tests/unit/test-rules.c" \
-	"$top/dm-bow-rules.c"
+	"$top/dm-bow-rules.c" "$top"/bow-restore/lib/*.c -lisal
 "$top/build/test-extmap"
 "$top/build/test-rules"
 "$top/build/test-bowctl"

@@ -9,6 +9,7 @@
 #define _DEFAULT_SOURCE
 #include <endian.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -161,7 +162,7 @@ static void test_entries(void)
 					   .dev_blocks = 2048 };
 	unsigned char b[4096];
 	struct bow_entry_facts e;
-	__u64 budget;
+	uint64_t budget;
 
 	block(b, 4096, 3);
 	entry(b, 4096, 0, 0, 90, 1);
