@@ -23,7 +23,9 @@
  *   - a restored device equals what a plain replay of the log, entry by
  *     entry newest first, makes of it;
  *   - a restore stopped after k writes (the next torn in half, or not),
- *     then run again, ends byte-identical to one run.
+ *     then run again, ends byte-identical to one run;
+ *   - the module's walk of the chain agrees with bow-restore
+ *     (differential.c).
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -35,6 +37,7 @@
 #include <unistd.h>
 
 #include "../model.h"
+#include "kernel-walk.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -160,6 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mapped.status != BOW_RESTORED && mapped.status != BOW_COMMITTED &&
 	    memcmp(mapped.img, m.img, len))
 		FAIL("status %d but the device was written\n", mapped.status);
+	kernel_walk_check(m.img, len, mapped.status, mapped.img);
 
 	if (mapped.status == BOW_RESTORED) {
 		unsigned char *plain = malloc(len);

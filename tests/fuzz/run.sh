@@ -13,10 +13,25 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib.sh"
 out=$top/build/fuzz
 mkdir -p "$out/corpus" "$out/chain-corpus"
+# The module's walk (kernel-walk.c, the module's dm-bow-vext.c) is built
+# against the kernel's tools/include, as tests/ranges builds the range map.
+src=$("$top/tests/kernel-source.sh") || exit 1
+kinc="-I$top/tests/ranges/include -I$src/tools/include -I$src/tools/arch/x86/include"
+san="-fsanitize=address,undefined -fno-sanitize-recover=all"
+# shellcheck disable=SC2086
+for f in "$src/tools/lib/rbtree.c" "$top/dm-bow-vext.c" \
+	"$top/tests/fuzz/kernel-walk.c"; do
+	clang -std=gnu11 -g -O1 $san -fsanitize=fuzzer-no-link $kinc \
+		-c -o "$out/$(basename "$f" .c).o" "$f" ||
+		{ not_ok "$(basename "$f") builds for the fuzzers"; exit 1; }
+done
 for target in fuzz-restore fuzz-chain; do
+	# shellcheck disable=SC2086
 	clang -std=c11 -g -O1 -Wall -Wextra -Werror \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-fsanitize=fuzzer $san \
 		-o "$out/$target" "$top/tests/fuzz/$target.c" \
+		"$top/tests/fuzz/differential.c" "$out/kernel-walk.o" \
+		"$out/dm-bow-vext.o" "$out/rbtree.o" \
 		"$top"/bow-restore/lib/*.c "$top/dm-bow-rules.c" -lisal ||
 		{ not_ok "$target builds"; exit 1; }
 done
