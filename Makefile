@@ -7,7 +7,7 @@
 #   make demo       install what is missing, build, show the story in a VM
 #   make check      install what is missing, build, run every test
 #   make check-long  make check, with the lifecycle's repeats on 6.12
-#   make fuzz       fuzz bow-restore (FUZZ_SECONDS, default 600)
+#   make fuzz       fuzz bow-restore and the module's walks (FUZZ_SECONDS)
 #   make check-debug  the VM tests on a KASAN/lockdep/kmemleak kernel
 #   make bench      dm-bow against dm-linear and dm-snapshot (build/bench)
 #

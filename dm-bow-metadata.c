@@ -384,19 +384,80 @@ static int bow_resume_map_room(struct bow_resume *rs, u32 count)
 	return 0;
 }
 
+static int bow_freemap_read(struct bow_freemap_walk *fw, u64 sector)
+{
+	struct bow_resume *rs = fw->priv;
+
+	return bow_io(rs->bd, REQ_OP_READ, sector, rs->bd->block_sectors,
+		      fw->block);
+}
+
+static int bow_freemap_ranges(struct bow_freemap_walk *fw, u32 index,
+			      u64 sector,
+			      const struct bow_freemap_range *range,
+			      u32 count)
+{
+	struct bow_resume *rs = fw->priv;
+	struct bow_dev *bd = rs->bd;
+	int r;
+
+	r = bow_resume_map_room(rs, count);
+	if (r)
+		return r;
+	memcpy(bd->freemap + rs->map_ranges, range, count * sizeof(*range));
+	rs->map_ranges += count;
+	bd->freemap_chain[index] = sector;
+	return 0;
+}
+
+static int bow_freemap_broken(struct bow_freemap_walk *fw,
+			      const struct bow_freemap_verdict *v)
+{
+	struct bow_resume *rs = fw->priv;
+
+	switch (v->rule) {
+	case BOW_RULE_FREEMAP_PLACE:
+		return bow_resume_bad(rs,
+				      "free-space map block %u: sector %llu is not a block of the device but block 0",
+				      v->index, v->sector);
+	case BOW_RULE_FREEMAP_SEAL:
+		return bow_resume_bad(rs,
+				      "free-space map block %u at sector %llu: bad magic or checksum",
+				      v->index, v->sector);
+	case BOW_RULE_FREEMAP_CHAIN:
+		return bow_resume_bad(rs,
+				      "free-space map block %u at sector %llu: not block %u of %u of this checkpoint's map, or count %u",
+				      v->index, v->sector, v->index,
+				      fw->blocks, v->count);
+	case BOW_RULE_FREEMAP_RANGE:
+		return bow_resume_bad(rs,
+				      "free-space map block %u range %u: sectors %llu+%llu are not whole blocks of the device but block 0, after the range before",
+				      v->index, v->range, v->start, v->len);
+	default:
+		return bow_resume_bad(rs, "free-space map: rule %d", v->rule);
+	}
+}
+
 /*
- * Read and check the free-space map the header extension points at:
- * every block's magic, checksum, checkpoint id and place in the chain,
- * and every range whole blocks of the device, never block 0, in
- * increasing order.  It becomes bd->freemap and bd->freemap_chain.
+ * Read and check the free-space map the header extension points at, by
+ * the rules of dm-bow-rules.c: every block's place, magic, checksum,
+ * checkpoint id and place in the chain, and every range.  It becomes
+ * bd->freemap and bd->freemap_chain.
  */
 static int bow_resume_freemap(struct bow_resume *rs)
 {
 	struct bow_dev *bd = rs->bd;
-	const struct bow_freemap_header *h = rs->block;
-	const struct bow_freemap_range *range = (const void *)(h + 1);
-	u32 cap = bow_freemap_capacity(bd->block_size), i, j, count, crc;
-	sector_t sector = rs->freemap, prev_end = bd->block_sectors;
+	struct bow_freemap_walk fw = {
+		.g = rs->chain.g,
+		.checkpoint_id = bd->checkpoint_id,
+		.first = rs->freemap,
+		.blocks = rs->freemap_blocks,
+		.block = rs->block,
+		.priv = rs,
+		.read = bow_freemap_read,
+		.ranges = bow_freemap_ranges,
+		.broken = bow_freemap_broken,
+	};
 	int r;
 
 	if (!rs->freemap_blocks)
@@ -411,50 +472,9 @@ static int bow_resume_freemap(struct bow_resume *rs)
 					   BOW_RESUME_GFP);
 	if (!bd->freemap_chain)
 		return -ENOMEM;
-	for (i = 0; i < rs->freemap_blocks; i++) {
-		if (!sector || sector & (bd->block_sectors - 1) ||
-		    sector >= bd->nr_sectors)
-			return bow_resume_bad(rs,
-					      "free-space map block %u: sector %llu is not a block of the device but block 0",
-					      i, (u64)sector);
-		r = bow_io(bd, REQ_OP_READ, sector, bd->block_sectors,
-			   rs->block);
-		if (r)
-			return r;
-		crc = le32_to_cpu(h->checksum);
-		((struct bow_freemap_header *)rs->block)->checksum = 0;
-		if (le32_to_cpu(h->magic) != BOW_FREEMAP_MAGIC ||
-		    crc != crc32(BOW_FREEMAP_MAGIC, rs->block, bd->block_size))
-			return bow_resume_bad(rs,
-					      "free-space map block %u at sector %llu: bad magic or checksum",
-					      i, (u64)sector);
-		count = le32_to_cpu(h->count);
-		if (le64_to_cpu(h->checkpoint_id) != bd->checkpoint_id ||
-		    le32_to_cpu(h->index) != i || !count || count > cap ||
-		    !le64_to_cpu(h->next) != (i + 1 == rs->freemap_blocks))
-			return bow_resume_bad(rs,
-					      "free-space map block %u at sector %llu: not block %u of %u of this checkpoint's map, or count %u",
-					      i, (u64)sector, i,
-					      rs->freemap_blocks, count);
-		r = bow_resume_map_room(rs, count);
-		if (r)
-			return r;
-		for (j = 0; j < count; j++) {
-			u64 start = le64_to_cpu(range[j].sector);
-			u64 len = le64_to_cpu(range[j].sectors);
-
-			if ((start | len) & (bd->block_sectors - 1) || !len ||
-			    start < prev_end || len > bd->nr_sectors ||
-			    start > bd->nr_sectors - len)
-				return bow_resume_bad(rs,
-						      "free-space map block %u range %u: sectors %llu+%llu are not whole blocks of the device but block 0, after the range before",
-						      i, j, start, len);
-			prev_end = start + len;
-			bd->freemap[rs->map_ranges++] = range[j];
-		}
-		bd->freemap_chain[i] = sector;
-		sector = le64_to_cpu(h->next);
-	}
+	r = bow_freemap_walk(&fw);
+	if (r)
+		return r;
 	bd->freemap_ranges = rs->map_ranges;
 	bd->freemap_blocks = rs->freemap_blocks;
 	return 0;

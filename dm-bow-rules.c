@@ -12,7 +12,7 @@
 #define bow_le16(x)	le16_to_cpu(x)
 #define bow_le32(x)	le32_to_cpu(x)
 #define bow_le64(x)	le64_to_cpu(x)
-#define bow_rules_crc32(crc, p, len)	crc32_le(crc, p, len)
+#define bow_rules_crc32(crc, p, len)	crc32(crc, p, len)
 #define bow_rules_yield()		cond_resched()
 #else
 #define _DEFAULT_SOURCE
@@ -257,4 +257,78 @@ int bow_chain_walk(struct bow_chain *ch)
 			return r;
 		expect = h.sequence - 1;
 	}
+}
+
+/* Block @v->index of the map, in @fw->block: its header and ranges. */
+static enum bow_rule bow_freemap_block(struct bow_freemap_walk *fw,
+				       struct bow_freemap_verdict *v,
+				       bow_u64 *prev_end, bow_u64 *next)
+{
+	struct bow_freemap_header h;
+	struct bow_freemap_range r;
+	const unsigned char *blk = fw->block;
+	unsigned int shift = bow_block_shift(&fw->g);
+	bow_u64 nr_sectors = fw->g.dev_blocks << shift;
+	bow_u64 block_mask = (1ULL << shift) - 1;
+	__u32 crc, j;
+
+	/* The checksum covers the block with its own field 0. */
+	memcpy(&h, blk, sizeof(h));
+	crc = bow_le32(h.checksum);
+	h.checksum = 0;
+	if (bow_le32(h.magic) != BOW_FREEMAP_MAGIC ||
+	    crc != bow_rules_crc32(bow_rules_crc32(BOW_FREEMAP_MAGIC, &h,
+						   sizeof(h)),
+				   blk + sizeof(h),
+				   fw->g.block_size - sizeof(h)))
+		return BOW_RULE_FREEMAP_SEAL;
+	v->count = bow_le32(h.count);
+	*next = bow_le64(h.next);
+	if (bow_le64(h.checkpoint_id) != fw->checkpoint_id ||
+	    bow_le32(h.index) != v->index || !v->count ||
+	    v->count > bow_freemap_capacity(fw->g.block_size) ||
+	    !*next != (v->index + 1 == fw->blocks))
+		return BOW_RULE_FREEMAP_CHAIN;
+	for (j = 0; j < v->count; j++) {
+		memcpy(&r, blk + sizeof(h) + (size_t)j * sizeof(r), sizeof(r));
+		v->range = j;
+		v->start = bow_le64(r.sector);
+		v->len = bow_le64(r.sectors);
+		if ((v->start | v->len) & block_mask || !v->len ||
+		    v->start < *prev_end || v->len > nr_sectors ||
+		    v->start > nr_sectors - v->len)
+			return BOW_RULE_FREEMAP_RANGE;
+		*prev_end = v->start + v->len;
+	}
+	return BOW_RULE_OK;
+}
+
+int bow_freemap_walk(struct bow_freemap_walk *fw)
+{
+	unsigned int shift = bow_block_shift(&fw->g);
+	bow_u64 prev_end = 1ULL << shift, next;	/* never block 0 */
+	struct bow_freemap_verdict v = { .sector = fw->first };
+	int r;
+
+	for (v.index = 0; v.index < fw->blocks; v.index++) {
+		if (!v.sector || v.sector & ((1ULL << shift) - 1) ||
+		    v.sector >> shift >= fw->g.dev_blocks) {
+			v.rule = BOW_RULE_FREEMAP_PLACE;
+			return fw->broken(fw, &v);
+		}
+		r = fw->read(fw, v.sector);
+		if (r)
+			return r;
+		v.rule = bow_freemap_block(fw, &v, &prev_end, &next);
+		if (v.rule)
+			return fw->broken(fw, &v);
+		r = fw->ranges(fw, v.index, v.sector,
+			       (const void *)((const unsigned char *)fw->block +
+					      sizeof(struct bow_freemap_header)),
+			       v.count);
+		if (r)
+			return r;
+		v.sector = next;
+	}
+	return 0;
 }

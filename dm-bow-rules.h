@@ -67,6 +67,11 @@ enum bow_rule {
 	/* The chain, as its replay is simulated. */
 	BOW_RULE_CHECKSUM,	/* a backup does not match its checksum */
 	BOW_RULE_CONVERGE,	/* a source overlaps a backup read before */
+	/* The free-space map (the module's alone: bow-restore needs none). */
+	BOW_RULE_FREEMAP_PLACE,	/* a map block not a block of the device */
+	BOW_RULE_FREEMAP_SEAL,	/* bad magic or checksum */
+	BOW_RULE_FREEMAP_CHAIN,	/* not block i of n of this map, or count */
+	BOW_RULE_FREEMAP_RANGE,	/* a range not whole blocks after the last */
 };
 
 /* A log block's header, in host order, as far as it was checked. */
@@ -241,5 +246,50 @@ int bow_chain_read(struct bow_chain *ch, bow_u64 block, bow_u64 blocks,
  */
 int bow_chain_verify(struct bow_chain *ch, const struct bow_chain_entry *e,
 		     const void **data);
+
+/* What a walk of the free-space map found wrong, and where. */
+struct bow_freemap_verdict {
+	enum bow_rule rule;
+	__u32 index;		/* of the map's block */
+	bow_u64 sector;		/* where that block is */
+	__u32 count;		/* BOW_RULE_FREEMAP_CHAIN: the block's */
+	__u32 range;		/* BOW_RULE_FREEMAP_RANGE: which, and ... */
+	bow_u64 start;		/* ... its sectors */
+	bow_u64 len;
+};
+
+/*
+ * One walk of the free-space map, whose first block the header extension
+ * names.  Its operations return 0 or the reader's error, which ends the
+ * walk and is what the walk returns.
+ */
+struct bow_freemap_walk {
+	struct bow_geometry g;
+	bow_u64 checkpoint_id;	/* the header extension's */
+	bow_u64 first;		/* sector of the map's first block */
+	__u32 blocks;		/* blocks in its chain */
+	void *block;		/* one block */
+	void *priv;		/* the reader's */
+	/* Read the block at @sector into @fw->block. */
+	int (*read)(struct bow_freemap_walk *fw, bow_u64 sector);
+	/*
+	 * Block @index of the map, at @sector, checked: its @count
+	 * ranges (as on disk) are whole blocks of the device but block 0,
+	 * each after the one before, across the whole chain.
+	 */
+	int (*ranges)(struct bow_freemap_walk *fw, __u32 index,
+		      bow_u64 sector, const struct bow_freemap_range *range,
+		      __u32 count);
+	/* A rule is broken: say so; what it returns the walk returns. */
+	int (*broken)(struct bow_freemap_walk *fw,
+		      const struct bow_freemap_verdict *v);
+};
+
+/*
+ * Walk the map: every block's place, magic, checksum, checkpoint id and
+ * place in the chain, and every range.  Reads each block once, in the
+ * order of the chain; no more than @fw->blocks of them.
+ */
+int bow_freemap_walk(struct bow_freemap_walk *fw);
 
 #endif /* DM_BOW_RULES_H */

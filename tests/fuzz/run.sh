@@ -1,14 +1,17 @@
 #!/bin/sh
-# Fuzz bow-restore with libFuzzer under ASan and UBSan, two targets for
-# FUZZ_SECONDS each (default 30), side by side.  fuzz-restore takes
+# Fuzz bow-restore and the module's walks with libFuzzer under ASan and
+# UBSan: two targets for FUZZ_SECONDS each (default 30), side by side,
+# then fuzz-freemap for a third of that.  fuzz-restore takes
 # whole images: its corpus starts from tests/fuzz/corpus (images written
 # by the test model and by the real target in the VM tests) and grows in
 # build/fuzz/corpus.
 # fuzz-chain builds valid chains from its input with the test model and
 # checks what bow-restore does with them (see the file); its corpus grows
-# in build/fuzz/chain-corpus.  A crash leaves its input in build/fuzz/ and
+# in build/fuzz/chain-corpus.  Both also run the module's walk of the log
+# and compare (differential.c).  fuzz-freemap walks free-space maps as the
+# module does (see the file).  A crash leaves its input in build/fuzz/ and
 # fails; turn it into a regression test in tests/fuzz/regressions (whole
-# images) or tests/fuzz/chain-regressions.
+# images), tests/fuzz/chain-regressions or tests/fuzz/freemap-regressions.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib.sh"
 out=$top/build/fuzz
@@ -25,7 +28,7 @@ for f in "$src/tools/lib/rbtree.c" "$top/dm-bow-vext.c" \
 		-c -o "$out/$(basename "$f" .c).o" "$f" ||
 		{ not_ok "$(basename "$f") builds for the fuzzers"; exit 1; }
 done
-for target in fuzz-restore fuzz-chain; do
+for target in fuzz-restore fuzz-chain fuzz-freemap; do
 	# shellcheck disable=SC2086
 	clang -std=c11 -g -O1 -Wall -Wextra -Werror \
 		-fsanitize=fuzzer $san \
@@ -46,6 +49,11 @@ for f in "$top"/tests/fuzz/chain-regressions/*; do
 	[ -e "$f" ] || continue
 	check "fuzz-chain regression $(basename "$f")" \
 		quiet "$out/fuzz-chain" "$f"
+done
+for f in "$top"/tests/fuzz/freemap-regressions/*; do
+	[ -e "$f" ] || continue
+	check "fuzz-freemap regression $(basename "$f")" \
+		quiet "$out/fuzz-freemap" "$f"
 done
 
 seconds=${FUZZ_SECONDS:-30}
@@ -82,3 +90,8 @@ chain_pid=$!
 wait $restore_pid
 wait $chain_pid
 cat "$out/fuzz-restore.verdict" "$out/fuzz-chain.verdict"
+# The module's walk of a free-space map: small inputs, a third as long.
+seconds=$(( (seconds + 2) / 3 ))
+mkdir -p "$out/freemap-corpus"
+fuzz fuzz-freemap "the module's free-space map walk, with oracles" 4096 \
+	"$out/freemap-corpus"
