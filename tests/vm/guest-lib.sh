@@ -60,6 +60,13 @@ message()
 
 # sectors_written <disk>: sectors written to it (vdb, not /dev/vdb), from
 # its stat: the exact I/O count a test compares before and after.
+# events <name>: the dm device's event counter (dmsetup wait's).
+events() { dmsetup info -c --noheadings -o events "$1"; }
+
+# events_reach <name> <count>: wait (a minute at most) until the event
+# counter is <count>: events are raised from a work item.
+events_reach() { wait_until "$1: event $2" test "$(events "$1")" -ge "$2"; }
+
 sectors_written() { awk '{ print $7 }' /sys/block/$1/stat; }
 
 # in_msleep <pid>: a thread of <pid> sleeps in msleep() (a debug delay).

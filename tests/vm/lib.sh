@@ -34,14 +34,24 @@ vm_dir=$top/build/vm${BOW_VM_KVER:+-$BOW_VM_KVER}
 mkdir -p "$vm_dir"
 restore=$top/bow-restore/bow-restore
 
-# vm_workdir <name> <guest script>: $work is $vm_dir/<name>, emptied, with
-# the guest script as $work/guest/run.sh (for vm_run).
+# vm_workdir <name> <guest script or directory of parts>: $work is
+# $vm_dir/<name>, emptied, with the guest script (or the parts, joined)
+# as $work/guest/run.sh (for vm_run).
 vm_workdir()
 {
 	work=$vm_dir/$1
 	rm -rf "$work"
 	mkdir -p "$work/guest"
-	cp "$2" "$work/guest/run.sh"
+	if [ -d "$2" ]; then
+		# A suite in parts (NN-name.sh): one script, in their order,
+		# each part named where it starts.
+		for _part in "$2"/[0-9][0-9]-*.sh; do
+			echo "# --- ${_part##*/}"
+			cat "$_part"
+		done > "$work/guest/run.sh"
+	else
+		cp "$2" "$work/guest/run.sh"
+	fi
 }
 
 # make_files <dir> <count> <max units> <unit bytes>: files f1..f<count>

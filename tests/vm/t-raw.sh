@@ -1,6 +1,7 @@
 #!/bin/sh
-# VM test: raw device semantics (see guest/raw.sh), then the host restores
-# the image and compares every block not free at the checkpoint.
+# VM test: raw device semantics (see guest/raw/, its parts run in the
+# order of their numbers in one boot), then the host restores the image
+# and compares every block not free at the checkpoint.
 #
 # On x86 it keeps the image as the guest left it, log and all, in
 # build/raw-log-x86.img (and its checkpoint copy); on arm64
@@ -9,7 +10,7 @@
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/vm/lib.sh"
 
-vm_workdir raw "$top/tests/vm/guest/raw.sh"
+vm_workdir raw "$top/tests/vm/guest/raw"
 head -c $((32 << 20)) /dev/urandom > "$work/data.img"
 truncate -s 32M "$work/ckpt.img"
 head -c $((8 << 20)) /dev/urandom > "$work/small.img"
