@@ -243,7 +243,7 @@ static int bow_view_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "No checkpoint: the bow device is not in state 1";
 	else if (bd->suspended && !bd->view_users)
 		ti->error = "The bow device is suspended";
-	else if (bd->failed)
+	else if (bd->mode != BOW_MODE_RW)
 		ti->error = "The bow device failed a log write";
 	else if (!bd->freemap_blocks)
 		ti->error = "No free-space map: cannot tell free blocks";

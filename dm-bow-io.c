@@ -61,6 +61,7 @@ void __bow_low_water_check(struct bow_dev *bd)
 		bd->low_water_raised = false;
 	} else if (!bd->low_water_raised) {
 		bd->low_water_raised = true;
+		DMINFO("%pg: free space below low_water", bd->bdev);
 		queue_work(system_wq, &bd->event_work);
 	}
 }
@@ -304,7 +305,7 @@ static int __bow_route_discard(struct bow_route_ctx *rc)
 {
 	struct bow_dev *bd = rc->bd;
 
-	if (rc->start_blk >= rc->end_blk || bd->failed ||
+	if (rc->start_blk >= rc->end_blk || bd->mode != BOW_MODE_RW ||
 	    bow_range_all(&bd->map, rc->start_blk, rc->end_blk,
 			  ~BOW_TYPE(BOW_WRITTEN)))
 		return BOW_ROUTE_DONE;
@@ -349,7 +350,7 @@ static int __bow_route_checkpoint(struct bow_route_ctx *rc)
 			  BOW_BIO_INFLIGHT | BOW_BIO_BLOCK0);
 		return BOW_ROUTE_REMAPPED;
 	}
-	if (bd->failed) {
+	if (bd->mode != BOW_MODE_RW) {
 		rc->error = -EIO;
 		return BOW_ROUTE_DONE;
 	}
@@ -396,7 +397,7 @@ enum bow_route bow_route(struct bow_dev *bd, struct bio *bio,
 	int route;
 
 	/* Half rolled back: nothing on the device is what it claims. */
-	if (unlikely(READ_ONCE(bd->rollback_begun))) {
+	if (unlikely(READ_ONCE(bd->mode) == BOW_MODE_FAIL_ALL)) {
 		bio_io_error(bio);
 		return BOW_ROUTE_DONE;
 	}

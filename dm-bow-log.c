@@ -166,10 +166,13 @@ int bow_write_block0(struct bow_dev *bd, void *buf)
 
 static void bow_log_failed(struct bow_dev *bd, int r)
 {
-	DMERR_LIMIT("log write failed (%d): further writes fail", r);
+	bool first;
+
 	spin_lock(&bd->lock);
-	bd->failed = true;
+	first = __bow_set_mode(bd, BOW_MODE_FAIL_WRITES);
 	spin_unlock(&bd->lock);
+	if (first)
+		DMERR("log write failed (%d): further writes fail", r);
 }
 
 /*
@@ -449,7 +452,7 @@ void bow_commit_maybe(struct bow_dev *bd)
 
 	/* After a failed log write the log on disk is not ours to extend. */
 	spin_lock(&bd->lock);
-	r = bd->failed ? -EIO : 0;
+	r = bd->mode != BOW_MODE_RW ? -EIO : 0;
 	spin_unlock(&bd->lock);
 	if (r || !bd->log_dirty) {
 		bow_release(bd, &bd->committing, r);

@@ -337,7 +337,7 @@ put_block0:
 	if (bow_write_block0(bd, bd->copy_buf))
 		DMERR("cannot restore block 0 after a failed log write");
 	spin_lock(&bd->lock);
-	bd->failed = false;
+	__bow_set_mode(bd, BOW_MODE_RW);	/* no checkpoint to fail */
 	spin_unlock(&bd->lock);
 free_live:
 	bow_freemap_chain_convert(bd, bd->freemap_chain, bd->freemap_blocks,
@@ -357,8 +357,7 @@ static void bow_drop_checkpoint(struct bow_dev *bd)
 
 	spin_lock(&bd->lock);
 	/* A failed log write no longer matters: there is no log. */
-	bd->failed = false;
-	bd->rollback_begun = false;
+	__bow_set_mode(bd, BOW_MODE_RW);
 	ranges = bd->map.ranges;
 	bd->map.ranges = RB_ROOT;
 	bd->map.free = RB_ROOT;
@@ -414,7 +413,7 @@ static int bow_commit(struct bow_dev *bd)
 		DMERR("commit interrupted (%d): run bow-restore to finish it",
 		      r);
 		spin_lock(&bd->lock);
-		bd->failed = true;
+		__bow_set_mode(bd, BOW_MODE_FAIL_WRITES);
 		spin_unlock(&bd->lock);
 		return r;
 	}
@@ -484,7 +483,8 @@ int bow_set_state(struct bow_dev *bd, unsigned int new_state)
 		r = -EBUSY;
 	/* After a rollback that did not end, only another rollback. */
 	} else if (new_state == bd->state + 1 &&
-		   new_state <= BOW_STATE_COMMITTED && !bd->rollback_begun) {
+		   new_state <= BOW_STATE_COMMITTED &&
+		   bd->mode != BOW_MODE_FAIL_ALL) {
 		noio = bow_transition_begin(bd);
 		r = new_state == BOW_STATE_CHECKPOINT ? bow_checkpoint(bd) :
 							bow_commit(bd);
@@ -503,10 +503,23 @@ void bow_event_work(struct work_struct *work)
 	spin_lock(&bd->lock);
 	ti = bd->live_ti;
 	spin_unlock(&bd->lock);
-	if (ti) {
-		DMINFO("%pg: free space below low_water", bd->bdev);
+	if (ti)
 		dm_table_event(ti->table);
-	}
+}
+
+/*
+ * The one place bd->mode changes.  Any change raises a dm event (dmsetup
+ * wait, udev), so that protection never lapses, nor comes back, unseen;
+ * the caller, which knows why, logs it when this returns true: once.
+ */
+bool __bow_set_mode(struct bow_dev *bd, enum bow_mode mode)
+{
+	lockdep_assert_held(&bd->lock);
+	if (bd->mode == mode)
+		return false;
+	bd->mode = mode;
+	queue_work(system_wq, &bd->event_work);
+	return true;
 }
 
 /* ---------------------------------------------------------------------
@@ -714,7 +727,7 @@ static int bow_rollback(struct bow_dev *bd)
 	if (r)
 		goto out;
 	spin_lock(&bd->lock);
-	bd->rollback_begun = true;
+	__bow_set_mode(bd, BOW_MODE_FAIL_ALL);
 	spin_unlock(&bd->lock);
 	/* bd->log is block 0 as the walk read it: mark it, durably. */
 	bow_log_header(bd)->magic = cpu_to_le32(BOW_VOLD_PARTIAL_MAGIC);

@@ -636,7 +636,7 @@ static void bow_status(struct dm_target *ti, status_type_t type,
 		       bd->backup_sectors << SECTOR_SHIFT,
 		       bd->log_entries, bd->log_blocks, bd->log_commits,
 		       bd->enospc_writes, bd->moved_sectors << SECTOR_SHIFT,
-		       bd->failed || bd->rollback_begun ? "fail" : "rw");
+		       bd->mode != BOW_MODE_RW ? "fail" : "rw");
 		spin_unlock(&bd->lock);
 		break;
 	case STATUSTYPE_TABLE:

@@ -80,6 +80,18 @@ enum bow_state {
 	BOW_STATE_COMMITTED = 2,
 };
 
+/*
+ * What a device still does, whatever its state: set by __bow_set_mode()
+ * only.  The status's last word is "rw" or "fail".
+ */
+enum bow_mode {
+	BOW_MODE_RW,		/* as its state says */
+	/* A log write or a commit failed: the log cannot vouch for more. */
+	BOW_MODE_FAIL_WRITES,	/* writes that need it get -EIO */
+	/* A rollback has begun and not ended: nothing is what it claims. */
+	BOW_MODE_FAIL_ALL,	/* every bio gets -EIO */
+};
+
 /* Per-bio flags, kept in the per-bio data. */
 #define BOW_BIO_INFLIGHT	BIT(0)	/* counted in bow_dev.inflight */
 #define BOW_BIO_BLOCK0		BIT(1)	/* counted in bow_dev.block0_io */
@@ -171,8 +183,7 @@ struct bow_dev {
 	struct bow_map map;		/* L */
 	enum bow_state state;		/* LS */
 	bool transition;		/* L: a state change is draining I/O */
-	bool failed;			/* L: a log write failed: writes get -EIO */
-	bool rollback_begun;		/* L: one did not end: every bio fails */
+	enum bow_mode mode;		/* L: see __bow_set_mode() */
 	sector_t block0_live;		/* L: valid in state 1 */
 	bool block0_moving;		/* L: block 0 reads wait for the worker */
 	bool block0_written;		/* L: block 0 written since the checkpoint */
@@ -260,7 +271,7 @@ struct bow_dev {
 	bool freemap_old_committing;
 	u64 checkpoint_id;		/* W */
 
-	struct work_struct event_work;	/* I: raises the low-water event */
+	struct work_struct event_work;	/* I: raises a dm event */
 
 	/*
 	 * For the views over this one (view_users, LS): where each block's
@@ -272,7 +283,7 @@ struct bow_dev {
 	 */
 	unsigned int view_users;	/* LS */
 	struct rb_root view_index;	/* L */
-	bool view_broken;		/* L: an update failed: reads fail */
+	bool view_broken;		/* L: an update failed: its reads fail */
 	unsigned int view_epoch;	/* L */
 	atomic_t view_reads[2];		/* A */
 
@@ -351,7 +362,8 @@ static inline bool bow_checkpoint_live(const struct bow_dev *bd)
 {
 	lockdep_assert(lockdep_is_held(&bd->lock) ||
 		       lockdep_is_held(&bd->state_mutex));
-	return bd->state == BOW_STATE_CHECKPOINT && !bd->rollback_begun;
+	return bd->state == BOW_STATE_CHECKPOINT &&
+	       bd->mode != BOW_MODE_FAIL_ALL;
 }
 
 /* Blocks the copy buffer holds: how much of a backup one read brings. */
@@ -434,6 +446,7 @@ void bow_transition_end(struct bow_dev *bd, int r,
 			enum bow_state new_state, unsigned int noio);
 int bow_set_state(struct bow_dev *bd, unsigned int new_state);
 void bow_event_work(struct work_struct *work);
+bool __bow_set_mode(struct bow_dev *bd, enum bow_mode mode);
 int bow_rollback_request(struct bow_dev *bd);
 
 /* dm-bow-metadata.c */

@@ -97,6 +97,7 @@ expect_eq "... one backup per block" 43 "$(bow_status bow 4)"
 # rewrites of changed blocks and writes into free space alike, even once
 # the device works again; reads go on, and the log on the disk still
 # restores the checkpoint (the host checks).
+ev0=$(events bow)
 lower_table lower /dev/vdb 0 $S8
 wblk 12
 expect_eq "log write fails: the write fails with EIO" \
@@ -104,6 +105,9 @@ expect_eq "log write fails: the write fails with EIO" \
 expect_eq "log write fails: the error is logged" \
 	"device-mapper: bow: log write failed (-5): further writes fail" \
 	"$(dmesg | grep -o 'device-mapper: bow: log write failed.*' | tail -n 1)"
+events_reach bow $((ev0 + 1))
+expect_eq "log write fails: one dm event, status fail" "$((ev0 + 1)) fail" \
+	"$(events bow) $(bow_status bow 9)"
 lower_table lower /dev/vdb
 for blk in 12 13 10 5000; do
 	wblk $blk
@@ -113,6 +117,9 @@ done
 expect_eq "after a failed log write: block 13 reads as at the checkpoint" \
 	"$(block /dev/vdc 13)" "$(block $bow 13)"
 expect_eq "after a failed log write: still in state 1" 1 "$(bow_status bow 1)"
+expect_eq "after a failed log write: logged once, no more events" \
+	"1 $((ev0 + 1))" \
+	"$(dmesg | grep -c 'device-mapper: bow: log write failed') $(events bow)"
 expect_eq "after a failed log write: the status says so" fail "$(bow_status bow 9)"
 
 # A commit after a failed log write, once the device works: the user

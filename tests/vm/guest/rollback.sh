@@ -74,10 +74,13 @@ while [ "$k" -le "${writes:-0}" ]; do
 	dd if=/tmp/base.img of=$work bs=1M oflag=direct
 	bow_create w $work 2 block_size:$B resume
 	echo $k > $param
+	ev0=$(events w)
 	expect_eq "stop $k: rollback fails" "1 Input/output error" "$(message w rollback)"
 	expect_eq "stop $k: ... and says so" \
 		"rollback interrupted (-5): all I/O fails; roll back again" "$(last_bow_line)"
 	expect_eq "stop $k: status: state 1, fail" "1 fail" "$(bow_status w 1) $(bow_status w 9)"
+	events_reach w $((ev0 + 1))
+	expect_eq "stop $k: one dm event" $((ev0 + 1)) "$(events w)"
 	echo 0 > $param
 	before=$(sumall $work)
 	for i in 1 2 3 4; do
@@ -92,6 +95,9 @@ while [ "$k" -le "${writes:-0}" ]; do
 	expect_eq "stop $k: commit is refused" "1 Invalid argument" "$(message w commit)"
 	dd if=$work of=/tmp/cut.img bs=1M iflag=direct
 	expect_eq "stop $k: a second rollback ends it" 0 "$(message w rollback)"
+	events_reach w $((ev0 + 2))
+	expect_eq "stop $k: ... with one more event, status rw" "$((ev0 + 2)) rw" \
+		"$(events w) $(bow_status w 9)"
 	expect_eq "stop $k: ... with bow-restore's bytes" "$ref" "$(sumall $work)"
 	dmsetup remove --noudevsync w
 	dd if=/tmp/cut.img of=$work bs=1M oflag=direct
