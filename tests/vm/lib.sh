@@ -66,25 +66,28 @@ make_files()
 	done
 }
 
-# Build the initramfs when it is older than what goes into it.
+# The initramfs for what goes into it: named by a hash of those inputs,
+# so that a run with another module (BOW_VM_KO: an old build, to see a
+# test fail) never leaves its initramfs for the next run to boot.
 vm_initramfs()
 {
-	if [ ! -e "$vm_dir/initramfs.cpio.gz" ] ||
-	   [ "$vm_ko" -nt "$vm_dir/initramfs.cpio.gz" ] ||
-	   [ "${BOW_VM_RESTORE:-$top/bow-restore/bow-restore}" -nt "$vm_dir/initramfs.cpio.gz" ] ||
-	   [ "$top/tests/vm/init" -nt "$vm_dir/initramfs.cpio.gz" ] ||
-	   [ "$top/tests/vm/mkinitramfs.sh" -nt "$vm_dir/initramfs.cpio.gz" ] ||
-	   [ "$top/tests/bowio.c" -nt "$vm_dir/initramfs.cpio.gz" ]; then
-		# Suites side by side may both build it: each under a
-		# name of its own, then renamed over (QEMU keeps what it
-		# opened).
-		_tmp=$(mktemp "$vm_dir/initramfs.XXXXXX")
-		if BOW_KO=$vm_ko "$top/tests/vm/mkinitramfs.sh" "$kver" "$_tmp"; then
-			mv "$_tmp" "$vm_dir/initramfs.cpio.gz"
-		else
-			rm -f "$_tmp"
-		fi
+	vm_initrd=$vm_dir/initramfs-$(cat "$vm_ko" \
+		"${BOW_VM_RESTORE:-$top/bow-restore/bow-restore}" \
+		"$top/tests/vm/init" "$top/tests/vm/mkinitramfs.sh" \
+		"$top/tests/bowio.c" | md5sum | cut -c1-12).cpio.gz
+	[ -e "$vm_initrd" ] && return
+	# Suites side by side may both build it: each under a name of its
+	# own, then renamed over (QEMU keeps what it opened).  Those of
+	# other inputs go, but for the last few hours' (a suite may still
+	# be booting one).
+	_tmp=$(mktemp "$vm_dir/initramfs.XXXXXX")
+	if BOW_KO=$vm_ko "$top/tests/vm/mkinitramfs.sh" "$kver" "$_tmp"; then
+		mv "$_tmp" "$vm_initrd"
+	else
+		rm -f "$_tmp"
 	fi
+	find "$vm_dir" -maxdepth 1 -name 'initramfs*.cpio.gz' -mmin +180 \
+		-delete
 }
 
 # vm_run <console-log> <guest-dir> [disk...]
@@ -147,7 +150,7 @@ vm_run()
 		-m 1024 -smp 2 -nodefaults -display none -no-reboot \
 		-serial stdio -monitor none \
 		-kernel "$vm_kernel" \
-		-initrd "$vm_dir/initramfs.cpio.gz" \
+		-initrd "$vm_initrd" \
 		-append "console=$console loglevel=5 panic=-1 oops=panic ${BOW_VM_APPEND:-}" \
 		$disks < /dev/null > "$log" 2>&1 &
 	vm_pid=$!
