@@ -34,6 +34,32 @@ vm_dir=$top/build/vm${BOW_VM_KVER:+-$BOW_VM_KVER}
 mkdir -p "$vm_dir"
 restore=$top/bow-restore/bow-restore
 
+# vm_ko_stale: the test build is missing, or was built from sources other
+# than the checkout's (tests/build-module.sh keeps copies beside it).
+vm_ko_stale()
+{
+	[ -e "$vm_ko" ] || return 0
+	for _f in $(make -s --no-print-directory -C "$top" module-sources); do
+		cmp -s "$top/$_f" "${vm_ko%/*}/$_f" || return 0
+	done
+	return 1
+}
+# A suite run on its own (tests/vm/t-*.sh, tests/run-all.sh) tests the
+# checkout, not whatever was built last: the test build of dm-bow.ko and
+# bow-restore are brought up to date first, one suite at a time.
+if [ -z "${BOW_VM_KO:-}" ]; then
+	if ! flock "$top/build/.test-build.lock" sh -c '
+		if [ "$1" = stale ]; then
+			make -s --no-print-directory -C "$2" test-module || exit 1
+		fi
+		make -s --no-print-directory -C "$2/bow-restore"' \
+		sh "$(vm_ko_stale && echo stale)" "$top" \
+		> "$top/build/test-build.log" 2>&1; then
+		not_ok "the test build of dm-bow.ko and bow-restore (build/test-build.log)"
+		exit 1
+	fi
+fi
+
 # vm_workdir <name> <guest script or directory of parts>: $work is
 # $vm_dir/<name>, emptied, with the guest script (or the parts, joined)
 # as $work/guest/run.sh (for vm_run).
