@@ -88,20 +88,20 @@ lane_updates()
 {
 	for k in $kernels; do
 		for s in good bad; do
-			[ "$k" = "$first_kernel" ] || other_kernels $s || continue
+			[ "$k" = "$first_kernel" ] || on_every_kernel $s || continue
 			want $s && sc_$s "$k" "$(short_version "$k")"
 		done
 	done
 	# The initramfs on the other kernels too (the first's is in lane 2).
 	for k in $kernels; do
-		[ "$k" = "$first_kernel" ] || ! other_kernels initramfs_meta ||
+		[ "$k" = "$first_kernel" ] || ! on_every_kernel initramfs_meta ||
 			! want initramfs_meta ||
 			sc_initramfs_meta "$k" "$(short_version "$k")"
 	done
 	# Balance: the lanes take about as long each.
 	want invalid && sc_invalid "$first_kernel" fail
 	# The other policy, on the same path: a repeat, for check-long.
-	want invalid && other_kernels invalid &&
+	want invalid && in_long_lane invalid &&
 		sc_invalid "$first_kernel" roll-forward
 	want torn && sc_torn "$first_kernel"
 	want config && sc_config "$first_kernel"
@@ -109,11 +109,11 @@ lane_updates()
 	want inplace_rollback && sc_inplace_rollback
 	# RAUC's bad update falls back through systemd-boot's tries as
 	# this one does, with an update client: this one is a repeat.
-	want fallback && other_kernels fallback && sc_fallback "$first_kernel"
+	want fallback && in_long_lane fallback && sc_fallback "$first_kernel"
 	want rauc_bad && sc_rauc_bad
 	# The update clients' other scenarios: check-long.
 	for s in rauc_markbad rauc_cut_install swupdate_bad mender_good; do
-		want $s && other_kernels $s && sc_$s
+		want $s && in_long_lane $s && sc_$s
 	done
 }
 
@@ -127,13 +127,13 @@ lane_others()
 	want ckptfail && sc_ckptfail "$k"
 	# The committed in-place update: check-long (the rolled-back one
 	# takes the same resumed boots in make check).
-	want inplace_commit && other_kernels inplace_commit && sc_inplace_commit
+	want inplace_commit && in_long_lane inplace_commit && sc_inplace_commit
 	# RAUC's good update shows the mark before the commit too: the
 	# refused commit of an entry not marked good is check-long's.
-	want blessed && other_kernels blessed && sc_blessed "$k"
+	want blessed && in_long_lane blessed && sc_blessed "$k"
 	want rauc_good && sc_rauc_good
 	for s in rauc_cut_firstboot swupdate_good mender_bad mender_rollback; do
-		want $s && other_kernels $s && sc_$s
+		want $s && in_long_lane $s && sc_$s
 	done
 }
 

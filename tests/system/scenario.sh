@@ -174,13 +174,18 @@ short_version()
 	echo "${1%%-*}" | cut -d. -f1,2 | sed 's/+.*//'
 }
 
-# other_kernels <scenario>: whether it runs on the kernels after the
-# first: the good update always; the failed update and the initramfs
-# with its state on a disk of its own in the long lane (BOW_LONG=1, make
-# check-long) or when asked for by name.
-other_kernels()
+# in_long_lane <scenario>: whether a repeat runs: in the long lane
+# (BOW_LONG=1, make check-long), or when scenarios are asked for by name.
+in_long_lane()
 {
-	[ "$1" = good ] || [ -n "${BOW_LONG:-}" ] || [ -n "${BOW_SYS_ONLY:-}" ]
+	[ -n "${BOW_LONG:-}" ] || [ -n "${BOW_SYS_ONLY:-}" ]
+}
+
+# on_every_kernel <scenario>: whether it runs on the kernels after the
+# first too: the good update always, the others as repeats.
+on_every_kernel()
+{
+	[ "$1" = good ] || in_long_lane "$1"
 }
 
 # sc_new_esp: the scenario boots through OVMF and systemd-boot (esp_make):
