@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * dm-bow's replay rules (dm-bow-rules.h), compiled into dm-bow.ko and
- * into bow-restore's library alike: only the format header, and the
- * kernel's or libc's conversions from little-endian.
+ * into bow-restore's library alike: they need only the format header,
+ * conversions from little-endian and crc32_le, the kernel's or libc's
+ * and the library's.
  */
 #ifdef __KERNEL__
 #include <linux/crc32.h>
@@ -27,11 +28,6 @@
 #endif
 
 #include "dm-bow-rules.h"
-
-/*
- * The walk: both readers, the module and bow-restore, take its verdicts
- * and its entries from here, in this order; see bow_chain_walk().
- */
 
 /*
  * log2 of the sectors in a block: block sizes are powers of two, and the
@@ -119,6 +115,11 @@ enum bow_rule bow_check_entry(const void *blk, const struct bow_geometry *g,
 	}
 	return BOW_RULE_OK;
 }
+
+/*
+ * The walk of a chain: both readers, the module and bow-restore, take its
+ * verdicts and its entries from here, in this order.
+ */
 
 int bow_chain_read(struct bow_chain *ch, bow_u64 block, bow_u64 blocks,
 		   const void **data)
