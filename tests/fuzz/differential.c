@@ -17,8 +17,6 @@
  *
  * And what a resume accepts, a rollback accepts alike.
  */
-#define _DEFAULT_SOURCE
-#include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,25 +30,6 @@
 			__VA_ARGS__);					\
 		abort();						\
 	} while (0)
-
-/* The block size bow-restore reads from block 0, or 0 if none. */
-static uint32_t block_size(const unsigned char *img, size_t len)
-{
-	uint32_t magic, bs;
-
-	if (len < BOW_SECTOR_SIZE)
-		return 0;
-	memcpy(&magic, img, 4);
-	memcpy(&bs, img + 8, 4);
-	magic = le32toh(magic);
-	bs = le32toh(bs);
-	if (magic != BOW_MAGIC && magic != BOW_VOLD_PARTIAL_MAGIC)
-		return BOW_SECTOR_SIZE;
-	if (bs < BOW_MIN_BLOCK_SIZE || bs > BOW_MAX_BLOCK_SIZE ||
-	    (bs & (bs - 1)) || len / bs < 2)
-		return 0;
-	return bs;
-}
 
 static void same_replay(const unsigned char *img, size_t len, uint32_t bs,
 			const struct kernel_walk *w,
@@ -72,14 +51,17 @@ static void same_replay(const unsigned char *img, size_t len, uint32_t bs,
 	free(plain);
 }
 
-void kernel_walk_check(const unsigned char *img, size_t len, int status,
-		       const unsigned char *restored)
+void kernel_walk_check(const unsigned char *img, size_t len, uint32_t bs,
+		       int status, const unsigned char *restored)
 {
-	uint32_t bs = block_size(img, len);
 	struct kernel_walk rollback, resume;
 
-	/* The module's block size is its table's: only a log's is compared. */
-	if (!bs || status == BOW_IO_ERROR || status == BOW_PARTIAL)
+	/*
+	 * The module's block size is its table's: the walk takes the one
+	 * bow-restore read from block 0 (none: no valid one there).
+	 */
+	if (!bs || len < bs || status == BOW_IO_ERROR ||
+	    status == BOW_PARTIAL)
 		return;
 	kernel_walk(img, len, bs, true, &rollback);
 	kernel_walk(img, len, bs, false, &resume);

@@ -51,6 +51,7 @@ static FILE *devnull;
 struct outcome {
 	int status;
 	uint64_t writes;
+	uint32_t block_size;	/* bow-restore's summary's */
 	unsigned char *img;
 };
 
@@ -66,6 +67,7 @@ static void run(const unsigned char *img, size_t len,
 	o->status = bow_restore(fd, len, "device", &opts, &summary, devnull,
 				devnull);
 	o->writes = summary.writes;
+	o->block_size = summary.block_size;
 	o->img = malloc(len);
 	if (!o->img || pread(fd, o->img, len, 0) != (ssize_t)len)
 		abort();
@@ -163,7 +165,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mapped.status != BOW_RESTORED && mapped.status != BOW_COMMITTED &&
 	    memcmp(mapped.img, m.img, len))
 		FAIL("status %d but the device was written\n", mapped.status);
-	kernel_walk_check(m.img, len, mapped.status, mapped.img);
+	kernel_walk_check(m.img, len, mapped.block_size, mapped.status,
+			  mapped.img);
 
 	if (mapped.status == BOW_RESTORED) {
 		unsigned char *plain = malloc(len);

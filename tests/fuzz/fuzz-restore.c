@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "exit %d but the device was written\n", r);
 		abort();
 	}
-	kernel_walk_check(data, size, r, after);
+	kernel_walk_check(data, size, summary.block_size, r, after);
 	free(after);
 	close(fd);
 	return 0;

@@ -28,12 +28,14 @@ void kernel_walk(const unsigned char *img, size_t len, uint32_t block_size,
 void kernel_walk_free(struct kernel_walk *w);
 
 /*
- * The differential check (differential.c): the module's walk of @img
+ * The differential check (differential.c): the module's walk of @img,
+ * in the @block_size bow-restore read from it (its summary's; 0: none),
  * against bow-restore's verdict @status on the same bytes and, where it
  * restored and @restored is not NULL, against what it wrote.  Aborts,
  * saying why, where the two disagree.
  */
-void kernel_walk_check(const unsigned char *img, size_t len, int status,
+void kernel_walk_check(const unsigned char *img, size_t len,
+		       uint32_t block_size, int status,
 		       const unsigned char *restored);
 
 #endif
