@@ -241,13 +241,13 @@ static int bow_chain_entry_add(struct bow_chain *ch,
 }
 
 /*
- * The newest header, in rs->block: appending goes on with its size, that
+ * The newest header, in rs->chain.block: appending goes on with its size, that
  * of a header without extension, or this version's; the extension says
  * where the free-space map is.
  */
 static int bow_resume_ext(struct bow_resume *rs, u32 header_size)
 {
-	const struct bow_log_ext *x = rs->block + BOW_HEADER_SIZE;
+	const struct bow_log_ext *x = rs->chain.block + BOW_HEADER_SIZE;
 	struct bow_dev *bd = rs->bd;
 
 	bd->header_size = header_size;
@@ -269,7 +269,7 @@ static int bow_resume_ext(struct bow_resume *rs, u32 header_size)
 	rs->freemap_blocks = le32_to_cpu(x->freemap_blocks);
 	bd->checkpoint_id = le64_to_cpu(x->checkpoint_id);
 	if (!rs->freemap != !rs->freemap_blocks ||
-	    rs->freemap_blocks > rs->dev_blocks)
+	    rs->freemap_blocks > rs->chain.g.dev_blocks)
 		return bow_resume_bad(rs,
 				      "header extension: free-space map at sector %llu, %u blocks",
 				      rs->freemap, rs->freemap_blocks);
@@ -313,12 +313,12 @@ static const struct bow_chain_ops bow_chain_ops = {
 int bow_log_walk(struct bow_resume *rs, struct bow_dev *bd,
 		 const char *what, unsigned int flags)
 {
+	u64 dev_blocks = bd->nr_sectors >> bd->block_shift;
 	int r;
 
 	*rs = (struct bow_resume){
 		.bd = bd,
 		.what = what,
-		.dev_blocks = bd->nr_sectors >> bd->block_shift,
 		.map = RB_ROOT,
 		.read = RB_ROOT,
 		.mem_max = bow_resume_mem_max(),
@@ -326,19 +326,18 @@ int bow_log_walk(struct bow_resume *rs, struct bow_dev *bd,
 			.ops = &bow_chain_ops,
 			.g = {
 				.block_size = bd->block_size,
-				.dev_blocks = bd->nr_sectors >> bd->block_shift,
+				.dev_blocks = dev_blocks,
 			},
 			.vold_partial_ok = flags & BOW_WALK_RESTORING,
 			.check_data = !(flags & BOW_WALK_NO_DATA),
-			.budget = bd->nr_sectors >> bd->block_shift,
+			.budget = dev_blocks,
 			.buf = bd->copy_buf,
 			.buf_blocks = bow_copy_buf_blocks(bd),
 		},
 	};
-	rs->block = vmalloc(bd->block_size);
-	if (!rs->block)
+	rs->chain.block = vmalloc(bd->block_size);
+	if (!rs->chain.block)
 		return -ENOMEM;
-	rs->chain.block = rs->block;
 	r = bow_chain_walk(&rs->chain);
 	bow_vext_destroy(&rs->map);
 	bow_vext_destroy(&rs->read);
@@ -348,7 +347,7 @@ int bow_log_walk(struct bow_resume *rs, struct bow_dev *bd,
 void bow_log_walk_end(struct bow_resume *rs)
 {
 	kvfree(rs->entries);
-	vfree(rs->block);
+	vfree(rs->chain.block);
 }
 
 /*
@@ -452,7 +451,7 @@ static int bow_resume_freemap(struct bow_resume *rs)
 		.checkpoint_id = bd->checkpoint_id,
 		.first = rs->freemap,
 		.blocks = rs->freemap_blocks,
-		.block = rs->block,
+		.block = rs->chain.block,
 		.priv = rs,
 		.read = bow_freemap_read,
 		.ranges = bow_freemap_ranges,
@@ -609,7 +608,7 @@ int bow_resume_log(struct bow_dev *bd, struct dm_target *ti)
 	if (!r)
 		r = bow_resume_rebuild(&rs);
 	if (r) {
-		ti->error = !rs.block ? "Cannot allocate log block" :
+		ti->error = !rs.chain.block ? "Cannot allocate log block" :
 			    r == -ENOMEM ? "Cannot allocate memory to resume" :
 			    r == -E2BIG ? "Log too large to resume in memory" :
 			    r == -EINVAL ? "Log does not validate" :

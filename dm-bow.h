@@ -306,19 +306,20 @@ struct bow_target {
 	struct bow_features features;
 };
 
-/* One entry, in blocks, and where it is in the chain. */
+/*
+ * One walk of the log on a device (bow_log_walk()): the reader's side of
+ * the walk, what it keeps, and what a resume reads after it.
+ */
 struct bow_resume {
-	struct bow_chain chain;	/* the walk: dm-bow-rules.h */
+	struct bow_chain chain;	/* the walk, its geometry and log block */
 	struct bow_dev *bd;
 	const char *what;	/* "cannot resume", "cannot roll back" */
-	u64 dev_blocks;
 	struct rb_root map;	/* the simulated device: where its bytes are */
 	struct rb_root read;	/* backups the replay has read (phys unused) */
 	struct bow_chain_entry *entries;	/* newest first */
 	u64 nr_entries;
 	u64 cap_entries;
 	u32 nr_logs;
-	void *block;		/* the log block being checked */
 	u64 freemap;		/* the extension's: first block of the map */
 	u32 freemap_blocks;
 	u64 backed_up;		/* blocks, all entries */
