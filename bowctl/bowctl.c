@@ -42,6 +42,8 @@ static void usage(FILE *f)
 	      "(unmounts it)\n"
 	      "  status [<name>] [--json]    lifecycle, device and last "
 	      "event\n"
+	      "  changed <name> [--json]     the ranges written since the "
+	      "checkpoint\n"
 	      "\n"
 	      "Run by the boot units (bowctl(8)), each safe to run again:\n"
 	      "  boot-setup <name>       before the mount: restore, count "
@@ -87,6 +89,11 @@ static int cmd_user_status(const char *name)
 	return cmd_status(name, opt_json);
 }
 
+static int cmd_user_changed(const char *name)
+{
+	return cmd_changed(name, opt_json);
+}
+
 static int cmd_user_initramfs_devices(const char *name)
 {
 	(void)name;
@@ -96,8 +103,8 @@ static int cmd_user_initramfs_devices(const char *name)
 /*
  * Every command: whether it takes a device's name, which options
  * (--retries and --entry, --reboot, --json), and what runs it.  A command
- * on one device runs under its lock (dev_open()), one on the bowtab
- * without.
+ * on one device runs under its lock (dev_open()); one on the name alone
+ * (the bowtab's entries, or a device-mapper device's) without.
  */
 enum name_arg { NAME_NONE, NAME_OPTIONAL, NAME_REQUIRED };
 
@@ -107,20 +114,21 @@ static const struct command {
 	bool retries, reboot, json;
 	bool untrusted_ok;		/* dev_open(): see there */
 	int (*on_device)(struct dev *d);
-	int (*on_bowtab)(const char *name);
+	int (*on_name)(const char *name);
 } commands[] = {
 	{ "start", NAME_REQUIRED, .retries = true, .on_device = cmd_user_start },
 	{ "commit", NAME_REQUIRED, .on_device = cmd_user_commit },
 	{ "abort", NAME_REQUIRED, .reboot = true, .on_device = cmd_user_abort },
 	{ "rollback", NAME_REQUIRED, .on_device = cmd_rollback },
-	{ "status", NAME_OPTIONAL, .json = true, .on_bowtab = cmd_user_status },
+	{ "status", NAME_OPTIONAL, .json = true, .on_name = cmd_user_status },
+	{ "changed", NAME_REQUIRED, .json = true, .on_name = cmd_user_changed },
 	{ "boot-setup", NAME_REQUIRED, .untrusted_ok = true,
 	  .on_device = cmd_boot_setup },
 	{ "boot-checkpoint", NAME_REQUIRED, .on_device = cmd_boot_checkpoint },
 	{ "boot-watch", NAME_REQUIRED, .on_device = cmd_boot_watch },
 	{ "boot-commit", NAME_REQUIRED, .on_device = cmd_boot_commit },
 	{ "initramfs-devices", NAME_NONE,
-	  .on_bowtab = cmd_user_initramfs_devices },
+	  .on_name = cmd_user_initramfs_devices },
 };
 
 static int run(const struct command *cmd, const char *name)
@@ -128,8 +136,8 @@ static int run(const struct command *cmd, const char *name)
 	struct dev d;
 	int r;
 
-	if (cmd->on_bowtab)
-		return cmd->on_bowtab(name);
+	if (cmd->on_name)
+		return cmd->on_name(name);
 	r = dev_open(&d, name, cmd->untrusted_ok);
 	if (!r)
 		r = cmd->on_device(&d);

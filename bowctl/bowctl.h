@@ -8,6 +8,7 @@
  *   boot.c       the boot steps, before and after the mount
  *   inplace.c    checkpoints taken while running; rollback now
  *   status.c     status and initramfs-devices
+ *   changed.c    changed: the ranges written since the checkpoint
  *   bowtab.c, state.c, dm.c, bootloader.c, generator.c: see their headers
  */
 #ifndef BOWCTL_H
@@ -106,5 +107,9 @@ int cmd_rollback(struct dev *d);
 /* status.c */
 int cmd_status(const char *only, bool json);
 int cmd_initramfs_devices(void);
+void json_string(const char *s);
+
+/* changed.c */
+int cmd_changed(const char *name, bool json);
 
 #endif /* BOWCTL_H */

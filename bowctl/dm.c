@@ -141,21 +141,33 @@ int bow_dm_remove(const char *name)
 	return run_simple(DM_DEVICE_REMOVE, name);
 }
 
-int bow_dm_message(const char *name, const char *message)
+int bow_dm_message_reply(const char *name, const char *message,
+			 int (*reply)(const char *text, void *arg), void *arg)
 {
 	struct dm_task *dmt = task(DM_DEVICE_TARGET_MSG, name);
+	const char *text;
 	int r = -EIO;
 
 	if (!dmt)
 		return r;
 	errno = 0;
 	if (dm_task_set_sector(dmt, 0) && dm_task_set_message(dmt, message) &&
-	    dm_task_run(dmt))
+	    dm_task_run(dmt)) {
 		r = 0;
-	else if (errno)
+		if (reply) {
+			text = dm_task_get_message_response(dmt);
+			r = reply(text ? text : "", arg);
+		}
+	} else if (errno) {
 		r = -errno;	/* the ioctl's: what the target returned */
+	}
 	dm_task_destroy(dmt);
 	return r;
+}
+
+int bow_dm_message(const char *name, const char *message)
+{
+	return bow_dm_message_reply(name, message, NULL, NULL);
 }
 
 int bow_dm_wait_event(const char *name, uint32_t event_nr)

@@ -50,6 +50,14 @@ int bow_dm_remove(const char *name);
  */
 int bow_dm_message(const char *name, const char *message);
 
+/*
+ * bow_dm_message() of a message with a reply ("changed"): @reply is given
+ * the reply ("" if none; valid until it returns) and what it returns is
+ * returned.
+ */
+int bow_dm_message_reply(const char *name, const char *message,
+			 int (*reply)(const char *text, void *arg), void *arg);
+
 /* Wait until the device's event counter passes @event_nr. */
 int bow_dm_wait_event(const char *name, uint32_t event_nr);
 

@@ -41,7 +41,7 @@ static size_t utf8_len(const unsigned char *s)
 }
 
 /* A JSON string: valid UTF-8 whatever @s holds (U+FFFD for a bad byte). */
-static void json_string(const char *s)
+void json_string(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t n;

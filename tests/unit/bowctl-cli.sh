@@ -385,7 +385,8 @@ sed -i "s|state=[^,]*|state=$tmp/state|" "$tmp/bowtab"
 
 # Usage errors: status 2, and a word on what is wrong.
 for args in "" "frobnicate x" "start" "start a b" "status --retries 2" \
-	    "start x --json" "commit x --reboot" "start x --retries 0"; do
+	    "start x --json" "commit x --reboot" "start x --retries 0" \
+	    "changed" "changed a b" "changed x --reboot"; do
 	# shellcheck disable=SC2086
 	b $args > /dev/null 2>&1
 	expect_eq "usage error: bowctl $args" 2 $?

@@ -19,11 +19,14 @@ cc_test -o "$top/build/test-bowctl" "$top/tests/unit/test-bowctl.c" \
 	"$top/bowctl/bowtab.c" "$top/bowctl/state.c" "$top/bowctl/bootloader.c" \
 	"$top/bowctl/decide.c" \
 	"$top"/bow-restore/lib/*.c "$top/dm-bow-rules.c" -lisal
+cc_test -o "$top/build/test-changed" "$top/tests/unit/test-changed.c" \
+	"$top/bowctl/changed.c"
 cc_test -o "$top/build/test-rules" "$top/tests/unit/test-rules.c" \
 	"$top/dm-bow-rules.c" "$top"/bow-restore/lib/*.c -lisal
 "$top/build/test-extmap"
 "$top/build/test-rules"
 "$top/build/test-bowctl"
+"$top/build/test-changed"
 "$top/build/test-restore"
 "$top/tests/unit/cli.sh"
 "$top/tests/unit/bowctl-cli.sh"
