@@ -45,17 +45,19 @@ vm_ko_stale()
 	return 1
 }
 # A suite run on its own (tests/vm/t-*.sh, tests/run-all.sh) tests the
-# checkout, not whatever was built last: the test build of dm-bow.ko and
-# bow-restore are brought up to date first, one suite at a time.
+# checkout, not whatever was built last: the test build of dm-bow.ko,
+# bow-restore and bowctl are brought up to date first, one suite at a
+# time.
 if [ -z "${BOW_VM_KO:-}" ]; then
 	if ! flock "$top/build/.test-build.lock" sh -c '
 		if [ "$1" = stale ]; then
 			make -s --no-print-directory -C "$2" test-module || exit 1
 		fi
-		make -s --no-print-directory -C "$2/bow-restore"' \
+		make -s --no-print-directory -C "$2/bow-restore" &&
+		make -s --no-print-directory -C "$2/bowctl" bowctl' \
 		sh "$(vm_ko_stale && echo stale)" "$top" \
 		> "$top/build/test-build.log" 2>&1; then
-		not_ok "the test build of dm-bow.ko and bow-restore (build/test-build.log)"
+		not_ok "the test build of dm-bow.ko, bow-restore and bowctl (build/test-build.log)"
 		exit 1
 	fi
 fi
@@ -92,6 +94,17 @@ make_files()
 	done
 }
 
+# The bowctl the initramfs holds: the checkout's, but on arm64 (whose
+# root has no libdevmapper to link with) none.
+vm_bowctl()
+{
+	if [ -n "${BOW_VM_SYSROOT:-}" ]; then
+		echo /dev/null
+	else
+		echo "$top/bowctl/bowctl"
+	fi
+}
+
 # The initramfs for what goes into it: named by a hash of those inputs,
 # so that a run with another module (BOW_VM_KO: an old build, to see a
 # test fail) never leaves its initramfs for the next run to boot.
@@ -99,6 +112,7 @@ vm_initramfs()
 {
 	vm_initrd=$vm_dir/initramfs-$(cat "$vm_ko" \
 		"${BOW_VM_RESTORE:-$top/bow-restore/bow-restore}" \
+		"$(vm_bowctl)" \
 		"$top/tests/vm/init" "$top/tests/vm/mkinitramfs.sh" \
 		"$top/tests/bowio.c" | md5sum | cut -c1-12).cpio.gz
 	[ -e "$vm_initrd" ] && return
@@ -107,7 +121,7 @@ vm_initramfs()
 	# other inputs go, but for the last few hours' (a suite may still
 	# be booting one).
 	_tmp=$(mktemp "$vm_dir/initramfs.XXXXXX")
-	if BOW_KO=$vm_ko "$top/tests/vm/mkinitramfs.sh" "$kver" "$_tmp"; then
+	if BOW_KO=$vm_ko BOW_VM_BOWCTL=$(vm_bowctl) "$top/tests/vm/mkinitramfs.sh" "$kver" "$_tmp"; then
 		mv "$_tmp" "$vm_initrd"
 	else
 		rm -f "$_tmp"

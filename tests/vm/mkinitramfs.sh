@@ -5,7 +5,7 @@
 #
 #   mkinitramfs.sh <kernel version> <output.cpio.gz>
 # BOW_KO: the dm-bow.ko to put in (default: the test build, see
-# tests/build-module.sh);
+# tests/build-module.sh); BOW_VM_BOWCTL: the bowctl to put in, if any;
 # BOW_VM_MODROOT: the root the kernel's modules are installed under.
 # For another architecture (tests/arm64/prepare.sh): BOW_VM_SYSROOT, the
 # root its tools, libraries and busybox are unpacked under (all of its
@@ -56,6 +56,10 @@ for t in $tools; do
 	[ -e "$root/sbin/$(basename "$t")" ] || { echo "no $t" >&2; exit 1; }
 done
 cp "${BOW_VM_RESTORE:-$top/bow-restore/bow-restore}" "$root/sbin/"
+# bowctl, for its changed command (none on arm64: BOW_VM_BOWCTL=/dev/null).
+if [ "${BOW_VM_BOWCTL:-/dev/null}" != /dev/null ]; then
+	cp "$BOW_VM_BOWCTL" "$root/sbin/"
+fi
 if [ -n "$sys" ]; then
 	for d in lib usr/lib; do
 		find "$sys/$d" -maxdepth 2 -name '*.so*' | while read -r lib; do

@@ -37,6 +37,21 @@ changed_all()
 c=/dev/mapper/c
 bow_create c /dev/vdb 1 block_size:$B
 expect_eq "in state 0, changed is refused" 1 "$(dmsetup message c 0 changed > /dev/null 2>&1; echo $?)"
+bowctl changed c > /tmp/out 2> /tmp/err
+rc=$?
+expect_eq "in state 0, bowctl changed is refused: exit 4, nothing listed" \
+	"4 0 bowctl: c: no checkpoint: the changed ranges are kept in state 1 only" \
+	"$rc $(wc -c < /tmp/out) $(grep '^bowctl' /tmp/err)"
+dmsetup create --noudevsync lin --table "0 8 linear /dev/vdb 0"
+bowctl changed lin > /tmp/out 2> /tmp/err
+rc=$?
+expect_eq "bowctl changed on a dm-linear device: exit 4" \
+	"4 bowctl: lin: not a dm-bow device" "$rc $(cat /tmp/err)"
+dmsetup remove --noudevsync lin
+bowctl changed nosuch > /tmp/out 2> /tmp/err
+rc=$?
+expect_eq "bowctl changed on no device: exit 2" \
+	"2 bowctl: nosuch: no such device-mapper device" "$rc $(cat /tmp/err)"
 blkdiscard -o $((4096 * B)) -l $(((28672 - 4096) * B)) $c
 check "raw: checkpoint" dmsetup message c 0 checkpoint
 changed_all c /tmp/got
@@ -124,6 +139,16 @@ if ! cmp -s /tmp/want /tmp/got; then
 	diff /tmp/want /tmp/got | head -n 10 | sed 's/^/#   /'
 fi
 check "raw: it took more than one reply ($replies)" [ "$replies" -gt 1 ]
+bowctl changed c > /tmp/bowctl
+rc=$?
+expect_eq "raw: bowctl changed lists the model's ranges, byte for byte (exit 0)" \
+	"0 $(md5sum < /tmp/want)" "$rc $(md5sum < /tmp/bowctl)"
+bowctl changed c --json > /tmp/json
+expect_eq "raw: bowctl changed --json: its head, then the same ranges" \
+	"{\"name\": \"c\", \"sector_size\": 512, \"ranges\": [ $(md5sum < /tmp/want)" \
+	"$(head -n 1 /tmp/json) $(sed -n 's/^    \[\([0-9]*\), \([0-9]*\)\],*$/\1 \2/p' /tmp/json | md5sum)"
+expect_eq "raw: bowctl changed --json ends the list and the object" "  ]}" \
+	"$(tail -n 1 /tmp/json)"
 check "raw: block 0 is listed" grep -q '^0 ' /tmp/got
 last=$(tail -n 1 /tmp/got)
 dmsetup message c 0 changed $((${last% *} + 3)) > /tmp/reply
@@ -135,6 +160,9 @@ expect_eq "raw: a bad sector number is refused" 1 \
 	"$(dmsetup message c 0 changed 12x > /dev/null 2>&1; echo $?)"
 check "raw: commit" dmsetup message c 0 commit
 expect_eq "raw: in state 2, changed is refused" 1 "$(dmsetup message c 0 changed > /dev/null 2>&1; echo $?)"
+bowctl changed c > /tmp/out 2> /dev/null
+rc=$?
+expect_eq "raw: in state 2, bowctl changed is refused: exit 4" 4 $rc
 dmsetup remove --noudevsync c
 
 # --- One run of 10240 written ranges of two types, alternating: blocks
@@ -160,10 +188,11 @@ bad=0
 n=0
 while kill -0 $pids 2>/dev/null; do
 	[ "$(dmsetup message c 0 changed | tr '\n' ' ')" = "8 81920 end " ] || bad=$((bad + 1))
+	[ "$(bowctl changed c)" = "8 81920" ] || bad=$((bad + 1))
 	n=$((n + 1))
 done
 wait
-expect_eq "run: $n listings while four writers rewrote the run, each the one line" 0 $bad
+expect_eq "run: $n listings (dmsetup and bowctl) while four writers rewrote the run, each the one line" 0 $bad
 check "run: more than one listing raced the writers" [ $n -gt 1 ]
 dmsetup remove --noudevsync c
 
@@ -181,8 +210,11 @@ cp /mnt/e/files/f2* /mnt/e/dir/
 sync
 fsfreeze -f /mnt/e
 changed_all e /tmp/ext4
+bowctl changed e > /tmp/ext4.bowctl
 fsfreeze -u /mnt/e
 echo "# ext4: $(wc -l < /tmp/ext4) ranges in $replies replies; $(dmsetup status e)"
+expect_eq "ext4: bowctl changed lists what the replies list" \
+	"$(md5sum < /tmp/ext4)" "$(md5sum < /tmp/ext4.bowctl)"
 dd if=/tmp/ext4 of=/dev/vde bs=1M conv=sync 2>/dev/null
 umount /mnt/e
 check "ext4: commit" dmsetup message e 0 commit
