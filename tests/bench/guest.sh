@@ -276,7 +276,9 @@ for n in $SCALE_RANGES; do
 	# free-space map went (16 bytes a range); the first 251 run into one
 	# with the 250 blocks between them.  Listed reply after reply by
 	# dmsetup, as a script would: its time, replies, and the slab memory
-	# it took (none: it reads the map).
+	# it took (none: it reads the map); then by bowctl changed, one
+	# process asking reply after reply, into a file of the guest's
+	# memory.
 	written=$((n - 300 - n / 128))
 	bowio -q 32 -k 8192 /dev/mapper/scale 4096 $((written * 8192)) > /dev/null ||
 		not_ok "scale $n: writes into the free ranges"
@@ -296,8 +298,16 @@ for n in $SCALE_RANGES; do
 	expect_eq "scale $n: changed lists every range written, merged" \
 		"end $((written - 250)) $(((written + 250) * 8))" \
 		"$last $(wc -l < /tmp/changed) $(awk '{ s += $2 } END { print s }' /tmp/changed)"
-	echo "changed-scale $written $(wc -l < /tmp/changed) $replies $((t3 - t2)) $(((slab3 - slab2) * 1024))"
-	rm -f /tmp/changed /tmp/reply
+	# The same list from one process: bowctl changed, plain and JSON.
+	t4=$(bowio -t)
+	bowctl changed scale > /tmp/changed.bowctl
+	t5=$(bowio -t)
+	bowctl changed scale --json > /tmp/changed.json
+	t6=$(bowio -t)
+	expect_eq "scale $n: bowctl changed lists what dmsetup's replies list" \
+		"$(md5sum < /tmp/changed)" "$(md5sum < /tmp/changed.bowctl)"
+	echo "changed-scale $written $(wc -l < /tmp/changed) $replies $((t3 - t2)) $(((slab3 - slab2) * 1024)) $((t5 - t4)) $((t6 - t5))"
+	rm -f /tmp/changed /tmp/reply /tmp/changed.bowctl /tmp/changed.json
 	echo 2 > "$(bow_sys scale)/state"
 	dmsetup remove --noudevsync scale
 done

@@ -8,6 +8,7 @@ Reads <dir>/results.tsv, written by tests/bench/run.sh:
   restore <memory|disk> <bytes> <bow-restore ns> <dd ns>   (one per run)
   restore-scale <what> <seconds> <peak RSS KiB> <log blocks> <entries>
   changed-scale <written ranges> <ranges listed> <replies> <ns> <slab bytes>
+      <bowctl changed ns> <bowctl changed --json ns>
   pass <workload> <system> <round> <bytes> <ns>
 """
 import json
@@ -31,7 +32,9 @@ def parse(path):
             if w[0] == "changed-scale":
                 changed.append({"written_ranges": int(w[1]),
                                 "listed": int(w[2]), "replies": int(w[3]),
-                                "ns": int(w[4]), "slab_bytes": int(w[5])})
+                                "ns": int(w[4]), "slab_bytes": int(w[5]),
+                                "bowctl_ns": int(w[6]),
+                                "bowctl_json_ns": int(w[7])})
                 continue
             if w[0] == "restore-scale":
                 restore_scale.append({"what": w[1], "seconds": float(w[2]),
@@ -286,12 +289,16 @@ def main():
                 sc["free_ranges"], sc["slab_bytes_per_node"],
                 sc["checkpoint_ns"] / 1e6, sc["ns_per_first_overwrite"] / 1e6))
     if changed:
-        lines += ["", "The changed query through dmsetup, reply after reply: "
-                  "written ranges, lines, replies, time, per range, slab taken"]
+        lines += ["", "The changed query, reply after reply: written ranges, "
+                  "lines, replies; through dmsetup: time, per range, slab "
+                  "taken; bowctl changed: time, per range, with --json"]
         for c in changed:
-            lines.append("%9d %9d %6d %9.2f s %7.2f us %8d B" % (
+            lines.append("%9d %9d %6d %9.2f s %7.2f us %8d B | %7.3f s "
+                          "%6.2f us %7.3f s" % (
                 c["written_ranges"], c["listed"], c["replies"], c["ns"] / 1e9,
-                c["ns"] / 1e3 / c["listed"], c["slab_bytes"]))
+                c["ns"] / 1e3 / c["listed"], c["slab_bytes"],
+                c["bowctl_ns"] / 1e9, c["bowctl_ns"] / 1e3 / c["listed"],
+                c["bowctl_json_ns"] / 1e9))
     if restore:
         lines += ["", "bow-restore against dd copying as many bytes (bs=4096) "
                   "on the same image, median of %d runs each" %
