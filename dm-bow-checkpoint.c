@@ -212,12 +212,6 @@ static int bow_view_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		r = -EINVAL;
 		goto bad_bd;
 	}
-	/* One block a bio: each block is read from a place of its own. */
-	r = dm_set_target_max_io_len(ti, bd->block_sectors);
-	if (r) {
-		ti->error = "Cannot set the bio size";
-		goto bad_bd;
-	}
 	bow_debug_delay(&bow_debug_view_ctr_delay);
 	r = bow_view_hold(ck, bow);
 	if (r) {
@@ -327,13 +321,21 @@ static bool __bow_view_readable(const struct bow_dev *bd)
 	return bow_checkpoint_live(bd) && !bd->transition && !bd->view_broken;
 }
 
+/*
+ * A read is cut where its blocks stop resolving to one contiguous place:
+ * at the end of a run of blocks free at the checkpoint (read as zeroes),
+ * of blocks read in place, or of one extent of backups, whichever the
+ * moves it follows make shortest.  The rest comes back as a bio of its
+ * own (dm_accept_partial_bio()).
+ */
 static int bow_view_map(struct dm_target *ti, struct bio *bio)
 {
 	struct bow_view *ck = ti->private;
 	struct bow_dev *bd = ck->bd;
 	struct bow_view_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 	sector_t sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
-	u64 b = sector >> bd->block_shift, where;
+	sector_t offset = sector & (bd->block_sectors - 1), sectors;
+	u64 b = sector >> bd->block_shift, where, run, blocks;
 	int r = 0;
 
 	pb->epoch = -1;
@@ -345,14 +347,15 @@ static int bow_view_map(struct dm_target *ti, struct bio *bio)
 	if (bio_op(bio) != REQ_OP_READ)
 		return DM_MAPIO_KILL;
 	spin_lock(&bd->lock);
+	/* Block 0 is never free: the map never holds it. */
 	if (!__bow_view_readable(bd)) {
 		r = -EIO;
-	} else if (b && bow_freemap_holds(bd, b << bd->block_shift,
-					   bd->block_sectors)) {
+	} else if (bow_freemap_run(bd, sector - offset, &sectors) && b) {
 		r = 1;
+		blocks = sectors >> bd->block_shift;
 	} else {
 		unsigned int held = 0;
-		u64 hops, run, next;
+		u64 hops, next;
 
 		/*
 		 * Follow the moves of its backup: no chain is longer than
@@ -360,9 +363,11 @@ static int bow_view_map(struct dm_target *ti, struct bio *bio)
 		 * hops: a move added meanwhile only makes it longer, and the
 		 * last look-up and the count in the epoch are one hold.
 		 */
+		blocks = sectors >> bd->block_shift;
 		where = b;
 		for (hops = 0;; hops++) {
 			next = bow_vext_lookup(&bd->view_index, where, &run);
+			blocks = min(blocks, run);
 			if (next == where)
 				break;
 			if (hops == bd->log_entries) {
@@ -389,6 +394,10 @@ static int bow_view_map(struct dm_target *ti, struct bio *bio)
 	spin_unlock(&bd->lock);
 	if (r < 0)
 		return DM_MAPIO_KILL;
+	/* Whole blocks (the length is a multiple of them): never 0. */
+	sectors = (blocks << bd->block_shift) - offset;
+	if (sectors < bio_sectors(bio))
+		dm_accept_partial_bio(bio, sectors);
 	if (r) {
 		/* Free at the checkpoint: what it held then is gone. */
 		zero_fill_bio(bio);
@@ -397,8 +406,7 @@ static int bow_view_map(struct dm_target *ti, struct bio *bio)
 	}
 	bow_debug_delay(&bow_debug_view_read_delay);
 	bio_set_dev(bio, ck->lower->bdev);
-	bio->bi_iter.bi_sector = (where << bd->block_shift) +
-				 (sector & (bd->block_sectors - 1));
+	bio->bi_iter.bi_sector = (where << bd->block_shift) + offset;
 	return DM_MAPIO_REMAPPED;
 }
 

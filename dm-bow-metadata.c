@@ -480,12 +480,12 @@ static int bow_resume_freemap(struct bow_resume *rs)
 }
 
 /* True if [sector, sector + len) was free at the checkpoint, by the map. */
-bool bow_freemap_holds(struct bow_dev *bd, sector_t sector,
-		       sector_t len)
+bool bow_freemap_run(struct bow_dev *bd, sector_t sector, sector_t *run)
 {
 	u32 lo = 0, hi = bd->freemap_ranges;
+	sector_t start, end;
 
-	/* The last range that starts at or before @sector. */
+	/* The last range that starts at or before @sector, or the first. */
 	while (hi - lo > 1) {
 		u32 mid = lo + (hi - lo) / 2;
 
@@ -494,9 +494,29 @@ bool bow_freemap_holds(struct bow_dev *bd, sector_t sector,
 		else
 			hi = mid;
 	}
-	return hi > lo && le64_to_cpu(bd->freemap[lo].sector) <= sector &&
-	       sector + len <= le64_to_cpu(bd->freemap[lo].sector) +
-			       le64_to_cpu(bd->freemap[lo].sectors);
+	*run = bd->nr_sectors - sector;
+	if (!bd->freemap_ranges)
+		return false;
+	start = le64_to_cpu(bd->freemap[lo].sector);
+	end = start + le64_to_cpu(bd->freemap[lo].sectors);
+	if (start > sector) {
+		*run = start - sector;
+		return false;
+	}
+	if (sector < end) {
+		*run = end - sector;
+		return true;
+	}
+	if (lo + 1 < bd->freemap_ranges)
+		*run = le64_to_cpu(bd->freemap[lo + 1].sector) - sector;
+	return false;
+}
+
+bool bow_freemap_holds(struct bow_dev *bd, sector_t sector, sector_t len)
+{
+	sector_t run;
+
+	return bow_freemap_run(bd, sector, &run) && len <= run;
 }
 
 /* Range-map nodes for the constructor: it may wait, and fail. */

@@ -454,6 +454,11 @@ int bow_rollback_request(struct bow_dev *bd);
 int bow_log_walk(struct bow_resume *rs, struct bow_dev *bd,
 		 const char *what, unsigned int flags);
 void bow_log_walk_end(struct bow_resume *rs);
+/*
+ * Whether @sector was free at the checkpoint, by the free-space map, and
+ * for how many sectors on (*@run) the answer stays the same.
+ */
+bool bow_freemap_run(struct bow_dev *bd, sector_t sector, sector_t *run);
 bool bow_freemap_holds(struct bow_dev *bd, sector_t sector,
 		       sector_t len);
 int bow_resume_log(struct bow_dev *bd, struct dm_target *ti);

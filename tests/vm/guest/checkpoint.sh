@@ -139,6 +139,45 @@ expect_eq "raw: the device itself: all generation 2" "0" \
 expect_eq "raw: the checkpoint device after: all generation 1" "0" \
 	"$(bowio -r -v -q 32 -g 1 /dev/mapper/rck 0 $((16 << 20)) | cut -d' ' -f4)"
 
+# Reads of many blocks: one request to the lower device for each run of
+# blocks that resolve to one place.  16 to 24 MiB are in use and were
+# never written (read in place), 24 MiB on was free (zeroes, no I/O).
+lower_reads() { awk '{ print $1 }' /sys/block/vdf/stat; }
+echo "# raw: vdf max_sectors_kb $(cat /sys/block/vdf/queue/max_sectors_kb)"
+r0=$(lower_reads)
+dd if=/dev/mapper/rck of=/dev/null bs=256K count=1 skip=64 iflag=direct 2> /dev/null
+r1=$(lower_reads)
+dd if=/dev/mapper/rck of=/tmp/span bs=256K count=1 skip=$(((24 << 20) - (128 << 10))) \
+	iflag=direct,skip_bytes 2> /dev/null
+r2=$(lower_reads)
+dd if=/dev/mapper/rck of=/dev/null bs=256K count=1 skip=96 iflag=direct 2> /dev/null
+r3=$(lower_reads)
+expect_eq "raw: a 256 KiB read in place, one across the end of the data, one of free space: 1, 1 and 0 lower reads" \
+	"1 1 0" "$((r1 - r0)) $((r2 - r1)) $((r3 - r2))"
+expect_eq "raw: ... the one across the end reads the data, then zeroes" \
+	"$(dd if=/dev/vdf bs=128K count=1 skip=191 iflag=direct 2> /dev/null | md5sum) $(head -c $((128 << 10)) /dev/zero | md5sum)" \
+	"$(head -c $((128 << 10)) /tmp/span | md5sum) $(tail -c $((128 << 10)) /tmp/span | md5sum)"
+
+# Racing again, with reads of 64 KiB that span blocks read in place and
+# blocks backed up meanwhile, against 4 KiB first overwrites of 16 to 24
+# MiB: every block the view reads, generation 1.
+bowio -q 32 -R -s 9 -g 2 /dev/mapper/r $((16 << 20)) $((8 << 20)) > /dev/null &
+w=$!
+passes=0 wrong=0
+while kill -0 $w 2> /dev/null; do
+	out=$(bowio -r -v -b 65536 -u 4096 -q 8 -R -s $passes -g 1 /dev/mapper/rck $((16 << 20)) $((8 << 20)))
+	wrong=$((wrong + ${out##* }))
+	passes=$((passes + 1))
+done
+wait $w
+check "raw: 64 KiB reads raced the writes ($passes passes)" [ "$passes" -gt 1 ]
+expect_eq "raw: every block a 64 KiB read of the checkpoint device saw while overwritten: generation 1" \
+	0 "$wrong"
+r0=$(lower_reads)
+expect_eq "raw: after, all generation 1 through 1 MiB reads" "0" \
+	"$(bowio -r -v -b $((1 << 20)) -u 4096 -g 1 /dev/mapper/rck 0 $((24 << 20)) | cut -d' ' -f4)"
+echo "# raw: 24 MiB of the view, backed up block by block in a random order, in $(($(lower_reads) - r0)) lower reads"
+
 # The window itself, held open: a read of the checkpoint device looks at
 # the index, then waits a second before it is sent (debug_ckpt_read_delay);
 # meanwhile the block is overwritten for the first time (block 5000, in
