@@ -3,8 +3,8 @@
  * bowio: the block workload generator of the benchmark and the VM tests,
  * run in the test VM.
  *
- *   bowio [-r [-v]|-d] [-e] [-R] [-b bytes] [-k step] [-q depth] [-s seed]
- *         [-g gen] <dev> <offset> <length>
+ *   bowio [-r [-v]|-d] [-e] [-R] [-b bytes] [-u bytes] [-k step] [-q depth]
+ *         [-s seed] [-g gen] [-l] <dev> <offset> <length>
  *   bowio -t
  *
  * Reads (-r) or writes every block of [offset, offset + length) of <dev>
@@ -17,8 +17,13 @@
  * instead of writing it.  -e goes on past a failed request and prints a
  * fourth number, the requests that failed.  -v checks that each block
  * read holds what a write of generation -g put there, and prints one more
- * number, the blocks that did not.  -t prints the monotonic clock
- * in nanoseconds (busybox date has no %N).
+ * number, the blocks that did not.  The data is made, and checked, in
+ * units of -u bytes (default: the request's -b), so that reads of many
+ * blocks check data written block by block.  -l prints two more numbers,
+ * the median and the 99th percentile of the requests' completion latency
+ * in nanoseconds (from io_submit() to the io_getevents() that returned
+ * it: exact at queue depth 1).  -t prints the monotonic clock in
+ * nanoseconds (busybox date has no %N).
  *
  * With -q at least the number of requests, every request goes to the
  * kernel in one io_submit(): the VM tests use that to race writes.
@@ -49,7 +54,7 @@
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: bowio [-r [-v]|-d] [-e] [-R] [-b bytes] [-k step] [-q depth] [-s seed] [-g gen] <dev> <offset> <length>\n"
+		"usage: bowio [-r [-v]|-d] [-e] [-R] [-b bytes] [-u bytes] [-k step] [-q depth] [-s seed] [-g gen] [-l] <dev> <offset> <length>\n"
 		"       bowio -t\n");
 	exit(2);
 }
@@ -91,23 +96,41 @@ static void fill(unsigned char *buf, size_t bytes, uint64_t block, uint64_t gen)
 		w[i] = rnd();
 }
 
+/* Data for @bytes at @offset: fill() of each @unit in it. */
+static void fill_units(unsigned char *buf, size_t bytes, uint64_t offset,
+		       uint64_t unit, uint64_t gen)
+{
+	size_t o;
+
+	for (o = 0; o < bytes; o += unit)
+		fill(buf + o, unit, (offset + o) / unit, gen);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t block_bytes = 4096, step = 0, depth = 1, seed = 1, gen = 1;
 	uint64_t offset, length, nr, next = 0, done = 0, failed = 0, start, *order;
-	uint64_t wrong = 0;
+	uint64_t wrong = 0, unit_bytes = 0, *latency = NULL;
+	uint64_t sent[MAX_DEPTH];
 	static struct iocb iocb[MAX_DEPTH];
 	struct iocb *iocbp[MAX_DEPTH];
 	struct io_event events[MAX_DEPTH];
 	bool is_read = false, is_discard = false, random_order = false;
-	bool go_on = false, verify = false;
+	bool go_on = false, verify = false, latencies = false;
 	aio_context_t ctx = 0;
 	unsigned char *buf, *expect = NULL;
 	const char *dev;
 	int opt, fd;
 	uint64_t i;
 
-	while ((opt = getopt(argc, argv, "rdeRvb:k:q:s:g:t")) != -1) {
+	while ((opt = getopt(argc, argv, "rdeRvlb:u:k:q:s:g:t")) != -1) {
 		switch (opt) {
 		case 't':
 			printf("%" PRIu64 "\n", now_ns());
@@ -116,6 +139,8 @@ int main(int argc, char **argv)
 		case 'd': is_discard = true; break;
 		case 'e': go_on = true; break;
 		case 'v': verify = true; break;
+		case 'l': latencies = true; break;
+		case 'u': unit_bytes = parse_u64(optarg); break;
 		case 'k': step = parse_u64(optarg); break;
 		case 'R': random_order = true; break;
 		case 'b': block_bytes = parse_u64(optarg); break;
@@ -133,7 +158,10 @@ int main(int argc, char **argv)
 	length = parse_u64(argv[optind + 2]);
 	if (!step)
 		step = block_bytes;
-	if (offset % block_bytes || length % step || !length ||
+	if (!unit_bytes)
+		unit_bytes = block_bytes;
+	if (block_bytes % unit_bytes || unit_bytes % 8 || step % unit_bytes ||
+	    offset % block_bytes || length % step || !length ||
 	    step < block_bytes || (is_read && is_discard) ||
 	    (verify && !is_read))
 		usage();
@@ -143,7 +171,9 @@ int main(int argc, char **argv)
 	buf = aligned_alloc(4096, depth * block_bytes);
 	if (verify)
 		expect = malloc(block_bytes);
-	if (!order || !buf || (verify && !expect))
+	if (latencies)
+		latency = malloc(nr * sizeof(*latency));
+	if (!order || !buf || (verify && !expect) || (latencies && !latency))
 		die("out of memory", dev);
 	for (i = 0; i < nr; i++)
 		order[i] = i;
@@ -189,13 +219,19 @@ int main(int argc, char **argv)
 			cb->aio_nbytes = block_bytes;
 			cb->aio_offset = offset + order[next] * step;
 			if (!is_read)
-				fill(buf + i * block_bytes, block_bytes,
-				     cb->aio_offset / block_bytes, gen);
+				fill_units(buf + i * block_bytes, block_bytes,
+					   cb->aio_offset, unit_bytes, gen);
 			iocbp[n++] = cb;
 			next++;
 		}
-		if (n && syscall(SYS_io_submit, ctx, n, iocbp) != n)
-			die("io_submit", dev);
+		if (n) {
+			uint64_t t = now_ns();
+
+			for (i = 0; i < (uint64_t)n; i++)
+				sent[iocbp[i] - iocb] = t;
+			if (syscall(SYS_io_submit, ctx, n, iocbp) != n)
+				die("io_submit", dev);
+		}
 		got = syscall(SYS_io_getevents, ctx, 1, depth, events, NULL);
 		if (got < 0)
 			die("io_getevents", dev);
@@ -208,12 +244,17 @@ int main(int argc, char **argv)
 					die(is_read ? "read" : "write", dev);
 				failed++;
 			} else if (verify) {
-				fill(expect, block_bytes,
-				     cb->aio_offset / block_bytes, gen);
-				if (memcmp(buf + (cb - iocb) * block_bytes,
-					   expect, block_bytes))
-					wrong++;
+				unsigned char *got = buf + (cb - iocb) * block_bytes;
+				uint64_t o;
+
+				fill_units(expect, block_bytes, cb->aio_offset,
+					   unit_bytes, gen);
+				for (o = 0; o < block_bytes; o += unit_bytes)
+					wrong += !!memcmp(got + o, expect + o,
+							  unit_bytes);
 			}
+			if (latencies)
+				latency[done] = now_ns() - sent[cb - iocb];
 			cb->aio_data = 0;
 			done++;
 		}
@@ -224,6 +265,11 @@ int main(int argc, char **argv)
 		printf(" %" PRIu64, failed);
 	if (verify)
 		printf(" %" PRIu64, wrong);
+	if (latencies) {
+		qsort(latency, nr, sizeof(*latency), cmp_u64);
+		printf(" %" PRIu64 " %" PRIu64, latency[(nr - 1) / 2],
+		       latency[(nr * 99 + 99) / 100 - 1]);
+	}
 	printf("\n");
 	return 0;
 }

@@ -95,6 +95,8 @@ run()
 	_after=$(stat_sum $_disks)
 	set -- $_out
 	echo "result $_sys $_wl $2 $3 $(delta "$_before" "$_after") $(sys_status "$_sys")"
+	# bowio -l: the requests' median and 99th percentile latency.
+	[ $# -eq 5 ] && echo "latency $_sys $_wl $4 $5"
 }
 
 # The raw workloads.  Every system has its own copy of the raw disk, and
@@ -116,8 +118,8 @@ workload()
 	_reads=$((D + 11 * R * L))
 	len=$L
 	case $1 in
-	w-seq-qd1)	opts="-q 1";	off=$((D + (0 * R + _i) * L)) ;;
-	w-rand-qd1)	opts="-q 1 -R";	off=$((D + (1 * R + _i) * L)) ;;
+	w-seq-qd1)	opts="-q 1 -l"; off=$((D + (0 * R + _i) * L)) ;;
+	w-rand-qd1)	opts="-q 1 -R -l"; off=$((D + (1 * R + _i) * L)) ;;
 	w-seq-qd32)	opts="-q 32";	off=$((D + (2 * R + _i) * L)) ;;
 	w-rand-qd32)	opts="-q 32 -R"; off=$((D + (3 * R + _i) * L)) ;;
 	w-rand-qd16)	opts="-q 16 -R"; off=$((D + (4 * R + _i) * L)) ;;
@@ -125,7 +127,7 @@ workload()
 			len=$((4 * L)) ;;
 	w-rand-qd32-16k) opts="-q 32 -R -b 16384"; off=$((D + (9 * R + _i) * L)) ;;
 	w-rand-qd32-64k) opts="-q 32 -R -b 65536"; off=$((D + (10 * R + _i) * L)) ;;
-	rw-rand-qd1)	opts="-q 1 -R -g 2"; off=$((D + (1 * R + _i) * L)) ;;
+	rw-rand-qd1)	opts="-q 1 -R -g 2 -l"; off=$((D + (1 * R + _i) * L)) ;;
 	rw-rand-qd32)	opts="-q 32 -R -g 2"; off=$((D + (3 * R + _i) * L)) ;;
 	free-seq-qd1)	opts="-q 1";	off=$((F + _i * L)) ;;
 	free-rand-qd32)	opts="-q 32 -R"; off=$((F + (R + _i) * L)) ;;
@@ -154,6 +156,38 @@ for wl in $WORKLOADS; do
 		i=$((i + 1))
 	done
 done
+
+# The checkpoint view (bow-checkpoint over bow1's disk) read as a copy of
+# the old state would be: 1 MiB at a time, in order, against dm-linear
+# reading the same region of its own disk, three times each, alternating.
+# Regions: never written (read in place), and those of three first
+# overwrite workloads (their blocks read from backups, which a sequential
+# writer leaves contiguous and a random one scattered).
+#   view-read <region> <linear|view> <run> <bytes> <ns> <lower counts>
+case " $SYSTEMS " in *" linear "*" bow1 "*)
+	dmsetup create --noudevsync --readonly view --table \
+		"0 $(blockdev --getsz $RAW_DISK_bow1) bow-checkpoint $RAW_DISK_bow1"
+	dmsetup mknodes view
+	for region in in-place w-seq-qd32 w-1m-seq w-rand-qd32; do
+		case $region in
+		in-place)	off=$((D + 11 * R * L)); len=$((5 * L)) ;;
+		w-seq-qd32)	off=$((D + 2 * R * L)); len=$((R * L)) ;;
+		w-1m-seq)	off=$((D + 5 * R * L)); len=$((4 * R * L)) ;;
+		w-rand-qd32)	off=$((D + 3 * R * L)); len=$((R * L)) ;;
+		esac
+		for i in 1 2 3; do
+			for s in linear view; do
+				disk=$RAW_DISK_linear
+				[ $s = view ] && disk=$RAW_DISK_bow1
+				before=$(stat_sum $disk)
+				set -- $(bowio -r -b $M /dev/mapper/$s $off $len)
+				after=$(stat_sum $disk)
+				echo "view-read $region $s $i $2 $3 $(delta "$before" "$after")"
+			done
+		done
+	done
+	dmsetup remove --noudevsync view ;;
+esac
 for s in $SYSTEMS; do
 	sys_remove $s
 done

@@ -10,6 +10,9 @@ Reads <dir>/results.tsv, written by tests/bench/run.sh:
   changed-scale <written ranges> <ranges listed> <replies> <ns> <slab bytes>
       <bowctl changed ns> <bowctl changed --json ns>
   pass <workload> <system> <round> <bytes> <ns>
+  latency <system> <workload> <p50 ns> <p99 ns>   (one per run, QD1)
+  view-read <region> <linear|view> <run> <bytes> <ns> <reads> <sectors read>
+      <writes> <sectors written> <flushes>
 """
 import json
 import math
@@ -26,9 +29,21 @@ def parse(path):
     rows, scale, restore, passes = [], [], {}, {}
     restore_scale = []
     changed = []
+    extra = {"latency": [], "view_read": []}
     with open(path) as f:
         for line in f:
             w = line.split()
+            if w[0] == "latency":
+                extra["latency"].append({"system": w[1], "workload": w[2],
+                                         "p50_ns": int(w[3]),
+                                         "p99_ns": int(w[4])})
+                continue
+            if w[0] == "view-read":
+                extra["view_read"].append({
+                    "region": w[1], "system": w[2], "run": int(w[3]),
+                    "bytes": int(w[4]), "ns": int(w[5]),
+                    "reads": int(w[6]), "read_bytes": int(w[7]) * SECTOR})
+                continue
             if w[0] == "changed-scale":
                 changed.append({"written_ranges": int(w[1]),
                                 "listed": int(w[2]), "replies": int(w[3]),
@@ -68,7 +83,75 @@ def parse(path):
                 row["status"] = dict(zip(STATUS_FIELDS,
                                          map(int, w[9].split(","))))
             rows.append(row)
-    return rows, scale, restore, passes, restore_scale, changed
+    return rows, scale, restore, passes, restore_scale, changed, extra
+
+
+def latency_table(rows, latency):
+    """QD1 first overwrites: latency and the requests that explain it."""
+    by = {(r["system"], r["workload"]): r for r in rows}
+    lines, out = [], []
+    keys = []
+    for l in latency:
+        if (l["system"], l["workload"]) not in keys:
+            keys.append((l["system"], l["workload"]))
+    if not keys:
+        return lines, out
+    lines += ["", "Queue depth 1, 4 KiB (median over runs of each run's "
+              "percentile): completion latency, and lower-device writes "
+              "and flushes per user write",
+              "   workload       system   p50 ms  p99 ms  writes  flushes"]
+    for system, wl in sorted(keys, key=lambda k: (k[1], k[0])):
+        runs = [l for l in latency
+                if l["system"] == system and l["workload"] == wl]
+        row = by.get((system, wl))
+        n = row["user_bytes"] / 4096 if row else 0
+        entry = {"system": system, "workload": wl,
+                 "p50_ns": median([l["p50_ns"] for l in runs]),
+                 "p99_ns": median([l["p99_ns"] for l in runs]),
+                 "runs": len(runs),
+                 "writes_per_write": row["writes"] / n if n else None,
+                 "flushes_per_write": row["flushes"] / n if n else None}
+        out.append(entry)
+        lines.append("   %-14s %-7s %7.3f %7.3f  %6.2f  %7.2f" % (
+            wl, system, entry["p50_ns"] / 1e6, entry["p99_ns"] / 1e6,
+            entry["writes_per_write"] or 0, entry["flushes_per_write"] or 0))
+    return lines, out
+
+
+def view_table(view_read):
+    """The checkpoint view's sequential reads against dm-linear's."""
+    lines, out = [], []
+    regions = []
+    for v in view_read:
+        if v["region"] not in regions:
+            regions.append(v["region"])
+    if not regions:
+        return lines, out
+    lines += ["", "The checkpoint view, read in order 1 MiB at a time, "
+              "against dm-linear (summed runs): throughput ratio, lower "
+              "reads per MiB (view, linear), ratio run by run"]
+    for region in regions:
+        sums = {}
+        for s in ("linear", "view"):
+            vs = [v for v in view_read
+                  if v["region"] == region and v["system"] == s]
+            sums[s] = {k: sum(v[k] for v in vs)
+                       for k in ("bytes", "ns", "reads")}
+            sums[s]["runs"] = sorted(vs, key=lambda v: v["run"])
+        lin, view = sums["linear"], sums["view"]
+        ratio = (view["bytes"] / view["ns"]) / (lin["bytes"] / lin["ns"])
+        runs = [(v["bytes"] / v["ns"]) / (l["bytes"] / l["ns"])
+                for v, l in zip(view["runs"], lin["runs"])]
+        mib = view["bytes"] / (1 << 20)
+        out.append({"region": region, "bytes": view["bytes"],
+                    "throughput_vs_linear": ratio,
+                    "per_run": runs,
+                    "view_reads_per_mib": view["reads"] / mib,
+                    "linear_reads_per_mib": lin["reads"] / mib})
+        lines.append("   %-12s %4.0f MiB %5.2f  %7.2f %5.2f  [%s]" % (
+            region, mib, ratio, view["reads"] / mib, lin["reads"] / mib,
+            ", ".join("%.2f" % r for r in runs)))
+    return lines, out
 
 
 def median(values):
@@ -183,7 +266,7 @@ def aggregate(rows):
 
 def main():
     out = sys.argv[1]
-    rows, scale, restore, passes, restore_scale, changed = parse(
+    rows, scale, restore, passes, restore_scale, changed, extra = parse(
         os.path.join(out, "results.tsv"))
     passed = pass_through(passes)
     add_deltas(rows)
@@ -318,10 +401,15 @@ def main():
         lines.append("  %-22s %8d entries %6d log blocks: %6.2f s, %7.1f MiB" %
                      (r["what"], r["entries"], r["log_blocks"], r["seconds"],
                       r["peak_rss_kib"] / 1024))
+    more, qd1_latency = latency_table(rows, extra["latency"])
+    lines += more
+    more, view_read = view_table(extra["view_read"])
+    lines += more
     print("\n".join(lines))
 
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"rows": rows, "scale": scale, "restore": restore,
+                   "qd1_latency": qd1_latency, "view_read": view_read,
                    "restore_scale": restore_scale, "changed_scale": changed,
                    "pass_through": [dict(p, workload=wl, system=system)
                                     for (wl, system), p in passed.items()],
