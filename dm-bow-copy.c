@@ -54,7 +54,8 @@ static void bow_copy_endio(unsigned long error, void *context)
 /* Send the read of @c, or its write once the read is done. */
 static void bow_copy_submit(struct bow_dev *bd, struct bow_copy *c)
 {
-	enum req_op op = c->writing ? REQ_OP_WRITE : REQ_OP_READ;
+	blk_opf_t op = c->writing ? REQ_OP_WRITE | bow_dep_flags(bd) :
+				    REQ_OP_READ;
 
 	atomic_inc(&bd->io_pending);
 	if (bow_io_notify(bd, op, c->writing ? c->dest : c->source, c->len,

@@ -36,6 +36,9 @@ int bow_io_notify(struct bow_dev *bd, blk_opf_t opf, sector_t sector,
 		.client = bd->io_client,
 	};
 
+	/* The next commit's header must flush it: see bow_commit_prepare(). */
+	if (op_is_write(opf) && !(opf & REQ_FUA))
+		bd->flush_owed = true;
 #ifdef BOW_DM_IO_IOPRIO
 	return dm_io(&req, 1, &region, NULL, IOPRIO_DEFAULT);
 #else
@@ -133,6 +136,18 @@ blk_opf_t bow_preflush(void)
 }
 
 /*
+ * The flags of a write that the log's next header depends on: a backup
+ * (the copy an entry points at) or the units of new entries.  Where the
+ * device has FUA the write is durable when it ends, and the header needs
+ * no flush before it; elsewhere it goes to the device's cache, and the
+ * header's PREFLUSH makes it durable.
+ */
+blk_opf_t bow_dep_flags(struct bow_dev *bd)
+{
+	return bd->fua ? bow_durable() : 0;
+}
+
+/*
  * Write units [first, first + count) of block 0 from @buf; asynchronously
  * if @fn is given (see bow_io_notify()).
  */
@@ -181,10 +196,16 @@ static void bow_log_failed(struct bow_dev *bd, int r)
  * logical block size), so the log is written unit by unit, and only the
  * units that changed: first the units holding new entries, which no
  * header counts yet, then the unit holding the header, the only one that
- * says how many entries count.  The header write carries a PREFLUSH,
- * which makes the new entries and every backup they point at durable
- * before it, and FUA, which makes it durable before the writes it
- * protects are sent: two flushes a commit, however many entries.
+ * says how many entries count.  The header write carries FUA, which makes
+ * it durable before the writes it protects are sent.  The new entries and
+ * every backup they point at must be durable before it: where the device
+ * has FUA, they were written with it (bow_dep_flags()), and the header
+ * needs no flush unless some other write it depends on was sent without
+ * FUA (flush_owed: moves of block 0 and of the free-space map, a log
+ * block's backup); elsewhere the header also carries a PREFLUSH.  So a
+ * commit costs no flush on a device with FUA, and two (the PREFLUSH, and
+ * the flush the block layer puts after the header for FUA) on one
+ * without, however many entries.
  *
  * A new log block (after a roll-over) first gets a header counting only
  * the entries in the header unit: until then block 0 still holds the
@@ -203,6 +224,13 @@ static void bow_commit_prepare(struct bow_dev *bd)
 	memcpy(bd->commit_buf, bd->log, bd->block_size);
 	bd->commit_count = le32_to_cpu(bow_log_header(bd)->count);
 	bd->log_dirty = false;
+	/*
+	 * Every write an entry of this commit depends on was sent before
+	 * now, and flush_owed set for any without FUA: those sent from now
+	 * on are for later entries, which a later commit counts.
+	 */
+	bd->commit_preflush = !bd->fua || bd->flush_owed;
+	bd->flush_owed = false;
 }
 
 /* The units [*first, *last] of new entries; false if there are none. */
@@ -246,19 +274,23 @@ static int bow_commit_write(struct bow_dev *bd, enum bow_commit_stage stage,
 			    io_notify_fn fn)
 {
 	struct bow_log_header *h = bd->commit_buf;
-	blk_opf_t durable = bow_preflush() | bow_durable();
+	blk_opf_t durable = bow_durable();
 	unsigned int first, last;
 
+	if (bd->commit_preflush)
+		durable |= bow_preflush();
 	switch (stage) {
 	case BOW_COMMIT_FIRST:
+		/* Once a log block: it flushes whatever the fresh block needs. */
 		h->count = cpu_to_le32(min(bd->commit_count,
 					   bow_log_capacity(bd->log_unit,
 							    bd->header_size)));
-		return bow_write_units(bd, 0, 1, bd->commit_buf, durable, fn);
+		return bow_write_units(bd, 0, 1, bd->commit_buf,
+				       bow_preflush() | bow_durable(), fn);
 	case BOW_COMMIT_ENTRIES:
 		bow_commit_entry_units(bd, &first, &last);
 		return bow_write_units(bd, first, last - first + 1,
-				       bd->commit_buf, 0, fn);
+				       bd->commit_buf, bow_dep_flags(bd), fn);
 	case BOW_COMMIT_HEADER:
 		h->count = cpu_to_le32(bd->commit_count);
 		return bow_write_units(bd, 0, 1, bd->commit_buf, durable, fn);

@@ -174,6 +174,8 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	bd->block_sectors = block_size >> SECTOR_SHIFT;
 	bd->block_shift = ilog2(bd->block_sectors);
 	bd->log_unit = bdev_logical_block_size(dev->bdev);
+	/* Taken once: a device that gains FUA later is flushed as before. */
+	bd->fua = bdev_fua(dev->bdev);
 	bd->header_size = BOW_HEADER_SIZE_EXT;
 	bd->nr_sectors = ti->len;
 	spin_lock_init(&bd->lock);

@@ -213,6 +213,9 @@ struct bow_dev {
 	u32 disk_sequence;		/* the log block now in block 0 ... */
 	u32 disk_count;			/* ... and its entries known durable */
 	unsigned int log_unit;		/* I: bytes the device writes atomically */
+	bool fua;			/* I: the device has FUA: bow_dep_flags() */
+	bool flush_owed;		/* a write sent that needs a flush */
+	bool commit_preflush;		/* the commit's header flushes first */
 	void *copy_buf;			/* BOW_COPY_UNITS of copy data */
 	unsigned long *copy_map;	/* its units in use */
 	struct bow_copy *copies;	/* a slot per unit */
@@ -427,6 +430,7 @@ void bow_log_start(struct bow_dev *bd, u32 sequence, sector_t dest,
 		   u32 checksum);
 blk_opf_t bow_durable(void);
 blk_opf_t bow_preflush(void);
+blk_opf_t bow_dep_flags(struct bow_dev *bd);
 int bow_write_units(struct bow_dev *bd, unsigned int first,
 		    unsigned int count, void *buf, blk_opf_t flags,
 		    io_notify_fn fn);

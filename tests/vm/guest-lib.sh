@@ -189,3 +189,19 @@ log_freemap()
 {
 	dd if="$1" bs=512 count=1 iflag=direct | od -An -tu8 -j44 -N8 | tr -d ' '
 }
+
+# load_extra <module> [params...]: load <module> from /lib/modules/extra
+# (mkinitramfs.sh), the modules before it in /etc/modules.extra first.
+load_extra()
+{
+	_m=$1
+	shift
+	while read -r _ko; do
+		if [ "$_ko" = "$_m.ko" ] || [ "$_ko" = "$_m.ko.xz" ]; then
+			insmod "/lib/modules/extra/$_ko" "$@"
+			return
+		fi
+		insmod "/lib/modules/extra/$_ko" 2> /dev/null
+	done < /etc/modules.extra
+	return 1
+}

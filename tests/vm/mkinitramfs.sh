@@ -36,6 +36,19 @@ done | awk '!seen[$0]++' | while read -r ko; do
 	cp "$ko" "$root/lib/modules/$name"
 	echo "$name" >> "$root/etc/modules"
 done
+# Modules a test loads itself, with parameters of its own: in
+# /lib/modules/extra, in load order in /etc/modules.extra.
+mkdir -p "$root/lib/modules/extra"
+: > "$root/etc/modules.extra"
+for m in null_blk; do
+	modprobe -d "${BOW_VM_MODROOT:-/}" -S "$kver" --show-depends "$m" |
+		awk '$1 == "insmod" { print $2 }'
+done | while read -r ko; do
+	name=$(basename "$ko")
+	grep -qx "$name" "$root/etc/modules" && continue
+	cp "$ko" "$root/lib/modules/extra/$name"
+	echo "$name" >> "$root/etc/modules.extra"
+done
 cp "${BOW_KO:-$top/build/test-module/dm-bow.ko}" "$root/lib/modules/dm-bow.ko"
 echo dm-bow.ko >> "$root/etc/modules"
 
