@@ -8,7 +8,9 @@
  * driver writes it): a superblock sector {magic u64, version u64,
  * nr_entries u64, sectorsize u32}, then per entry one sector {sector u64,
  * nr_sectors u64, flags u64, data_len u64} followed by the data, except
- * for discards.  Flags: FLUSH 1, FUA 2, DISCARD 4, MARK 8.  Entries come
+ * for discards.  Flags: FLUSH 1, FUA 2, DISCARD 4, MARK 8, METADATA 16
+ * (the kernel's dm-log-writes: a write the file system marked as its
+ * metadata, a write like any other here).  Entries come
  * in completion order; entries after the last flush may be missing from
  * nr_entries, so the stream is read until an empty entry.
  *
@@ -19,7 +21,13 @@
  *             of the writes completed since (the volatile cache may keep
  *             or lose each), --subsets of them at each write, seeded;
  *             one in four kept multi-sector writes is torn (each of its
- *             sectors kept or lost: only a sector is atomic).
+ *             sectors kept or lost: only a sector is atomic).  A FUA
+ *             write is on the medium once it completed: always kept,
+ *             never torn.
+ * The kernel's dm-log-writes records a write without FUA only at the
+ * next flush (or at its end), a FUA write as it completes: where both
+ * are in flight the stream may put the FUA write first, a state the
+ * device could be left in too.
  * For each, bow_restore() must succeed (or find no checkpoint) and every
  * block in use at the checkpoint must equal the checkpoint copy.
  *
@@ -52,6 +60,7 @@
 
 #define LOG_MAGIC	0x6a736677736872ull
 #define LOG_FLUSH	1
+#define LOG_FUA		2
 #define LOG_DISCARD	4
 #define LOG_MARK	8
 
@@ -115,7 +124,7 @@ static struct stream parse(const unsigned char *log, size_t len,
 
 		if (!e.nr_sectors && !e.flags)
 			break;
-		if (e.flags & ~15ull || e.sector + e.nr_sectors > disk_sectors)
+		if (e.flags & ~31ull || e.sector + e.nr_sectors > disk_sectors)
 			die("%s: bad entry", path);
 		off += 512;
 		if (e.nr_sectors && !(e.flags & LOG_DISCARD)) {
@@ -346,7 +355,12 @@ int main(int argc, char **argv)
 			for (size_t p = 0; p < npending; p++) {
 				const struct write_entry *w = &s.e[pending[p]];
 
-				/* the first sample keeps none */
+				/* on the medium: it completed with FUA */
+				if (w->flags & LOG_FUA) {
+					apply(k.dev, w);
+					continue;
+				}
+				/* the first sample keeps no other */
 				if (!t || !(rnd() & 1))
 					continue;
 				kept++;

@@ -2,8 +2,13 @@
 # replay into every crash state (see tests/crash/crashcheck.c).
 #   vdb/vdc  the target as it is / checkpoint copy
 #   vdd/vde  the target with debug_skip_flush=1 / checkpoint copy
+#   vdf/vdg  the file system for the FUA runs / the FUA runs' logs
+#   vdh/vdi  the checkpoint copies of the FUA runs
 # vdb and vdd are behind QEMU's blklogwrites: every write and flush the
-# guest sends them is recorded on the host.
+# guest sends them is recorded on the host.  virtio-blk has no FUA, so
+# dm-bow flushes there; the FUA runs put dm-bow on a device with a cache
+# and FUA (null_blk), behind the kernel's dm-log-writes, which records
+# FUA too (QEMU 7.2 turns a guest's FUA into a flush).
 . ./guest-lib.sh
 
 workload()
@@ -67,3 +72,37 @@ run ordered /dev/vdb /dev/vdc resume
 echo 1 > /sys/module/dm_bow/parameters/debug_skip_flush
 run broken /dev/vdd /dev/vde
 echo 0 > /sys/module/dm_bow/parameters/debug_skip_flush
+
+# fua_logged <name> <log offset MiB> <null_blk>: /dev/mapper/<name>, 24
+# MiB of /dev/nullb<n> (a cache, FUA) behind dm-log-writes logging to vdg
+# at that offset, holding the file system of vdf: the image goes in
+# through it, made durable by a flush, so that the log holds the whole
+# history.
+sectors=$((24 << 11))
+fua_logged()
+{
+	_start=$(($2 << 11))
+	dmsetup create --noudevsync $1-log --table \
+		"0 $((256 << 11)) linear /dev/vdg $_start"
+	dmsetup mknodes $1-log
+	dmsetup create --noudevsync $1 --table \
+		"0 $sectors log-writes /dev/nullb$3 /dev/mapper/$1-log"
+	dmsetup mknodes
+	dd if=/dev/vdf of=/dev/mapper/$1 bs=1M oflag=direct conv=fsync 2> /dev/null
+}
+check "fua: null_blk, two devices with a cache and FUA" load_extra null_blk \
+	gb=1 memory_backed=1 cache_size=64 nr_devices=2
+fua_logged lw-ordered 0 0
+fua_logged lw-broken 256 1
+expect_eq "fua: dm-log-writes over null_blk has FUA" "1 1" \
+	"$(for n in lw-ordered lw-broken; do
+		cat "/sys/block/$(dmsetup info -c --noheadings -o blkdevname $n)/queue/fua"
+	done | tr '\n' ' ' | sed 's/ $//')"
+run fua-ordered /dev/mapper/lw-ordered /dev/vdh resume
+echo 1 > /sys/module/dm_bow/parameters/debug_skip_flush
+run fua-broken /dev/mapper/lw-broken /dev/vdi
+echo 0 > /sys/module/dm_bow/parameters/debug_skip_flush
+for n in lw-ordered lw-broken; do
+	check "$n: the log complete" dmsetup remove --noudevsync $n
+	dmsetup remove --noudevsync $n-log
+done
