@@ -192,6 +192,47 @@ for s in $SYSTEMS; do
 	sys_remove $s
 done
 
+# Queue depth 1 on a device with a cache and FUA (null_blk, in the
+# guest's memory: the virtio disks above have no FUA): 4 KiB first
+# overwrites in a random order, one at a time, on dm-linear, dm-bow in
+# state 1 and dm-snapshot, each on a null_blk device of its own (and one
+# more for dm-snapshot's COW), RAW_REPS runs of 4 MiB each, alternating.
+#   fua-qd1 <system> <run> <bytes> <ns> <p50 ns> <p99 ns> <lower counts>
+FUA_SYSTEMS=""
+for s in linear bow1 snap; do
+	case " $SYSTEMS " in *" $s "*) FUA_SYSTEMS="$FUA_SYSTEMS $s" ;; esac
+done
+if [ -n "$FUA_SYSTEMS" ] &&
+   load_extra null_blk gb=1 memory_backed=1 cache_size=256 nr_devices=4; then
+	n=0
+	for s in $FUA_SYSTEMS; do
+		bowio -q 32 -g 1 /dev/nullb$n 0 $((RAW_REPS * 4 * M)) > /dev/null
+		sys_create $s /dev/nullb$n /dev/nullb3 $((RAW_REPS * 4 * M))
+		sys_state $s
+		n=$((n + 1))
+	done
+	i=0
+	while [ $i -lt $RAW_REPS ]; do
+		n=0
+		for s in $FUA_SYSTEMS; do
+			disks=/dev/nullb$n
+			[ $s = snap ] && disks="$disks /dev/nullb3"
+			before=$(stat_sum $disks)
+			set -- $(bowio -q 1 -R -s $i -l /dev/mapper/$s \
+				$((i * 4 * M)) $((4 * M)))
+			after=$(stat_sum $disks)
+			echo "fua-qd1 $s $i $2 $3 $4 $5 $(delta "$before" "$after")"
+			n=$((n + 1))
+		done
+		i=$((i + 1))
+	done
+	echo "# fua-qd1: null_blk fua $(cat /sys/block/nullb0/queue/fua); $(sys_status bow1)"
+	for s in $FUA_SYSTEMS; do
+		sys_remove $s
+	done
+	rmmod null_blk
+fi
+
 # The paths that must cost nothing, resolved finely: writes to blocks
 # free at the checkpoint (first into free space, then rewrites of the
 # same blocks) and random reads, 4 MiB at queue depth 32, PASS_ROUNDS

@@ -11,6 +11,8 @@ Reads <dir>/results.tsv, written by tests/bench/run.sh:
       <bowctl changed ns> <bowctl changed --json ns>
   pass <workload> <system> <round> <bytes> <ns>
   latency <system> <workload> <p50 ns> <p99 ns>   (one per run, QD1)
+  fua-qd1 <system> <run> <bytes> <ns> <p50 ns> <p99 ns> <reads>
+      <sectors read> <writes> <sectors written> <flushes>
   view-read <region> <linear|view> <run> <bytes> <ns> <reads> <sectors read>
       <writes> <sectors written> <flushes>
 """
@@ -29,10 +31,16 @@ def parse(path):
     rows, scale, restore, passes = [], [], {}, {}
     restore_scale = []
     changed = []
-    extra = {"latency": [], "view_read": []}
+    extra = {"latency": [], "view_read": [], "fua_qd1": []}
     with open(path) as f:
         for line in f:
             w = line.split()
+            if w[0] == "fua-qd1":
+                extra["fua_qd1"].append({
+                    "system": w[1], "run": int(w[2]), "bytes": int(w[3]),
+                    "ns": int(w[4]), "p50_ns": int(w[5]), "p99_ns": int(w[6]),
+                    "writes": int(w[9]), "flushes": int(w[11])})
+                continue
             if w[0] == "latency":
                 extra["latency"].append({"system": w[1], "workload": w[2],
                                          "p50_ns": int(w[3]),
@@ -115,6 +123,45 @@ def latency_table(rows, latency):
         lines.append("   %-14s %-7s %7.3f %7.3f  %6.2f  %7.2f" % (
             wl, system, entry["p50_ns"] / 1e6, entry["p99_ns"] / 1e6,
             entry["writes_per_write"] or 0, entry["flushes_per_write"] or 0))
+    return lines, out
+
+
+def fua_table(fua):
+    """QD1 first overwrites on a device with FUA (null_blk)."""
+    lines, out = [], []
+    systems = []
+    for f in fua:
+        if f["system"] not in systems:
+            systems.append(f["system"])
+    if not systems:
+        return lines, out
+    lines += ["", "Queue depth 1, 4 KiB first overwrites on a device with a "
+              "cache and FUA (null_blk): throughput over dm-linear's, "
+              "latency (median of the runs' percentiles), lower writes and "
+              "flushes per user write",
+              "   system   ratio  p50 ms  p99 ms  writes  flushes"]
+    sums = {}
+    for s in systems:
+        runs = [f for f in fua if f["system"] == s]
+        n = sum(f["bytes"] for f in runs) / 4096
+        sums[s] = {"system": s, "runs": len(runs),
+                   "bytes": sum(f["bytes"] for f in runs),
+                   "ns": sum(f["ns"] for f in runs),
+                   "p50_ns": median([f["p50_ns"] for f in runs]),
+                   "p99_ns": median([f["p99_ns"] for f in runs]),
+                   "writes_per_write": sum(f["writes"] for f in runs) / n,
+                   "flushes_per_write": sum(f["flushes"] for f in runs) / n}
+    lin = sums.get("linear")
+    for s in systems:
+        e = sums[s]
+        e["throughput_vs_linear"] = (
+            (e["bytes"] / e["ns"]) / (lin["bytes"] / lin["ns"])
+            if lin else None)
+        out.append(e)
+        lines.append("   %-7s %6.2f %7.3f %7.3f  %6.2f  %7.2f" % (
+            s, e["throughput_vs_linear"] or 0, e["p50_ns"] / 1e6,
+            e["p99_ns"] / 1e6, e["writes_per_write"],
+            e["flushes_per_write"]))
     return lines, out
 
 
@@ -403,13 +450,16 @@ def main():
                       r["peak_rss_kib"] / 1024))
     more, qd1_latency = latency_table(rows, extra["latency"])
     lines += more
+    more, qd1_fua = fua_table(extra["fua_qd1"])
+    lines += more
     more, view_read = view_table(extra["view_read"])
     lines += more
     print("\n".join(lines))
 
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"rows": rows, "scale": scale, "restore": restore,
-                   "qd1_latency": qd1_latency, "view_read": view_read,
+                   "qd1_latency": qd1_latency, "qd1_fua": qd1_fua,
+                   "view_read": view_read,
                    "restore_scale": restore_scale, "changed_scale": changed,
                    "pass_through": [dict(p, workload=wl, system=system)
                                     for (wl, system), p in passed.items()],

@@ -113,7 +113,7 @@ start=$(date +%s)
 BOW_VM_TIMEOUT=${BOW_VM_TIMEOUT:-3600} vm_run "$out/console.log" "$guest" $disks
 vm_results "$out/console.log"
 echo "# VM run: $(( $(date +%s) - start )) s"
-sed -n 's/\r$//; s/^result //p; s/^scale /scale /p; s/^changed-scale /changed-scale /p; s/^pass /pass /p; s/^view-read /view-read /p; s/^latency /latency /p' \
+sed -n 's/\r$//; s/^result //p; s/^scale /scale /p; s/^changed-scale /changed-scale /p; s/^pass /pass /p; s/^view-read /view-read /p; s/^latency /latency /p; s/^fua-qd1 /fua-qd1 /p' \
 	"$out/console.log" > "$out/results.tsv"
 
 # bow-restore against a plain copy of as many bytes, block by block: dd
