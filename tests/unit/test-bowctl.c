@@ -7,7 +7,6 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,23 +17,7 @@
 #include "../../bowctl/bowtab.h"
 #include "../../bowctl/decide.h"
 #include "../../bowctl/state.h"
-
-static int failures;
-
-static void verdict(bool good, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void verdict(bool good, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok - ", good ? "" : "not ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	failures += !good;
-}
+#include "tap.h"
 
 /* Parse @text as line 7 of "bowtab"; the messages land in @msg. */
 static int parse(const char *text, struct bowtab_entry *e, char *msg,

@@ -9,29 +9,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../../bowctl/bowctl.h"
-
-static int failures;
-
-static void verdict(bool good, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void verdict(bool good, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok - ", good ? "" : "not ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	failures += !good;
-}
+#include "tap.h"
 
 /* The stand-ins: the replies to send in turn, and the messages seen. */
 static const char *const *replies;
