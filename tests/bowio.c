@@ -19,10 +19,10 @@
  * read holds what a write of generation -g put there, and prints one more
  * number, the blocks that did not.  The data is made, and checked, in
  * units of -u bytes (default: the request's -b), so that reads of many
- * blocks check data written block by block.  -l prints two more numbers,
- * the median and the 99th percentile of the requests' completion latency
- * in nanoseconds (from io_submit() to the io_getevents() that returned
- * it: exact at queue depth 1).  -t prints the monotonic clock in
+ * blocks check data written block by block.  -l prints three more
+ * numbers, the median, the 99th percentile and the maximum of the
+ * requests' completion latency in nanoseconds (from io_submit() to the
+ * io_getevents() that returned it: exact at queue depth 1).  -t prints the monotonic clock in
  * nanoseconds (busybox date has no %N).
  *
  * With -q at least the number of requests, every request goes to the
@@ -267,8 +267,8 @@ int main(int argc, char **argv)
 		printf(" %" PRIu64, wrong);
 	if (latencies) {
 		qsort(latency, nr, sizeof(*latency), cmp_u64);
-		printf(" %" PRIu64 " %" PRIu64, latency[(nr - 1) / 2],
-		       latency[(nr * 99 + 99) / 100 - 1]);
+		printf(" %" PRIu64 " %" PRIu64 " %" PRIu64, latency[(nr - 1) / 2],
+		       latency[(nr * 99 + 99) / 100 - 1], latency[nr - 1]);
 	}
 	printf("\n");
 	return 0;

@@ -96,7 +96,7 @@ run()
 	set -- $_out
 	echo "result $_sys $_wl $2 $3 $(delta "$_before" "$_after") $(sys_status "$_sys")"
 	# bowio -l: the requests' median and 99th percentile latency.
-	[ $# -eq 5 ] && echo "latency $_sys $_wl $4 $5"
+	[ $# -eq 6 ] && echo "latency $_sys $_wl $4 $5"
 }
 
 # The raw workloads.  Every system has its own copy of the raw disk, and
@@ -334,27 +334,58 @@ done
 # the time to enter the checkpoint and that of 250 first overwrites of
 # the unchanged blocks between them (every other block from block 2).
 # The slab memory the discards took is per range-map node (two a range).
+# The stall a transition puts on I/O: a reader at queue depth 1, 4 KiB
+# at random in the last 64 MiB of the disk (data, never discarded), and
+# a writer the same over and over in its last 64 KiB (small: a first
+# overwrite needs free space, and with 10^3 free ranges there are 4 MB),
+# started a second before the transition and going on for a few seconds
+# after; the reader's median and longest request, and the writer's
+# (median of its runs' medians, longest of all).  The writer's blocks end
+# up written after the checkpoint, all of them: one changed range.
+#   stall <ranges> <transition> <ns> <reader p50 max> <writer p50 max>
+stall_start()
+{
+	_end=$(blockdev --getsize64 $SCALE_DISK)
+	bowio -r -q 1 -R -s 1 -l /dev/mapper/scale $((_end - 64 * M)) \
+		$((64 * M)) > /tmp/stall.r &
+	_rd=$!
+	for _i in $(seq 1 300); do
+		bowio -q 1 -R -s $_i -l -g 3 /dev/mapper/scale \
+			$((_end - 64 * 1024)) $((64 * 1024))
+	done > /tmp/stall.w &
+	_wr=$!
+	sleep 1
+}
+stall_end()
+{
+	wait $_rd $_wr
+	echo "stall $1 $2 $3 $(cut -d' ' -f4,6 /tmp/stall.r) $(cut -d' ' -f4 /tmp/stall.w |
+		sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }') $(cut -d' ' -f6 /tmp/stall.w | sort -n | tail -n 1)"
+}
 for n in $SCALE_RANGES; do
 	bow_create scale $SCALE_DISK 1 block_size:4096
 	slab0=$(awk '/^Slab:/ { print $2 }' /proc/meminfo)
 	bowio -d -k 8192 /dev/mapper/scale 4096 $((n * 8192)) > /dev/null ||
 		not_ok "scale $n: discards"
 	slab1=$(awk '/^Slab:/ { print $2 }' /proc/meminfo)
+	stall_start
 	t0=$(bowio -t)
 	echo 1 > "$(bow_sys scale)/state"
 	t1=$(bowio -t)
+	stall_end $n checkpoint $((t1 - t0))
 	out=$(bowio -q 1 -R -k 8192 /dev/mapper/scale 8192 $((250 * 8192))) ||
 		not_ok "scale $n: first overwrites"
 	echo "scale $n $(((slab1 - slab0) * 1024)) $((t1 - t0)) $out $(dmsetup status scale | cut -d' ' -f4- | tr ' ' ',')"
 	# The changed query over about n written ranges: the free ranges
-	# written but the top ones, where the backups, the log and the
-	# free-space map went (16 bytes a range); the first 251 run into one
+	# written but the top ones, where the backups (the stall writer's 16
+	# among them), the log and the free-space map went (16 bytes a
+	# range); the first 251 run into one
 	# with the 250 blocks between them.  Listed reply after reply by
 	# dmsetup, as a script would: its time, replies, and the slab memory
 	# it took (none: it reads the map); then by bowctl changed, one
 	# process asking reply after reply, into a file of the guest's
 	# memory.
-	written=$((n - 300 - n / 128))
+	written=$((n - 316 - n / 128))
 	bowio -q 32 -k 8192 /dev/mapper/scale 4096 $((written * 8192)) > /dev/null ||
 		not_ok "scale $n: writes into the free ranges"
 	slab2=$(awk '/^Slab:/ { print $2 }' /proc/meminfo)
@@ -371,7 +402,7 @@ for n in $SCALE_RANGES; do
 	t3=$(bowio -t)
 	slab3=$(awk '/^Slab:/ { print $2 }' /proc/meminfo)
 	expect_eq "scale $n: changed lists every range written, merged" \
-		"end $((written - 250)) $(((written + 250) * 8))" \
+		"end $((written - 250 + 1)) $(((written + 250) * 8 + 128))" \
 		"$last $(wc -l < /tmp/changed) $(awk '{ s += $2 } END { print s }' /tmp/changed)"
 	# The same list from one process: bowctl changed, plain and JSON.
 	t4=$(bowio -t)
@@ -383,8 +414,32 @@ for n in $SCALE_RANGES; do
 		"$(md5sum < /tmp/changed)" "$(md5sum < /tmp/changed.bowctl)"
 	echo "changed-scale $written $(wc -l < /tmp/changed) $replies $((t3 - t2)) $(((slab3 - slab2) * 1024)) $((t5 - t4)) $((t6 - t5))"
 	rm -f /tmp/changed /tmp/reply /tmp/changed.bowctl /tmp/changed.json
+	stall_start
+	t0=$(bowio -t)
 	echo 2 > "$(bow_sys scale)/state"
+	t1=$(bowio -t)
+	stall_end $n commit $((t1 - t0))
 	dmsetup remove --noudevsync scale
+done
+
+# Resuming a checkpoint: the constructor of a table with "resume" on the
+# logs run.sh wrote (n one-block backups), timed, with the bytes it read.
+#   resume <entries> <block size> <ns> <sectors read> <status|refused>
+for spec in $RESUME_LOGS; do
+	n=${spec%:*} bs=${spec#*:}
+	eval "disk=\$RESUME_DISK_${n}_$bs"
+	before=$(stat_sum $disk)
+	t0=$(bowio -t)
+	if bow_create bowrs $disk 2 block_size:$bs resume 2> /tmp/rs.err; then
+		t1=$(bowio -t)
+		after=$(stat_sum $disk)
+		echo "resume $n $bs $((t1 - t0)) $(delta "$before" "$after" | cut -d' ' -f2) $(sys_status bowrs)"
+		dmsetup remove --noudevsync bowrs
+	else
+		t1=$(bowio -t)
+		echo "resume $n $bs $((t1 - t0)) 0 refused"
+		sed 's/^/# /' /tmp/rs.err
+	fi
 done
 
 # Leave a live log for the host's bow-restore measurement: 64 MiB of

@@ -11,6 +11,9 @@ Reads <dir>/results.tsv, written by tests/bench/run.sh:
       <bowctl changed ns> <bowctl changed --json ns>
   pass <workload> <system> <round> <bytes> <ns>
   latency <system> <workload> <p50 ns> <p99 ns>   (one per run, QD1)
+  resume <entries> <block size> <ns> <sectors read> <status|refused>
+  stall <free ranges> <checkpoint|commit> <transition ns> <reader p50 ns>
+      <reader max ns> <writer p50 ns> <writer max ns>
   fua-qd1 <system> <run> <bytes> <ns> <p50 ns> <p99 ns> <reads>
       <sectors read> <writes> <sectors written> <flushes>
   view-read <region> <linear|view> <run> <bytes> <ns> <reads> <sectors read>
@@ -31,10 +34,24 @@ def parse(path):
     rows, scale, restore, passes = [], [], {}, {}
     restore_scale = []
     changed = []
-    extra = {"latency": [], "view_read": [], "fua_qd1": []}
+    extra = {"latency": [], "view_read": [], "fua_qd1": [], "stall": [],
+             "resume": []}
     with open(path) as f:
         for line in f:
             w = line.split()
+            if w[0] == "resume":
+                extra["resume"].append({
+                    "entries": int(w[1]), "block_size": int(w[2]),
+                    "ns": int(w[3]), "bytes_read": int(w[4]) * SECTOR,
+                    "refused": w[5] == "refused"})
+                continue
+            if w[0] == "stall":
+                extra["stall"].append({
+                    "free_ranges": int(w[1]), "transition": w[2],
+                    "transition_ns": int(w[3]),
+                    "reader_p50_ns": int(w[4]), "reader_max_ns": int(w[5]),
+                    "writer_p50_ns": int(w[6]), "writer_max_ns": int(w[7])})
+                continue
             if w[0] == "fua-qd1":
                 extra["fua_qd1"].append({
                     "system": w[1], "run": int(w[2]), "bytes": int(w[3]),
@@ -452,6 +469,27 @@ def main():
     lines += more
     more, qd1_fua = fua_table(extra["fua_qd1"])
     lines += more
+    if extra["resume"]:
+        lines += ["", "Resuming a checkpoint (the constructor): entries, "
+                  "block size, backed-up bytes, time, bytes read, read speed"]
+        for r in extra["resume"]:
+            lines.append("   %8d %5d B %9.1f MiB %9.2f s %9.1f MiB %7.1f MiB/s%s" % (
+                r["entries"], r["block_size"],
+                r["entries"] * r["block_size"] / (1 << 20), r["ns"] / 1e9,
+                r["bytes_read"] / (1 << 20),
+                r["bytes_read"] / (1 << 20) / (r["ns"] / 1e9),
+                " refused" if r["refused"] else ""))
+    if extra["stall"]:
+        lines += ["", "Transitions under a reader and a writer (QD1, 4 KiB): "
+                  "free ranges, transition, its time; each one's median and "
+                  "longest request (ms)"]
+        for st in extra["stall"]:
+            lines.append("   %9d %-10s %8.1f ms | reader %6.2f %8.1f | "
+                         "writer %6.2f %8.1f" % (
+                st["free_ranges"], st["transition"],
+                st["transition_ns"] / 1e6, st["reader_p50_ns"] / 1e6,
+                st["reader_max_ns"] / 1e6, st["writer_p50_ns"] / 1e6,
+                st["writer_max_ns"] / 1e6))
     more, view_read = view_table(extra["view_read"])
     lines += more
     print("\n".join(lines))
@@ -459,6 +497,8 @@ def main():
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"rows": rows, "scale": scale, "restore": restore,
                    "qd1_latency": qd1_latency, "qd1_fua": qd1_fua,
+                   "transition_stalls": extra["stall"],
+                   "resume": extra["resume"],
                    "view_read": view_read,
                    "restore_scale": restore_scale, "changed_scale": changed,
                    "pass_through": [dict(p, workload=wl, system=system)

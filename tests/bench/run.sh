@@ -96,6 +96,20 @@ disk PASS_DISK "$img/pass.img"
 truncate -s 8G "$img/scale.img"
 disk SCALE_DISK "$img/scale.img"
 
+# Logs to resume, written as the target lays them out (big-log.c): n
+# one-block backups of zeroes (sparse images), in blocks of 4 KiB, and
+# 10^6 of 512 bytes, so that time can be told apart by entries and by
+# bytes backed up.  The guest resumes each and times the constructor.
+cc -std=c11 -O2 -Wall -Wextra -Werror -o "$out/big-log" \
+	"$top/tests/bench/big-log.c" "$top"/bow-restore/lib/*.c "$top/dm-bow-rules.c" -lisal
+resume_logs=""
+for spec in ${BOW_BENCH_RESUME:-1000:4096 10000:4096 100000:4096 1000000:4096 1000000:512}; do
+	n=${spec%:*} bs=${spec#*:}
+	"$out/big-log" "$img/resume-$n-$bs.img" "$n" "$bs" > /dev/null || exit 1
+	disk "RESUME_DISK_${n}_$bs" "$img/resume-$n-$bs.img"
+	resume_logs="$resume_logs $spec"
+done
+
 cat >> "$guest/params.sh" <<EOF
 SYSTEMS="$systems"
 RAW_REPS=$raw_reps
@@ -106,6 +120,7 @@ TREE_BYTES=$tree_bytes
 SCALE_RANGES="${BOW_BENCH_SCALE:-1000 10000 100000 1000000}"
 PASS_ROUNDS=${BOW_BENCH_PASS_ROUNDS:-300}
 PASS_RANGES=${BOW_BENCH_PASS_RANGES:-100000}
+RESUME_LOGS="$resume_logs"
 EOF
 
 start=$(date +%s)
@@ -113,7 +128,7 @@ start=$(date +%s)
 BOW_VM_TIMEOUT=${BOW_VM_TIMEOUT:-3600} vm_run "$out/console.log" "$guest" $disks
 vm_results "$out/console.log"
 echo "# VM run: $(( $(date +%s) - start )) s"
-sed -n 's/\r$//; s/^result //p; s/^scale /scale /p; s/^changed-scale /changed-scale /p; s/^pass /pass /p; s/^view-read /view-read /p; s/^latency /latency /p; s/^fua-qd1 /fua-qd1 /p' \
+sed -n 's/\r$//; s/^result //p; s/^scale /scale /p; s/^changed-scale /changed-scale /p; s/^pass /pass /p; s/^view-read /view-read /p; s/^latency /latency /p; s/^fua-qd1 /fua-qd1 /p; s/^stall /stall /p; s/^resume /resume /p' \
 	"$out/console.log" > "$out/results.tsv"
 
 # bow-restore against a plain copy of as many bytes, block by block: dd
@@ -156,8 +171,6 @@ fi
 # --dry-run and restored; and one backup of 4 GiB, checked.  Time and the
 # peak resident set (which counts the device's pages mapped in: page
 # cache, not the tool's own memory).
-cc -std=c11 -O2 -Wall -Wextra -Werror -o "$out/big-log" \
-	"$top/tests/bench/big-log.c" "$top"/bow-restore/lib/*.c "$top/dm-bow-rules.c" -lisal
 restore_scale()
 {
 	_what=$1 _img=$2
