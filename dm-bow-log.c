@@ -201,8 +201,8 @@ static void bow_log_failed(struct bow_dev *bd, int r)
  * every backup they point at must be durable before it: where the device
  * has FUA, they were written with it (bow_dep_flags()), and the header
  * needs no flush unless some other write it depends on was sent without
- * FUA (flush_owed: moves of block 0 and of the free-space map, a log
- * block's backup); elsewhere the header also carries a PREFLUSH.  So a
+ * FUA (flush_owed: moves of block 0 and of the free-space map); elsewhere
+ * the header also carries a PREFLUSH.  So a
  * commit costs no flush on a device with FUA, and two (the PREFLUSH, and
  * the flush the block layer puts after the header for FUA) on one
  * without, however many entries.
@@ -281,12 +281,11 @@ static int bow_commit_write(struct bow_dev *bd, enum bow_commit_stage stage,
 		durable |= bow_preflush();
 	switch (stage) {
 	case BOW_COMMIT_FIRST:
-		/* Once a log block: it flushes whatever the fresh block needs. */
+		/* Entry 0 points at the full block's backup: a dependency. */
 		h->count = cpu_to_le32(min(bd->commit_count,
 					   bow_log_capacity(bd->log_unit,
 							    bd->header_size)));
-		return bow_write_units(bd, 0, 1, bd->commit_buf,
-				       bow_preflush() | bow_durable(), fn);
+		return bow_write_units(bd, 0, 1, bd->commit_buf, durable, fn);
 	case BOW_COMMIT_ENTRIES:
 		bow_commit_entry_units(bd, &first, &last);
 		return bow_write_units(bd, first, last - first + 1,
@@ -355,8 +354,8 @@ int bow_log_append(struct bow_dev *bd, sector_t source, sector_t dest,
 			      &len);
 		if (r)
 			return r;
-		r = bow_io(bd, REQ_OP_WRITE, log_copy, bd->block_sectors,
-			   bd->log);
+		r = bow_io(bd, REQ_OP_WRITE | bow_dep_flags(bd), log_copy,
+			   bd->block_sectors, bd->log);
 		if (r) {
 			bow_unalloc(bd, log_copy, len, BOW_BACKUP);
 			return r;

@@ -124,8 +124,10 @@ RESUME_LOGS="$resume_logs"
 EOF
 
 start=$(date +%s)
+# 2 GiB: a resume may take an eighth of memory, and 10^6 entries need
+# more than the 128 MiB of the suites' 1 GiB guest.
 # shellcheck disable=SC2086
-BOW_VM_TIMEOUT=${BOW_VM_TIMEOUT:-3600} vm_run "$out/console.log" "$guest" $disks
+BOW_VM_MEM=${BOW_VM_MEM:-2048} BOW_VM_TIMEOUT=${BOW_VM_TIMEOUT:-3600} vm_run "$out/console.log" "$guest" $disks
 vm_results "$out/console.log"
 echo "# VM run: $(( $(date +%s) - start )) s"
 sed -n 's/\r$//; s/^result //p; s/^scale /scale /p; s/^changed-scale /changed-scale /p; s/^pass /pass /p; s/^view-read /view-read /p; s/^latency /latency /p; s/^fua-qd1 /fua-qd1 /p; s/^stall /stall /p; s/^resume /resume /p' \

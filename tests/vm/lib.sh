@@ -136,7 +136,8 @@ vm_initramfs()
 # image file, or "logged:<image>:<log>": the image behind QEMU's
 # blklogwrites driver, which records every write and flush the guest
 # sends, in completion order, in <log> (dm-log-writes format).
-# BOW_VM_CACHE sets the host cache mode of the images (writeback).
+# BOW_VM_CACHE sets the host cache mode of the images (writeback),
+# BOW_VM_MEM the guest's memory in MiB (1024).
 vm_run()
 {
 	log=$1
@@ -187,7 +188,7 @@ vm_run()
 	fi
 	# shellcheck disable=SC2086
 	timeout "${BOW_VM_TIMEOUT:-900}" $qemu $accel \
-		-m 1024 -smp 2 -nodefaults -display none -no-reboot \
+		-m "${BOW_VM_MEM:-1024}" -smp 2 -nodefaults -display none -no-reboot \
 		-serial stdio -monitor none \
 		-kernel "$vm_kernel" \
 		-initrd "$vm_initrd" \

@@ -19,6 +19,12 @@ fua_run()
 	bowio -q 1 -k 8192 -g 2 "/dev/mapper/$_n" $((25 * 8192)) $((20 * 8192)) > /dev/null
 	_after=$(fua_stat "$_dev")
 	echo "$_before $_after" | awk '{ print $3 - $1, $4 - $2 }'
+	# 200 more: past the log block's end (168 entries of 4 KiB blocks),
+	# its backup, and the new block's first header.
+	bowio -q 1 -k 8192 -g 2 "/dev/mapper/$_n" $((45 * 8192)) $((200 * 8192)) > /dev/null
+	fua_stat "$_dev" | awk -v w="${_after% *}" -v f="${_after#* }" \
+		'{ print "#", $1 - w, "writes, then", $2 - f, "flushes" }' >&2
+	echo "${_after#* } $(fua_stat "$_dev" | cut -d' ' -f2) $(bow_status "$_n" 5)" > /tmp/fua.roll
 	echo "# $_n: $(dmsetup status "$_n")" >&2
 	echo 2 > "$(bow_sys "$_n")/state"
 	dmsetup remove --noudevsync "$_n"
@@ -30,6 +36,9 @@ expect_eq "fua: null_blk says it has a write-back cache and FUA" \
 	"$(cat /sys/block/nullb0/queue/write_cache) $(cat /sys/block/nullb0/queue/fua)"
 expect_eq "fua: 20 first overwrites, one at a time, with FUA: 80 writes, no flush" \
 	"80 0" "$(fua_run fua /dev/nullb0)"
+read -r f0 f1 blocks < /tmp/fua.roll
+expect_eq "fua: 200 more, past the end of a log block: 2 log blocks, still no flush" \
+	"2 0" "$blocks $((f1 - f0))"
 dd if=/dev/zero of=/tmp/nofua.img bs=1M count=64 2> /dev/null
 nofua=$(/sbin/losetup -f --show /tmp/nofua.img)
 expect_eq "fua: a loop device has a write-back cache and no FUA" \
