@@ -353,12 +353,14 @@ free_map:
 /* The log is gone from block 0: forget the checkpoint, for state 2. */
 static void bow_drop_checkpoint(struct bow_dev *bd)
 {
-	struct rb_root ranges;
-
 	spin_lock(&bd->lock);
 	/* A failed log write no longer matters: there is no log. */
 	__bow_set_mode(bd, BOW_MODE_RW);
-	ranges = bd->map.ranges;
+	/*
+	 * State 2 needs no map.  A big one takes long to free (2 nodes a
+	 * free range): bow_free_dropped() does it once bios flow again.
+	 */
+	bd->map_dropped = bd->map.ranges;
 	bd->map.ranges = RB_ROOT;
 	bd->map.free = RB_ROOT;
 	bd->map.free_sectors = 0;
@@ -369,9 +371,14 @@ static void bow_drop_checkpoint(struct bow_dev *bd)
 	bd->log_commits = 0;
 	bd->enospc_writes = 0;
 	spin_unlock(&bd->lock);
-	/* State 2 needs no map; a big one is freed outside the lock. */
-	bow_map_destroy(&ranges);
 	bow_freemap_free(bd);
+}
+
+/* After a state change: free the map it dropped, with bios flowing. */
+static void bow_free_dropped(struct bow_dev *bd)
+{
+	lockdep_assert_held(&bd->state_mutex);
+	bow_map_destroy(&bd->map_dropped);
 }
 
 /*
@@ -489,6 +496,7 @@ int bow_set_state(struct bow_dev *bd, unsigned int new_state)
 		r = new_state == BOW_STATE_CHECKPOINT ? bow_checkpoint(bd) :
 							bow_commit(bd);
 		bow_transition_end(bd, r, new_state, noio);
+		bow_free_dropped(bd);
 	}
 	mutex_unlock(&bd->state_mutex);
 	return r;
@@ -791,6 +799,7 @@ int bow_rollback_request(struct bow_dev *bd)
 		r = bow_rollback(bd);
 	}
 	bow_transition_end(bd, r, BOW_STATE_COMMITTED, noio);
+	bow_free_dropped(bd);
 out:
 	mutex_unlock(&bd->state_mutex);
 	return r;

@@ -181,6 +181,7 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	spin_lock_init(&bd->lock);
 	bd->map.ranges = RB_ROOT;
 	bd->map.free = RB_ROOT;
+	bd->map_dropped = RB_ROOT;
 	bio_list_init(&bd->deferred);
 	bio_list_init(&bd->held);
 	INIT_WORK(&bd->work, bow_worker);

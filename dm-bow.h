@@ -254,6 +254,8 @@ struct bow_dev {
 	 * then, and a suspend waits for one under way.
 	 */
 	bool suspended;
+	/* S: the range map a commit or rollback dropped, freed after it. */
+	struct rb_root map_dropped;
 
 	/*
 	 * W: the free-space map at the checkpoint, as written on disk (state
