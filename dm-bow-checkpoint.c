@@ -347,9 +347,9 @@ static int bow_view_map(struct dm_target *ti, struct bio *bio)
 	if (bio_op(bio) != REQ_OP_READ)
 		return DM_MAPIO_KILL;
 	spin_lock(&bd->lock);
-	/* Block 0 is never free: the map never holds it. */
 	if (!__bow_view_readable(bd)) {
 		r = -EIO;
+	/* Free at the checkpoint; never block 0, which the map never holds. */
 	} else if (bow_freemap_run(bd, sector - offset, &sectors) && b) {
 		r = 1;
 		blocks = sectors >> bd->block_shift;

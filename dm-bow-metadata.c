@@ -479,7 +479,6 @@ static int bow_resume_freemap(struct bow_resume *rs)
 	return 0;
 }
 
-/* True if [sector, sector + len) was free at the checkpoint, by the map. */
 bool bow_freemap_run(struct bow_dev *bd, sector_t sector, sector_t *run)
 {
 	u32 lo = 0, hi = bd->freemap_ranges;
@@ -512,6 +511,7 @@ bool bow_freemap_run(struct bow_dev *bd, sector_t sector, sector_t *run)
 	return false;
 }
 
+/* True if [sector, sector + len) was free at the checkpoint, by the map. */
 bool bow_freemap_holds(struct bow_dev *bd, sector_t sector, sector_t len)
 {
 	sector_t run;

@@ -22,8 +22,8 @@
  * blocks check data written block by block.  -l prints three more
  * numbers, the median, the 99th percentile and the maximum of the
  * requests' completion latency in nanoseconds (from io_submit() to the
- * io_getevents() that returned it: exact at queue depth 1).  -t prints the monotonic clock in
- * nanoseconds (busybox date has no %N).
+ * io_getevents() that returned it: exact at queue depth 1).  -t prints
+ * the monotonic clock in nanoseconds (busybox date has no %N).
  *
  * With -q at least the number of requests, every request goes to the
  * kernel in one io_submit(): the VM tests use that to race writes.
