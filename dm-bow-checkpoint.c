@@ -75,20 +75,26 @@ void bow_view_sync(struct bow_dev *bd)
 }
 
 /*
- * The index, from the log on the device (every entry of the chain, its
- * backups not read): with no bio in flight and the log committed, it is
- * the log in memory.
+ * The index, from the log on the device (every entry of the chain): with
+ * no bio in flight and the log committed, it is the log in memory.  The
+ * backups are read and checked too unless the backup check verified
+ * them (or they were written since the checkpoint, this boot).
  */
 static int bow_view_build(struct bow_dev *bd)
 {
 	struct bow_resume rs = {};
 	u64 i, nodes = 0;	/* the index's, charged by the walk */
+	bool checked;
 	int r;
 
+	spin_lock(&bd->lock);
+	checked = bd->scrub_state == BOW_SCRUB_NONE ||
+		  bd->scrub_state == BOW_SCRUB_VERIFIED;
+	spin_unlock(&bd->lock);
 	r = bd->log_dirty ? bow_log_commit(bd) : 0;
 	if (!r)
 		r = bow_log_walk(&rs, bd, "cannot map the checkpoint",
-				 BOW_WALK_NO_DATA);
+				 checked ? BOW_WALK_NO_DATA : 0);
 	for (i = 0; !r && i < rs.nr_entries; i++)
 		if (rs.entries[i].source)
 			r = bow_vext_assign(&bd->view_index,
@@ -231,6 +237,8 @@ static int bow_view_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad_bow;
 	}
 
+	/* Let a backup check under way end: then the index needs no data. */
+	flush_work(&bd->scrub_work);
 	mutex_lock(&bd->state_mutex);
 	r = -EINVAL;
 	if (!bow_checkpoint_live(bd))

@@ -7,9 +7,11 @@
  * every field checked, and its replay simulated without writing a byte.
  * The simulation keeps, for each block the replay would write, the block
  * that holds now what it would receive; every backup is read through it
- * and checksummed.  Then the free-space map is read, and the range map
- * rebuilt from both (bow_resume_rebuild()): nothing is free until a
- * discard frees WRITTEN blocks.
+ * and checksummed (a resume reads only those of entries 0, the log's
+ * own blocks and block 0: for the rest it keeps where each lies, for the
+ * backup check of dm-bow-scrub.c).  Then the free-space map is read, and
+ * the range map rebuilt from both (bow_resume_rebuild()): nothing is free
+ * until a discard frees WRITTEN blocks.
  */
 
 #include <linux/crc32.h>
@@ -54,6 +56,7 @@ static int bow_resume_charge(struct bow_resume *rs, u64 extra)
 		   (rs->vext_nodes + 2 * rs->nr_entries) *
 		   sizeof(struct bow_vext) +
 		   rs->map_cap * sizeof(struct bow_freemap_range) +
+		   rs->cap_runs * sizeof(struct bow_scrub_run) +
 		   nodes * sizeof(struct bow_range);
 
 	if (need <= rs->mem_max)
@@ -214,16 +217,86 @@ static int bow_chain_broken(struct bow_chain *ch,
 	}
 }
 
+/*
+ * Where @e's backup lies on the device now, as runs of blocks, for the
+ * backup check (dm-bow-scrub.c).  The replay of @e, simulated already,
+ * changed where its source stands, not its dest.
+ */
+static int bow_resume_runs(struct bow_resume *rs,
+			   const struct bow_chain_entry *e)
+{
+	u64 b, run, phys;
+	int r;
+
+	for (b = 0; b < e->blocks; b += run) {
+		phys = bow_vext_lookup(&rs->map, e->dest + b, &run);
+		if (run > e->blocks - b)
+			run = e->blocks - b;
+		if (rs->nr_runs == rs->cap_runs) {
+			u64 cap = rs->cap_runs ? rs->cap_runs * 2 : 256;
+			struct bow_scrub_run *n;
+
+			r = bow_resume_charge(rs, cap * sizeof(*n));
+			if (r)
+				return r;
+			n = kvmalloc_array(cap, sizeof(*n), BOW_RESUME_GFP);
+			if (!n)
+				return -ENOMEM;
+			if (rs->runs)
+				memcpy(n, rs->runs,
+				       rs->nr_runs * sizeof(*n));
+			kvfree(rs->runs);
+			rs->runs = n;
+			rs->cap_runs = cap;
+		}
+		rs->runs[rs->nr_runs++] = (struct bow_scrub_run){
+			.phys = phys,
+			.blocks = run,
+			.entry = rs->nr_entries,
+		};
+	}
+	return 0;
+}
+
+/*
+ * The backup check's walk: an entry it marked is read again, through the
+ * log as it is now.  Entries keep their log block and index, and a walk
+ * meets them in the same order, after those appended since.
+ */
+static int bow_chain_entry_confirm(struct bow_resume *rs,
+				   const struct bow_chain_entry *e)
+{
+	const struct bow_chain_entry *want;
+	const void *data;
+
+	if (rs->confirm_next >= rs->confirm_nr)
+		return 0;
+	want = &rs->confirm[rs->confirm_next];
+	if (want->sequence != e->sequence || want->index != e->index)
+		return 0;
+	rs->confirm_next = find_next_bit(rs->confirm_suspect, rs->confirm_nr,
+					 rs->confirm_next + 1);
+	return bow_chain_verify(&rs->chain, e, &data);
+}
+
 static int bow_chain_entry_add(struct bow_chain *ch,
 			       const struct bow_chain_entry *e)
 {
 	struct bow_resume *rs = bow_chain_resume(ch);
+	int r;
 
+	if (rs->confirm)
+		return bow_chain_entry_confirm(rs, e);
+	if (rs->record_runs) {
+		r = bow_resume_runs(rs, e);
+		if (r)
+			return r;
+	}
 	if (rs->nr_entries == rs->cap_entries) {
 		u64 cap = rs->cap_entries ? rs->cap_entries * 2 : 256;
 		struct bow_chain_entry *n;
-		int r = bow_resume_charge(rs, cap * sizeof(*n));
 
+		r = bow_resume_charge(rs, cap * sizeof(*n));
 		if (r)
 			return r;
 		n = kvmalloc_array(cap, sizeof(*n), BOW_RESUME_GFP);
@@ -302,6 +375,47 @@ static const struct bow_chain_ops bow_chain_ops = {
 	.broken = bow_chain_broken,
 };
 
+static void bow_log_walk_init(struct bow_resume *rs, struct bow_dev *bd,
+			      const char *what, unsigned int flags)
+{
+	u64 dev_blocks = bd->nr_sectors >> bd->block_shift;
+
+	*rs = (struct bow_resume){
+		.bd = bd,
+		.what = what,
+		.map = RB_ROOT,
+		.read = RB_ROOT,
+		.mem_max = bow_resume_mem_max(),
+		.record_runs = flags & BOW_WALK_RUNS,
+		.chain = {
+			.ops = &bow_chain_ops,
+			.g = {
+				.block_size = bd->block_size,
+				.dev_blocks = dev_blocks,
+			},
+			.vold_partial_ok = flags & BOW_WALK_RESTORING,
+			.check_data = !(flags & BOW_WALK_NO_DATA),
+			.check_log = true,
+			.budget = dev_blocks,
+			.buf = bd->copy_buf,
+			.buf_blocks = bow_copy_buf_blocks(bd),
+		},
+	};
+}
+
+static int bow_log_walk_run(struct bow_resume *rs)
+{
+	int r;
+
+	rs->chain.block = vmalloc(rs->bd->block_size);
+	if (!rs->chain.block)
+		return -ENOMEM;
+	r = bow_chain_walk(&rs->chain);
+	bow_vext_destroy(&rs->map);
+	bow_vext_destroy(&rs->read);
+	return r;
+}
+
 /*
  * Walk and check the log on the device, for a resume, a rollback or a
  * bow-checkpoint index (@what starts what the kernel log says of a log
@@ -313,40 +427,41 @@ static const struct bow_chain_ops bow_chain_ops = {
 int bow_log_walk(struct bow_resume *rs, struct bow_dev *bd,
 		 const char *what, unsigned int flags)
 {
-	u64 dev_blocks = bd->nr_sectors >> bd->block_shift;
+	bow_log_walk_init(rs, bd, what, flags);
+	return bow_log_walk_run(rs);
+}
+
+/*
+ * The backup check's walk, with no bio in flight: of @entries (@nr, as
+ * a walk with BOW_WALK_RUNS left them), those set in @suspect are read
+ * and checked again; the others and those appended since are not read.
+ * -EINVAL if one does not match; bow_log_walk_end() as above.
+ */
+int bow_log_walk_confirm(struct bow_resume *rs, struct bow_dev *bd,
+			 const struct bow_chain_entry *entries, u64 nr,
+			 const unsigned long *suspect)
+{
 	int r;
 
-	*rs = (struct bow_resume){
-		.bd = bd,
-		.what = what,
-		.map = RB_ROOT,
-		.read = RB_ROOT,
-		.mem_max = bow_resume_mem_max(),
-		.chain = {
-			.ops = &bow_chain_ops,
-			.g = {
-				.block_size = bd->block_size,
-				.dev_blocks = dev_blocks,
-			},
-			.vold_partial_ok = flags & BOW_WALK_RESTORING,
-			.check_data = !(flags & BOW_WALK_NO_DATA),
-			.budget = dev_blocks,
-			.buf = bd->copy_buf,
-			.buf_blocks = bow_copy_buf_blocks(bd),
-		},
-	};
-	rs->chain.block = vmalloc(bd->block_size);
-	if (!rs->chain.block)
-		return -ENOMEM;
-	r = bow_chain_walk(&rs->chain);
-	bow_vext_destroy(&rs->map);
-	bow_vext_destroy(&rs->read);
+	bow_log_walk_init(rs, bd, "backup check", BOW_WALK_NO_DATA);
+	rs->confirm = entries;
+	rs->confirm_nr = nr;
+	rs->confirm_suspect = suspect;
+	rs->confirm_next = find_first_bit(suspect, nr);
+	r = bow_log_walk_run(rs);
+	if (!r && rs->confirm_next < nr) {
+		DMERR("%pg: backup check: log block sequence %u entry %u is not in the log",
+		      bd->bdev, entries[rs->confirm_next].sequence,
+		      entries[rs->confirm_next].index);
+		r = -EIO;
+	}
 	return r;
 }
 
 void bow_log_walk_end(struct bow_resume *rs)
 {
 	kvfree(rs->entries);
+	kvfree(rs->runs);
 	vfree(rs->chain.block);
 }
 
@@ -622,11 +737,18 @@ int bow_resume_log(struct bow_dev *bd, struct dm_target *ti)
 	struct bow_resume rs;
 	int r;
 
-	r = bow_log_walk(&rs, bd, "cannot resume", 0);
+	/*
+	 * Of the backups, only the log's own blocks and block 0 are read:
+	 * the rest once the device is live, bow_scrub_work().
+	 */
+	r = bow_log_walk(&rs, bd, "cannot resume",
+			 BOW_WALK_NO_DATA | BOW_WALK_RUNS);
 	if (!r)
 		r = bow_resume_freemap(&rs);
 	if (!r)
 		r = bow_resume_rebuild(&rs);
+	if (!r)
+		r = bow_scrub_prepare(bd, &rs);
 	if (r) {
 		ti->error = !rs.chain.block ? "Cannot allocate log block" :
 			    r == -ENOMEM ? "Cannot allocate memory to resume" :

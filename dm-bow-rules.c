@@ -218,7 +218,7 @@ static int bow_chain_entry(struct bow_chain *ch,
 	};
 	if (v.rule)
 		return ch->ops->broken(ch, &v);
-	if (ch->check_data) {
+	if (ch->check_data || (ch->check_log && !i)) {
 		r = bow_chain_verify(ch, &e, &data);
 		if (r)
 			return r;

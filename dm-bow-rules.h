@@ -217,6 +217,11 @@ struct bow_chain {
 	struct bow_geometry g;
 	bool vold_partial_ok;		/* block 0 may hold a restore begun */
 	bool check_data;		/* read and checksum every backup */
+	/*
+	 * Or only those of entries 0: the log blocks and block 0, which
+	 * the walk reads anyway.
+	 */
+	bool check_log;
 	bow_u64 budget;			/* blocks the chain may still back up */
 	void *block;			/* one block: the log block checked */
 	void *buf;			/* buf_blocks blocks, for backups */
@@ -226,7 +231,8 @@ struct bow_chain {
 /*
  * Walk the chain in block 0 newest first, by the rules of
  * Documentation/dm-bow-format.rst, "Replay": every header and entry
- * checked, every backup's checksum too (@ch->check_data), read through
+ * checked, every backup's checksum too (@ch->check_data; @ch->check_log,
+ * those of entries 0), read through
  * BOW_CHAIN_MAP, which the walk keeps as the replay would leave the
  * device.  Nothing is written.  @ch->budget starts at the device's
  * blocks.

@@ -492,11 +492,15 @@ int bow_set_state(struct bow_dev *bd, unsigned int new_state)
 	} else if (new_state == bd->state + 1 &&
 		   new_state <= BOW_STATE_COMMITTED &&
 		   bd->mode != BOW_MODE_FAIL_ALL) {
+		/* The commit rewrites what the backup check may read. */
+		if (new_state == BOW_STATE_COMMITTED)
+			bow_scrub_stop(bd);
 		noio = bow_transition_begin(bd);
 		r = new_state == BOW_STATE_CHECKPOINT ? bow_checkpoint(bd) :
 							bow_commit(bd);
 		bow_transition_end(bd, r, new_state, noio);
 		bow_free_dropped(bd);
+		bow_scrub_settle(bd);
 	}
 	mutex_unlock(&bd->state_mutex);
 	return r;
@@ -789,6 +793,8 @@ int bow_rollback_request(struct bow_dev *bd)
 		      bd->bdev, bd->state);
 		goto out;
 	}
+	/* The rollback reads every backup itself, and rewrites them. */
+	bow_scrub_stop(bd);
 	noio = bow_transition_begin(bd);
 	openers = disk_openers(dm_disk(bd->md));
 	if (openers) {
@@ -800,6 +806,7 @@ int bow_rollback_request(struct bow_dev *bd)
 	}
 	bow_transition_end(bd, r, BOW_STATE_COMMITTED, noio);
 	bow_free_dropped(bd);
+	bow_scrub_settle(bd);
 out:
 	mutex_unlock(&bd->state_mutex);
 	return r;

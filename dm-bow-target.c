@@ -50,6 +50,8 @@ DEFINE_MUTEX(bow_devs_lock);
  * it, the window in which the device may go.  debug_ctr_read_delay holds
  * a dm-bow constructor that creates the device's state that long before
  * it reads block 0, while another constructor of the device may win.
+ * debug_scrub_delay holds the backup check that long before it reads
+ * each entry's backup, the window in which a write may move it.
  */
 bool bow_debug_skip_flush;
 bool bow_debug_alloc_lowest;
@@ -59,6 +61,7 @@ unsigned int bow_debug_view_read_delay;
 unsigned int bow_debug_resume_mem_kb;
 unsigned int bow_debug_view_ctr_delay;
 unsigned int bow_debug_ctr_read_delay;
+unsigned int bow_debug_scrub_delay;
 #ifdef DM_BOW_TESTING
 module_param_named(debug_skip_flush, bow_debug_skip_flush, bool, 0644);
 MODULE_PARM_DESC(debug_skip_flush, "Tests only: break crash consistency");
@@ -76,6 +79,8 @@ module_param_named(debug_ckpt_ctr_delay, bow_debug_view_ctr_delay, uint, 0644);
 MODULE_PARM_DESC(debug_ckpt_ctr_delay, "Tests only: delay bow-checkpoint's hold (ms)");
 module_param_named(debug_ctr_read_delay, bow_debug_ctr_read_delay, uint, 0644);
 MODULE_PARM_DESC(debug_ctr_read_delay, "Tests only: delay a constructor's read of block 0 (ms)");
+module_param_named(debug_scrub_delay, bow_debug_scrub_delay, uint, 0644);
+MODULE_PARM_DESC(debug_scrub_delay, "Tests only: delay each read of the backup check (ms)");
 #endif
 
 /* A test build's hold of an open window (the debug_*_delay parameters). */
@@ -113,6 +118,8 @@ static void bow_dev_free(struct bow_dev *bd)
 	 * after the last table's destructor flushed it; sysfs is gone now.
 	 */
 	cancel_work_sync(&bd->event_work);
+	bow_scrub_stop(bd);
+	bow_scrub_free(bd);
 	if (bd->io_client)
 		dm_io_client_destroy(bd->io_client);
 	vfree(bd->log);
@@ -193,6 +200,7 @@ static struct bow_dev *bow_dev_create(struct dm_target *ti,
 	atomic_set(&bd->io_pending, 0);
 	atomic_set(&bd->pipeline_bios, 0);
 	INIT_WORK(&bd->event_work, bow_event_work);
+	INIT_WORK(&bd->scrub_work, bow_scrub_work);
 	atomic_set(&bd->inflight, 0);
 	atomic_set(&bd->block0_io, 0);
 	atomic_set(&bd->epoch_writes[0], 0);
@@ -482,6 +490,9 @@ static void bow_dtr(struct dm_target *ti)
 	flush_work(&bd->event_work);
 
 	mutex_lock(&bow_devs_lock);
+	if (bd->tables == 1)
+		/* It reads the lower device this table holds open. */
+		bow_scrub_stop(bd);
 	if (!--bd->tables) {
 		/* Views may keep bd: nothing of the mapped device stays. */
 		bd->md = NULL;
@@ -552,6 +563,7 @@ static void bow_resume(struct dm_target *ti)
 	bd->low_water = bt->features.low_water;
 	__bow_low_water_check(bd);
 	spin_unlock(&bd->lock);
+	bow_scrub_start(bd);
 }
 
 static int bow_map(struct dm_target *ti, struct bio *bio)
@@ -634,12 +646,13 @@ static void bow_status(struct dm_target *ti, status_type_t type,
 	switch (type) {
 	case STATUSTYPE_INFO:
 		spin_lock(&bd->lock);
-		DMEMIT("%u %llu %llu %llu %u %llu %llu %llu %s", bd->state,
+		DMEMIT("%u %llu %llu %llu %u %llu %llu %llu %s %s", bd->state,
 		       (u64)bd->map.free_sectors << SECTOR_SHIFT,
 		       bd->backup_sectors << SECTOR_SHIFT,
 		       bd->log_entries, bd->log_blocks, bd->log_commits,
 		       bd->enospc_writes, bd->moved_sectors << SECTOR_SHIFT,
-		       bd->mode != BOW_MODE_RW ? "fail" : "rw");
+		       bd->mode != BOW_MODE_RW ? "fail" : "rw",
+		       bow_scrub_word(bd->scrub_state));
 		spin_unlock(&bd->lock);
 		break;
 	case STATUSTYPE_TABLE:
@@ -831,7 +844,7 @@ static void bow_io_hints(struct dm_target *ti, struct queue_limits *limits)
  */
 static struct target_type bow_target_type = {
 	.name = "bow",
-	.version = {1, 1, 0},
+	.version = {1, 2, 0},
 	.features = DM_TARGET_IMMUTABLE | DM_TARGET_PASSES_CRYPTO,
 	.module = THIS_MODULE,
 	.ctr = bow_ctr,

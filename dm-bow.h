@@ -129,6 +129,28 @@ struct bow_copy {
 	int error;			/* set by the end of its I/O */
 };
 
+/*
+ * The backup check of a resumed checkpoint, field 10 of the status line
+ * (bow_scrub_word()).
+ */
+enum bow_scrub_state {
+	BOW_SCRUB_NONE,		/* nothing to check: "-" */
+	BOW_SCRUB_PENDING,	/* waits for the table to resume, or again */
+	BOW_SCRUB_CHECKING,	/* the work is queued or reading */
+	BOW_SCRUB_VERIFIED,	/* every backup matched its checksum */
+	BOW_SCRUB_CORRUPT,	/* one did not, with I/O held */
+	BOW_SCRUB_UNCHECKED,	/* the check could not end: see the log */
+};
+
+/* Where a backup lay at the resume: one run of blocks of entry @entry. */
+struct bow_scrub_run {
+	u64 phys;
+	u64 blocks;
+	u64 entry;		/* in the resume's entries, newest first */
+};
+
+struct bow_scrub;
+
 /* The writes of one log commit, each sent when the one before ended. */
 enum bow_commit_stage {
 	BOW_COMMIT_NONE,	/* no commit in flight */
@@ -279,6 +301,17 @@ struct bow_dev {
 	struct work_struct event_work;	/* I: raises a dm event */
 
 	/*
+	 * The backup check of a resumed checkpoint (dm-bow-scrub.c): what
+	 * the resume's walk kept (scrub), the work's alone once queued and
+	 * touched by others only once bow_scrub_stop() stopped it; its
+	 * verdict (scrub_state, L), and the stop asked (scrub_stop, A).
+	 */
+	struct bow_scrub *scrub;
+	enum bow_scrub_state scrub_state;
+	bool scrub_stop;
+	struct work_struct scrub_work;	/* I */
+
+	/*
 	 * For the views over this one (view_users, LS): where each block's
 	 * data of the checkpoint is now, as the log says (view_index,
 	 * bow_vext nodes keyed by an entry's source, built from the log on
@@ -332,11 +365,22 @@ struct bow_resume {
 	u64 map_ranges;		/* of the free-space map, read so far */
 	u64 map_cap;		/* bd->freemap's room, in ranges */
 	u64 mem_max;		/* bytes: see bow_resume_charge() */
+	/* BOW_WALK_RUNS: where each entry's backup lies, entry by entry. */
+	bool record_runs;
+	struct bow_scrub_run *runs;
+	u64 nr_runs;
+	u64 cap_runs;
+	/* bow_log_walk_confirm(): the entries to check again, and the next. */
+	const struct bow_chain_entry *confirm;
+	u64 confirm_nr;
+	const unsigned long *confirm_suspect;
+	u64 confirm_next;
 };
 
 /* Flags of bow_log_walk(). */
-#define BOW_WALK_NO_DATA	BIT(0)	/* walk the chain, read no backup */
+#define BOW_WALK_NO_DATA	BIT(0)	/* read no backup but entries 0' */
 #define BOW_WALK_RESTORING	BIT(1)	/* block 0 may hold a restore begun */
+#define BOW_WALK_RUNS		BIT(2)	/* keep where each backup lies */
 
 /* Where bow_route() sends a bio. */
 enum bow_route {
@@ -362,6 +406,7 @@ extern unsigned int bow_debug_view_read_delay;
 extern unsigned int bow_debug_resume_mem_kb;
 extern unsigned int bow_debug_view_ctr_delay;
 extern unsigned int bow_debug_ctr_read_delay;
+extern unsigned int bow_debug_scrub_delay;
 
 /* State 1, no rollback begun: under bd->lock or bd->state_mutex. */
 static inline bool bow_checkpoint_live(const struct bow_dev *bd)
@@ -459,6 +504,9 @@ int bow_rollback_request(struct bow_dev *bd);
 /* dm-bow-metadata.c */
 int bow_log_walk(struct bow_resume *rs, struct bow_dev *bd,
 		 const char *what, unsigned int flags);
+int bow_log_walk_confirm(struct bow_resume *rs, struct bow_dev *bd,
+			 const struct bow_chain_entry *entries, u64 nr,
+			 const unsigned long *suspect);
 void bow_log_walk_end(struct bow_resume *rs);
 /*
  * Whether @sector was free at the checkpoint, by the free-space map, and
@@ -473,5 +521,14 @@ int bow_resume_log(struct bow_dev *bd, struct dm_target *ti);
 void bow_view_add(struct bow_dev *bd, sector_t source, sector_t dest,
 		  sector_t count);
 void bow_view_sync(struct bow_dev *bd);
+
+/* dm-bow-scrub.c */
+const char *bow_scrub_word(enum bow_scrub_state state);
+int bow_scrub_prepare(struct bow_dev *bd, struct bow_resume *rs);
+void bow_scrub_start(struct bow_dev *bd);
+void bow_scrub_stop(struct bow_dev *bd);
+void bow_scrub_settle(struct bow_dev *bd);
+void bow_scrub_free(struct bow_dev *bd);
+void bow_scrub_work(struct work_struct *work);
 
 #endif /* DM_BOW_H */

@@ -146,7 +146,7 @@ bow_sys()
 # bow_status <name> <field>: one field of the INFO status line (1 = state,
 # 2 = free bytes, 3 = bytes backed up, 4 = log entries, 5 = log blocks,
 # 6 = log commits, 7 = writes refused, 8 = bytes of backups moved, 9 = rw,
-# or fail after a log write failed).
+# or fail after a log write failed, 10 = the backup check of a resume).
 bow_status()
 {
 	dmsetup status "$1" | awk -v f="$2" '{ print $(3 + f) }'

@@ -61,7 +61,7 @@ changes commit
 md5=$(md5sum < /mnt/commit/new/f7)
 echo 2 > "$(bow_sys commit)/state"
 expect_eq "commit: state 2" 2 "$(cat "$(bow_sys commit)/state")"
-expect_eq "commit: status" "2 0 0 0 0 0 0 0 rw" "$(dmsetup status commit | cut -d' ' -f4-)"
+expect_eq "commit: status" "2 0 0 0 0 0 0 0 rw -" "$(dmsetup status commit | cut -d' ' -f4-)"
 dd if=/dev/urandom of=/mnt/commit/after bs=64K count=4
 sync
 check "commit: reload in state 2" dmsetup reload commit --table "$(dmsetup table commit)"

@@ -6,7 +6,7 @@ check "create bow over vdb with block_size:4096" bow_create bow $dev 1 block_siz
 S=$(bow_sys bow)
 expect_eq "table line round-trips" "0 65536 bow $(cat /sys/block/vdb/dev) 1 block_size:4096" "$(dmsetup table bow)"
 expect_eq "state 0 at creation" 0 "$(cat $S/state)"
-expect_eq "status at creation" "0 65536 bow 0 0 0 0 0 0 0 0 rw" "$(dmsetup status bow)"
+expect_eq "status at creation" "0 65536 bow 0 0 0 0 0 0 0 0 rw -" "$(dmsetup status bow)"
 expect_eq "no free space before any discard" 0 "$(cat $S/free)"
 
 blkdiscard -o $((16 * B)) -l $((16 * B)) $bow
@@ -58,7 +58,7 @@ b0=$(sum $dev 0 8)
 check "checkpoint message" dmsetup message bow 0 checkpoint
 expect_eq "state 1 after checkpoint" 1 "$(cat $S/state)"
 expect_eq "checkpoint takes three blocks: backup, live block 0, free-space map" $((free0 - 3 * B)) "$(cat $S/free)"
-expect_eq "status after checkpoint" "1 $((free0 - 3 * B)) $B 1 1 1 0 0 rw" "$(dmsetup status bow | cut -d' ' -f4-)"
+expect_eq "status after checkpoint" "1 $((free0 - 3 * B)) $B 1 1 1 0 0 rw -" "$(dmsetup status bow | cut -d' ' -f4-)"
 expect_eq "block 0 on the disk holds the log magic" "424f5700" \
 	"$(dd if=$dev bs=512 count=1 iflag=direct 2>/dev/null | head -c 4 | od -An -tx1 | tr -d ' \n')"
 expect_eq "block 0 read through bow is the block 0 of the checkpoint" "$b0" "$(sum $bow 0 8)"
@@ -363,7 +363,8 @@ expect_eq "resume again: ... once" 2 "$(events bow)"
 check "remove the device resumed twice" dmsetup remove --noudevsync bow
 
 # A log that does not validate is refused, and nothing is written: one
-# byte changed at a time, then put back.
+# byte changed at a time, then put back.  (A backup that does not match
+# its checksum is found after the resume: 95-scrub.sh.)
 # patch <byte offset> <octal byte>: change one byte of vdb, direct.
 patch()
 {
@@ -371,14 +372,10 @@ patch()
 	printf "\\$2" | dd of=/tmp/sec bs=1 seek=$(($1 % 512)) conv=notrunc
 	dd if=/tmp/sec of=$dev bs=512 seek=$(($1 / 512)) count=1 oflag=direct conv=notrunc
 }
-dd if=$dev of=/tmp/now.img bs=1M iflag=direct 2>/dev/null
-entry1=$(bow-restore -n -v /tmp/now.img | awk '/entry 1:/ { print $8; exit }')
-rm -f /tmp/now.img
 whole=$(sumall $dev)
 map=$(map_sector)
 for case in "4 2:header_version 0x0102, expected 0x0100" \
 	    "12 0:count 0: a commit has begun" \
-	    "$((entry1 * 512 + 100)) x:entry 1: checksum of sectors $entry1+" \
 	    "67 1:entry 0: block 0 is the source of entry 0" \
 	    "32 2:header extension: magic 0x58574f42 version 2 reserved 0, expected 0x58574f42 1 0" \
 	    "$((map * 512 + 100)) x:free-space map block 0 at sector $map: bad magic or checksum"; do

@@ -23,7 +23,7 @@ expect_eq "small: the 9th fails with ENOSPC" 1 "$(echo "$err" | grep -c 'No spac
 dd if=/dev/urandom of=/dev/mapper/small bs=$B seek=300 count=1 conv=notrunc oflag=direct
 expect_eq "small: rewriting a changed block still works" 0 $?
 expect_eq "small: status: 8 commits for 8 writes one by one, 1 refused" \
-	"1 0 $((9 * B)) 9 1 9 1 0 rw" "$(dmsetup status small | cut -d' ' -f4-)"
+	"1 0 $((9 * B)) 9 1 9 1 0 rw -" "$(dmsetup status small | cut -d' ' -f4-)"
 sleep 1
 expect_eq "small: still one event" $((ev0 + 1)) "$(events small)"
 check "small: remove" dmsetup remove --noudevsync small
