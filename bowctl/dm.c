@@ -59,8 +59,9 @@ int bow_dm_info(const char *name, struct bow_dm_info *info)
 		info->mapping = BOW_MAP_LINEAR;
 	} else if (!strcmp(type, "bow") && params &&
 		   sscanf(params, "%u %" SCNu64 " %" SCNu64
-			  " %*u %*u %*u %*u %*u %7s", &info->state,
-			  &info->free_bytes, &info->backup_bytes, rw) == 4) {
+			  " %*u %*u %*u %*u %*u %7s %11s", &info->state,
+			  &info->free_bytes, &info->backup_bytes, rw,
+			  info->backups) >= 4) {
 		info->mapping = BOW_MAP_BOW;
 		info->failed = !strcmp(rw, "fail");
 	}

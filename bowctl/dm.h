@@ -22,6 +22,11 @@ struct bow_dm_info {
 	uint64_t free_bytes;
 	uint64_t backup_bytes;
 	bool failed;		/* dm-bow latched a log write failure */
+	/*
+	 * The backup check of a resumed checkpoint: "-" (none), checking,
+	 * verified, corrupt, unchecked; "" from a module without it.
+	 */
+	char backups[12];
 };
 
 /*

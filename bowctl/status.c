@@ -77,6 +77,12 @@ struct status_walk {
 	int r;
 };
 
+/* Whether the status says how the backup check of a resume went. */
+static bool has_backup_check(const struct bow_dm_info *di)
+{
+	return di->backups[0] && strcmp(di->backups, "-");
+}
+
 static void json_string_or_null(const char *s)
 {
 	if (s[0])
@@ -150,6 +156,8 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 			printf(", state %u, %" PRIu64 " bytes free, %" PRIu64
 			       " backed up%s", di.state, di.free_bytes,
 			       di.backup_bytes, di.failed ? ", FAILED" : "");
+		if (di.mapping == BOW_MAP_BOW && has_backup_check(&di))
+			printf(", backups %s", di.backups);
 		printf("\n  lower: %s\n  group: %s\n", e->lower, e->group);
 		if (e->commit == BOWTAB_COMMIT_MANUAL)
 			printf("  commit: by the update tool (commit=manual)\n");
@@ -184,14 +192,19 @@ static void status_one(const struct bowtab_entry *e, void *arg)
 	       d.st.retries, e->commit == BOWTAB_COMMIT_MANUAL ? "manual" :
 	       "boot-complete", e->commit == BOWTAB_COMMIT_MANUAL ? "null" :
 	       w->health ? "true" : "false", mapping_names[di.mapping]);
-	if (di.mapping == BOW_MAP_BOW)
+	if (di.mapping == BOW_MAP_BOW) {
 		printf("\"dm_state\": %u, \"free_bytes\": %" PRIu64
-		       ", \"backup_bytes\": %" PRIu64 ", \"failed\": %s,\n",
+		       ", \"backup_bytes\": %" PRIu64 ", \"failed\": %s,\n"
+		       "     \"backups\": ",
 		       di.state, di.free_bytes, di.backup_bytes,
 		       di.failed ? "true" : "false");
-	else
+		json_string_or_null(has_backup_check(&di) ? di.backups : "");
+		printf(",\n");
+	} else {
 		printf("\"dm_state\": null, \"free_bytes\": null, "
-		       "\"backup_bytes\": null, \"failed\": false,\n");
+		       "\"backup_bytes\": null, \"failed\": false,\n"
+		       "     \"backups\": null,\n");
+	}
 	printf("     \"entry_from\": ");
 	json_string_or_null(d.st.entry_from);
 	printf(", \"entry_to\": ");

@@ -18,6 +18,10 @@ sc_inplace_rollback()
 	ip_boot_new 1 3
 	ip_expect_live 1 3
 	ip_put /bowtest/actions "$ip_files
+for i in \$(seq 600); do
+	bowctl status root --json | grep -q '\"backups\": \"checking\"' || break
+	sleep 0.1
+done
 bowctl status --json > /meta/bowtest/status.json
 echo new > /var/tmp/written-after-resume
 sync
@@ -34,6 +38,8 @@ sleep 3600
 	quiet e2fsck -fy "$sc_meta"
 	ip_get /bowtest/status.json > "$st"
 	ip_expect_live 2 3
+	expect_eq "$sc: boot $sc_boots: the resumed checkpoint's backups verified after the boot" \
+		verified "$(json_get "$st" 'd["backups"]')"
 	ip_expect_new
 	debugfs -w -R "rm /bowtest/actions" "$sc_meta" > /dev/null 2>&1
 	ip_boot
