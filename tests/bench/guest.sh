@@ -423,8 +423,10 @@ for n in $SCALE_RANGES; do
 done
 
 # Resuming a checkpoint: the constructor of a table with "resume" on the
-# logs run.sh wrote (n one-block backups), timed, with the bytes it read.
+# logs run.sh wrote (n one-block backups), timed, with the bytes it read;
+# then the backup check after it, until status field 10 leaves checking.
 #   resume <entries> <block size> <ns> <sectors read> <status|refused>
+#          <check ns> <check sectors read>
 for spec in $RESUME_LOGS; do
 	n=${spec%:*} bs=${spec#*:}
 	eval "disk=\$RESUME_DISK_${n}_$bs"
@@ -433,11 +435,16 @@ for spec in $RESUME_LOGS; do
 	if bow_create bowrs $disk 2 block_size:$bs resume 2> /tmp/rs.err; then
 		t1=$(bowio -t)
 		after=$(stat_sum $disk)
-		echo "resume $n $bs $((t1 - t0)) $(delta "$before" "$after" | cut -d' ' -f2) $(sys_status bowrs)"
+		while [ "$(dmsetup status bowrs | cut -d' ' -f13)" = checking ]; do
+			sleep 0.1
+		done
+		t2=$(bowio -t)
+		checked=$(stat_sum $disk)
+		echo "resume $n $bs $((t1 - t0)) $(delta "$before" "$after" | cut -d' ' -f2) $(sys_status bowrs) $((t2 - t1)) $(delta "$after" "$checked" | cut -d' ' -f2)"
 		dmsetup remove --noudevsync bowrs
 	else
 		t1=$(bowio -t)
-		echo "resume $n $bs $((t1 - t0)) 0 refused"
+		echo "resume $n $bs $((t1 - t0)) 0 refused 0 0"
 		sed 's/^/# /' /tmp/rs.err
 	fi
 done

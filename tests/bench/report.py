@@ -43,7 +43,10 @@ def parse(path):
                 extra["resume"].append({
                     "entries": int(w[1]), "block_size": int(w[2]),
                     "ns": int(w[3]), "bytes_read": int(w[4]) * SECTOR,
-                    "refused": w[5] == "refused"})
+                    "refused": w[5] == "refused",
+                    "backup_check": w[5].split(",")[-1],
+                    "check_ns": int(w[6]),
+                    "check_bytes_read": int(w[7]) * SECTOR})
                 continue
             if w[0] == "stall":
                 extra["stall"].append({
@@ -470,15 +473,18 @@ def main():
     more, qd1_fua = fua_table(extra["fua_qd1"])
     lines += more
     if extra["resume"]:
-        lines += ["", "Resuming a checkpoint (the constructor): entries, "
-                  "block size, backed-up bytes, time, bytes read, read speed"]
+        lines += ["", "Resuming a checkpoint: entries, block size, "
+                  "backed-up bytes; the constructor's time and bytes read; "
+                  "the backup check's after it, and its verdict"]
         for r in extra["resume"]:
-            lines.append("   %8d %5d B %9.1f MiB %9.2f s %9.1f MiB %7.1f MiB/s%s" % (
+            lines.append("   %8d %5d B %9.1f MiB | %8.2f s %9.1f MiB | %s" % (
                 r["entries"], r["block_size"],
                 r["entries"] * r["block_size"] / (1 << 20), r["ns"] / 1e9,
                 r["bytes_read"] / (1 << 20),
-                r["bytes_read"] / (1 << 20) / (r["ns"] / 1e9),
-                " refused" if r["refused"] else ""))
+                "refused" if r["refused"] else
+                "%8.2f s %9.1f MiB %s" % (
+                    r["check_ns"] / 1e9, r["check_bytes_read"] / (1 << 20),
+                    r["backup_check"])))
     if extra["stall"]:
         lines += ["", "Transitions under a reader and a writer (QD1, 4 KiB): "
                   "free ranges, transition, its time; each one's median and "
