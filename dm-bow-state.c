@@ -68,19 +68,44 @@ static void bow_freemap_chain_convert(struct bow_dev *bd, sector_t *chain,
 				  BOW_TYPE(BOW_FREEMAP), to);
 }
 
+/* Block @i of the map, made in @buf; the next is at @next (0: none). */
+static void bow_freemap_block(struct bow_dev *bd, void *buf, u32 i,
+			      sector_t next)
+{
+	u32 cap = bow_freemap_capacity(bd->block_size);
+	u32 first = i * cap, count = min(cap, bd->freemap_ranges - first);
+	struct bow_freemap_header *h = buf;
+
+	memset(buf, 0, bd->block_size);
+	h->magic = cpu_to_le32(BOW_FREEMAP_MAGIC);
+	h->checkpoint_id = cpu_to_le64(bd->checkpoint_id);
+	h->index = cpu_to_le32(i);
+	h->count = cpu_to_le32(count);
+	h->next = cpu_to_le64(next);
+	memcpy(h + 1, bd->freemap + first, count * sizeof(*bd->freemap));
+	h->checksum = cpu_to_le32(crc32(BOW_FREEMAP_MAGIC, buf,
+					bd->block_size));
+}
+
 /*
  * Write the map into new blocks of free space, through the copy buffer
  * (free: no copy is in flight).  Not durable yet: the log commit that
  * makes the header point at it flushes it first.  On success the chain
  * is bd->freemap_chain (the caller lets the old one go); on failure
- * nothing changed.
+ * nothing changed.  The chain takes free space in as few extents as it
+ * has, and each extent is written a buffer at a time: a map of 10^6
+ * free ranges is some 4,000 blocks, and a checkpoint holds all I/O while
+ * it writes them.
  */
 static int bow_freemap_write(struct bow_dev *bd)
 {
-	u32 cap = bow_freemap_capacity(bd->block_size), i, first, count;
+	u32 cap = bow_freemap_capacity(bd->block_size);
 	u32 blocks = DIV_ROUND_UP(bd->freemap_ranges, cap);
+	u64 per_buf = bow_copy_buf_blocks(bd);
+	unsigned int shift = bd->block_shift;
 	unsigned int noio;
-	sector_t *chain, len;
+	sector_t *chain, dest, len;
+	u32 i, k, n;
 	int r = 0;
 
 	/* From the worker too: no I/O to reclaim this memory. */
@@ -89,28 +114,29 @@ static int bow_freemap_write(struct bow_dev *bd)
 	memalloc_noio_restore(noio);
 	if (!chain)
 		return -ENOMEM;
-	for (i = 0; i < blocks && !r; i++) {
-		r = bow_alloc(bd, bd->block_sectors, BOW_FREEMAP, &chain[i],
-			      &len);
-		if (r)
+	for (i = 0; i < blocks; i += len >> shift) {
+		r = bow_alloc(bd, (sector_t)(blocks - i) << shift, BOW_FREEMAP,
+			      &dest, &len);
+		if (r) {
 			blocks = i;
+			break;
+		}
+		for (k = 0; k < len >> shift; k++)
+			chain[i + k] = dest + ((sector_t)k << shift);
 	}
-	for (i = 0; i < blocks && !r; i++) {
-		struct bow_freemap_header *h = bd->copy_buf;
-
-		first = i * cap;
-		count = min(cap, bd->freemap_ranges - first);
-		memset(bd->copy_buf, 0, bd->block_size);
-		h->magic = cpu_to_le32(BOW_FREEMAP_MAGIC);
-		h->checkpoint_id = cpu_to_le64(bd->checkpoint_id);
-		h->index = cpu_to_le32(i);
-		h->count = cpu_to_le32(count);
-		h->next = cpu_to_le64(i + 1 < blocks ? chain[i + 1] : 0);
-		memcpy(h + 1, bd->freemap + first, count * sizeof(*bd->freemap));
-		h->checksum = cpu_to_le32(crc32(BOW_FREEMAP_MAGIC, bd->copy_buf,
-						bd->block_size));
-		r = bow_io(bd, REQ_OP_WRITE, chain[i], bd->block_sectors,
+	for (i = 0; i < blocks && !r; i += n) {
+		/* A run of the chain that lies in one extent, a buffer's. */
+		for (n = 1; i + n < blocks && n < per_buf &&
+		     chain[i + n] == chain[i] + ((sector_t)n << shift); n++)
+			;
+		for (k = 0; k < n; k++)
+			bow_freemap_block(bd, bd->copy_buf +
+					  ((size_t)k << (shift + SECTOR_SHIFT)),
+					  i + k,
+					  i + k + 1 < blocks ? chain[i + k + 1] : 0);
+		r = bow_io(bd, REQ_OP_WRITE, chain[i], (sector_t)n << shift,
 			   bd->copy_buf);
+		cond_resched();
 	}
 	if (r) {
 		bow_freemap_chain_convert(bd, chain, blocks, BOW_FREE);
