@@ -218,8 +218,36 @@ static int bow_chain_broken(struct bow_chain *ch,
 }
 
 /*
+ * Room in *@array (@nr elements of @size bytes, room for *@cap) for one
+ * more: it doubles, from 256, under the charge.
+ */
+static int bow_resume_grow(struct bow_resume *rs, void **array, size_t size,
+			   u64 nr, u64 *cap)
+{
+	u64 more = *cap ? *cap * 2 : 256;
+	void *n;
+	int r;
+
+	if (nr < *cap)
+		return 0;
+	r = bow_resume_charge(rs, more * size);
+	if (r)
+		return r;
+	n = kvmalloc_array(more, size, BOW_RESUME_GFP);
+	if (!n)
+		return -ENOMEM;
+	if (*array)
+		memcpy(n, *array, nr * size);
+	kvfree(*array);
+	*array = n;
+	*cap = more;
+	return 0;
+}
+
+/*
  * Where @e's backup lies on the device now, as runs of blocks, for the
- * backup check (dm-bow-scrub.c).  The replay of @e, simulated already,
+ * backup check (dm-bow-scrub.c), if not all at its dest: a backup moved
+ * since (in pieces, maybe).  The replay of @e, simulated already,
  * changed where its source stands, not its dest.
  */
 static int bow_resume_runs(struct bow_resume *rs,
@@ -228,27 +256,17 @@ static int bow_resume_runs(struct bow_resume *rs,
 	u64 b, run, phys;
 	int r;
 
+	phys = bow_vext_lookup(&rs->map, e->dest, &run);
+	if (phys == e->dest && run >= e->blocks)
+		return 0;	/* where the entry says: nothing to keep */
 	for (b = 0; b < e->blocks; b += run) {
 		phys = bow_vext_lookup(&rs->map, e->dest + b, &run);
 		if (run > e->blocks - b)
 			run = e->blocks - b;
-		if (rs->nr_runs == rs->cap_runs) {
-			u64 cap = rs->cap_runs ? rs->cap_runs * 2 : 256;
-			struct bow_scrub_run *n;
-
-			r = bow_resume_charge(rs, cap * sizeof(*n));
-			if (r)
-				return r;
-			n = kvmalloc_array(cap, sizeof(*n), BOW_RESUME_GFP);
-			if (!n)
-				return -ENOMEM;
-			if (rs->runs)
-				memcpy(n, rs->runs,
-				       rs->nr_runs * sizeof(*n));
-			kvfree(rs->runs);
-			rs->runs = n;
-			rs->cap_runs = cap;
-		}
+		r = bow_resume_grow(rs, (void **)&rs->runs, sizeof(*rs->runs),
+				    rs->nr_runs, &rs->cap_runs);
+		if (r)
+			return r;
 		rs->runs[rs->nr_runs++] = (struct bow_scrub_run){
 			.phys = phys,
 			.blocks = run,
@@ -292,23 +310,10 @@ static int bow_chain_entry_add(struct bow_chain *ch,
 		if (r)
 			return r;
 	}
-	if (rs->nr_entries == rs->cap_entries) {
-		u64 cap = rs->cap_entries ? rs->cap_entries * 2 : 256;
-		struct bow_chain_entry *n;
-
-		r = bow_resume_charge(rs, cap * sizeof(*n));
-		if (r)
-			return r;
-		n = kvmalloc_array(cap, sizeof(*n), BOW_RESUME_GFP);
-		if (!n)
-			return -ENOMEM;
-		if (rs->entries)
-			memcpy(n, rs->entries,
-			       rs->nr_entries * sizeof(*n));
-		kvfree(rs->entries);
-		rs->entries = n;
-		rs->cap_entries = cap;
-	}
+	r = bow_resume_grow(rs, (void **)&rs->entries, sizeof(*rs->entries),
+			    rs->nr_entries, &rs->cap_entries);
+	if (r)
+		return r;
 	rs->entries[rs->nr_entries++] = *e;
 	return 0;
 }

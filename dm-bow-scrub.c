@@ -36,7 +36,8 @@
 struct bow_scrub {
 	struct bow_chain_entry *entries;	/* newest first */
 	u64 nr_entries;
-	struct bow_scrub_run *runs;		/* by entry, in order */
+	/* Where backups moved before the resume lie: by entry, in order. */
+	struct bow_scrub_run *runs;
 	u64 nr_runs;
 	unsigned long *suspect;		/* entries that did not match */
 	void *buf;			/* BOW_SCRUB_BUF */
@@ -178,11 +179,17 @@ static int bow_scrub_pass(struct bow_dev *bd, struct bow_scrub *sc,
 
 	for (i = 0; i < sc->nr_entries; i++) {
 		const struct bow_chain_entry *e = &sc->entries[i];
+		struct bow_scrub_run at_dest = {
+			.phys = e->dest,
+			.blocks = e->blocks,
+		};
 		u32 crc = (u32)e->source;
 
 		bow_debug_delay(&bow_debug_scrub_delay);
-		for (r = 0; !r && k < sc->nr_runs && sc->runs[k].entry == i;
-		     k++)
+		r = 0;
+		if (k == sc->nr_runs || sc->runs[k].entry != i)
+			r = bow_scrub_read(bd, sc, &at_dest, &crc);
+		for (; !r && k < sc->nr_runs && sc->runs[k].entry == i; k++)
 			r = bow_scrub_read(bd, sc, &sc->runs[k], &crc);
 		if (r == -EINTR)
 			return r;

@@ -107,6 +107,16 @@ expect_eq "scrub: ... the moved backup read again with I/O held" \
 	"backups verified: $entries entries, 1 checked again with I/O held" "$(scrub_line)"
 dmsetup remove --noudevsync sc
 
+# A backup moved before the resume is read where the move put it (the
+# runs the resume keeps): its entry matches at once.
+echo 0 > $P/debug_scrub_delay
+bow_create sc "$sl" 2 block_size:4096 resume
+wait_until "scrub: the check ends" scrub_done
+expect_eq "scrub: a backup moved before the resume: verified, none read again" \
+	"backups verified: $(bow_status sc 4) entries, 0 checked again with I/O held" \
+	"$(scrub_line)"
+dmsetup remove --noudevsync sc
+
 # A commit and a table's removal stop a check under way.
 echo 1000 > $P/debug_scrub_delay
 bow_create sc "$sl" 2 block_size:4096 resume
