@@ -52,6 +52,47 @@ int bow_io(struct bow_dev *bd, blk_opf_t opf, sector_t sector,
 	return bow_io_notify(bd, opf, sector, count, buf, NULL, NULL);
 }
 
+static void bow_batch_end(unsigned long error, void *context)
+{
+	struct bow_batch *b = context;
+
+	if (error)
+		WRITE_ONCE(b->error, -EIO);
+	if (atomic_dec_and_test(&b->pending))
+		complete(&b->done);
+}
+
+void bow_batch_init(struct bow_batch *b)
+{
+	atomic_set(&b->pending, 1);
+	b->error = 0;
+	init_completion(&b->done);
+}
+
+/*
+ * Send bow_io()'s I/O without waiting for it: bow_batch_wait() waits for
+ * all of a batch.  @buf must stay until then.
+ */
+int bow_batch_io(struct bow_dev *bd, struct bow_batch *b, blk_opf_t opf,
+		 sector_t sector, sector_t count, void *buf)
+{
+	int r;
+
+	atomic_inc(&b->pending);
+	r = bow_io_notify(bd, opf, sector, count, buf, bow_batch_end, b);
+	if (r)
+		atomic_dec(&b->pending);
+	return r;
+}
+
+/* Wait for a batch's I/O: 0, or -EIO if any failed. */
+int bow_batch_wait(struct bow_batch *b)
+{
+	if (!atomic_dec_and_test(&b->pending))
+		wait_for_completion_io(&b->done);
+	return READ_ONCE(b->error);
+}
+
 /* Copy @count sectors from @from to @to through the copy buffer. */
 int bow_copy_sync(struct bow_dev *bd, sector_t from, sector_t to,
 		  sector_t count, u32 *crc, u32 seed)

@@ -87,15 +87,25 @@ static void bow_freemap_block(struct bow_dev *bd, void *buf, u32 i,
 					bd->block_size));
 }
 
+/* How many of @max blocks from @chain on lie one after the other. */
+static u32 bow_chain_run(const sector_t *chain, u32 max, unsigned int shift)
+{
+	u32 n = 1;
+
+	while (n < max && chain[n] == chain[0] + ((sector_t)n << shift))
+		n++;
+	return n;
+}
+
 /*
  * Write the map into new blocks of free space, through the copy buffer
  * (free: no copy is in flight).  Not durable yet: the log commit that
  * makes the header point at it flushes it first.  On success the chain
  * is bd->freemap_chain (the caller lets the old one go); on failure
  * nothing changed.  The chain takes free space in as few extents as it
- * has, and each extent is written a buffer at a time: a map of 10^6
- * free ranges is some 4,000 blocks, and a checkpoint holds all I/O while
- * it writes them.
+ * has, each extent one write, and a buffer's writes are in flight
+ * together: a map of 10^6 free ranges is some 4,000 blocks, maybe as
+ * many extents, and a checkpoint holds all I/O while it writes them.
  */
 static int bow_freemap_write(struct bow_dev *bd)
 {
@@ -105,7 +115,7 @@ static int bow_freemap_write(struct bow_dev *bd)
 	unsigned int shift = bd->block_shift;
 	unsigned int noio;
 	sector_t *chain, dest, len;
-	u32 i, k, n;
+	u32 i, j, k, n;
 	int r = 0;
 
 	/* From the worker too: no I/O to reclaim this memory. */
@@ -124,19 +134,29 @@ static int bow_freemap_write(struct bow_dev *bd)
 		for (k = 0; k < len >> shift; k++)
 			chain[i + k] = dest + ((sector_t)k << shift);
 	}
-	for (i = 0; i < blocks && !r; i += n) {
-		/* A run of the chain that lies in one extent, a buffer's. */
-		for (n = 1; i + n < blocks && n < per_buf &&
-		     chain[i + n] == chain[i] + ((sector_t)n << shift); n++)
-			;
-		for (k = 0; k < n; k++)
-			bow_freemap_block(bd, bd->copy_buf +
-					  ((size_t)k << (shift + SECTOR_SHIFT)),
-					  i + k,
-					  i + k + 1 < blocks ? chain[i + k + 1] : 0);
-		r = bow_io(bd, REQ_OP_WRITE, chain[i], (sector_t)n << shift,
-			   bd->copy_buf);
-		cond_resched();
+	/* A buffer's blocks at a time, in flight together. */
+	for (i = 0; i < blocks && !r; i += k) {
+		struct bow_batch batch;
+		u32 in_buf = min_t(u64, blocks - i, per_buf);
+
+		bow_batch_init(&batch);
+		for (k = 0; k < in_buf && !r; k += n) {
+			void *buf = bd->copy_buf +
+				    ((size_t)k << (shift + SECTOR_SHIFT));
+
+			n = bow_chain_run(chain + i + k, in_buf - k, shift);
+			for (j = 0; j < n; j++)
+				bow_freemap_block(bd, buf + ((size_t)j <<
+						  (shift + SECTOR_SHIFT)),
+						  i + k + j,
+						  i + k + j + 1 < blocks ?
+						  chain[i + k + j + 1] : 0);
+			r = bow_batch_io(bd, &batch, REQ_OP_WRITE,
+					 chain[i + k], (sector_t)n << shift,
+					 buf);
+			cond_resched();
+		}
+		r = bow_batch_wait(&batch) ?: r;
 	}
 	if (r) {
 		bow_freemap_chain_convert(bd, chain, blocks, BOW_FREE);

@@ -142,6 +142,13 @@ enum bow_scrub_state {
 	BOW_SCRUB_UNCHECKED,	/* the check could not end: see the log */
 };
 
+/* Asynchronous I/O, waited for together: bow_batch_init() and on. */
+struct bow_batch {
+	atomic_t pending;	/* I/O in flight, and one for the waiter */
+	int error;
+	struct completion done;
+};
+
 /* Where a backup lay at the resume: one run of blocks of entry @entry. */
 struct bow_scrub_run {
 	u64 phys;
@@ -468,6 +475,10 @@ int bow_io_notify(struct bow_dev *bd, blk_opf_t opf, sector_t sector,
 		  void *context);
 int bow_io(struct bow_dev *bd, blk_opf_t opf, sector_t sector,
 	   sector_t count, void *buf);
+void bow_batch_init(struct bow_batch *b);
+int bow_batch_io(struct bow_dev *bd, struct bow_batch *b, blk_opf_t opf,
+		 sector_t sector, sector_t count, void *buf);
+int bow_batch_wait(struct bow_batch *b);
 int bow_copy_sync(struct bow_dev *bd, sector_t from, sector_t to,
 		  sector_t count, u32 *crc, u32 seed);
 struct bow_log_header *bow_log_header(struct bow_dev *bd);
