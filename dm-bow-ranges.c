@@ -70,6 +70,13 @@ static bool bow_free_less(struct rb_node *a, const struct rb_node *b)
 static void bow_free_insert(struct bow_map *map, struct bow_range *new)
 {
 	rb_add(&new->free_node, &map->free, bow_free_less);
+	map->free_ranges++;
+}
+
+static void bow_free_erase(struct bow_map *map, struct bow_range *r)
+{
+	rb_erase(&r->free_node, &map->free);
+	map->free_ranges--;
 }
 
 void bow_range_insert(struct bow_map *map, struct bow_range *new)
@@ -82,7 +89,7 @@ void bow_range_insert(struct bow_map *map, struct bow_range *new)
 static void bow_range_erase(struct bow_map *map, struct bow_range *r)
 {
 	if (r->type == BOW_FREE)
-		rb_erase(&r->free_node, &map->free);
+		bow_free_erase(map, r);
 	rb_erase(&r->node, &map->ranges);
 	bow_range_node_free(r);
 }
@@ -93,7 +100,7 @@ static void bow_range_set_type(struct bow_map *map, struct bow_range *r,
 	sector_t len = bow_range_end(r) - r->sector;
 
 	if (r->type == BOW_FREE) {
-		rb_erase(&r->free_node, &map->free);
+		bow_free_erase(map, r);
 		map->free_sectors -= len;
 	}
 	r->type = type;

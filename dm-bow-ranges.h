@@ -55,6 +55,7 @@ struct bow_map {
 	struct rb_root ranges;
 	struct rb_root free;		/* the BOW_FREE ranges, by sector */
 	sector_t free_sectors;		/* their total length */
+	u64 free_ranges;		/* and how many there are */
 };
 
 /* Frees a node the map no longer uses: defined by the map's user. */

@@ -32,15 +32,15 @@ static int bow_freemap_take(struct bow_dev *bd)
 {
 	struct bow_freemap_range *map;
 	struct rb_node *n;
-	u32 nr = 0, i = 0;
+	u32 nr, i = 0;
 
 	/*
 	 * A transition: bios are held and the worker is idle, so nothing
 	 * but this state change touches the map, and it is walked without
-	 * the lock (a long walk must not hold a spinlock).
+	 * the lock (a long walk must not hold a spinlock), once: it holds
+	 * all I/O.
 	 */
-	for (n = rb_first(&bd->map.free); n; n = rb_next(n))
-		nr++;
+	nr = min_t(u64, bd->map.free_ranges, U32_MAX);
 	bow_assert_noio();
 	map = kvmalloc_array(max(nr, 1u), sizeof(*map), GFP_KERNEL);
 	if (!map)
@@ -410,6 +410,7 @@ static void bow_drop_checkpoint(struct bow_dev *bd)
 	bd->map.ranges = RB_ROOT;
 	bd->map.free = RB_ROOT;
 	bd->map.free_sectors = 0;
+	bd->map.free_ranges = 0;
 	bd->backup_sectors = 0;
 	bd->moved_sectors = 0;
 	bd->log_entries = 0;

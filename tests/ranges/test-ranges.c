@@ -82,6 +82,7 @@ static void map_init(struct bow_map *map, uint64_t blocks)
 	map->ranges = RB_ROOT;
 	map->free = RB_ROOT;
 	map->free_sectors = 0;
+	map->free_ranges = 0;
 	for (int i = 0; i < 3; i++) {
 		struct bow_range *r = node_alloc();
 
@@ -142,6 +143,8 @@ static const char *check(struct bow_map *map, const unsigned char *model,
 		return "free tree and range tree disagree";
 	if (free_sectors != map->free_sectors)
 		return "free_sectors is wrong";
+	if ((uint64_t)free_nodes != map->free_ranges)
+		return "free_ranges is wrong";
 	if (nodes != nodes_live)
 		return "nodes leaked or lost";
 	return NULL;
