@@ -105,10 +105,11 @@ void bow_scrub_start(struct bow_dev *bd)
 
 /*
  * Stop the check before a state change that ends the checkpoint (it
- * would read blocks being rewritten) or the last table's destruction.
- * A check stopped waits to start again (bow_scrub_settle()).  Never
- * waits for state_mutex, which the caller may hold: the check only tries
- * it.
+ * would read blocks being rewritten), a suspend (a suspended device sees
+ * no I/O of the target's own) or the last table's destruction.  A check
+ * stopped waits to start again, from its first entry (bow_scrub_start(),
+ * bow_scrub_settle()).  Never waits for state_mutex, which the caller
+ * may hold: the check only tries it.
  */
 void bow_scrub_stop(struct bow_dev *bd)
 {

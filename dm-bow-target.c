@@ -537,11 +537,13 @@ static void bow_set_suspended(struct bow_dev *bd, bool suspended)
 	mutex_unlock(&bd->state_mutex);
 }
 
+/* The backup check reads the lower device too: it starts again after. */
 static void bow_presuspend(struct dm_target *ti)
 {
 	struct bow_target *bt = ti->private;
 
 	bow_set_suspended(bt->bd, true);
+	bow_scrub_stop(bt->bd);
 }
 
 static void bow_presuspend_undo(struct dm_target *ti)
@@ -549,6 +551,7 @@ static void bow_presuspend_undo(struct dm_target *ti)
 	struct bow_target *bt = ti->private;
 
 	bow_set_suspended(bt->bd, false);
+	bow_scrub_start(bt->bd);
 }
 
 /* This table is live now: its low_water applies, its events are seen. */

@@ -129,6 +129,24 @@ dmsetup remove --noudevsync sc
 bow_create sc "$sl" 2 block_size:4096 resume
 check "scrub: remove while checking" dmsetup remove --noudevsync sc
 
+# A suspend stops the check (a suspended device sees no I/O of the
+# target's own); the resume starts it again.
+echo 200 > $P/debug_scrub_delay
+bow_create sc "$sl" 2 block_size:4096 resume
+sleep 1
+dmsetup suspend sc
+r0=$(read_ios)
+sleep 2
+expect_eq "scrub: suspended: the check reads nothing, and is not over" "0 checking" \
+	"$(($(read_ios) - r0)) $(bow_status sc 10)"
+echo 0 > $P/debug_scrub_delay
+dmsetup resume --noudevsync sc
+wait_until "scrub: resumed: the check ends" scrub_done
+expect_eq "scrub: resumed: verified, from the first entry" \
+	"verified backups verified: $entries entries, 0 checked again with I/O held" \
+	"$(bow_status sc 10) $(scrub_line)"
+dmsetup remove --noudevsync sc
+
 # Writers racing the check, on the data and over the backups (which
 # moves them): no false verdict either way, and the rollback after it is
 # exact.  4 writers, one block every 64 KiB each, in random orders.
