@@ -20,7 +20,7 @@ contents()
 	dpkg -c "$1" | awk '{ print $6 }' | grep -v '/$' | sort | tr '\n' ' '
 }
 expect_eq "dm-bow-dkms holds the module's sources and dkms.conf" \
-	"./usr/share/doc/dm-bow-dkms/changelog.gz ./usr/share/doc/dm-bow-dkms/copyright ./usr/src/dm-bow-$v/Kbuild ./usr/src/dm-bow-$v/dkms.conf ./usr/src/dm-bow-$v/dm-bow-checkpoint.c ./usr/src/dm-bow-$v/dm-bow-copy.c ./usr/src/dm-bow-$v/dm-bow-format.h ./usr/src/dm-bow-$v/dm-bow-io.c ./usr/src/dm-bow-$v/dm-bow-log.c ./usr/src/dm-bow-$v/dm-bow-metadata.c ./usr/src/dm-bow-$v/dm-bow-ranges.c ./usr/src/dm-bow-$v/dm-bow-ranges.h ./usr/src/dm-bow-$v/dm-bow-rules.c ./usr/src/dm-bow-$v/dm-bow-rules.h ./usr/src/dm-bow-$v/dm-bow-state.c ./usr/src/dm-bow-$v/dm-bow-target.c ./usr/src/dm-bow-$v/dm-bow-vext.c ./usr/src/dm-bow-$v/dm-bow-vext.h ./usr/src/dm-bow-$v/dm-bow.h " \
+	"./usr/share/doc/dm-bow-dkms/changelog.gz ./usr/share/doc/dm-bow-dkms/copyright ./usr/src/dm-bow-$v/Kbuild ./usr/src/dm-bow-$v/dkms.conf ./usr/src/dm-bow-$v/dm-bow-checkpoint.c ./usr/src/dm-bow-$v/dm-bow-copy.c ./usr/src/dm-bow-$v/dm-bow-format.h ./usr/src/dm-bow-$v/dm-bow-io.c ./usr/src/dm-bow-$v/dm-bow-log.c ./usr/src/dm-bow-$v/dm-bow-metadata.c ./usr/src/dm-bow-$v/dm-bow-ranges.c ./usr/src/dm-bow-$v/dm-bow-ranges.h ./usr/src/dm-bow-$v/dm-bow-rules.c ./usr/src/dm-bow-$v/dm-bow-rules.h ./usr/src/dm-bow-$v/dm-bow-scrub.c ./usr/src/dm-bow-$v/dm-bow-state.c ./usr/src/dm-bow-$v/dm-bow-target.c ./usr/src/dm-bow-$v/dm-bow-vext.c ./usr/src/dm-bow-$v/dm-bow-vext.h ./usr/src/dm-bow-$v/dm-bow.h " \
 	"$(contents "$deb/dm-bow-dkms_${v}_all.deb")"
 expect_eq "dm-bow-dkms's dkms.conf carries the version" \
 	"PACKAGE_VERSION=\"$v\"" \
