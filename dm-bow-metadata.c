@@ -256,11 +256,10 @@ static int bow_resume_runs(struct bow_resume *rs,
 	u64 b, run, phys;
 	int r;
 
-	phys = bow_vext_lookup(&rs->map, e->dest, &run);
-	if (phys == e->dest && run >= e->blocks)
-		return 0;	/* where the entry says: nothing to keep */
 	for (b = 0; b < e->blocks; b += run) {
 		phys = bow_vext_lookup(&rs->map, e->dest + b, &run);
+		if (!b && phys == e->dest && run >= e->blocks)
+			return 0;	/* where the entry says: nothing to keep */
 		if (run > e->blocks - b)
 			run = e->blocks - b;
 		r = bow_resume_grow(rs, (void **)&rs->runs, sizeof(*rs->runs),
@@ -400,7 +399,7 @@ static void bow_log_walk_init(struct bow_resume *rs, struct bow_dev *bd,
 			},
 			.vold_partial_ok = flags & BOW_WALK_RESTORING,
 			.check_data = !(flags & BOW_WALK_NO_DATA),
-			.check_log = true,
+			.check_log = flags & BOW_WALK_LOG,
 			.budget = dev_blocks,
 			.buf = bd->copy_buf,
 			.buf_blocks = bow_copy_buf_blocks(bd),
@@ -747,7 +746,7 @@ int bow_resume_log(struct bow_dev *bd, struct dm_target *ti)
 	 * the rest once the device is live, bow_scrub_work().
 	 */
 	r = bow_log_walk(&rs, bd, "cannot resume",
-			 BOW_WALK_NO_DATA | BOW_WALK_RUNS);
+			 BOW_WALK_NO_DATA | BOW_WALK_LOG | BOW_WALK_RUNS);
 	if (!r)
 		r = bow_resume_freemap(&rs);
 	if (!r)

@@ -372,7 +372,7 @@ struct bow_resume {
 	u64 map_ranges;		/* of the free-space map, read so far */
 	u64 map_cap;		/* bd->freemap's room, in ranges */
 	u64 mem_max;		/* bytes: see bow_resume_charge() */
-	/* BOW_WALK_RUNS: where each entry's backup lies, entry by entry. */
+	/* BOW_WALK_RUNS: where moved backups lie, entry by entry. */
 	bool record_runs;
 	struct bow_scrub_run *runs;
 	u64 nr_runs;
@@ -385,9 +385,10 @@ struct bow_resume {
 };
 
 /* Flags of bow_log_walk(). */
-#define BOW_WALK_NO_DATA	BIT(0)	/* read no backup but entries 0' */
+#define BOW_WALK_NO_DATA	BIT(0)	/* walk the chain, read no backup */
 #define BOW_WALK_RESTORING	BIT(1)	/* block 0 may hold a restore begun */
-#define BOW_WALK_RUNS		BIT(2)	/* keep where each backup lies */
+#define BOW_WALK_RUNS		BIT(2)	/* keep where moved backups lie */
+#define BOW_WALK_LOG		BIT(3)	/* but check those of entries 0 */
 
 /* Where bow_route() sends a bio. */
 enum bow_route {
