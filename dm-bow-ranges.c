@@ -198,11 +198,17 @@ bool bow_range_all(struct bow_map *map, sector_t start, sector_t end,
  * sectors taken at *@dest, 0 if none is left.  Free ranges are block
  * aligned, so asking for a whole block gets a whole block or nothing.
  *
- * Space is taken from the end of the highest free range: file systems
+ * Space is taken from the top of the highest free range: file systems
  * allocate from low addresses first, so backups placed high are the
  * last to be in the way of new data (every write into a backup moves
- * it).  @lowest takes the lowest free space instead, the naive policy
- * the benchmark compares against.
+ * it).  Within the top BOW_ALLOC_RUN_SECTORS of it, though, space is
+ * taken upwards: a sequential writer's one-block backups then follow
+ * each other on disk, in the order of their sources, and the log's
+ * index (and a read through the view) keeps them as one extent.  A
+ * taking of a whole run or more still comes from the very top.
+ *
+ * @lowest takes the lowest free space instead, the naive policy the
+ * benchmark compares against.
  */
 sector_t bow_alloc_free(struct bow_map *map, sector_t max_sectors,
 			enum bow_range_type type, sector_t *dest,
@@ -210,14 +216,20 @@ sector_t bow_alloc_free(struct bow_map *map, sector_t max_sectors,
 {
 	struct rb_node *n = lowest ? rb_first(&map->free) : rb_last(&map->free);
 	struct bow_range *r;
-	sector_t len, end;
+	sector_t len, end, size;
 
 	if (!n)
 		return 0;
 	r = rb_entry(n, struct bow_range, free_node);
 	end = bow_range_end(r);
-	len = min(end - r->sector, max_sectors);
-	*dest = lowest ? r->sector : end - len;
+	size = end - r->sector;
+	len = min(size, max_sectors);
+	if (lowest || size <= BOW_ALLOC_RUN_SECTORS)
+		*dest = r->sector;
+	else if (len >= BOW_ALLOC_RUN_SECTORS)
+		*dest = end - len;
+	else
+		*dest = end - BOW_ALLOC_RUN_SECTORS;
 	if (bow_convert(map, *dest, *dest + len, BOW_TYPE(BOW_FREE), type, pa))
 		return 0;
 	return len;

@@ -70,6 +70,12 @@ int bow_convert(struct bow_map *map, sector_t start, sector_t end,
 		struct bow_prealloc *pa);
 bool bow_range_all(struct bow_map *map, sector_t start, sector_t end,
 		   unsigned int types);
+/*
+ * Free space is taken upwards within this much of the top of the highest
+ * free range (4 MiB, a multiple of every block size): see bow_alloc_free().
+ */
+#define BOW_ALLOC_RUN_SECTORS	8192
+
 sector_t bow_alloc_free(struct bow_map *map, sector_t max_sectors,
 			enum bow_range_type type, sector_t *dest,
 			struct bow_prealloc *pa, bool lowest);

@@ -198,43 +198,53 @@ static void random_convert(struct bow_map *map, unsigned char *model,
 
 /*
  * Take free space as dm-bow does for a backup, by either policy; check
- * that it took the free blocks at the top (or bottom) of the device, as
- * many as it could from one free range.
+ * that it took as much as it could of the lowest free range from its
+ * start, or of the highest free range from where bow_alloc_free() says:
+ * its start within the top run, the top run's start above it, the very
+ * top for a run or more.
  */
 static const char *random_alloc(struct bow_map *map, unsigned char *model,
 				uint64_t blocks)
 {
+	const uint64_t run = BOW_ALLOC_RUN_SECTORS / BS;
 	struct bow_prealloc pa = { 0 };
-	uint64_t max = 1 + below(64), lo = blocks, hi = 0, first, last;
+	uint64_t max = 1 + below(below(4) ? 64 : 2 * run);
+	uint64_t first = blocks, end = 0, size, want, expect;
 	bool lowest = below(2);
 	sector_t dest = 0, len;
 
+	/* The free range bow_alloc_free() must take from: [first, end). */
 	for (uint64_t b = 0; b < blocks; b++) {
-		if (model[b] == BOW_FREE) {
-			lo = b < lo ? b : lo;
-			hi = b + 1;
+		uint64_t i = lowest ? b : blocks - 1 - b;
+
+		if (model[i] == BOW_FREE) {
+			first = end = i;
+			while (first && model[first - 1] == BOW_FREE)
+				first--;
+			while (end < blocks && model[end] == BOW_FREE)
+				end++;
+			break;
 		}
 	}
 	fill(&pa);
 	len = bow_alloc_free(map, max * BS, BOW_BACKUP, &dest, &pa, lowest);
 	drain(&pa);
-	if (lo == blocks)
+	if (first == blocks)
 		return len ? "took space when none was free" : NULL;
-	if (!len || len > max * BS || dest % BS || len % BS)
-		return "took no space, or too much";
-	first = dest / BS;
-	last = (dest + len) / BS;
-	if (lowest ? first != lo : last != hi)
-		return "did not take the lowest (highest) free block";
-	for (uint64_t b = first; b < last; b++) {
-		if (model[b] != BOW_FREE)
-			return "took space that was not free";
+	size = end - first;
+	want = size < max ? size : max;
+	if (lowest || size <= run)
+		expect = first;
+	else if (want >= run)
+		expect = end - want;
+	else
+		expect = end - run;
+	if (len != want * BS || dest % BS)
+		return "took less than it could from the free range, or more";
+	if (dest != expect * BS)
+		return "did not take the free range where the policy says";
+	for (uint64_t b = expect; b < expect + want; b++)
 		model[b] = BOW_BACKUP;
-	}
-	if (len < max * BS &&
-	    (lowest ? last < blocks && model[last] == BOW_FREE :
-		      first && model[first - 1] == BOW_FREE))
-		return "took less than it could from a free range";
 	return NULL;
 }
 
@@ -259,13 +269,13 @@ static const char *random_query(struct bow_map *map,
 	return NULL;
 }
 
-static void run(uint64_t blocks, uint64_t ops, uint64_t check_every,
-		uint64_t seed)
+static void run(uint64_t blocks, uint64_t span, uint64_t ops,
+		uint64_t check_every, uint64_t seed)
 {
 	unsigned char *model = malloc(blocks);
 	const char *why = NULL;
 	struct bow_map map;
-	uint64_t i, span = blocks < 64 ? blocks : 64;
+	uint64_t i;
 
 	rng_seed(seed);
 	map_init(&map, blocks);
@@ -355,9 +365,11 @@ int main(int argc, char **argv)
 	uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) :
 				   (uint64_t)time(NULL);
 
-	run(64, 1000000, 1, seed);
-	run(1024, 1000000, 1, seed + 1);
-	run(1 << 20, 1000000, 100000, seed + 2);
+	run(64, 64, 1000000, 1, seed);
+	run(1024, 64, 1000000, 1, seed + 1);
+	run(1 << 20, 64, 1000000, 100000, seed + 2);
+	/* free ranges longer than BOW_ALLOC_RUN_SECTORS */
+	run(1 << 16, 4096, 200000, 1000, seed + 3);
 	printf("%s - a range takes %zu bytes (at most 64)\n",
 	       sizeof(struct bow_range) <= 64 ? "ok" : "not ok",
 	       sizeof(struct bow_range));

@@ -12,6 +12,9 @@
 . ./guest-lib.sh
 B=4096
 S8=$((B / 512))
+# Sectors at the top of the highest free range taken upwards
+# (BOW_ALLOC_RUN_SECTORS).
+TOP_RUN=8192
 bow=/dev/mapper/bow
 
 # wblk <block> [device]: one block of random bytes through dm-bow
@@ -57,9 +60,10 @@ expect_eq "copy read works again: one entry logged" 2 "$(bow_status bow 4)"
 
 # A backup that cannot be written: the write fails and the free space
 # the copy took is given back (the failure may be passing).  Backups are
-# taken from the top of the free space: fail its last 16 blocks.
+# taken upwards within the top 4 MiB of the free space (the checkpoint's
+# own blocks, then block 10's backup): fail all of it.
 status1=$(dmsetup status bow)
-lower_table lower /dev/vdb $((sectors - 16 * S8)) $((16 * S8))
+lower_table lower /dev/vdb $((sectors - TOP_RUN)) $TOP_RUN
 wblk 11
 expect_eq "copy write fails: the write fails with EIO" \
 	"1 Input/output error" "$wrote"
@@ -72,13 +76,13 @@ expect_eq "copy write works again: the write succeeds" "0 " "$wrote"
 expect_eq "copy write works again: one entry logged" 3 "$(bow_status bow 4)"
 
 # Two 512-byte writes into each of 40 unchanged blocks (100-139), all 80
-# sent at once, while every copy's write fails (the top 64 blocks, where
+# sent at once, while every copy's write fails (the top 4 MiB, where
 # backups go, fail).  The first write into a block starts its copy and the
 # second waits for it; when the copy fails, the first fails with it, and
 # the second must not go down over data that has no backup: it is backed
 # up again, and here fails the same way.
 status2=$(dmsetup status bow)
-lower_table lower /dev/vdb $((sectors - 64 * S8)) $((64 * S8))
+lower_table lower /dev/vdb $((sectors - TOP_RUN)) $TOP_RUN
 expect_eq "80 sub-block writes into 40 blocks while copies fail: all fail" \
 	"80 80" "$(bowio -e -q 80 -b 512 -k 2048 $bow $((100 * B)) $((40 * B)) |
 		cut -d' ' -f1,4)"
@@ -150,9 +154,9 @@ expect_eq "commit after a failed log write: the write made before it stays" \
 wblk 11 /dev/mapper/commit
 expect_eq "commit after a failed log write: writes pass through" "0 " "$wrote"
 
-# The races, on a device of their own: blocks 1024-2047 free, then the
-# checkpoint takes 2047 (block 0's backup), 2046 (the live block 0) and
-# 2045 (the free-space map).
+# The races, on a device of their own: blocks 1024-2047 free (4 MiB, so
+# taken from its start up), then the checkpoint takes 1024 (block 0's
+# backup), 1025 (the live block 0) and 1026 (the free-space map).
 race=/dev/mapper/race
 lower_create lower3 /dev/vde
 bow_create race /dev/mapper/lower3 1 block_size:4096
@@ -162,9 +166,9 @@ dd if=$race of=/dev/vdf bs=1M iflag=direct oflag=direct
 n3=$(blockdev --getsz /dev/vde)
 
 # A write into the destination of a copy in flight, when that copy fails:
-# block 5's copy goes to block 2044, the top of the free space; its read
-# is held for 2 s (dm-delay over an "error" device), then fails.  A write
-# to block 2044 meanwhile waits for the copy, finds the block free again,
+# block 5's copy goes to block 1027, the next free block; its read is
+# held for 2 s (dm-delay over an "error" device), then fails.  A write to
+# block 1027 meanwhile waits for the copy, finds the block free again,
 # and goes down as any write into free space.
 dmsetup create --noudevsync err5 --table "0 $S8 error"
 err5=$(dmsetup info -c --noheadings -o major,minor err5 | tr -d ' ')
@@ -175,18 +179,18 @@ printf '0 %d linear /dev/vde 0\n%d %d delay %s 0 2000\n%d %d linear /dev/vde %d\
 dmsetup resume lower3
 check "block 5's reads held 2 s, then failed (dm-delay over error)" \
 	[ "$(dmsetup table lower3 | grep -c ' delay ')" = 1 ]
-dd if=/dev/urandom of=/tmp/w2044 bs=$B count=1
+dd if=/dev/urandom of=/tmp/w1027 bs=$B count=1
 (wblk 5 $race; echo "$wrote" > /tmp/w5) &
 wait_until "the copy's read held" reads_delayed lower3
-dd if=/tmp/w2044 of=$race bs=$B seek=2044 count=1 conv=notrunc oflag=direct
+dd if=/tmp/w1027 of=$race bs=$B seek=1027 count=1 conv=notrunc oflag=direct
 expect_eq "a write into a failing copy's destination succeeds" 0 $?
 wait
 lower_table lower3 /dev/vde
 dmsetup remove --noudevsync err5
 expect_eq "... the copy's own write fails with EIO" \
 	"1 Input/output error" "$(cat /tmp/w5)"
-expect_eq "... block 2044 holds what was written" \
-	"$(md5sum < /tmp/w2044 | cut -d' ' -f1)" "$(block $race 2044)"
+expect_eq "... block 1027 holds what was written" \
+	"$(md5sum < /tmp/w1027 | cut -d' ' -f1)" "$(block $race 1027)"
 expect_eq "... block 5 as at the checkpoint" "$(block /dev/vdf 5)" \
 	"$(block $race 5)"
 

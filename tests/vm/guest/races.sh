@@ -23,23 +23,25 @@ md5()
 }
 
 # 1. A discard of a block that a queued write still targets.  The free
-# space at the checkpoint is blocks 3000-3091 and 3093-3095, and the
-# checkpoint takes the top three.  X = 3091 is written after the
+# space at the checkpoint is blocks 3000-3089, 3091 and 3093-3095, and
+# the checkpoint takes the top three.  X = 3091 is written after the
 # checkpoint (free then: written in place, no backup).  Then one 8 KiB
 # write W over X and Y = 3092, which holds checkpoint data, so that W
-# waits for Y's copy, whose read dm-delay holds 3 s.  Meanwhile X is
-# discarded, and Z = 100 overwritten for the first time: Z's backup must
-# not go to X, which W is about to write.
+# waits for Y's copy (to block 3000), whose read dm-delay holds 3 s.
+# Meanwhile X is discarded, and Z = 100 overwritten for the first time:
+# Z's backup must not go to X, which W is about to write (were X free, it
+# would be the highest free space, where backups go).
 bow=/dev/mapper/bow
 n=$(blockdev --getsz /dev/vdb)
 lower_create lower /dev/vdb
 bow_create bow /dev/mapper/lower 1 block_size:4096
-blkdiscard -o $((3000 * B)) -l $((92 * B)) $bow
+blkdiscard -o $((3000 * B)) -l $((90 * B)) $bow
+blkdiscard -o $((3091 * B)) -l $B $bow
 blkdiscard -o $((3093 * B)) -l $((3 * B)) $bow
 echo 1 > "$(bow_sys bow)/state"
 dd if=$bow of=/dev/vdc bs=1M iflag=direct oflag=direct
 dd if=/dev/urandom of=$bow bs=$B seek=3091 count=1 conv=notrunc oflag=direct
-expect_eq "discard race: X written in place, 91 blocks free" $((91 * B)) \
+expect_eq "discard race: X written in place, 90 blocks free" $((90 * B)) \
 	"$(bow_status bow 2)"
 head -c $((2 * B)) /dev/urandom > /tmp/w
 head -c $B /dev/urandom > /tmp/z
@@ -68,8 +70,9 @@ expect_eq "discard race: three backups logged (block 0, Y, Z)" 3 \
 check "discard race: rollback" dmsetup message bow 0 rollback
 expect_eq "discard race: rolled back, blocks 0-2999 as at the checkpoint" \
 	"$(sum /dev/vdc 0 $((3000 * S8)))" "$(sum /dev/vdb 0 $((3000 * S8)))"
-expect_eq "discard race: rolled back, Y as at the checkpoint" \
-	"$(block /dev/vdc 3092)" "$(block /dev/vdb 3092)"
+expect_eq "discard race: rolled back, block 3090 and Y as at the checkpoint" \
+	"$(block /dev/vdc 3090) $(block /dev/vdc 3092)" \
+	"$(block /dev/vdb 3090) $(block /dev/vdb 3092)"
 expect_eq "discard race: rolled back, blocks 3096 on as at the checkpoint" \
 	"$(sum /dev/vdc $((3096 * S8)) $((n - 3096 * S8)))" \
 	"$(sum /dev/vdb $((3096 * S8)) $((n - 3096 * S8)))"
