@@ -52,6 +52,8 @@ DEFINE_MUTEX(bow_devs_lock);
  * it reads block 0, while another constructor of the device may win.
  * debug_scrub_delay holds the backup check that long before it reads
  * each entry's backup, the window in which a write may move it.
+ * debug_changed_room replaces the most a reply to "changed" holds
+ * (BOW_CHANGED_ROOM), so that a small device's list takes several.
  */
 bool bow_debug_skip_flush;
 bool bow_debug_alloc_lowest;
@@ -62,6 +64,7 @@ unsigned int bow_debug_resume_mem_kb;
 unsigned int bow_debug_view_ctr_delay;
 unsigned int bow_debug_ctr_read_delay;
 unsigned int bow_debug_scrub_delay;
+unsigned int bow_debug_changed_room;
 #ifdef DM_BOW_TESTING
 module_param_named(debug_skip_flush, bow_debug_skip_flush, bool, 0644);
 MODULE_PARM_DESC(debug_skip_flush, "Tests only: break crash consistency");
@@ -81,6 +84,8 @@ module_param_named(debug_ctr_read_delay, bow_debug_ctr_read_delay, uint, 0644);
 MODULE_PARM_DESC(debug_ctr_read_delay, "Tests only: delay a constructor's read of block 0 (ms)");
 module_param_named(debug_scrub_delay, bow_debug_scrub_delay, uint, 0644);
 MODULE_PARM_DESC(debug_scrub_delay, "Tests only: delay each read of the backup check (ms)");
+module_param_named(debug_changed_room, bow_debug_changed_room, uint, 0644);
+MODULE_PARM_DESC(debug_changed_room, "Tests only: the most a changed reply holds (bytes)");
 #endif
 
 /* A test build's hold of an open window (the debug_*_delay parameters). */
@@ -686,13 +691,20 @@ static void bow_status(struct dm_target *ti, status_type_t type,
  * checkpoint, from the block holding <sector> on.  One line
  * "<start> <sectors>" per range, adjacent ranges merged, in ascending
  * order; then "next <sector>", where the next call goes on, when the
- * reply is full, or "end".  Read from the range map under the lock: the
- * write path does nothing for it but note a write of block 0.  A reply
- * stops at the first gap after BOW_CHANGED_WALK ranges of the map, and
- * drops the lock every BOW_CHANGED_WALK ranges of one merged run, so
- * that the lock is held for a bounded time.
+ * reply holds BOW_CHANGED_ROOM bytes, or "end".  Read from the range map under the lock: the
+ * write path does nothing for it but note a write of block 0.  The walk
+ * lets the lock go every BOW_CHANGED_WALK ranges of the map, so that
+ * writers wait a bounded time, and goes on from where it stood.
+ *
+ * A reply that does not fit a buffer smaller than BOW_CHANGED_ROOM fills
+ * it instead: dm then reports the buffer full (DM_BUFFER_FULL_FLAG) and
+ * libdevmapper asks again with one twice as large, which it keeps for
+ * the rest of the process (its buffers double from 16 KiB, so they stop
+ * at 1 MiB).  Asking is read-only, so asking again is harmless, and 10^6
+ * ranges take about twenty replies of 512 KiB, not hundreds of 16 KiB.
  */
 #define BOW_CHANGED_WALK	4096
+#define BOW_CHANGED_ROOM	(512 * 1024)
 #define BOW_CHANGED_LINE	42	/* "<20 digits> <20 digits>\n" */
 #define BOW_CHANGED_TAIL	32	/* room for "next <20 digits>\n" */
 
@@ -705,11 +717,11 @@ static bool bow_range_written(enum bow_range_type type)
 static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 		       unsigned int maxlen)
 {
-	sector_t bs = bd->block_sectors, from = 0, start = 0, end = 0, next;
-	unsigned int sz = 0, walked = 0, merged = 0;
+	unsigned int room = READ_ONCE(bow_debug_changed_room) ?: BOW_CHANGED_ROOM;
+	sector_t bs = bd->block_sectors, from = 0, start = 0, end = 0, pos;
+	unsigned int sz = 0, walked = 0;
 	unsigned long long n;
 	struct bow_range *r;
-	bool more = false;
 
 	if (arg) {
 		if (kstrtoull(arg, 10, &n))
@@ -717,7 +729,7 @@ static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 		from = min_t(u64, n, bd->nr_sectors);
 	}
 	from = round_down(from, bs);
-	if (maxlen < 2 * BOW_CHANGED_TAIL)
+	if (maxlen < 2 * BOW_CHANGED_TAIL || room < 2 * BOW_CHANGED_TAIL)
 		return -ENOSPC;
 	spin_lock(&bd->lock);
 	if (!bow_checkpoint_live(bd))
@@ -725,57 +737,55 @@ static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 	/* Block 0 lives elsewhere; its range in the map is the log's. */
 	if (!from && bd->block0_written)
 		end = bs;
-	r = bow_range_find(&bd->map, max(from, bs));
-	for (;; r = bow_range_next(r)) {
-		sector_t r_start = max(r->sector, from);
+	/* The walk has listed what lies before @pos. */
+	pos = max(from, bs);
+	r = bow_range_find(&bd->map, pos);
+	for (;;) {
+		sector_t r_start = max(r->sector, pos);
 		bool written = bow_range_written(r->type);
 
-		if (written && end && r_start == end) {
+		if (written && end == r_start) {
 			end = bow_range_end(r);
-			if (++merged % BOW_CHANGED_WALK)
-				continue;
-			/*
-			 * A long run of written ranges (never cut between
-			 * replies): let the writers in, then go on from the
-			 * range that holds the run's last sector now.
-			 */
-			spin_unlock(&bd->lock);
-			cond_resched();
-			spin_lock(&bd->lock);
-			if (!bow_checkpoint_live(bd))
-				goto gone;
-			r = bow_range_find(&bd->map, end - 1);
-			if (bow_range_written(r->type))
+		} else {
+			/* The range before, if any, ends here. */
+			if (end && sz + BOW_CHANGED_LINE + BOW_CHANGED_TAIL >
+				   min(maxlen, room))
+				goto full;
+			if (end)
+				DMEMIT("%llu %llu\n", (u64)start,
+				       (u64)(end - start));
+			end = 0;
+			if (r->type == BOW_TOP)
+				break;
+			if (written) {
+				start = r_start;
 				end = bow_range_end(r);
+			}
+		}
+		pos = bow_range_end(r);
+		if (++walked % BOW_CHANGED_WALK) {
+			r = bow_range_next(r);
 			continue;
 		}
-		/* The range before, if any, ends here. */
-		if (end) {
-			if (sz + BOW_CHANGED_LINE + BOW_CHANGED_TAIL > maxlen) {
-				next = start;
-				more = true;
-				break;
-			}
-			DMEMIT("%llu %llu\n", (u64)start, (u64)(end - start));
-			end = 0;
-		}
-		if (r->type == BOW_TOP)
-			break;
-		if (++walked > BOW_CHANGED_WALK) {
-			next = r_start;
-			more = true;
-			break;
-		}
-		if (written) {
-			start = r_start;
-			end = bow_range_end(r);
-		}
+		spin_unlock(&bd->lock);
+		cond_resched();
+		spin_lock(&bd->lock);
+		if (!bow_checkpoint_live(bd))
+			goto gone;
+		r = bow_range_find(&bd->map, pos);
 	}
 	spin_unlock(&bd->lock);
-	if (more)
-		DMEMIT("next %llu\n", (u64)next);
-	else
-		DMEMIT("end\n");
+	DMEMIT("end\n");
+	return 1;
+
+full:
+	spin_unlock(&bd->lock);
+	if (maxlen < room) {
+		memset(result, ' ', maxlen - 1);
+		result[maxlen - 1] = '\0';
+	} else {
+		DMEMIT("next %llu\n", (u64)start);
+	}
 	return 1;
 
 gone:

@@ -415,6 +415,7 @@ extern unsigned int bow_debug_resume_mem_kb;
 extern unsigned int bow_debug_view_ctr_delay;
 extern unsigned int bow_debug_ctr_read_delay;
 extern unsigned int bow_debug_scrub_delay;
+extern unsigned int bow_debug_changed_room;
 
 /* State 1, no rollback begun: under bd->lock or bd->state_mutex. */
 static inline bool bow_checkpoint_live(const struct bow_dev *bd)

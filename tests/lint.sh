@@ -52,7 +52,7 @@ expect_eq "dm-bow builds with dm_io() of 4 arguments, with no warning" \
 expect_eq "the production module has no parameter" "" \
 	"$(modinfo -F parm "$top/dm-bow.ko")"
 expect_eq "the test build has the debug parameters" \
-	"debug_alloc_lowest debug_ckpt_ctr_delay debug_ckpt_read_delay debug_ctr_read_delay debug_fail_alloc debug_resume_mem_kb debug_rollback_stop debug_scrub_delay debug_skip_flush" \
+	"debug_alloc_lowest debug_changed_room debug_ckpt_ctr_delay debug_ckpt_read_delay debug_ctr_read_delay debug_fail_alloc debug_resume_mem_kb debug_rollback_stop debug_scrub_delay debug_skip_flush" \
 	"$(modinfo -F parm "$top/build/test-module/dm-bow.ko" | cut -d: -f1 |
 		sort | tr '\n' ' ' | sed 's/ $//')"
 
