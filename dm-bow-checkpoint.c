@@ -32,6 +32,7 @@ void bow_view_add(struct bow_dev *bd, sector_t source, sector_t dest,
 	struct bow_vext *e;
 	u64 start = source >> bd->block_shift;
 	u64 len = count >> bd->block_shift;
+	u64 nodes = 0;	/* not counted: the walk's charge covers the build */
 
 	if (!source || !READ_ONCE(bd->view_users))
 		return;
@@ -49,7 +50,7 @@ void bow_view_add(struct bow_dev *bd, sector_t source, sector_t dest,
 		e->start = start;
 		e->len = len;
 		e->phys = dest >> bd->block_shift;
-		rb_add(&e->node, &bd->view_index, bow_vext_less);
+		bow_vext_insert(&bd->view_index, e, &nodes);
 		e = NULL;
 	}
 	spin_unlock(&bd->lock);

@@ -74,7 +74,7 @@ bool bow_vext_overlaps(struct rb_root *root, u64 start, u64 len)
 int bow_vext_assign(struct rb_root *root, u64 start, u64 len, u64 phys,
 		    u64 *nodes)
 {
-	struct bow_vext *e = bow_vext_find(root, start), *prev, *new;
+	struct bow_vext *e = bow_vext_find(root, start), *new;
 	u64 end = start + len;
 
 	new = kmalloc(sizeof(*new), BOW_VEXT_GFP);
@@ -118,18 +118,38 @@ int bow_vext_assign(struct rb_root *root, u64 start, u64 len, u64 phys,
 	new->start = start;
 	new->len = len;
 	new->phys = phys;
+	bow_vext_insert(root, new, nodes);
+	return 0;
+}
+
+void bow_vext_insert(struct rb_root *root, struct bow_vext *new, u64 *nodes)
+{
+	struct bow_vext *prev, *next;
+
 	rb_add(&new->node, root, bow_vext_less);
-	/* Backups are allocated next to each other: keep the tree small. */
+	/*
+	 * Backups are allocated next to each other: join an extent that
+	 * goes on where the other ends, on both sides (a walk of the log
+	 * assigns newest first, so the later blocks come first), to keep
+	 * the tree small and a read through the view one request.
+	 */
+	next = bow_vext_next(new);
+	if (next && next->start == new->start + new->len &&
+	    next->phys == new->phys + new->len) {
+		new->len += next->len;
+		rb_erase(&next->node, root);
+		kfree(next);
+		(*nodes)--;
+	}
 	prev = rb_prev(&new->node) ?
 	       rb_entry(rb_prev(&new->node), struct bow_vext, node) : NULL;
-	if (prev && prev->start + prev->len == start &&
-	    prev->phys + prev->len == phys) {
-		prev->len += len;
+	if (prev && prev->start + prev->len == new->start &&
+	    prev->phys + prev->len == new->phys) {
+		prev->len += new->len;
 		rb_erase(&new->node, root);
 		kfree(new);
 		(*nodes)--;
 	}
-	return 0;
 }
 
 void bow_vext_destroy(struct rb_root *root)

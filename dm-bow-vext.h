@@ -38,6 +38,12 @@ bool bow_vext_overlaps(struct rb_root *root, u64 start, u64 len);
  */
 int bow_vext_assign(struct rb_root *root, u64 start, u64 len, u64 phys,
 		    u64 *nodes);
+/*
+ * Add @new, which overlaps nothing in @root, joined with the extents it
+ * goes on from or into (which may free it): no allocation, so it may be
+ * called under a spinlock.  *@nodes counts the extents.
+ */
+void bow_vext_insert(struct rb_root *root, struct bow_vext *new, u64 *nodes);
 void bow_vext_destroy(struct rb_root *root);
 
 #endif /* DM_BOW_VEXT_H */

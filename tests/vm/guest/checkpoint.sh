@@ -239,6 +239,48 @@ dmsetup remove --noudevsync hck h
 /sbin/losetup -d "$h_lo"
 rm -f /tmp/h.img
 
+# A sequential writer: blocks 1 to 256 first overwritten 4 KiB at a time,
+# one after the other.  Their backups lie side by side in the order of
+# their blocks, above the checkpoint's own blocks, but for the log's copy
+# of its first block, taken when entry 169 filled it (169 entries a 4 KiB
+# block; entry 0 is block 0's): blocks 1-169 back up to one extent, 170
+# on to another.  A view made before the writes (its index kept up entry
+# by entry) and one made after (built from the log, which it walks newest
+# first) read 64 blocks from 64, 128 and 192 in 1, 2 and 1 lower requests.
+truncate -s 16M /tmp/s.img
+s_lo=$(/sbin/losetup -f --show /tmp/s.img)
+bowio -q 32 -g 1 "$s_lo" 0 $((8 << 20)) > /dev/null
+bow_create s "$s_lo" 1 block_size:$B
+blkdiscard -o $((8 << 20)) /dev/mapper/s
+check "sequential: checkpoint" dmsetup message s 0 checkpoint
+table="0 $(blockdev --getsz "$s_lo") bow-checkpoint $s_lo"
+dmsetup create --noudevsync --readonly sck1 --table "$table"
+bowio -b $B -q 1 -g 2 /dev/mapper/s $B $((256 * B)) > /dev/null
+s_reads() { awk '{ print $1 }' "/sys/block/${s_lo#/dev/}/stat"; }
+# view_reads <view>: lower requests and blocks not as at the checkpoint,
+# for each of the three reads.
+view_reads()
+{
+	got=
+	for b in 64 128 192; do
+		r0=$(s_reads)
+		out=$(bowio -r -v -b $((64 * B)) -u $B -g 1 /dev/mapper/$1 $((b * B)) $((64 * B)))
+		got="$got $(($(s_reads) - r0)):${out##* }"
+	done
+	echo "$got"
+}
+dmsetup mknodes sck1
+expect_eq "sequential: a view made before the writes reads the backups of blocks 64-255 as at the checkpoint in 1, 2 and 1 lower requests" \
+	" 1:0 2:0 1:0" "$(view_reads sck1)"
+dmsetup remove --noudevsync sck1
+dmsetup create --noudevsync --readonly sck2 --table "$table"
+dmsetup mknodes sck2
+expect_eq "sequential: ... and one made after them, from the log" \
+	" 1:0 2:0 1:0" "$(view_reads sck2)"
+dmsetup remove --noudevsync sck2 s
+/sbin/losetup -d "$s_lo"
+rm -f /tmp/s.img
+
 # A view does not pin the mapped device, only the bow device's state:
 # a view's constructor held between its look-up of the dm-bow device and
 # its open of it (debug_ckpt_ctr_delay, 10 s: the removal is slow under
