@@ -690,18 +690,18 @@ static void bow_status(struct dm_target *ti, status_type_t type,
  * The message "changed [<sector>]": the ranges written since the
  * checkpoint, from the block holding <sector> on.  One line
  * "<start> <sectors>" per range, adjacent ranges merged, in ascending
- * order; then "next <sector>", where the next call goes on, when the
- * reply holds BOW_CHANGED_ROOM bytes, or "end".  Read from the range map under the lock: the
- * write path does nothing for it but note a write of block 0.  The walk
- * lets the lock go every BOW_CHANGED_WALK ranges of the map, so that
- * writers wait a bounded time, and goes on from where it stood.
+ * order; then "next <sector>", where the next call goes on, once the
+ * reply holds BOW_CHANGED_ROOM bytes, or "end".  Read from the range map
+ * under the lock: the write path does nothing for it but note a write of
+ * block 0.  The walk lets the lock go every BOW_CHANGED_WALK ranges of
+ * the map, so that writers wait a bounded time, and goes on from where
+ * it stood.
  *
- * A reply that does not fit a buffer smaller than BOW_CHANGED_ROOM fills
- * it instead: dm then reports the buffer full (DM_BUFFER_FULL_FLAG) and
- * libdevmapper asks again with one twice as large, which it keeps for
- * the rest of the process (its buffers double from 16 KiB, so they stop
- * at 1 MiB).  Asking is read-only, so asking again is harmless, and 10^6
- * ranges take about twenty replies of 512 KiB, not hundreds of 16 KiB.
+ * A result buffer smaller than BOW_CHANGED_ROOM is filled instead: dm
+ * then reports it full (DM_BUFFER_FULL_FLAG) and libdevmapper asks again
+ * with one twice as large, which it keeps for the rest of the process
+ * (its buffers double from 16 KiB, so they stop at 1 MiB).  A script
+ * running dmsetup once a reply needs 20 replies for 10^6 ranges, not 640.
  */
 #define BOW_CHANGED_WALK	4096
 #define BOW_CHANGED_ROOM	(512 * 1024)
@@ -714,6 +714,25 @@ static bool bow_range_written(enum bow_range_type type)
 				 BOW_TYPE(BOW_BACKING));
 }
 
+/*
+ * @v in decimal at @p, then @sep; returns where it ends.  A line of the
+ * reply costs less this way than through vsnprintf(), and the lines are
+ * most of what "changed" costs.
+ */
+static char *bow_emit_u64(char *p, u64 v, char sep)
+{
+	char digits[20];
+	int n = 0;
+
+	do {
+		digits[n++] = '0' + do_div(v, 10);
+	} while (v);
+	while (n)
+		*p++ = digits[--n];
+	*p++ = sep;
+	return p;
+}
+
 static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 		       unsigned int maxlen)
 {
@@ -722,6 +741,7 @@ static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 	unsigned int sz = 0, walked = 0;
 	unsigned long long n;
 	struct bow_range *r;
+	char *p;
 
 	if (arg) {
 		if (kstrtoull(arg, 10, &n))
@@ -734,6 +754,12 @@ static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 	spin_lock(&bd->lock);
 	if (!bow_checkpoint_live(bd))
 		goto gone;
+	if (maxlen < room) {
+		spin_unlock(&bd->lock);
+		memset(result, ' ', maxlen - 1);
+		result[maxlen - 1] = '\0';
+		return 1;
+	}
 	/* Block 0 lives elsewhere; its range in the map is the log's. */
 	if (!from && bd->block0_written)
 		end = bs;
@@ -748,13 +774,16 @@ static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 			end = bow_range_end(r);
 		} else {
 			/* The range before, if any, ends here. */
-			if (end && sz + BOW_CHANGED_LINE + BOW_CHANGED_TAIL >
-				   min(maxlen, room))
-				goto full;
-			if (end)
-				DMEMIT("%llu %llu\n", (u64)start,
-				       (u64)(end - start));
-			end = 0;
+			if (end) {
+				if (sz + BOW_CHANGED_LINE + BOW_CHANGED_TAIL >
+				    room)
+					goto full;
+				p = bow_emit_u64(result + sz, start, ' ');
+				p = bow_emit_u64(p, end - start, '\n');
+				*p = '\0';
+				sz = p - result;
+				end = 0;
+			}
 			if (r->type == BOW_TOP)
 				break;
 			if (written) {
@@ -780,12 +809,7 @@ static int bow_changed(struct bow_dev *bd, const char *arg, char *result,
 
 full:
 	spin_unlock(&bd->lock);
-	if (maxlen < room) {
-		memset(result, ' ', maxlen - 1);
-		result[maxlen - 1] = '\0';
-	} else {
-		DMEMIT("next %llu\n", (u64)start);
-	}
+	DMEMIT("next %llu\n", (u64)start);
 	return 1;
 
 gone:
@@ -857,7 +881,7 @@ static void bow_io_hints(struct dm_target *ti, struct queue_limits *limits)
  */
 static struct target_type bow_target_type = {
 	.name = "bow",
-	.version = {1, 2, 0},
+	.version = {1, 3, 0},
 	.features = DM_TARGET_IMMUTABLE | DM_TARGET_PASSES_CRYPTO,
 	.module = THIS_MODULE,
 	.ctr = bow_ctr,
