@@ -9,6 +9,7 @@ Reads <dir>/results.tsv, written by tests/bench/run.sh:
   restore-scale <what> <seconds> <peak RSS KiB> <log blocks> <entries>
   changed-scale <written ranges> <ranges listed> <replies> <ns> <slab bytes>
       <bowctl changed ns> <bowctl changed --json ns>
+      <bowctl changed ns, 16,000-byte replies> <its user ms> <its system ms>
   pass <workload> <system> <round> <bytes> <ns>
   latency <system> <workload> <p50 ns> <p99 ns>   (one per run, QD1)
   resume <entries> <block size> <ns> <sectors read> <status|refused>
@@ -77,7 +78,10 @@ def parse(path):
                                 "listed": int(w[2]), "replies": int(w[3]),
                                 "ns": int(w[4]), "slab_bytes": int(w[5]),
                                 "bowctl_ns": int(w[6]),
-                                "bowctl_json_ns": int(w[7])})
+                                "bowctl_json_ns": int(w[7]),
+                                "bowctl_16k_replies_ns": int(w[8]),
+                                "bowctl_user_ms": int(w[9]),
+                                "bowctl_system_ms": int(w[10])})
                 continue
             if w[0] == "restore-scale":
                 restore_scale.append({"what": w[1], "seconds": float(w[2]),
@@ -441,14 +445,16 @@ def main():
     if changed:
         lines += ["", "The changed query, reply after reply: written ranges, "
                   "lines, replies; through dmsetup: time, per range, slab "
-                  "taken; bowctl changed: time, per range, with --json"]
+                  "taken; bowctl changed: time, per range (user, system), "
+                  "with --json, with 16,000-byte replies"]
         for c in changed:
             lines.append("%9d %9d %6d %9.2f s %7.2f us %8d B | %7.3f s "
-                          "%6.2f us %7.3f s" % (
+                          "%6.2f us (%.2f, %.2f s) %7.3f s %7.3f s" % (
                 c["written_ranges"], c["listed"], c["replies"], c["ns"] / 1e9,
                 c["ns"] / 1e3 / c["listed"], c["slab_bytes"],
                 c["bowctl_ns"] / 1e9, c["bowctl_ns"] / 1e3 / c["listed"],
-                c["bowctl_json_ns"] / 1e9))
+                c["bowctl_user_ms"] / 1e3, c["bowctl_system_ms"] / 1e3,
+                c["bowctl_json_ns"] / 1e9, c["bowctl_16k_replies_ns"] / 1e9))
     if restore:
         lines += ["", "bow-restore against dd copying as many bytes (bs=4096) "
                   "on the same image, median of %d runs each" %
