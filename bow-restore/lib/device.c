@@ -127,6 +127,7 @@ void br_release_checked(struct ctx *c)
 static int fill_window(struct ctx *c, uint64_t off, size_t n)
 {
 	c->window_len = 0;
+	c->reads++;
 	if (c->mapping) {
 		uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 		uint64_t start = off / page * page;
@@ -172,11 +173,12 @@ static int fill_window(struct ctx *c, uint64_t off, size_t n)
 int br_read_at(struct ctx *c, void *buf, size_t len, uint64_t off,
 	       const unsigned char **data)
 {
-	bool follows = off == c->next_off;
+	bool follows = off == c->next_off, precedes = off + len == c->last_off;
 	const unsigned char *in_window = NULL;
 	int r;
 
 	c->next_off = off + len;
+	c->last_off = off;
 	if (c->window_len && off >= c->window_off &&
 	    off + len <= c->window_off + c->window_len)
 		in_window = c->window + (off - c->window_off);
@@ -186,8 +188,17 @@ int br_read_at(struct ctx *c, void *buf, size_t len, uint64_t off,
 
 		if (n >= len && !fill_window(c, off, n))
 			in_window = c->window;
+	} else if (!in_window && precedes && len < WINDOW_BYTES &&
+		   off + len <= c->size) {
+		/* Read backwards: the window ends where this read does. */
+		uint64_t start = off + len > WINDOW_BYTES ?
+				 off + len - WINDOW_BYTES : 0;
+
+		if (!fill_window(c, start, (size_t)(off + len - start)))
+			in_window = c->window + (off - start);
 	}
 	if (!in_window) {
+		c->reads++;
 		r = pread_all(c, buf, len, off);
 		if (!r && data)
 			*data = buf;

@@ -37,9 +37,11 @@
 /* Bytes read or copied at a time. */
 #define CHUNK_BYTES (1024 * 1024)
 /*
- * Reads that continue the previous one are served from a window read
- * ahead of them: backups are allocated next to each other, so a log of
- * small entries is read in a few large reads, not one system call each.
+ * Reads that continue the previous one, or end where it began, are
+ * served from a window read ahead of them (or behind): backups are
+ * allocated next to each other, in the order of the log, and the check
+ * reads the log newest first, so a log of small entries is read in a few
+ * large reads, not one system call each.
  *
  * Where the device can be mapped, the window is a part of the mapping,
  * not a copy: validation and replay each read every backup, and through
@@ -95,6 +97,7 @@ struct ctx {
 	uint64_t window_off;	/* ... from this offset ... */
 	size_t window_len;	/* ... this many bytes (0: none) */
 	uint64_t next_off;	/* where the last read ended */
+	uint64_t last_off;	/* where it began */
 	/* The mapping's pages populated last, and whether to keep them. */
 	uint64_t populated_off, populated_len;
 	uint64_t populated_total;	/* bytes populated in all */
@@ -112,6 +115,7 @@ struct ctx {
 	struct log_block *logs;
 	size_t nr_logs, cap_logs;
 	uint64_t writes;
+	uint64_t reads;		/* windows filled and reads outside them */
 	uint64_t written, to_write;	/* bytes, for progress */
 	/* The header in block 0; valid once newest_sector0 is not 0. */
 	struct bow_log_header newest;

@@ -162,6 +162,7 @@ out:
 		sigaction(SIGBUS, &sigbus_old, NULL);
 	}
 	summary->writes = c->writes;
+	summary->reads = c->reads;
 	summary->vold_partial = c->vold_partial;
 	summary->mapped = c->mapping;
 	extmap_free(&c->map);

@@ -81,6 +81,7 @@ struct bow_restore_summary {
 	uint64_t entries;
 	uint64_t bytes;		/* bytes the replay copies */
 	uint64_t writes;	/* writes the replay issued */
+	uint64_t reads;		/* reads of the device (a window is one) */
 	uint64_t unchecked;	/* entries with checksum 0, not checked */
 	bool vold_partial;	/* block 0 held vold's partial-restore magic */
 	bool mapped;		/* the device was read through a mapping */
