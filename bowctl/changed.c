@@ -22,6 +22,9 @@ struct changed {
 	bool end;		/* the reply said "end" */
 	/* The last range read, printed once the next one cannot join it. */
 	uint64_t start, sectors;
+	/* Its line in the reply, as it is to be printed, or NULL. */
+	const char *line;
+	size_t line_len;
 	uint64_t count;		/* ranges printed */
 	bool started;		/* the JSON object's head printed */
 };
@@ -56,6 +59,12 @@ static void changed_print(struct changed *c)
 
 	if (!c->sectors)
 		return;
+	c->count++;
+	/* Most ranges: the kernel's line, which says it the same way. */
+	if (c->line) {
+		fwrite_unlocked(c->line, 1, c->line_len, stdout);
+		return;
+	}
 	changed_json_head(c);
 	if (c->json) {
 		*--p = ']';
@@ -65,7 +74,7 @@ static void changed_print(struct changed *c)
 		p = changed_digits(c->start, p);
 		p -= 6;
 		memcpy(p, "\n    [", 6);
-		if (c->count)
+		if (c->count > 1)
 			*--p = ',';
 	} else {
 		*--p = '\n';
@@ -74,7 +83,6 @@ static void changed_print(struct changed *c)
 		p = changed_digits(c->start, p);
 	}
 	fwrite_unlocked(p, 1, (size_t)(end - p), stdout);
-	c->count++;
 }
 
 /*
@@ -115,7 +123,7 @@ static int changed_bad_reply(const struct changed *c, const char *line,
 static int changed_reply(const char *text, void *arg)
 {
 	struct changed *c = arg;
-	const char *line = text, *eol, *end;
+	const char *line = text, *eol, *end, *space;
 	uint64_t start, sectors;
 
 	c->next = 0;
@@ -132,9 +140,9 @@ static int changed_reply(const char *text, void *arg)
 				return changed_bad_reply(c, line, eol - line,
 					"'next <sector>' past the sector asked");
 		} else {
-			if (!changed_number(line, eol, &start, &end) ||
-			    end == eol ||
-			    !changed_number(end + 1, eol, &sectors, &end) ||
+			if (!changed_number(line, eol, &start, &space) ||
+			    space == eol ||
+			    !changed_number(space + 1, eol, &sectors, &end) ||
 			    end != eol || !sectors ||
 			    start > UINT64_MAX - sectors ||
 			    start < c->start + c->sectors)
@@ -142,15 +150,23 @@ static int changed_reply(const char *text, void *arg)
 					"'<start> <sectors>' after the range before");
 			if (c->sectors && start == c->start + c->sectors) {
 				c->sectors += sectors;
+				c->line = NULL;
 			} else {
 				changed_print(c);
 				c->start = start;
 				c->sectors = sectors;
+				/* No leading zero: as changed_print() says it. */
+				c->line = !c->json && *eol == '\n' &&
+					  (*line != '0' || space == line + 1) &&
+					  space[1] != '0' ? line : NULL;
+				c->line_len = (size_t)(eol + 1 - line);
 			}
 		}
 		if (!*eol)
 			break;
 	}
+	/* The reply's text goes when this returns. */
+	c->line = NULL;
 	if (!c->next && !c->end)
 		return changed_bad_reply(c, "", 0, "'next <sector>' or 'end' last");
 	return 0;

@@ -102,6 +102,8 @@ int main(void)
 		NULL,
 	};
 	static const char *const none[] = { "end\n", NULL };
+	static const char *const zeros[] = { "008 08\n032 8\n40 8\nend\n",
+					     NULL };
 
 	expect("one reply, plain", one, false, 0, "0 8\n16 8\n32 16\n", "",
 	       "changed 0");
@@ -111,6 +113,8 @@ int main(void)
 	       "{\"name\": \"c\", \"sector_size\": 512, \"ranges\": [\n"
 	       "    [8, 8],\n    [56, 16],\n    [80, 16]\n  ]}\n", "",
 	       "changed 0,changed 64,changed 88");
+	expect("leading zeros read, not printed", zeros, false, 0,
+	       "8 8\n32 16\n", "", "changed 0");
 	expect("nothing changed, plain", none, false, 0, "", "", "changed 0");
 	expect("nothing changed, JSON", none, true, 0,
 	       "{\"name\": \"c\", \"sector_size\": 512, \"ranges\": []}\n", "",
