@@ -699,12 +699,14 @@ static void bow_status(struct dm_target *ti, status_type_t type,
  *
  * A result buffer smaller than BOW_CHANGED_ROOM is filled instead: dm
  * then reports it full (DM_BUFFER_FULL_FLAG) and libdevmapper asks again
- * with one twice as large, which it keeps for the rest of the process
- * (its buffers double from 16 KiB, so they stop at 1 MiB).  A script
- * running dmsetup once a reply needs 20 replies for 10^6 ranges, not 640.
+ * with one twice as large, which it keeps for the rest of the process.
+ * Its buffers double from 16 KiB; the room is what one of 1 MiB holds
+ * after the ioctl's header, so that the reply fills the buffer (dm
+ * copies all of it in, each time).  10^6 ranges take 10 replies, not
+ * the 640 of 16 KiB, and a script runs dmsetup that many times.
  */
 #define BOW_CHANGED_WALK	4096
-#define BOW_CHANGED_ROOM	(512 * 1024)
+#define BOW_CHANGED_ROOM	(1024 * 1024 - 4096)
 #define BOW_CHANGED_LINE	42	/* "<20 digits> <20 digits>\n" */
 #define BOW_CHANGED_TAIL	32	/* room for "next <20 digits>\n" */
 
