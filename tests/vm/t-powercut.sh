@@ -42,6 +42,9 @@ while [ $run -le "$runs" ]; do
 	if ! grep -q '^=== checkpointed' "$work/console.log"; then
 		not_ok "power cut $run: the guest never checkpointed"
 		vm_power_cut
+		# The next run writes over the console: keep this one's.
+		cp "$work/console.log" "$work/console-run$run.log"
+		tail -n 40 "$work/console.log" | sed "s/^/#   /"
 		run=$((run + 1))
 		continue
 	fi
