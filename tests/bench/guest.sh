@@ -409,9 +409,9 @@ for n in $SCALE_RANGES; do
 	# The same list from one process: bowctl changed, plain (its user
 	# and system time too, in 10 ms ticks), then plain again with
 	# replies of at most 16,000 bytes (debug_changed_room), as
-	# libdevmapper's first buffer held before 1.3.0; twice, alternating
-	# (the second round is kept: the first runs of a boot are slower);
-	# then JSON.
+	# libdevmapper's first buffer held before 1.3.0; twice, alternating,
+	# the second round kept, so that the order does not decide which is
+	# faster; then JSON.
 	for round in 1 2; do
 		t4=$(bowio -t)
 		busybox time -p bowctl changed scale > /tmp/changed.bowctl 2> /tmp/times
